@@ -1,0 +1,69 @@
+"""The tag classifier: score(x) = sigmoid(x·w + b), linear so bulk scoring stays in SQL.
+
+Calibration is folded into `w` and `b` (no separate Platt step at scoring time): pgvector's inner product
+plus one `1/(1+exp(-z))` per row is all the SQL layer needs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .jsonable import jsonable
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Numerically safe logistic function (no overflow warnings for large |z|)."""
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    ez = np.exp(z[~pos])
+    out[~pos] = ez / (1.0 + ez)
+    return out
+
+
+def logit(p: float) -> float:
+    p = min(max(float(p), 1e-12), 1.0 - 1e-12)
+    return float(np.log(p / (1.0 - p)))
+
+
+@dataclass
+class Classifier:
+    """Weights and bias of one tag's visual classifier plus a JSON-ready training summary."""
+
+    w: np.ndarray
+    b: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.w = np.asarray(self.w, dtype=np.float64).ravel()
+        self.b = float(self.b)
+
+    @property
+    def dim(self) -> int:
+        return int(self.w.shape[0])
+
+    def decision(self, X: np.ndarray) -> np.ndarray:
+        """Log-odds x·w + b for each row of X (n, d) or a single vector (d,)."""
+        return np.asarray(X, dtype=np.float64) @ self.w + self.b
+
+    def score(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated probability in [0, 1]; 0.5 is the default threshold."""
+        return sigmoid(self.decision(X))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"w": jsonable(self.w), "b": self.b, "summary": jsonable(self.summary)}
+
+    def to_json(self) -> str:
+        # allow_nan=False: jsonb would reject NaN anyway; fail here, where the cause is visible.
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+    @classmethod
+    def from_json(cls, data: str | bytes | dict[str, Any]) -> Classifier:
+        """Accept the JSON text (as PL/Python receives jsonb) or an already parsed dict."""
+        obj = json.loads(data) if isinstance(data, str | bytes) else data
+        return cls(w=np.asarray(obj["w"], dtype=np.float64), b=float(obj["b"]), summary=dict(obj.get("summary") or {}))

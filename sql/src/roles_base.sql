@@ -1,0 +1,16 @@
+-- Roles are cluster-wide, so they may already exist from another database: create only what is missing.
+DO $$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['mediatag_viewer', 'mediatag_editor', 'mediatag_admin', 'mediatag_query'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+    -- editors can do what viewers can; admins what editors can.
+    IF NOT pg_has_role('mediatag_editor', 'mediatag_viewer', 'MEMBER') THEN GRANT mediatag_viewer TO mediatag_editor; END IF;
+    IF NOT pg_has_role('mediatag_admin', 'mediatag_editor', 'MEMBER') THEN GRANT mediatag_editor TO mediatag_admin; END IF;
+    -- The Query page's role: read-only, and a runaway query is cut off.
+    ALTER ROLE mediatag_query SET statement_timeout = '30s';
+    ALTER ROLE mediatag_query SET default_transaction_read_only = on;
+END $$;
