@@ -46,10 +46,10 @@ CREATE FUNCTION mediatag.drop_dataset(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset;
 BEGIN
-    SELECT * INTO d FROM mediatag.dataset WHERE id = mediatag.dataset_id(dataset);
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I, mediatag_data.%I',
                    d.slug || '_keyframes', d.slug || '_assets');
-    DELETE FROM mediatag.dataset WHERE id = d.id;
+    DELETE FROM mediatag.dataset x_ WHERE x_.id = d.id;
 END $$;
 
 -- One view per dataset with the user metadata keys as text columns, so BI tools see plain columns
@@ -63,7 +63,7 @@ DECLARE
     reserved text[] := ARRAY['dataset', 'keyframe_id', 'coactive_image_id', 'asset_id', 'video_id', 'shot_id',
                              'keyframe_index', 'keyframe_time_ms', 'path', 'asset_path', 'kind', 'metadata', 'embedding'];
 BEGIN
-    SELECT * INTO d FROM mediatag.dataset WHERE id = mediatag.dataset_id(dataset);
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     FOR k IN SELECT DISTINCT jsonb_object_keys(a.metadata) AS key FROM mediatag.asset a
              WHERE a.dataset_id = d.id ORDER BY 1 LOOP
         IF lower(k) = ANY (reserved) OR length(k) > 60 THEN CONTINUE; END IF;
@@ -91,7 +91,7 @@ CREATE FUNCTION mediatag.build_indexes(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset;
 BEGIN
-    SELECT * INTO d FROM mediatag.dataset WHERE id = mediatag.dataset_id(dataset);
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON mediatag.keyframe USING hnsw ((embedding::halfvec(%s)) halfvec_ip_ops) WHERE dataset_id = %s',
                    'keyframe_hnsw_ds' || d.id, d.visual_dim, d.id);
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON mediatag.transcript_segment USING hnsw ((embedding::halfvec(%s)) halfvec_ip_ops) WHERE dataset_id = %s',

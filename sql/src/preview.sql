@@ -1,0 +1,188 @@
+-- Preview functions the UI calls while a tag is refined. They score with the tag's latest (draft) classifier:
+-- over the dataset's fixed random sample (fast at any dataset size) plus, for positives, the HNSW neighbourhood
+-- of the classifier direction (so rare tags still show positives).
+
+CREATE FUNCTION mediatag.sigmoid(z double precision) RETURNS real
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
+    SELECT (1.0 / (1.0 + exp(-greatest(least(z, 60.0), -60.0))))::real
+$$;
+
+CREATE FUNCTION mediatag._preview_pool(g mediatag.tag_group, t mediatag.tag, hnsw_k int)
+RETURNS TABLE (keyframe_id bigint, score real)
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.classifier := mediatag._latest_classifier(t.id, 'visual'); dim int;
+BEGIN
+    IF c.weights IS NULL THEN
+        RAISE EXCEPTION 'tag "%" has no visual classifier yet (add a positive visual prompt)', t.name
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
+    RETURN QUERY
+    SELECT s.keyframe_id, mediatag.sigmoid(c.bias - (s.embedding <#> c.weights::halfvec))
+    FROM mediatag.keyframe_sample s WHERE s.dataset_id = g.training_dataset_id;
+    IF hnsw_k > 0 THEN
+        -- Literal dataset id and dimension so the planner matches the partial HNSW index.
+        PERFORM set_config('hnsw.ef_search', greatest(hnsw_k, 40)::text, true);
+        RETURN QUERY EXECUTE format(
+            'SELECT k.id, mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) FROM mediatag.keyframe k
+             WHERE k.dataset_id = %s ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s',
+            c.bias, c.weights::text, g.training_dataset_id, dim, c.weights::text, dim, hnsw_k);
+    END IF;
+END $$;
+
+CREATE FUNCTION mediatag.preview(tag_group text, tag text, kind text DEFAULT 'compare', level text DEFAULT 'keyframe',
+                                 threshold real DEFAULT NULL, n int DEFAULT 24, seed int DEFAULT NULL)
+RETURNS TABLE (side text, keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_index int,
+               keyframe_time_ms int, path text, score real, decision boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group := mediatag._group(tag_group);
+    t mediatag.tag := mediatag._tag(g, tag);
+    thr real := coalesce(threshold, t.threshold);
+    salt text := coalesce(seed::text, random()::text);
+BEGIN
+    IF kind NOT IN ('compare', 'positives', 'negatives') THEN
+        RAISE EXCEPTION 'invalid preview kind "%": use compare, positives or negatives', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF level NOT IN ('keyframe', 'shot') THEN
+        RAISE EXCEPTION 'invalid preview level "%": use keyframe or shot', level USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF thr < 0 OR thr > 1 THEN
+        RAISE EXCEPTION 'threshold must be between 0 and 1, got %', thr USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    WITH pool AS (
+        SELECT DISTINCT ON (p.keyframe_id) p.keyframe_id, p.score
+        FROM mediatag._preview_pool(g, t, CASE WHEN kind = 'negatives' THEN 0 ELSE greatest(4 * n, 100) END) p
+    ), units AS (
+        -- At shot level a shot is represented by its best-scoring keyframe, and scores as that keyframe.
+        SELECT DISTINCT ON (CASE WHEN level = 'shot' THEN coalesce(k.shot_id, -k.id) ELSE k.id END)
+               k.id, k.asset_id, k.shot_id, k.keyframe_index, k.time_ms, k.image_path, a.kind AS asset_kind, pool.score
+        FROM pool JOIN mediatag.keyframe k ON k.id = pool.keyframe_id JOIN mediatag.asset a ON a.id = k.asset_id
+        ORDER BY CASE WHEN level = 'shot' THEN coalesce(k.shot_id, -k.id) ELSE k.id END, pool.score DESC
+    ), sides AS (
+        SELECT CASE WHEN u.score >= thr THEN 'positive' ELSE 'negative' END AS side, u.*,
+               row_number() OVER (PARTITION BY u.score >= thr ORDER BY md5(u.id::text || salt)) AS rn
+        FROM units u
+    )
+    SELECT s.side, s.id, s.asset_id, CASE WHEN s.asset_kind = 'video' THEN s.asset_id END, s.shot_id, s.keyframe_index,
+           s.time_ms, s.image_path, s.score, s.score >= thr
+    FROM sides s
+    WHERE s.rn <= n
+      AND (kind = 'compare' OR (kind = 'positives' AND s.side = 'positive') OR (kind = 'negatives' AND s.side = 'negative'))
+    ORDER BY s.side DESC, s.score DESC;
+END $$;
+
+CREATE FUNCTION mediatag.preview_transcripts(tag_group text, tag text, kind text DEFAULT 'positives',
+                                             threshold real DEFAULT NULL, n int DEFAULT 50, sort text DEFAULT 'score')
+RETURNS TABLE (segment_id bigint, asset_id bigint, start_ms int, end_ms int, text text, score real, decision boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group := mediatag._group(tag_group);
+    t mediatag.tag := mediatag._tag(g, tag);
+    c mediatag.classifier := mediatag._latest_classifier(t.id, 'transcript');
+    thr real := coalesce(threshold, t.threshold);
+BEGIN
+    IF kind NOT IN ('positives', 'negatives', 'all') THEN
+        RAISE EXCEPTION 'invalid transcript preview kind "%": use positives, negatives or all', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF sort NOT IN ('score', 'score_asc', 'time') THEN
+        RAISE EXCEPTION 'invalid sort "%": use score, score_asc or time', sort USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF c.weights IS NULL THEN
+        RETURN;   -- no transcript prompts: nothing scores on transcripts
+    END IF;
+    RETURN QUERY
+    SELECT x.id, x.asset_id, x.start_ms, x.end_ms, x.text, x.score, x.score >= thr
+    FROM (SELECT s.id, s.asset_id, s.start_ms, s.end_ms, s.text,
+                 mediatag.sigmoid(c.bias - (s.embedding <#> c.weights::halfvec)) AS score
+          FROM mediatag.transcript_segment s WHERE s.dataset_id = g.training_dataset_id) x
+    WHERE kind = 'all' OR (kind = 'positives' AND x.score >= thr) OR (kind = 'negatives' AND x.score < thr)
+    ORDER BY CASE WHEN sort = 'score' THEN -x.score WHEN sort = 'score_asc' THEN x.score END,
+             CASE WHEN sort = 'time' THEN x.asset_id END, x.start_ms
+    LIMIT n;
+END $$;
+
+-- "Add from search": a text query returns keyframes of the group's training dataset to label.
+CREATE FUNCTION mediatag.search_keyframes(dataset text, query text, k int DEFAULT 50)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, similarity real)
+LANGUAGE plpgsql AS $$
+DECLARE d mediatag.dataset; q vector;
+BEGIN
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    IF btrim(coalesce(query, '')) = '' THEN
+        RAISE EXCEPTION 'empty search query' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    q := mediatag.embed_text(query, d.visual_model);
+    PERFORM set_config('hnsw.ef_search', greatest(k, 100)::text, true);
+    RETURN QUERY EXECUTE format(
+        'SELECT k.id, k.asset_id, k.time_ms, k.image_path, (-(k.embedding::halfvec(%s) <#> %L::halfvec(%s)))::real
+         FROM mediatag.keyframe k WHERE k.dataset_id = %s ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s',
+        d.visual_dim, q::text, d.visual_dim, d.id, d.visual_dim, q::text, d.visual_dim, k);
+END $$;
+
+CREATE FUNCTION mediatag.search_for_labeling(tag_group text, query text, k int DEFAULT 50)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, similarity real,
+               current_label boolean)
+LANGUAGE sql AS $$
+    SELECT s.*, l.label
+    FROM mediatag._group(tag_group) g
+    CROSS JOIN LATERAL mediatag.search_keyframes((SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id), query, k) s
+    LEFT JOIN mediatag.visual_label l ON l.keyframe_id = s.keyframe_id
+        AND l.tag_id IN (SELECT id FROM mediatag.tag WHERE group_id = g.id)
+$$;
+
+-- The keyframes the classifier is least sure about, spread out rather than near-duplicates. Before publish the
+-- candidates come from the dataset sample; after publish from the whole scored training dataset.
+CREATE FUNCTION mediatag.uncertain_keyframes(tag_group text, tag text, k int DEFAULT 20)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, score real)
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group := mediatag._group(tag_group);
+    t mediatag.tag := mediatag._tag(g, tag);
+    c mediatag.classifier := mediatag._latest_classifier(t.id, 'visual');
+    dim int;
+    ids bigint[];
+BEGIN
+    SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
+    CREATE TEMP TABLE IF NOT EXISTS _mediatag_uncertain (keyframe_id bigint, score real, embedding halfvec) ON COMMIT DROP;
+    TRUNCATE _mediatag_uncertain;
+    INSERT INTO _mediatag_uncertain
+    SELECT x.keyframe_id, x.score, x.embedding FROM (
+        SELECT s.keyframe_id, s.embedding, mediatag.sigmoid(c.bias - (s.embedding <#> c.weights::halfvec)) AS score
+        FROM mediatag.keyframe_sample s WHERE s.dataset_id = g.training_dataset_id
+        UNION ALL
+        -- The HNSW neighbourhood holds the boundary region for rare tags, which a random sample misses.
+        SELECT p.keyframe_id, k2.embedding, p.score FROM mediatag._preview_pool(g, t, 400) p
+        JOIN mediatag.keyframe k2 ON k2.id = p.keyframe_id
+    ) x
+    WHERE NOT EXISTS (SELECT 1 FROM mediatag.visual_label l WHERE l.tag_id = t.id AND l.keyframe_id = x.keyframe_id)
+    ORDER BY abs(x.score - 0.5) LIMIT 10 * k;
+    ids := mediatag._diverse_uncertain(dim, k);
+    RETURN QUERY
+    SELECT u.keyframe_id, kf.asset_id, kf.time_ms, kf.image_path, u.score
+    FROM unnest(ids) WITH ORDINALITY AS x(id, ord)
+    JOIN LATERAL (SELECT DISTINCT ON (keyframe_id) * FROM _mediatag_uncertain WHERE keyframe_id = x.id) u ON true
+    JOIN mediatag.keyframe kf ON kf.id = u.keyframe_id
+    ORDER BY x.ord;
+END $$;
+
+CREATE FUNCTION mediatag._diverse_uncertain(dim int, k int) RETURNS bigint[]
+LANGUAGE plpython3u AS $$
+import sys
+if "@PYDIR@" not in sys.path:
+    sys.path.insert(0, "@PYDIR@")
+import numpy as np
+from mediatag_ml import sampling
+from mediatag_ml.vectors import decode_halfvecs
+
+r = plpy.execute("""SELECT array_agg(keyframe_id ORDER BY keyframe_id) AS ids, array_agg(score ORDER BY keyframe_id) AS s,
+                           string_agg(halfvec_send(embedding), ''::bytea ORDER BY keyframe_id) AS blob
+                    FROM (SELECT DISTINCT ON (keyframe_id) * FROM _mediatag_uncertain) u""")[0]
+if not r["ids"]:
+    return []
+ids = np.array(r["ids"], dtype=np.int64)
+X = decode_halfvecs(r["blob"], dim)
+scores = np.array(r["s"], dtype=np.float64)
+return [int(i) for i in sampling.uncertain_diverse(ids, X, scores, k)]
+$$;

@@ -1,0 +1,156 @@
+-- Publishing snapshots a version; applying binds a dataset to a version and queues its scoring.
+
+CREATE FUNCTION mediatag._queue_scoring(group_id bigint, dataset_id bigint, version int) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE j bigint;
+BEGIN
+    -- One pending job per (group, dataset) is enough: it scores whatever version is applied when it runs.
+    SELECT id INTO j FROM mediatag.job
+    WHERE kind = 'score_group' AND state = 'queued'
+      AND (payload ->> 'group_id')::bigint = group_id AND (payload ->> 'dataset_id')::bigint = dataset_id;
+    IF j IS NULL THEN
+        j := mediatag.enqueue_job('score_group', jsonb_build_object('group_id', group_id, 'dataset_id', dataset_id,
+                                                                    'version', version));
+    ELSE
+        UPDATE mediatag.job SET payload = payload || jsonb_build_object('version', version) WHERE id = j;
+    END IF;
+    UPDATE mediatag.group_application a SET status = 'queued', error = NULL
+    WHERE a.group_id = _queue_scoring.group_id AND a.dataset_id = _queue_scoring.dataset_id;
+    RETURN j;
+END $$;
+
+CREATE FUNCTION mediatag.publish_tag_group(tag_group text, visibility text DEFAULT NULL, note text DEFAULT '',
+                                           dataset text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); v int; missing text;
+BEGIN
+    IF visibility IS NOT NULL AND visibility NOT IN ('secret', 'shareable') THEN
+        RAISE EXCEPTION 'invalid visibility "%": use secret or shareable', visibility USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(t.name, ', ') INTO missing FROM mediatag.tag t
+    WHERE t.group_id = g.id AND NOT EXISTS (SELECT 1 FROM mediatag.classifier c WHERE c.tag_id = t.id AND c.modality = 'visual');
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'tags without a classifier cannot be published: %', missing USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF visibility = 'secret' AND EXISTS (SELECT 1 FROM mediatag.group_application a WHERE a.group_id = g.id AND a.role = 'applied') THEN
+        RAISE EXCEPTION 'tag group "%" is applied to other datasets: it cannot become secret', g.name
+            USING ERRCODE = 'object_in_use';
+    END IF;
+    v := g.published_version + 1;
+    UPDATE mediatag.tag_group AS x SET state = 'published', published_version = v, published_revision = x.revision,
+           visibility = coalesce(publish_tag_group.visibility, x.visibility), updated_at = now()
+    WHERE x.id = g.id RETURNING * INTO g;
+    INSERT INTO mediatag.group_version (group_id, version, visibility, note) VALUES (g.id, v, g.visibility, coalesce(note, ''));
+    INSERT INTO mediatag.group_version_tag (group_id, version, position, tag_id, tag_name, visual_classifier_id, transcript_classifier_id)
+    SELECT g.id, v, row_number() OVER (ORDER BY t.position), t.id, t.name,
+           (mediatag._latest_classifier(t.id, 'visual')).id, (mediatag._latest_classifier(t.id, 'transcript')).id
+    FROM mediatag.tag t WHERE t.group_id = g.id;
+    PERFORM mediatag._ensure_score_tables(g);
+    -- The training dataset always follows the latest version.
+    UPDATE mediatag.group_application a SET applied_version = v, applied_at = now(), applied_by = current_user
+    WHERE a.group_id = g.id AND a.role = 'training';
+    PERFORM mediatag._queue_scoring(g.id, g.training_dataset_id, v);
+    RETURN v;
+END $$;
+
+CREATE FUNCTION mediatag._require_editor(what text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT pg_has_role(current_user, 'mediatag_editor', 'MEMBER') THEN
+        RAISE EXCEPTION '% needs the mediatag_editor or mediatag_admin role (current user: %)', what, current_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END $$;
+
+CREATE FUNCTION mediatag.apply_tag_group(tag_group text, dataset text, version int DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group := mediatag._group(tag_group);
+    d mediatag.dataset;
+    td mediatag.dataset;
+    v int;
+BEGIN
+    PERFORM mediatag._require_editor('applying a tag group');
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    SELECT x_.* INTO td FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
+    IF g.state <> 'published' THEN
+        RAISE EXCEPTION 'tag group "%" is a draft: publish it before applying it', g.name USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF d.id <> g.training_dataset_id AND g.visibility <> 'shareable' THEN
+        RAISE EXCEPTION 'tag group "%" is secret: only its training dataset "%" can use it', g.name, td.name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF d.visual_model <> td.visual_model OR d.text_model <> td.text_model THEN
+        RAISE EXCEPTION 'dataset "%" uses models % / %, but tag group "%" was trained with % / %', d.name, d.visual_model,
+            d.text_model, g.name, td.visual_model, td.text_model USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v := coalesce(version, g.published_version);
+    IF NOT EXISTS (SELECT 1 FROM mediatag.group_version x WHERE x.group_id = g.id AND x.version = v) THEN
+        RAISE EXCEPTION 'tag group "%" has no published version %', g.name, v USING ERRCODE = 'no_data_found';
+    END IF;
+    INSERT INTO mediatag.group_application AS a (group_id, dataset_id, role, applied_version)
+    VALUES (g.id, d.id, CASE WHEN d.id = g.training_dataset_id THEN 'training' ELSE 'applied' END, v)
+    ON CONFLICT (group_id, dataset_id) DO UPDATE
+        SET applied_version = excluded.applied_version, applied_at = now(), applied_by = current_user;
+    RETURN mediatag._queue_scoring(g.id, d.id, v);
+END $$;
+
+-- Take the newest published version where "update available" shows.
+CREATE FUNCTION mediatag.update_tag_group(tag_group text, dataset text) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT mediatag.apply_tag_group(tag_group => tag_group, dataset => dataset, version => NULL)
+$$;
+
+CREATE FUNCTION mediatag.unapply_tag_group(tag_group text, dataset text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._group(tag_group); d bigint := mediatag.dataset_id(dataset);
+BEGIN
+    PERFORM mediatag._require_editor('removing a tag group from a dataset');
+    IF d = g.training_dataset_id THEN
+        RAISE EXCEPTION 'dataset "%" is the training dataset of "%": drop the group instead', dataset, g.name
+            USING ERRCODE = 'object_in_use';
+    END IF;
+    PERFORM mediatag._drop_score_partitions(g, d);
+    DELETE FROM mediatag.group_application a WHERE a.group_id = g.id AND a.dataset_id = d;
+END $$;
+
+CREATE FUNCTION mediatag.tag_group_status(tag_group text)
+RETURNS TABLE (dataset text, role text, applied_version int, scored_version int, latest_version int,
+               update_available boolean, status text, error text, scored_at timestamptz, score_seconds real)
+LANGUAGE sql STABLE AS $$
+    SELECT d.name, a.role, a.applied_version, a.scored_version, g.published_version,
+           coalesce(a.applied_version < g.published_version, false), a.status, a.error, a.scored_at, a.score_seconds
+    FROM mediatag._group(tag_group) g
+    JOIN mediatag.group_application a ON a.group_id = g.id
+    JOIN mediatag.dataset d ON d.id = a.dataset_id
+    ORDER BY a.role DESC, d.name
+$$;
+
+CREATE FUNCTION mediatag.drop_tag_group(tag_group text, dataset text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); s text;
+BEGIN
+    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript'] LOOP
+        EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I', 'dt_' || g.slug || '_' || s);
+        EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I CASCADE', 'dt_' || g.slug || '_' || s || '_scores');
+    END LOOP;
+    DELETE FROM mediatag.job WHERE kind = 'score_group' AND state IN ('queued', 'error')
+      AND (payload ->> 'group_id')::bigint = g.id;
+    DELETE FROM mediatag.tag_group WHERE id = g.id;
+END $$;
+
+-- New assets in a dataset: queue rescoring of every group applied there (a full pass; see scoring.sql).
+CREATE FUNCTION mediatag._queue_scoring_for_new_assets(dataset_id bigint, new_assets bigint[]) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE a record; n int := 0;
+BEGIN
+    PERFORM mediatag.refresh_samples((SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = dataset_id))
+    WHERE EXISTS (SELECT 1 FROM mediatag.keyframe_sample s WHERE s.dataset_id = _queue_scoring_for_new_assets.dataset_id);
+    FOR a IN SELECT * FROM mediatag.group_application x
+             WHERE x.dataset_id = _queue_scoring_for_new_assets.dataset_id AND x.applied_version IS NOT NULL LOOP
+        PERFORM mediatag._queue_scoring(a.group_id, a.dataset_id, a.applied_version);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;

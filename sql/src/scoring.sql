@@ -1,0 +1,207 @@
+-- Scoring: all tags of a group in one pass of pgvector inner products over a dataset's keyframes, stored wide
+-- (one real[] per keyframe, position = the tag's place in the version) in partitions per dataset, read through
+-- long-form views dt_<group>_visual / _shot / _video / _transcript with the live threshold_decision.
+-- A new version is built beside the old partition and swapped in one transaction: readers see the old
+-- scores or the new ones, never half of either; a crash leaves the old partition as it was.
+-- Aggregates: a shot scores as its best keyframe (max), a video or image as its best shot/keyframe (max), with
+-- the number of keyframes at or above the threshold alongside.
+
+CREATE FUNCTION mediatag._score_table(g mediatag.tag_group, level text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$ SELECT 'dt_' || g.slug || '_' || level || '_scores' $$;
+
+CREATE FUNCTION mediatag._ensure_score_tables(g mediatag.tag_group) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE base text := 'dt_' || g.slug;
+BEGIN
+    EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint NOT NULL, keyframe_id bigint NOT NULL,
+        asset_id bigint NOT NULL, video_id bigint, shot_id bigint, keyframe_index int, keyframe_time_ms int,
+        version int NOT NULL, scores real[] NOT NULL) PARTITION BY LIST (dataset_id)', base || '_visual_scores');
+    EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint NOT NULL, shot_id bigint NOT NULL,
+        asset_id bigint NOT NULL, video_id bigint, shot_index int, start_ms int, end_ms int, keyframes int,
+        version int NOT NULL, scores real[] NOT NULL) PARTITION BY LIST (dataset_id)', base || '_shot_scores');
+    EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint NOT NULL, asset_id bigint NOT NULL,
+        video_id bigint, keyframes int, version int NOT NULL, scores real[] NOT NULL, hits int[] NOT NULL)
+        PARTITION BY LIST (dataset_id)', base || '_video_scores');
+    EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint NOT NULL, segment_id bigint NOT NULL,
+        asset_id bigint NOT NULL, video_id bigint, start_ms int, end_ms int, text text,
+        version int NOT NULL, scores real[] NOT NULL) PARTITION BY LIST (dataset_id)', base || '_transcript_scores');
+
+    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.shot_id, s.keyframe_index, s.keyframe_time_ms,
+               vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
+               s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
+        FROM mediatag_data.%I s
+        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
+        JOIN mediatag.tag t ON t.id = vt.tag_id$v$, base || '_visual', base || '_visual_scores', g.id);
+    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        SELECT s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
+               s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
+               s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
+        FROM mediatag_data.%I s
+        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
+        JOIN mediatag.tag t ON t.id = vt.tag_id$v$, base || '_shot', base || '_shot_scores', g.id);
+    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        SELECT s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
+               s.hits[vt.position] AS keyframes_above_threshold, t.threshold,
+               s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
+        FROM mediatag_data.%I s
+        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
+        JOIN mediatag.tag t ON t.id = vt.tag_id$v$, base || '_video', base || '_video_scores', g.id);
+    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        SELECT s.dataset_id, s.segment_id, s.asset_id, s.video_id, s.start_ms, s.end_ms, s.start_ms AS keyframe_time_ms,
+               s.text, vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
+               s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
+        FROM mediatag_data.%I s
+        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
+        JOIN mediatag.tag t ON t.id = vt.tag_id
+        WHERE s.scores[vt.position] IS NOT NULL$v$, base || '_transcript', base || '_transcript_scores', g.id);
+    EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I,
+                    mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I TO mediatag_viewer, mediatag_query',
+                   base || '_visual', base || '_shot', base || '_video', base || '_transcript',
+                   base || '_visual_scores', base || '_shot_scores', base || '_video_scores', base || '_transcript_scores');
+END $$;
+
+CREATE FUNCTION mediatag._drop_score_partitions(g mediatag.tag_group, dataset_id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE s text;
+BEGIN
+    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript'] LOOP
+        EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I', mediatag._score_table(g, s) || '_ds' || dataset_id);
+    END LOOP;
+END $$;
+
+-- Build one level's new partition from a SELECT, then swap it for the old one (same transaction as the caller).
+CREATE FUNCTION mediatag._swap_partition(parent text, dataset_id bigint, select_sql text, index_cols text[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    final_name text := parent || '_ds' || dataset_id;
+    new_name text := parent || '_ds' || dataset_id || '_new';
+    col text;
+    n bigint;
+BEGIN
+    EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I', new_name);
+    EXECUTE format('CREATE TABLE mediatag_data.%I AS %s', new_name, select_sql);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    -- The constraint lets ATTACH skip its validation scan.
+    EXECUTE format('ALTER TABLE mediatag_data.%I ADD CONSTRAINT %I CHECK (dataset_id IS NOT NULL AND dataset_id = %s)',
+                   new_name, final_name || '_ds_check', dataset_id);
+    FOREACH col IN ARRAY index_cols LOOP
+        EXECUTE format('CREATE INDEX ON mediatag_data.%I (%I)', new_name, col);
+    END LOOP;
+    IF to_regclass(format('mediatag_data.%I', final_name)) IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE mediatag_data.%I DETACH PARTITION mediatag_data.%I', parent, final_name);
+        EXECUTE format('DROP TABLE mediatag_data.%I', final_name);
+    END IF;
+    EXECUTE format('ALTER TABLE mediatag_data.%I RENAME TO %I', new_name, final_name);
+    EXECUTE format('ALTER TABLE mediatag_data.%I RENAME CONSTRAINT %I TO %I', final_name, final_name || '_ds_check',
+                   final_name || '_check');
+    EXECUTE format('ALTER TABLE mediatag_data.%I ATTACH PARTITION mediatag_data.%I FOR VALUES IN (%s)', parent, final_name, dataset_id);
+    RETURN n;
+END $$;
+
+CREATE FUNCTION mediatag._score_group_job(group_id bigint, dataset_id bigint, version int, job_id bigint DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group;
+    a mediatag.group_application;
+    v int;
+    vis_expr text;
+    tx_expr text;
+    shot_expr text;
+    max_expr text;
+    hit_expr text;
+    n_tags int;
+    n_kf bigint;
+    n_shot bigint;
+    n_video bigint;
+    n_tx bigint;
+    started timestamptz := clock_timestamp();
+    delay text := current_setting('mediatag.fault_delay_before_swap', true);
+BEGIN
+    SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_group_job.group_id;
+    SELECT * INTO a FROM mediatag.group_application x
+    WHERE x.group_id = _score_group_job.group_id AND x.dataset_id = _score_group_job.dataset_id FOR UPDATE;
+    IF g.id IS NULL OR a.group_id IS NULL OR a.applied_version IS NULL THEN
+        RETURN jsonb_build_object('skipped', 'the group is no longer applied to this dataset');
+    END IF;
+    v := a.applied_version;   -- whatever is applied now; a later apply re-queues anyway
+    PERFORM mediatag._ensure_score_tables(g);
+
+    SELECT count(*),
+           'ARRAY[' || string_agg(CASE WHEN vc.weights IS NULL THEN 'NULL::real'
+               ELSE format('mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec))', vc.bias, vc.weights::text) END,
+               ', ' ORDER BY vt.position) || ']::real[]',
+           'ARRAY[' || string_agg(CASE WHEN tc.weights IS NULL THEN 'NULL::real'
+               ELSE format('mediatag.sigmoid(%s - (s.embedding <#> %L::halfvec))', tc.bias, tc.weights::text) END,
+               ', ' ORDER BY vt.position) || ']::real[]',
+           'ARRAY[' || string_agg(format('max(v.scores[%s])', vt.position), ', ' ORDER BY vt.position) || ']::real[]',
+           'ARRAY[' || string_agg(format('sum((v.scores[%s] >= %s)::int)', vt.position, t.threshold), ', '
+                                  ORDER BY vt.position) || ']::int[]'
+      INTO n_tags, vis_expr, tx_expr, max_expr, hit_expr
+    FROM mediatag.group_version_tag vt
+    JOIN mediatag.tag t ON t.id = vt.tag_id
+    LEFT JOIN mediatag.classifier vc ON vc.id = vt.visual_classifier_id
+    LEFT JOIN mediatag.classifier tc ON tc.id = vt.transcript_classifier_id
+    WHERE vt.group_id = g.id AND vt.version = v;
+
+    -- Parallel scans are ~1.7x faster for this and Postgres will not choose them at default costs.
+    SET LOCAL parallel_setup_cost = 0;
+    SET LOCAL parallel_tuple_cost = 0;
+    SET LOCAL min_parallel_table_scan_size = 0;
+
+    n_kf := mediatag._swap_partition(mediatag._score_table(g, 'visual'), a.dataset_id, format(
+        'SELECT k.dataset_id, k.id AS keyframe_id, k.asset_id, CASE WHEN a.kind = %L THEN a.id END AS video_id, k.shot_id,
+                k.keyframe_index, k.time_ms AS keyframe_time_ms, %s AS version, %s AS scores
+         FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id WHERE k.dataset_id = %s',
+        'video', v, vis_expr, a.dataset_id), ARRAY['keyframe_id', 'asset_id']);
+
+    shot_expr := format(
+        'SELECT v.dataset_id, v.shot_id, v.asset_id, v.video_id, sh.shot_index, sh.start_ms, sh.end_ms,
+                count(*)::int AS keyframes, %s AS version, %s AS scores
+         FROM mediatag_data.%I v JOIN mediatag.shot sh ON sh.id = v.shot_id
+         WHERE v.shot_id IS NOT NULL
+         GROUP BY v.dataset_id, v.shot_id, v.asset_id, v.video_id, sh.shot_index, sh.start_ms, sh.end_ms',
+        v, max_expr, mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id);
+    n_shot := mediatag._swap_partition(mediatag._score_table(g, 'shot'), a.dataset_id, shot_expr, ARRAY['shot_id']);
+
+    n_video := mediatag._swap_partition(mediatag._score_table(g, 'video'), a.dataset_id, format(
+        'SELECT v.dataset_id, v.asset_id, v.video_id, count(*)::int AS keyframes, %s AS version, %s AS scores, %s AS hits
+         FROM mediatag_data.%I v GROUP BY v.dataset_id, v.asset_id, v.video_id',
+        v, max_expr, hit_expr, mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id), ARRAY['asset_id']);
+
+    n_tx := mediatag._swap_partition(mediatag._score_table(g, 'transcript'), a.dataset_id, format(
+        'SELECT s.dataset_id, s.id AS segment_id, s.asset_id, CASE WHEN a.kind = %L THEN a.id END AS video_id,
+                s.start_ms, s.end_ms, s.text, %s AS version, %s AS scores
+         FROM mediatag.transcript_segment s JOIN mediatag.asset a ON a.id = s.asset_id WHERE s.dataset_id = %s',
+        'video', v, tx_expr, a.dataset_id), ARRAY['segment_id', 'asset_id']);
+
+    -- Fault injection for the crash-safety test: hold the transaction open before it commits.
+    IF coalesce(delay, '') <> '' THEN PERFORM pg_sleep(delay::double precision); END IF;
+
+    UPDATE mediatag.group_application x SET status = 'scored', error = NULL, scored_version = v, scored_at = now(),
+           score_seconds = extract(epoch FROM clock_timestamp() - started)
+    WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
+    RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', v, 'tags', n_tags,
+                              'keyframes', n_kf, 'shots', n_shot, 'assets', n_video, 'transcript_segments', n_tx,
+                              'seconds', round(extract(epoch FROM clock_timestamp() - started)::numeric, 3));
+END $$;
+
+-- Score now, in this session (what the worker does for queued jobs), e.g. from psql or tests.
+CREATE FUNCTION mediatag.score_tag_group(tag_group text, dataset text DEFAULT NULL) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._group(tag_group); d bigint; res jsonb;
+BEGIN
+    d := CASE WHEN dataset IS NULL THEN g.training_dataset_id ELSE mediatag.dataset_id(dataset) END;
+    IF NOT EXISTS (SELECT 1 FROM mediatag.group_application x WHERE x.group_id = g.id AND x.dataset_id = d
+                   AND x.applied_version IS NOT NULL) THEN
+        RAISE EXCEPTION 'tag group "%" has no published version applied to dataset "%"', g.name,
+            (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = d) USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    res := mediatag._score_group_job(g.id, d, NULL);
+    -- A queued job for the same work is now redundant.
+    UPDATE mediatag.job SET state = 'done', finished_at = now(), result = jsonb_build_object('superseded_by', 'score_tag_group')
+    WHERE kind = 'score_group' AND state = 'queued' AND (payload ->> 'group_id')::bigint = g.id
+      AND (payload ->> 'dataset_id')::bigint = d;
+    RETURN res;
+END $$;

@@ -1,0 +1,483 @@
+-- Dynamic Tags: groups of tags, their prompts, visual labels, classifier versions and published snapshots.
+-- Every user-supplied name is data: it is validated, stored, and reaches generated SQL only through
+-- format('%I') of a slug made of [a-z0-9_].
+
+CREATE TABLE mediatag.tag_group (
+    id                   bigserial PRIMARY KEY,
+    name                 text NOT NULL,
+    slug                 text NOT NULL UNIQUE CHECK (slug ~ '^[a-z0-9_]{1,48}$'),
+    training_dataset_id  bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
+    visibility           text NOT NULL DEFAULT 'secret' CHECK (visibility IN ('secret', 'shareable')),
+    state                text NOT NULL DEFAULT 'draft' CHECK (state IN ('draft', 'published')),
+    published_version    int NOT NULL DEFAULT 0,
+    revision             int NOT NULL DEFAULT 0,      -- bumped by every edit; compared with the published one
+    published_revision   int,
+    created_by           text NOT NULL DEFAULT current_user,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tag_group_name_ok CHECK (length(name) BETWEEN 1 AND 100 AND name !~ '[[:cntrl:]]')
+);
+CREATE UNIQUE INDEX tag_group_name_uniq ON mediatag.tag_group (lower(name));
+
+CREATE TABLE mediatag.tag (
+    id          bigserial PRIMARY KEY,
+    group_id    bigint NOT NULL REFERENCES mediatag.tag_group(id) ON DELETE CASCADE,
+    name        text NOT NULL CHECK (name ~ '^[A-Za-z0-9]+( [A-Za-z0-9]+)*$' AND length(name) <= 100),
+    position    int NOT NULL,
+    threshold   real NOT NULL DEFAULT 0.5 CHECK (threshold BETWEEN 0 AND 1),
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX tag_name_uniq ON mediatag.tag (group_id, lower(name));
+
+CREATE TABLE mediatag.tag_prompt (
+    id          bigserial PRIMARY KEY,
+    tag_id      bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
+    modality    text NOT NULL CHECK (modality IN ('visual', 'transcript')),
+    polarity    text NOT NULL CHECK (polarity IN ('positive', 'negative')),
+    text        text NOT NULL CHECK (length(text) BETWEEN 1 AND 2000),
+    origin      text NOT NULL DEFAULT 'user' CHECK (origin IN ('user', 'llm', 'tag_name')),
+    embedding   vector,           -- cached, in the training dataset's model space for this modality
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tag_id, modality, polarity, text)
+);
+
+CREATE TABLE mediatag.visual_label (
+    tag_id       bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
+    keyframe_id  bigint NOT NULL REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
+    label        boolean NOT NULL,
+    origin       text NOT NULL DEFAULT 'preview' CHECK (origin IN ('preview', 'search', 'uncertain', 'evaluation', 'import')),
+    labeled_by   text NOT NULL DEFAULT current_user,
+    labeled_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tag_id, keyframe_id)
+);
+
+CREATE TABLE mediatag.classifier (
+    id          bigserial PRIMARY KEY,
+    tag_id      bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
+    modality    text NOT NULL CHECK (modality IN ('visual', 'transcript')),
+    version     int NOT NULL,
+    weights     vector,            -- NULL: no prompts for this modality, the tag is not scored on it
+    bias        double precision NOT NULL DEFAULT 0,
+    summary     jsonb NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (tag_id, modality, version)
+);
+
+-- A published version is an immutable snapshot: which tags, in which order, with which classifiers.
+CREATE TABLE mediatag.group_version (
+    group_id      bigint NOT NULL REFERENCES mediatag.tag_group(id) ON DELETE CASCADE,
+    version       int NOT NULL,
+    visibility    text NOT NULL,
+    published_by  text NOT NULL DEFAULT current_user,
+    published_at  timestamptz NOT NULL DEFAULT now(),
+    note          text NOT NULL DEFAULT '',
+    PRIMARY KEY (group_id, version)
+);
+
+CREATE TABLE mediatag.group_version_tag (
+    group_id                  bigint NOT NULL,
+    version                   int NOT NULL,
+    position                  int NOT NULL,       -- 1-based index into the score arrays
+    tag_id                    bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
+    tag_name                  text NOT NULL,
+    visual_classifier_id      bigint REFERENCES mediatag.classifier(id),
+    transcript_classifier_id  bigint REFERENCES mediatag.classifier(id),
+    PRIMARY KEY (group_id, version, position),
+    FOREIGN KEY (group_id, version) REFERENCES mediatag.group_version (group_id, version) ON DELETE CASCADE
+);
+
+CREATE TABLE mediatag.group_application (
+    group_id         bigint NOT NULL REFERENCES mediatag.tag_group(id) ON DELETE CASCADE,
+    dataset_id       bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
+    role             text NOT NULL CHECK (role IN ('training', 'applied')),
+    applied_version  int,
+    scored_version   int,
+    status           text NOT NULL DEFAULT 'unscored' CHECK (status IN ('queued', 'unscored', 'scored', 'error')),
+    error            text,
+    applied_by       text NOT NULL DEFAULT current_user,
+    applied_at       timestamptz NOT NULL DEFAULT now(),
+    scored_at        timestamptz,
+    score_seconds    real,
+    PRIMARY KEY (group_id, dataset_id)
+);
+
+-- A fixed random sample of each dataset's keyframes (and transcript segments): the calibration sample and the
+-- preview pool. Reading it costs milliseconds where a scan of a million keyframes costs seconds.
+CREATE TABLE mediatag.keyframe_sample (
+    dataset_id   bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
+    keyframe_id  bigint NOT NULL REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
+    embedding    halfvec NOT NULL,
+    PRIMARY KEY (dataset_id, keyframe_id)
+);
+CREATE TABLE mediatag.transcript_sample (
+    dataset_id   bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
+    segment_id   bigint NOT NULL REFERENCES mediatag.transcript_segment(id) ON DELETE CASCADE,
+    embedding    halfvec NOT NULL,
+    PRIMARY KEY (dataset_id, segment_id)
+);
+
+CREATE FUNCTION mediatag.refresh_samples(dataset text, size int DEFAULT 10000) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE d bigint := mediatag.dataset_id(dataset); n int; total bigint;
+BEGIN
+    DELETE FROM mediatag.keyframe_sample WHERE dataset_id = d;
+    SELECT count(*) INTO total FROM mediatag.keyframe WHERE dataset_id = d;
+    -- Bernoulli pre-filter then an exact cut keeps this one pass even at millions of rows.
+    INSERT INTO mediatag.keyframe_sample
+    SELECT d, k.id, k.embedding FROM mediatag.keyframe k
+    WHERE k.dataset_id = d AND random() < least(1.0, 1.5 * size / greatest(total, 1))
+    ORDER BY random() LIMIT size;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM mediatag.transcript_sample WHERE dataset_id = d;
+    INSERT INTO mediatag.transcript_sample
+    SELECT d, t.id, t.embedding FROM mediatag.transcript_segment t WHERE t.dataset_id = d
+    ORDER BY random() LIMIT size;
+    RETURN n;
+END $$;
+
+-- ---- lookups ------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION mediatag._group(tag_group text) RETURNS mediatag.tag_group
+LANGUAGE plpgsql STABLE AS $$
+DECLARE g mediatag.tag_group;
+BEGIN
+    SELECT * INTO g FROM mediatag.tag_group x WHERE lower(x.name) = lower(tag_group);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown tag group "%"', tag_group USING ERRCODE = 'no_data_found',
+            HINT = 'SELECT * FROM mediatag.list_tag_groups() lists the groups you can see';
+    END IF;
+    RETURN g;
+END $$;
+
+CREATE FUNCTION mediatag._tag(g mediatag.tag_group, tag text) RETURNS mediatag.tag
+LANGUAGE plpgsql STABLE AS $$
+DECLARE t mediatag.tag;
+BEGIN
+    SELECT * INTO t FROM mediatag.tag x WHERE x.group_id = g.id AND lower(x.name) = lower(tag);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown tag "%" in group "%"', tag, g.name USING ERRCODE = 'no_data_found',
+            HINT = format('the group has: %s', (SELECT string_agg(name, ', ' ORDER BY position) FROM mediatag.tag WHERE group_id = g.id));
+    END IF;
+    RETURN t;
+END $$;
+
+-- Edits go through here: the group must be editable from the caller's dataset (its training dataset).
+CREATE FUNCTION mediatag._editable_group(tag_group text, dataset text DEFAULT NULL) RETURNS mediatag.tag_group
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group; ds text;
+BEGIN
+    g := mediatag._group(tag_group);
+    SELECT x_.name INTO ds FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
+    IF dataset IS NOT NULL AND mediatag.dataset_id(dataset) <> g.training_dataset_id THEN
+        RAISE EXCEPTION 'tag group "%" is applied to dataset "%", not trained on it: only its training dataset "%" can edit it',
+            g.name, dataset, ds USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    -- Serialise edits of one group (training writes new classifier versions): concurrent editors queue here.
+    SELECT * INTO g FROM mediatag.tag_group WHERE id = g.id FOR UPDATE;
+    UPDATE mediatag.tag_group SET revision = revision + 1, updated_at = now() WHERE id = g.id RETURNING * INTO g;
+    RETURN g;
+END $$;
+
+CREATE FUNCTION mediatag.validate_tag_name(name text, line int DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE clean text := regexp_replace(btrim(name), '\s+', ' ', 'g');
+BEGIN
+    IF clean = '' OR clean !~ '^[A-Za-z0-9]+( [A-Za-z0-9]+)*$' OR length(clean) > 100 THEN
+        RAISE EXCEPTION 'invalid tag name %: tag names use letters, digits and spaces only (at most 100 characters)',
+            CASE WHEN line IS NULL THEN quote_literal(name) ELSE format('on line %s: %s', line, quote_literal(name)) END
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN clean;
+END $$;
+
+-- ---- groups and tags ----------------------------------------------------------------------------------------
+
+CREATE FUNCTION mediatag._insert_tag(g mediatag.tag_group, tag_name text) RETURNS mediatag.tag
+LANGUAGE plpgsql AS $$
+DECLARE t mediatag.tag;
+BEGIN
+    IF EXISTS (SELECT 1 FROM mediatag.tag x WHERE x.group_id = g.id AND lower(x.name) = lower(tag_name)) THEN
+        RAISE EXCEPTION 'tag "%" appears twice in group "%"', tag_name, g.name USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO mediatag.tag (group_id, name, position)
+    VALUES (g.id, tag_name, coalesce((SELECT max(position) FROM mediatag.tag WHERE group_id = g.id), 0) + 1)
+    RETURNING * INTO t;
+    -- The keyword itself is the first positive prompt for both modalities.
+    INSERT INTO mediatag.tag_prompt (tag_id, modality, polarity, text, origin)
+    VALUES (t.id, 'visual', 'positive', tag_name, 'tag_name'), (t.id, 'transcript', 'positive', tag_name, 'tag_name');
+    RETURN t;
+END $$;
+
+CREATE FUNCTION mediatag.create_tag_group(dataset text, name text, tags text[], visibility text DEFAULT 'secret')
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group;
+    d bigint := mediatag.dataset_id(dataset);
+    clean text := btrim(coalesce(create_tag_group.name, ''));
+    i int;
+    names text[] := '{}';
+    t mediatag.tag;
+BEGIN
+    IF clean = '' OR length(clean) > 100 OR clean ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'invalid tag group name %: 1 to 100 printable characters', quote_literal(create_tag_group.name)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF visibility NOT IN ('secret', 'shareable') THEN
+        RAISE EXCEPTION 'invalid visibility "%": use secret or shareable', visibility USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR i IN 1 .. coalesce(array_length(tags, 1), 0) LOOP
+        CONTINUE WHEN btrim(coalesce(tags[i], '')) = '';   -- blank lines are not tags
+        names := names || mediatag.validate_tag_name(tags[i], i);
+    END LOOP;
+    IF array_length(names, 1) IS NULL THEN
+        RAISE EXCEPTION 'tag group "%" needs at least one tag (one keyword per line)', clean USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('mediatag.tag_group_slug'));
+    IF EXISTS (SELECT 1 FROM mediatag.tag_group x WHERE lower(x.name) = lower(clean)) THEN
+        RAISE EXCEPTION 'a tag group named "%" already exists', clean USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO mediatag.tag_group (name, slug, training_dataset_id, visibility)
+    VALUES (clean, mediatag._unique_slug(clean, ARRAY(SELECT slug FROM mediatag.tag_group)), d, visibility)
+    RETURNING * INTO g;
+    INSERT INTO mediatag.group_application (group_id, dataset_id, role) VALUES (g.id, d, 'training');
+    FOREACH clean IN ARRAY names LOOP
+        t := mediatag._insert_tag(g, clean);
+    END LOOP;
+    PERFORM mediatag._train_tags(ARRAY(SELECT id FROM mediatag.tag WHERE group_id = g.id ORDER BY position));
+    RETURN g.id;
+END $$;
+
+-- The UI's form: one keyword per line.
+CREATE FUNCTION mediatag.create_tag_group(dataset text, name text, keywords text, visibility text DEFAULT 'secret')
+RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT mediatag.create_tag_group(dataset => dataset, name => name,
+                                     tags => regexp_split_to_array(keywords, '\r?\n'), visibility => visibility)
+$$;
+
+CREATE FUNCTION mediatag.add_tags(tag_group text, tags text[], dataset text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); i int; ids bigint[] := '{}'; t mediatag.tag;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(tags, 1), 0) LOOP
+        CONTINUE WHEN btrim(coalesce(tags[i], '')) = '';
+        t := mediatag._insert_tag(g, mediatag.validate_tag_name(tags[i], i));
+        ids := ids || t.id;
+    END LOOP;
+    PERFORM mediatag._train_tags(ids);
+    RETURN coalesce(array_length(ids, 1), 0);
+END $$;
+
+CREATE FUNCTION mediatag.rename_tag(tag_group text, tag text, new_name text, dataset text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag);
+        clean text := mediatag.validate_tag_name(new_name);
+BEGIN
+    IF EXISTS (SELECT 1 FROM mediatag.tag x WHERE x.group_id = g.id AND lower(x.name) = lower(clean) AND x.id <> t.id) THEN
+        RAISE EXCEPTION 'group "%" already has a tag "%"', g.name, clean USING ERRCODE = 'unique_violation';
+    END IF;
+    UPDATE mediatag.tag SET name = clean WHERE id = t.id;
+    -- The keyword prompts follow the name; prompts the user wrote stay as they are.
+    UPDATE mediatag.tag_prompt SET text = clean, embedding = NULL WHERE tag_id = t.id AND origin = 'tag_name';
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+END $$;
+
+CREATE FUNCTION mediatag.delete_tag(tag_group text, tag text, dataset text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag);
+BEGIN
+    IF EXISTS (SELECT 1 FROM mediatag.group_version_tag WHERE tag_id = t.id) THEN
+        RAISE EXCEPTION 'tag "%" is part of a published version of "%": it stays in that version; rename it or publish without it is not supported yet',
+            t.name, g.name USING ERRCODE = 'object_in_use';
+    END IF;
+    DELETE FROM mediatag.tag WHERE id = t.id;
+END $$;
+
+CREATE FUNCTION mediatag._modalities(modality text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF modality = 'both' THEN RETURN ARRAY['visual', 'transcript']; END IF;
+    IF modality IN ('visual', 'transcript') THEN RETURN ARRAY[modality]; END IF;
+    RAISE EXCEPTION 'invalid modality "%": use visual, transcript or both', modality USING ERRCODE = 'invalid_parameter_value';
+END $$;
+
+CREATE FUNCTION mediatag._check_polarity(polarity text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF polarity NOT IN ('positive', 'negative') THEN
+        RAISE EXCEPTION 'invalid polarity "%": use positive or negative', polarity USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+
+CREATE FUNCTION mediatag.add_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
+                                    modality text DEFAULT 'both', origin text DEFAULT 'user', dataset text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); m text;
+BEGIN
+    PERFORM mediatag._check_polarity(polarity);
+    IF btrim(coalesce(prompt, '')) = '' THEN
+        RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH m IN ARRAY mediatag._modalities(modality) LOOP
+        INSERT INTO mediatag.tag_prompt (tag_id, modality, polarity, text, origin)
+        VALUES (t.id, m, polarity, btrim(prompt), origin) ON CONFLICT DO NOTHING;
+    END LOOP;
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+END $$;
+
+CREATE FUNCTION mediatag.remove_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
+                                       modality text DEFAULT 'both', dataset text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); n int;
+BEGIN
+    PERFORM mediatag._check_polarity(polarity);
+    DELETE FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.polarity = remove_prompt.polarity
+       AND p.modality = ANY (mediatag._modalities(modality)) AND p.text = btrim(prompt);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'tag "%" has no % % prompt %', t.name, polarity, modality, quote_literal(prompt)
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    RETURN n;
+END $$;
+
+CREATE FUNCTION mediatag.edit_prompt(tag_group text, tag text, prompt text, new_prompt text,
+                                     polarity text DEFAULT 'positive', modality text DEFAULT 'both',
+                                     dataset text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); n int;
+BEGIN
+    PERFORM mediatag._check_polarity(polarity);
+    IF btrim(coalesce(new_prompt, '')) = '' THEN
+        RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE mediatag.tag_prompt p SET text = btrim(new_prompt), embedding = NULL, origin = 'user'
+    WHERE p.tag_id = t.id AND p.polarity = edit_prompt.polarity AND p.modality = ANY (mediatag._modalities(modality))
+      AND p.text = btrim(prompt);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'tag "%" has no % % prompt %', t.name, polarity, modality, quote_literal(prompt)
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    RETURN n;
+END $$;
+
+CREATE FUNCTION mediatag.set_threshold(tag_group text, tag text, threshold real) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._group(tag_group); t mediatag.tag := mediatag._tag(g, tag);
+BEGIN
+    IF threshold IS NULL OR threshold < 0 OR threshold > 1 THEN
+        RAISE EXCEPTION 'threshold must be between 0 and 1, got %', threshold USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Thresholds are live settings, not part of a version: threshold_decision follows at once everywhere.
+    UPDATE mediatag.tag SET threshold = set_threshold.threshold WHERE id = t.id;
+END $$;
+
+-- ---- labels -------------------------------------------------------------------------------------------------
+
+CREATE FUNCTION mediatag.label_keyframes(tag_group text, tag text, keyframes bigint[], label boolean,
+                                         origin text DEFAULT 'preview', dataset text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group; t mediatag.tag; bad bigint; bad_ds text; n int;
+BEGIN
+    IF label IS NULL THEN
+        RAISE EXCEPTION 'label must be true (yes) or false (no)' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF origin NOT IN ('preview', 'search', 'uncertain', 'evaluation', 'import') THEN
+        RAISE EXCEPTION 'invalid label origin "%": use preview, search, uncertain, evaluation or import', origin
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    g := mediatag._group(tag_group);
+    t := mediatag._tag(g, tag);
+    SELECT u.k INTO bad FROM unnest(keyframes) u(k) LEFT JOIN mediatag.keyframe k ON k.id = u.k WHERE k.id IS NULL LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown keyframe %', bad USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    SELECT k.id, d.name INTO bad, bad_ds FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id
+    WHERE k.id = ANY (keyframes) AND k.dataset_id <> g.training_dataset_id LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'keyframe % belongs to dataset "%", but group "%" trains on dataset "%": labels must come from the training dataset',
+            bad, bad_ds, g.name, (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Labels first, in their own statement: two people labeling at once both land (upsert on distinct rows; the
+    -- last word wins on the same keyframe). Training then serialises on the group row.
+    INSERT INTO mediatag.visual_label AS v (tag_id, keyframe_id, label, origin)
+    SELECT t.id, k, label, origin FROM unnest(keyframes) AS u(k)
+    ON CONFLICT (tag_id, keyframe_id) DO UPDATE
+        SET label = excluded.label, origin = excluded.origin, labeled_by = current_user, labeled_at = now();
+    GET DIAGNOSTICS n = ROW_COUNT;
+    g := mediatag._editable_group(tag_group, dataset);
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    RETURN n;
+END $$;
+
+CREATE FUNCTION mediatag.unlabel_keyframes(tag_group text, tag text, keyframes bigint[], dataset text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); n int;
+BEGIN
+    DELETE FROM mediatag.visual_label v WHERE v.tag_id = t.id AND v.keyframe_id = ANY (keyframes);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    RETURN n;
+END $$;
+
+-- ---- overview -----------------------------------------------------------------------------------------------
+
+CREATE FUNCTION mediatag.list_tag_groups(dataset text DEFAULT NULL)
+RETURNS TABLE (name text, training_dataset text, visibility text, state text, published_version int,
+               unpublished_changes boolean, tags bigint, role text, applied_version int, status text,
+               update_available boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT g.name, td.name, g.visibility, g.state, g.published_version,
+           g.state = 'draft' OR g.revision IS DISTINCT FROM g.published_revision,
+           (SELECT count(*) FROM mediatag.tag t WHERE t.group_id = g.id),
+           a.role, a.applied_version, a.status,
+           coalesce(a.applied_version < g.published_version, false)
+    FROM mediatag.tag_group g
+    JOIN mediatag.dataset td ON td.id = g.training_dataset_id
+    LEFT JOIN mediatag.group_application a
+           ON a.group_id = g.id AND a.dataset_id = (SELECT x_.id FROM mediatag.dataset x_ WHERE x_.name = list_tag_groups.dataset)
+    WHERE list_tag_groups.dataset IS NULL
+       OR td.name = list_tag_groups.dataset
+       OR a.group_id IS NOT NULL
+       OR (g.visibility = 'shareable' AND g.state = 'published')   -- secret groups stay invisible elsewhere
+    ORDER BY g.name
+$$;
+
+CREATE FUNCTION mediatag.group_overview(tag_group text)
+RETURNS TABLE (tag text, "position" int, threshold real, visual_positive text[], visual_negative text[],
+               transcript_positive text[], transcript_negative text[], labels_yes bigint, labels_no bigint,
+               classifier_version int, training_summary jsonb, keyframes_above_threshold bigint,
+               keyframes_scored bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE g mediatag.tag_group := mediatag._group(tag_group); counts jsonb := '{}'; a mediatag.group_application;
+BEGIN
+    SELECT * INTO a FROM mediatag.group_application x WHERE x.group_id = g.id AND x.role = 'training';
+    IF a.status = 'scored' THEN
+        EXECUTE format('SELECT coalesce(jsonb_object_agg(tag, jsonb_build_array(n_above, n)), ''{}'') FROM (
+                          SELECT v.tag, count(*) FILTER (WHERE v.threshold_decision) AS n_above, count(*) AS n
+                          FROM mediatag_data.%I v WHERE v.dataset_id = %s GROUP BY v.tag) s',
+                       'dt_' || g.slug || '_visual', a.dataset_id) INTO counts;
+    END IF;
+    RETURN QUERY
+    SELECT t.name, t.position, t.threshold,
+           ARRAY(SELECT p.text FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.modality = 'visual' AND p.polarity = 'positive' ORDER BY p.id),
+           ARRAY(SELECT p.text FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.modality = 'visual' AND p.polarity = 'negative' ORDER BY p.id),
+           ARRAY(SELECT p.text FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.modality = 'transcript' AND p.polarity = 'positive' ORDER BY p.id),
+           ARRAY(SELECT p.text FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.modality = 'transcript' AND p.polarity = 'negative' ORDER BY p.id),
+           (SELECT count(*) FROM mediatag.visual_label l WHERE l.tag_id = t.id AND l.label),
+           (SELECT count(*) FROM mediatag.visual_label l WHERE l.tag_id = t.id AND NOT l.label),
+           c.version, c.summary,
+           (counts -> t.name ->> 0)::bigint, (counts -> t.name ->> 1)::bigint
+    FROM mediatag.tag t
+    LEFT JOIN LATERAL (SELECT * FROM mediatag.classifier c WHERE c.tag_id = t.id AND c.modality = 'visual'
+                       ORDER BY c.version DESC LIMIT 1) c ON true
+    WHERE t.group_id = g.id
+    ORDER BY t.position;
+END $$;

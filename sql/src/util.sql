@@ -4,7 +4,7 @@ CREATE FUNCTION mediatag.dataset_id(dataset text) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE d bigint;
 BEGIN
-    SELECT id INTO d FROM mediatag.dataset WHERE name = dataset;
+    SELECT id INTO d FROM mediatag.dataset ds WHERE ds.name = dataset_id.dataset;
     IF d IS NULL THEN
         RAISE EXCEPTION 'unknown dataset "%"', dataset
             USING ERRCODE = 'no_data_found',

@@ -1,0 +1,197 @@
+"""The `mediatag` command line. Every data operation goes through the SDK / SQL functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+from .cluster import ClusterError, database_url, default_cluster
+
+
+def _parse_meta(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in pairs:
+        if "=" not in p:
+            raise SystemExit(f"--meta expects key=value, got {p!r}")
+        k, v = p.split("=", 1)
+        if not k.strip():
+            raise SystemExit(f"--meta key is empty in {p!r}")
+        out[k.strip()] = v
+    return out
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    if os.environ.get("MEDIATAG_DATABASE_URL") and args.action != "url":
+        print("MEDIATAG_DATABASE_URL is set: mediatag uses that server and manages no local cluster")
+        return 0
+    c = default_cluster()
+    if args.action == "start":
+        c.start()
+        print(f"PostgreSQL running: {c.url()}")
+    elif args.action == "stop":
+        c.stop()
+        print("PostgreSQL stopped")
+    elif args.action == "status":
+        running = c.is_running()
+        print(f"{'running' if running else 'stopped'}: {c.pgdata} (port {c.port})")
+        return 0 if running else 3
+    else:
+        print(os.environ.get("MEDIATAG_DATABASE_URL") or c.url())
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from .db import connect
+    from .ingest import IngestOptions, ingest
+
+    opts = IngestOptions(visual_model=args.visual_model, text_model=args.text_model, metadata=_parse_meta(args.meta),
+                         keyframe_every_s=args.keyframe_every, progress=not args.quiet)
+    with connect() as conn:
+        summary = ingest(conn, args.dataset, args.paths, opts)
+    print(summary.render())
+    if args.score_now and summary.scoring_jobs:
+        from .service.worker import run_pending
+
+        print(f"ran {run_pending(database_url())} scoring job(s)")
+    return 1 if summary.missing and not summary.ingested and not summary.skipped_known else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .models.registry import default_text_model, default_visual_model, get_text_encoder, get_visual_encoder
+    from .service import worker
+    from .service.http import Handler, make_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if args.preload:
+        get_visual_encoder(default_visual_model())
+        get_text_encoder(default_text_model())
+    stop = threading.Event()
+    thread = None
+    if not args.no_worker:
+        url = database_url()
+        thread = threading.Thread(target=worker.run_forever, args=(url, stop), daemon=True, name="worker")
+        thread.start()
+        Handler.worker_alive = staticmethod(thread.is_alive)
+    server = make_server(args.host, args.port)
+    print(f"mediatag service on http://{args.host}:{args.port} (worker {'on' if thread else 'off'})", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .service import worker
+
+    url = database_url()
+    if args.once:
+        print(f"ran {worker.run_pending(url)} job(s)")
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    worker.run_forever(url, threading.Event())
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models.registry import default_text_model, default_visual_model, list_models
+
+    print(f"default visual model: {default_visual_model()}\ndefault text model:   {default_text_model()}")
+    for m in list_models():
+        state = "available" if m.available else f"unavailable: {m.reason}"
+        print(f"  {m.kind:6} {m.name:45} dim={m.dim or '?':<5} {state}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .sdk import Client
+
+    for row in Client().dataset_summary():
+        print(json.dumps(row, default=str))
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    from .sdk import Client
+
+    print(json.dumps(Client().version(), indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mediatag", description="Custom tags for image and video libraries, in Postgres")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the embedded PostgreSQL cluster")
+    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db.set_defaults(func=cmd_db)
+
+    ing = sub.add_parser("ingest", help="ingest images and videos into a dataset")
+    ing.add_argument("dataset")
+    ing.add_argument("paths", nargs="+", type=Path)
+    ing.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="user metadata for every file")
+    ing.add_argument("--visual-model", help="visual model for a new dataset (see `mediatag models`)")
+    ing.add_argument("--text-model", help="transcript model for a new dataset")
+    ing.add_argument("--keyframe-every", type=float, default=5.0, metavar="SECONDS",
+                     help="at least one keyframe this often within a long shot")
+    ing.add_argument("--score-now", action="store_true", help="run queued scoring jobs in this process afterwards")
+    ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ing.set_defaults(func=cmd_ingest)
+
+    srv = sub.add_parser("serve", help="embedding service (loopback HTTP) and job worker")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=int(os.environ.get("MEDIATAG_SERVICE_PORT", 8765)))
+    srv.add_argument("--no-worker", action="store_true")
+    srv.add_argument("--preload", action="store_true", help="load the default models before serving")
+    srv.set_defaults(func=cmd_serve)
+
+    wk = sub.add_parser("worker", help="run queued jobs (scoring)")
+    wk.add_argument("--once", action="store_true", help="drain the queue and exit")
+    wk.set_defaults(func=cmd_worker)
+
+    sub.add_parser("models", help="configured models and whether they are available").set_defaults(func=cmd_models)
+    sub.add_parser("datasets", help="datasets and their counts").set_defaults(func=cmd_datasets)
+    sub.add_parser("version", help="extension, pgvector, Python and library versions").set_defaults(func=cmd_version)
+    sub.add_parser("demo", help="ingest sample media, tag it and show results").set_defaults(func=cmd_demo)
+
+    from .tags_cli import add_tag_commands
+
+    add_tag_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ClusterError as e:
+        print(f"mediatag: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        import psycopg
+
+        if isinstance(e, psycopg.Error):
+            diag = e.diag
+            msg = diag.message_primary or str(e)
+            hint = f"\nhint: {diag.message_hint}" if diag.message_hint else ""
+            print(f"mediatag: {msg}{hint}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

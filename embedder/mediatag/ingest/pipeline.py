@@ -1,0 +1,311 @@
+"""The ingest pipeline: discover → hash → skip known → decode/split → embed in batches → write with COPY.
+
+Files are processed in batches; each batch is written in one transaction, so a crash loses at most the batch
+in flight and a re-run picks it up (files are identified by sha256). A file that cannot be read is stored as an
+`error` asset with its message, and the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psycopg
+from pgvector import HalfVector
+from tqdm import tqdm
+
+from ..media import (
+    MediaError,
+    find_metadata_sidecar,
+    find_subtitle_sidecars,
+    load_image,
+    parse_subtitles,
+    split_video,
+)
+from ..models.registry import default_text_model, default_visual_model, get_text_encoder, get_visual_encoder
+from .discovery import discover
+from .hashing import sha256_file
+
+
+@dataclass(slots=True)
+class IngestOptions:
+    visual_model: str | None = None
+    text_model: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    media_dir: Path | None = None
+    batch_files: int = 16
+    embed_batch: int = 32
+    keyframe_every_s: float = 5.0
+    progress: bool = True
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    dataset: str
+    ingested: int = 0
+    images: int = 0
+    videos: int = 0
+    keyframes: int = 0
+    shots: int = 0
+    transcript_segments: int = 0
+    skipped_known: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    scoring_jobs: int = 0
+    seconds: float = 0.0
+    video_seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def render(self) -> str:
+        rate = self.keyframes / self.seconds if self.seconds else 0.0
+        lines = [
+            f"dataset {self.dataset}: {self.ingested} new assets ({self.images} images, {self.videos} videos), "
+            f"{self.shots} shots, {self.keyframes} keyframes, {self.transcript_segments} transcript segments "
+            f"in {self.seconds:.1f}s ({rate:.1f} keyframes/s)",
+            f"  already ingested (same sha256): {self.skipped_known}",
+        ]
+        if self.scoring_jobs:
+            lines.append(f"  scoring jobs queued for applied tag groups: {self.scoring_jobs}")
+        for p in self.missing:
+            lines.append(f"  missing: {p}")
+        for p in self.unsupported:
+            lines.append(f"  unsupported file type, skipped: {p}")
+        for p, err in self.errors:
+            lines.append(f"  error: {p}: {err}")
+        for w in self.warnings:
+            lines.append(f"  warning: {w}")
+        return "\n".join(lines)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    path: Path
+    kind: str
+    sha: str
+    size: int
+    metadata: dict
+    duration_ms: int | None = None
+    width: int | None = None
+    height: int | None = None
+    tech: dict = field(default_factory=dict)
+    shots: list = field(default_factory=list)  # (shot_index, start_ms, end_ms)
+    keyframes: list = field(default_factory=list)  # (shot_index|None, keyframe_index, time_ms, path, w, h)
+    segments: list = field(default_factory=list)  # (segment_index, start_ms, end_ms, text, source)
+    kf_vectors: np.ndarray | None = None
+    seg_vectors: np.ndarray | None = None
+    error: str | None = None
+    asset_id: int | None = None
+
+
+def _media_root(opts: IngestOptions) -> Path:
+    if opts.media_dir:
+        return opts.media_dir
+    from ..cluster import project_root
+
+    return Path(os.environ.get("MEDIATAG_MEDIA_DIR", project_root() / ".mediatag" / "media"))
+
+
+def _dataset_models(conn: psycopg.Connection, dataset: str, opts: IngestOptions) -> tuple[str, str]:
+    row = conn.execute("SELECT visual_model, text_model FROM mediatag.dataset WHERE name = %s", (dataset,)).fetchone()
+    if row:
+        return row[0], row[1]
+    return opts.visual_model or default_visual_model(), opts.text_model or default_text_model()
+
+
+def _prepare(path: Path, kind: str, sha: str, opts: IngestOptions, out_root: Path) -> _Prepared:
+    meta = {**find_metadata_sidecar(path), **opts.metadata}
+    item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata=meta)
+    if kind == "image":
+        img = load_image(path)
+        item.width, item.height = img.size
+        item.tech = {"format": (img.format or path.suffix.lstrip(".")).lower(), "mode": img.mode}
+        item.keyframes = [(None, 0, 0, str(path), img.width, img.height)]
+        return item
+    split = split_video(path, out_root / sha[:2] / sha, every_s=opts.keyframe_every_s)
+    info = split.info
+    item.duration_ms, item.width, item.height = info.duration_ms, info.width, info.height
+    item.tech = {
+        "container": info.container, "video_codec": info.video_codec, "audio_codec": info.audio_codec,
+        "fps": info.fps, "bit_rate": info.bit_rate, "has_audio": info.has_audio, "is_vfr": info.is_vfr,
+        **(info.extra or {}),
+    }
+    item.shots = [(s.index, s.start_ms, s.end_ms) for s in split.shots]
+    item.keyframes = [(k.shot_index, k.keyframe_index, k.time_ms, str(k.image_path), k.width, k.height)
+                      for k in split.keyframes]
+    if not item.keyframes:
+        raise MediaError(f"{path.name}: no keyframe could be decoded")
+    for sub in find_subtitle_sidecars(path):
+        parsed = parse_subtitles(sub)
+        item.tech.setdefault("subtitle_warnings", []).extend(f"{sub.name}: {w}" for w in parsed.warnings)
+        item.tech.setdefault("subtitles", []).append(sub.name)
+        base = len(item.segments)
+        item.segments.extend((base + i, s.start_ms, s.end_ms, s.text, "subtitle:" + sub.suffix.lstrip("."))
+                             for i, s in enumerate(parsed.segments))
+        break  # one subtitle track per video: the first sidecar in the sidecar finder's preference order
+    return item
+
+
+def _embed(items: Sequence[_Prepared], visual, text, batch: int) -> None:
+    """Embed all keyframes and transcript segments of a batch of prepared files, in model-sized chunks."""
+    frames = [(it, i) for it in items if it.error is None for i in range(len(it.keyframes))]
+    vecs: list[np.ndarray] = []
+    for start in range(0, len(frames), batch):
+        chunk = frames[start:start + batch]
+        images = [load_image(Path(it.keyframes[i][3])) for it, i in chunk]
+        vecs.append(visual.embed_images(images))
+    if frames:
+        allv = np.concatenate(vecs)
+        pos = 0
+        for it in items:
+            if it.error is None:
+                n = len(it.keyframes)
+                it.kf_vectors, pos = allv[pos:pos + n], pos + n
+    for it in items:
+        if it.error is None and it.segments:
+            it.seg_vectors = text.embed_texts([s[3] for s in it.segments])
+
+
+def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]) -> list[int]:
+    """One transaction per batch. Returns the ids of the newly ingested assets."""
+    new_ids: list[int] = []
+    with conn.transaction():
+        kf_rows: list[tuple] = []
+        seg_rows: list[tuple] = []
+        for it in items:
+            row = conn.execute(
+                """INSERT INTO mediatag.asset (dataset_id, kind, path, sha256, size_bytes, duration_ms, width, height,
+                                                tech, metadata, status, error)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
+                   ON CONFLICT (dataset_id, sha256) DO NOTHING RETURNING id""",
+                (dataset_id, it.kind, str(it.path), it.sha, it.size, it.duration_ms, it.width, it.height,
+                 psycopg.types.json.Jsonb(it.tech), psycopg.types.json.Jsonb(it.metadata),
+                 "error" if it.error else "ingested", it.error),
+            ).fetchone()
+            if row is None or it.error:
+                continue  # another ingest stored the same file meanwhile, or the file failed
+            asset_id = it.asset_id = row[0]
+            new_ids.append(asset_id)
+            shot_ids: dict[int, int] = {}
+            if it.shots:
+                cur = conn.execute(
+                    """INSERT INTO mediatag.shot (asset_id, shot_index, start_ms, end_ms)
+                       SELECT %s, * FROM unnest(%s::int[], %s::int[], %s::int[]) RETURNING shot_index, id""",
+                    (asset_id, [s[0] for s in it.shots], [s[1] for s in it.shots], [s[2] for s in it.shots]),
+                )
+                shot_ids = dict(cur.fetchall())
+            for (shot_index, kf_index, time_ms, img_path, w, h), vec in zip(it.keyframes, it.kf_vectors, strict=True):
+                kf_rows.append((dataset_id, asset_id, shot_ids.get(shot_index) if shot_index is not None else None,
+                                kf_index, time_ms, img_path, w, h, HalfVector(vec)))
+            if it.segments:
+                for (seg_index, start_ms, end_ms, text_, source), vec in zip(it.segments, it.seg_vectors, strict=True):
+                    seg_rows.append((dataset_id, asset_id, seg_index, start_ms, end_ms, text_, source, HalfVector(vec)))
+        with conn.cursor().copy(
+            "COPY mediatag.keyframe (dataset_id, asset_id, shot_id, keyframe_index, time_ms, image_path, width, height,"
+            " embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "int8", "int8", "int4", "int4", "text", "int4", "int4", "halfvec"])
+            for r in kf_rows:
+                copy.write_row(r)
+        if seg_rows:
+            with conn.cursor().copy(
+                "COPY mediatag.transcript_segment (dataset_id, asset_id, segment_index, start_ms, end_ms, text, source,"
+                " embedding) FROM STDIN WITH (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int8", "int8", "int4", "int4", "int4", "text", "text", "halfvec"])
+                for r in seg_rows:
+                    copy.write_row(r)
+    return new_ids
+
+
+def ingest(
+    conn: psycopg.Connection,
+    dataset: str,
+    paths: Sequence[str | Path],
+    opts: IngestOptions | None = None,
+    on_progress: Callable[[str], None] | None = None,
+) -> IngestSummary:
+    opts = opts or IngestOptions()
+    t0 = time.monotonic()
+    summary = IngestSummary(dataset=dataset)
+    visual_name, text_name = _dataset_models(conn, dataset, opts)
+    visual, text = get_visual_encoder(visual_name), get_text_encoder(text_name)
+    dataset_id = conn.execute(
+        "SELECT mediatag.create_dataset(name => %s, visual_model => %s, visual_dim => %s, text_model => %s,"
+        " text_dim => %s)",
+        (dataset, visual.name, visual.dim, text.name, text.dim),
+    ).fetchone()[0]
+    conn.commit()
+    slug = conn.execute("SELECT slug FROM mediatag.dataset WHERE id = %s", (dataset_id,)).fetchone()[0]
+    out_root = _media_root(opts) / slug
+
+    found = discover(paths)
+    summary.missing = [str(p) for p in found.missing]
+    summary.unsupported = [str(p) for p in found.unsupported]
+    known = {r[0] for r in conn.execute("SELECT sha256 FROM mediatag.asset WHERE dataset_id = %s", (dataset_id,))}
+    conn.commit()
+    new_assets: list[int] = []
+    bar = tqdm(total=len(found.media), unit="file", disable=not opts.progress, desc=f"ingest {dataset}")
+    batch: list[_Prepared] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        _embed(batch, visual, text, opts.embed_batch)
+        new_assets.extend(_write(conn, dataset_id, batch))
+        for it in batch:
+            if it.error:
+                summary.errors.append((str(it.path), it.error))
+            elif it.asset_id is not None:
+                summary.ingested += 1
+                summary.images += it.kind == "image"
+                summary.videos += it.kind == "video"
+                summary.keyframes += len(it.keyframes)
+                summary.shots += len(it.shots)
+                summary.transcript_segments += len(it.segments)
+                summary.video_seconds += (it.duration_ms or 0) / 1000
+                summary.warnings.extend(it.tech.get("subtitle_warnings", []))
+        batch.clear()
+
+    for path, kind in found.media:
+        bar.update(1)
+        try:
+            sha = sha256_file(path)
+        except OSError as e:
+            summary.errors.append((str(path), f"unreadable: {e.strerror or e}"))
+            continue
+        if sha in known:
+            summary.skipped_known += 1
+            continue
+        known.add(sha)
+        try:
+            item = _prepare(path, kind, sha, opts, out_root)
+        except MediaError as e:
+            item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata={}, error=str(e))
+        except Exception as e:  # noqa: BLE001 — any decoder failure is this file's error, not the batch's
+            item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata={},
+                             error=f"{path.name}: {type(e).__name__}: {e}")
+        batch.append(item)
+        if on_progress:
+            on_progress(str(path))
+        if len(batch) >= opts.batch_files:
+            flush()
+    flush()
+    bar.close()
+    summary.scoring_jobs = conn.execute(
+        "SELECT mediatag.after_ingest(%s, %s::bigint[])", (dataset, new_assets)
+    ).fetchone()[0]
+    summary.seconds = time.monotonic() - t0
+    conn.execute(
+        "INSERT INTO mediatag.ingest_run (dataset_id, finished_at, summary) VALUES (%s, now(), %s)",
+        (dataset_id, psycopg.types.json.Jsonb(summary.as_dict())),
+    )
+    conn.commit()
+    return summary

@@ -1,0 +1,100 @@
+"""Tiny per-frame fingerprints that shot-boundary detection compares.
+
+A cut changes both the layout of a picture and its colours, while camera motion mostly moves the layout and
+keeps the colours. The fingerprint therefore holds a coarse luma grid (layout) and Y/U/V histograms (colour);
+the detector looks at both.
+
+Reading it straight from the decoder's planes (a strided point sample, then block means) is what keeps the
+detector cheap: a swscale conversion to even a 64x36 RGB image costs about as much as decoding an H.264
+720p frame, while numpy indexing of the planes costs a few percent of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import av
+import numpy as np
+
+# Point-sample size of the luma plane; the layout grid is its 4x4 block means.
+SAMPLE_W, SAMPLE_H = 128, 72
+GRID_W, GRID_H = SAMPLE_W // 4, SAMPLE_H // 4
+HIST_BINS = 16
+
+# Planar YUV layouts that can be read without conversion: pixel format -> bytes per sample.
+_PLANAR_YUV = {
+    "yuv420p": 1,
+    "yuvj420p": 1,
+    "yuv422p": 1,
+    "yuvj422p": 1,
+    "yuv444p": 1,
+    "yuvj444p": 1,
+    "yuv420p10le": 2,
+    "yuv422p10le": 2,
+    "yuv444p10le": 2,
+    "yuv420p12le": 2,
+}
+_BIT_DEPTH = {"yuv420p10le": 10, "yuv422p10le": 10, "yuv444p10le": 10, "yuv420p12le": 12}
+
+
+@dataclass(slots=True)
+class FrameSignature:
+    grid: np.ndarray  # float32 (GRID_H, GRID_W): luma block means, 0..255
+    hist: np.ndarray  # float32 (3, HIST_BINS): Y, U, V histograms, each summing to 1
+
+
+@lru_cache(maxsize=32)
+def _sample_index(height: int, width: int, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    # Centres of an evenly spaced rows x cols lattice; repeats indices when the plane is smaller.
+    r = ((np.arange(rows) + 0.5) * height / rows).astype(np.intp)
+    c = ((np.arange(cols) + 0.5) * width / cols).astype(np.intp)
+    return r[:, None], c[None, :]
+
+
+def _plane_samples(frame: av.VideoFrame, index: int, rows: int, cols: int, itemsize: int) -> np.ndarray:
+    plane = frame.planes[index]
+    dtype = np.uint8 if itemsize == 1 else np.dtype("<u2")
+    data = np.frombuffer(plane, dtype=dtype)
+    pixels = data.reshape(-1, plane.line_size // itemsize)[: plane.height, : plane.width]
+    r, c = _sample_index(plane.height, plane.width, rows, cols)
+    return pixels[r, c]
+
+
+def _yuv_samples(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    name = frame.format.name
+    itemsize = _PLANAR_YUV.get(name)
+    if itemsize is None:
+        # Rare layouts (nv12 from hardware decoders, RGB codecs, palettes, gray): let swscale make planar YUV.
+        frame = frame.reformat(width=SAMPLE_W, height=SAMPLE_H, format="yuv444p", interpolation="AREA")
+        itemsize = 1
+    y = _plane_samples(frame, 0, SAMPLE_H, SAMPLE_W, itemsize)
+    u = _plane_samples(frame, 1, SAMPLE_H // 2, SAMPLE_W // 2, itemsize)
+    v = _plane_samples(frame, 2, SAMPLE_H // 2, SAMPLE_W // 2, itemsize)
+    depth = _BIT_DEPTH.get(frame.format.name)
+    if depth:
+        shift = depth - 8
+        y, u, v = (p >> shift for p in (y, u, v))
+    return y, u, v
+
+
+def _histogram(samples: np.ndarray) -> np.ndarray:
+    counts = np.bincount((samples.ravel() >> 4).astype(np.intp), minlength=HIST_BINS)[:HIST_BINS]
+    return counts.astype(np.float32) / max(1, samples.size)
+
+
+def frame_signature(frame: av.VideoFrame) -> FrameSignature:
+    y, u, v = _yuv_samples(frame)
+    grid = y.astype(np.float32).reshape(GRID_H, 4, GRID_W, 4).mean(axis=(1, 3))
+    hist = np.stack([_histogram(y), _histogram(u), _histogram(v)])
+    return FrameSignature(grid=grid, hist=hist)
+
+
+def layout_distance(a: FrameSignature, b: FrameSignature) -> float:
+    """Mean absolute luma difference of the grids, as a fraction of full scale (0..1)."""
+    return float(np.abs(a.grid - b.grid).mean()) / 255.0
+
+
+def colour_distance(a: FrameSignature, b: FrameSignature) -> float:
+    """Total-variation distance of the histograms averaged over Y, U and V (0 = same, 1 = disjoint)."""
+    return float(np.abs(a.hist - b.hist).sum()) / (2.0 * a.hist.shape[0])

@@ -1,0 +1,117 @@
+"""Fixtures: a real PostgreSQL (the embedded cluster, database `mediatag_test`) with pgvector and PL/Python, the
+real embedding service in a background thread with the offline models, and real media."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from mediatag.cluster import default_cluster
+from mediatag.db import connect
+
+from .mediafactory import COCO, coco_labels, video_with_cuts, write_srt
+
+TEST_DB = "mediatag_test"
+
+
+@pytest.fixture(scope="session")
+def db_url() -> str:
+    url = os.environ.get("MEDIATAG_TEST_DATABASE_URL")
+    if not url:
+        cluster = default_cluster()
+        cluster.start()
+        cluster.psql(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+        cluster.psql(f'CREATE DATABASE "{TEST_DB}"')
+        url = cluster.url(TEST_DB)
+    with connect(url):
+        pass  # creates the extension
+    return url
+
+
+@pytest.fixture(scope="session")
+def service(db_url: str) -> Iterator[str]:
+    """The real embedding service (offline models), on a free loopback port, wired to the test database."""
+    from mediatag.service.http import make_server
+
+    server = make_server("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE \"{conn.info.dbname}\" SET mediatag.service_url = '{url}'")
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    c = connect(db_url)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def client(db_url: str, service: str):
+    from mediatag import Client
+
+    return Client(db_url)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def coco_files() -> list[Path]:
+    return sorted((COCO / "images").glob("*.jpg"))
+
+
+@pytest.fixture(scope="session")
+def labels() -> dict[str, set[str]]:
+    return coco_labels()
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keyframes")
+
+
+@pytest.fixture(scope="session")
+def coco_dataset(db_url: str, service: str, coco_files: list[Path], media_dir: Path) -> str:
+    """48 real photos ingested once for the session (dataset name returned)."""
+    from mediatag.ingest import IngestOptions, ingest
+
+    name = unique("coco")
+    with connect(db_url) as c:
+        summary = ingest(c, name, coco_files[:48], IngestOptions(progress=False, media_dir=media_dir))
+    assert summary.ingested == 48, summary.render()
+    return name
+
+
+@pytest.fixture(scope="session")
+def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 6 s video with cuts at 2 s and 4 s, a subtitle sidecar and a metadata sidecar."""
+    d = tmp_path_factory.mktemp("video")
+    v = video_with_cuts(d / "episode1.mp4")
+    write_srt(d / "episode1.srt", [(200, 1500, "Hello from the test pattern."),
+                                   (2100, 3800, "A red screen, nothing else."),
+                                   (4200, 5800, "Fractals are beautiful.")])
+    (d / "episode1.mp4.json").write_text('{"SeriesName": "Test Series", "EpisodeName": "Pilot"}')
+    return v
+
+
+@pytest.fixture
+def tmp_copy(tmp_path: Path):
+    def copy(src: Path, name: str | None = None) -> Path:
+        dst = tmp_path / (name or src.name)
+        shutil.copy(src, dst)
+        return dst
+
+    return copy
