@@ -115,3 +115,14 @@ def tmp_copy(tmp_path: Path):
         return dst
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def video_dataset(db_url: str, service: str, sample_video: Path, media_dir: Path) -> str:
+    from mediatag.ingest import IngestOptions, ingest
+
+    name = unique("clips")
+    with connect(db_url) as c:
+        summary = ingest(c, name, [sample_video], IngestOptions(progress=False, media_dir=media_dir))
+    assert summary.videos == 1, summary.render()
+    return name

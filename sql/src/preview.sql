@@ -2,8 +2,10 @@
 -- over the dataset's fixed random sample (fast at any dataset size) plus, for positives, the HNSW neighbourhood
 -- of the classifier direction (so rare tags still show positives).
 
+-- Not STRICT, so the planner inlines it (greatest/least are not strict): a function call per row and tag would
+-- cost more than the inner products themselves.
 CREATE FUNCTION mediatag.sigmoid(z double precision) RETURNS real
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT AS $$
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (1.0 / (1.0 + exp(-greatest(least(z, 60.0), -60.0))))::real
 $$;
 
@@ -20,7 +22,8 @@ BEGIN
     RETURN QUERY
     SELECT s.keyframe_id, mediatag.sigmoid(c.bias - (s.embedding <#> c.weights::halfvec))
     FROM mediatag.keyframe_sample s WHERE s.dataset_id = g.training_dataset_id;
-    IF hnsw_k > 0 THEN
+    -- Without the dataset's HNSW index an ORDER BY would scan every keyframe: the sample alone must do.
+    IF hnsw_k > 0 AND to_regclass('mediatag.keyframe_hnsw_ds' || g.training_dataset_id) IS NOT NULL THEN
         -- Literal dataset id and dimension so the planner matches the partial HNSW index.
         PERFORM set_config('hnsw.ef_search', greatest(hnsw_k, 40)::text, true);
         RETURN QUERY EXECUTE format(

@@ -158,12 +158,19 @@ def display_size(width: int, height: int, sar: Fraction, rotation: int) -> tuple
     return width, height
 
 
+# Extensions whose demuxer FFmpeg names differently.
+_EXTENSION_FORMATS = {"mkv": "matroska", "m4v": "mp4"}
+
+
 def _container_name(format_name: str, path: Path) -> str:
-    # FFmpeg names demuxers by family ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"); report the member that
-    # matches the file's extension when there is one.
+    # FFmpeg names demuxers by family ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm"). Report the file's extension
+    # when the family agrees with it (mp4, mov, mkv, webm, avi, m4v), else the demuxer's own name, which also
+    # exposes a mislabelled file (a .mp4 that is really Matroska reads "matroska").
     names = format_name.split(",")
     suffix = path.suffix.lower().lstrip(".")
-    return suffix if suffix in names else names[0]
+    if suffix in names or _EXTENSION_FORMATS.get(suffix) in names:
+        return suffix
+    return names[0]
 
 
 def _duration_ms(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int | None:

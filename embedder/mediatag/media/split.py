@@ -127,8 +127,9 @@ def _run(
     seconds = time.perf_counter() - started
 
     warnings = list(decoder.report.warnings)
-    if info.duration_ms and end_ms < info.duration_ms - max(1000.0, 0.05 * info.duration_ms):
-        warnings.append(f"decoded {end_ms / 1000:.1f} s of {info.duration_ms / 1000:.1f} s")
+    if info.duration_ms and end_ms < info.duration_ms - max(500.0, 0.02 * info.duration_ms):
+        # Typically a file cut short after its index (moov first): the frames before the damage are used.
+        warnings.append(f"decoded only {end_ms / 1000:.1f} s of {info.duration_ms / 1000:.1f} s (truncated?)")
     shots = given_shots if given_shots is not None else shots_from_cuts(cuts, end_ms)
     return VideoSplit(
         info=info,

