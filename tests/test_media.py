@@ -10,8 +10,6 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image
-
 from mediatag.media import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -28,8 +26,11 @@ from mediatag.media import (
     split_video,
     subtitle_label,
 )
+from mediatag.media.cuts import CutDetector
 from mediatag.media.keyframes import KeyframePicker
 from mediatag.media.probe import is_variable_frame_rate
+from mediatag.media.signature import GRID_H, GRID_W, HIST_BINS, FrameSignature
+from PIL import Image
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is needed to make test media")
 
@@ -231,9 +232,7 @@ def test_long_single_shot_gets_a_keyframe_every_interval(media: Path, tmp_path: 
 def test_variable_frame_rate_uses_timestamps(media: Path, tmp_path: Path) -> None:
     # 3 s at 30 fps, then two 3 s shots at 10 fps: frame counting would put the second cut at 4 s.
     path = media / "vfr.mkv"
-    graph = (
-        "[1:v]trim=duration=3,setpts=PTS-STARTPTS[m];[0:v][m][2:v]concat=n=3:v=1,format=yuv420p[v]"
-    )
+    graph = "[1:v]trim=duration=3,setpts=PTS-STARTPTS[m];[0:v][m][2:v]concat=n=3:v=1,format=yuv420p[v]"
     ffmpeg(
         *("-f", "lavfi", "-i", f"testsrc=s={SIZE}:r=30:d=3"),
         *("-f", "lavfi", "-i", f"mandelbrot=s={SIZE}:r=10"),
@@ -317,6 +316,27 @@ def test_truncated_after_index_keeps_decodable_part(cuts_mp4: Path, tmp_path: Pa
     assert abs(result.shots[1].start_ms - 2000) <= CUT_TOLERANCE_MS
 
 
+def flat_signature(level: int) -> FrameSignature:
+    hist = np.zeros(3 * HIST_BINS, dtype=np.float32)
+    hist[[level // 16, HIST_BINS + 8, 2 * HIST_BINS + 8]] = 1.0
+    return FrameSignature(np.full(GRID_H * GRID_W, level, dtype=np.float32), hist)
+
+
+def test_cut_detector_on_synthetic_signatures() -> None:
+    # 40 ms frames: dark, with a two-frame flash at 1 s and a small exposure step at 2 s (neither is a cut);
+    # a cut to bright at 4 s, and another 200 ms later that is closer than min_shot_ms and ignored.
+    levels = [32] * 50 + [40] * 50 + [220] * 5 + [120] * 45
+    levels[25:27] = [250, 250]
+    detector: CutDetector[int] = CutDetector(min_shot_ms=400)
+    decisions = []
+    for i, level in enumerate(levels):
+        decisions += detector.push(i * 40.0, flat_signature(level), i)
+    decisions += detector.finish()
+    assert [d.payload for d in decisions] == list(range(len(levels)))  # all frames, in order
+    assert [d.time_ms for d in decisions if d.is_cut] == [4000.0]
+    assert max(d.score for d in decisions if not d.is_cut and d.time_ms < 4000) < 0.09
+
+
 def test_keyframe_picker_spacing_on_synthetic_timelines() -> None:
     picks: list[tuple[int, float]] = []
     picker: KeyframePicker[int] = KeyframePicker(5000.0, lambda shot, t, _payload: picks.append((shot, t)))
@@ -348,7 +368,7 @@ def test_keyframe_picker_spacing_on_synthetic_timelines() -> None:
 
 SRT_WITH_DEFECTS = (
     "1\r\n00:00:01,000 --> 00:00:02,500\r\n<i>Je suis allé à l'école</i>\r\n"
-    "2\r\n00:00:03.000 --> 00:00:04,000\r\n{\\an8}Ça va, <font color=\"#ffff00\">très</font> bien &amp; toi?\r\n\r\n"
+    '2\r\n00:00:03.000 --> 00:00:04,000\r\n{\\an8}Ça va, <font color="#ffff00">très</font> bien &amp; toi?\r\n\r\n'
     "7\r\n00:00:03,500 --> 00:00:05,000 X1:100 X2:200 Y1:10 Y2:20\r\nOverlapping cue\r\nsecond line\r\n\r\n"
     "4\r\n00:00:09,000 --> 00:00:0x,000\r\nbroken timing\r\n\r\n"
     "5\r\n0:00:10,5 --> 0:00:11,75\r\nShort hours, short fractions\r\n\r\n"
@@ -409,8 +429,8 @@ def test_find_subtitle_sidecars(tmp_path: Path) -> None:
     for name in ("clip.mp4", "clip.srt", "clip.en.vtt", "Clip.FR.forced.SRT", "clip2.srt", "clip.txt", "other.vtt"):
         (tmp_path / name).write_text("x")
     found = find_subtitle_sidecars(tmp_path / "clip.mp4")
-    assert [p.name for p in found] == ["clip.srt", "Clip.FR.forced.SRT", "clip.en.vtt"]
-    assert [subtitle_label(p, tmp_path / "clip.mp4") for p in found] == [None, "FR.forced", "en"]
+    assert [p.name for p in found] == ["clip.srt", "clip.en.vtt", "Clip.FR.forced.SRT"]
+    assert [subtitle_label(p, tmp_path / "clip.mp4") for p in found] == [None, "en", "FR.forced"]
     assert find_subtitle_sidecars(tmp_path / "nothing.mp4") == []
 
 

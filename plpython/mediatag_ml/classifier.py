@@ -11,19 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from .jsonable import jsonable
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Numerically safe logistic function (no overflow warnings for large |z|)."""
-    z = np.asarray(z, dtype=np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
+    """Logistic function; scipy's expit does not overflow for large |z|."""
+    return expit(np.asarray(z, dtype=np.float64))
 
 
 def logit(p: float) -> float:

@@ -76,7 +76,8 @@ def threshold_metrics(scores: np.ndarray, truth: np.ndarray, thresholds: np.ndar
     out: dict = {"thresholds": thr.tolist()}
     out.update({k: v.tolist() for k, v in _metric_arrays(counts).items()})
     out.update({k: v.tolist() for k, v in counts.items()})
-    out.update({"n": int(s.shape[0]), "n_pos": int(t.sum()), "auc": roc_auc(s, t), "average_precision": average_precision(s, t)})
+    out.update({"n": int(s.shape[0]), "n_pos": int(t.sum())})
+    out.update({"auc": roc_auc(s, t), "average_precision": average_precision(s, t)})
     return out
 
 

@@ -10,6 +10,7 @@ import hashlib
 
 import numpy as np
 
+from .blas import single_threaded_blas
 from .calibration import unit_rows
 
 
@@ -101,6 +102,7 @@ def uncertainty(scores: np.ndarray) -> np.ndarray:
     return 1.0 - np.abs(2.0 * np.clip(np.asarray(scores, dtype=np.float64).ravel(), 0.0, 1.0) - 1.0)
 
 
+@single_threaded_blas
 def uncertain_diverse(
     ids: np.ndarray,
     X: np.ndarray,
@@ -131,8 +133,9 @@ def uncertain_diverse(
     return ids[np.asarray(chosen, dtype=np.int64)]
 
 
-def _greedy_maxmin(V: np.ndarray, u: np.ndarray, k: int, min_cos: float, cand: np.ndarray,
-                   seeded: list[int]) -> list[int]:
+def _greedy_maxmin(
+    V: np.ndarray, u: np.ndarray, k: int, min_cos: float, cand: np.ndarray, seeded: list[int]
+) -> list[int]:
     """Greedy k-center on cosine distance weighted by uncertainty; `seeded` are earlier picks (indices into
     the full set) that later rounds keep and stay away from."""
     pos_of = {int(c): i for i, c in enumerate(cand)}

@@ -137,6 +137,8 @@ def _prepare(path: Path, kind: str, sha: str, opts: IngestOptions, out_root: Pat
         "fps": info.fps, "bit_rate": info.bit_rate, "has_audio": info.has_audio, "is_vfr": info.is_vfr,
         **(info.extra or {}),
     }
+    if split.warnings:
+        item.tech["decode_warnings"] = [f"{path.name}: {w}" for w in split.warnings]
     item.shots = [(s.index, s.start_ms, s.end_ms) for s in split.shots]
     item.keyframes = [(k.shot_index, k.keyframe_index, k.time_ms, str(k.image_path), k.width, k.height)
                       for k in split.keyframes]
@@ -271,6 +273,7 @@ def ingest(
                 summary.shots += len(it.shots)
                 summary.transcript_segments += len(it.segments)
                 summary.video_seconds += (it.duration_ms or 0) / 1000
+                summary.warnings.extend(it.tech.get("decode_warnings", []))
                 summary.warnings.extend(it.tech.get("subtitle_warnings", []))
         batch.clear()
 

@@ -61,10 +61,11 @@ class VideoDecoder:
         self, container: av.container.InputContainer, stream: av.video.stream.VideoStream, origin: float | None
     ) -> Iterator[TimedFrame]:
         report = self.report
+        tick = float(stream.time_base) if stream.time_base else 0.0  # float maths: Fractions cost ~10 us a frame
         last_ms: float | None = None
         last_duration_ms = 0.0
         for frame in self._raw_frames(container, stream):
-            seconds = frame.time
+            seconds = frame.pts * tick if frame.pts is not None and tick else None
             if seconds is None:
                 # No pts at all (some AVI/raw streams): continue from the previous frame.
                 time_ms = 0.0 if last_ms is None else last_ms + (last_duration_ms or _fallback_ms(stream))
@@ -75,7 +76,7 @@ class VideoDecoder:
             if last_ms is not None and time_ms < last_ms:
                 # Broken timestamps going backwards would make shots overlap; hold the clock instead.
                 time_ms = last_ms
-            duration_ms = _frame_duration_ms(frame)
+            duration_ms = frame.duration * tick * 1000.0 if frame.duration else 0.0
             if duration_ms <= 0 and last_ms is not None and time_ms > last_ms:
                 duration_ms = time_ms - last_ms  # best guess for a frame without duration: the last interval
             last_ms, last_duration_ms = time_ms, duration_ms or last_duration_ms
@@ -111,12 +112,6 @@ class VideoDecoder:
             yield from stream.codec_context.decode(None)
         except av.FFmpegError:
             return
-
-
-def _frame_duration_ms(frame: av.VideoFrame) -> float:
-    if frame.duration and frame.time_base:
-        return float(frame.duration * frame.time_base) * 1000.0
-    return 0.0
 
 
 def _fallback_ms(stream: av.video.stream.VideoStream) -> float:

@@ -2,9 +2,10 @@
 
 Each shot is cut into windows of `every_ms`; a keyframe is the frame nearest the middle of each window, and a
 shot shorter than one window gets the frame in its middle. The last, partial window of a longer shot gets its
-own keyframe only when it is at least half a window long, so consecutive keyframes are never more than
-`every_ms` apart and never closer than half of it (the middle of a shot avoids the blur and half-faded frames
-right at a cut, and is what a thumbnail of the shot should look like).
+own keyframe only when it is at least half a window long, so within a shot consecutive keyframes are never
+more than `every_ms` apart (nor closer than half of it), and the first is at most half of it after the cut. The
+middle of a shot avoids the blur and half-faded frames right at a cut, and is what a thumbnail of the shot
+should look like. A window without any frame (a long still in a variable-frame-rate file) gets no keyframe.
 
 The middle of a window is only known once the window (or the shot) ends, but it can never be before the
 midpoint of what has been seen so far nor after the middle of a full window. Only frames in that range are

@@ -30,4 +30,3 @@ def shots_from_cuts(cut_times_ms: Sequence[float], end_ms: float) -> list[Shot]:
             bounds.append(ms)
     bounds.append(max(int(round(end_ms)), bounds[-1] + 1))
     return [Shot(i, start, stop) for i, (start, stop) in enumerate(zip(bounds, bounds[1:], strict=False))]
-

@@ -46,7 +46,12 @@ def find_subtitle_sidecars(video_path: str | Path) -> list[Path]:
             exact.append(candidate)
         elif base.startswith(stem + "."):
             tagged.append(candidate)
-    return sorted(exact) + sorted(tagged)
+    return sorted(exact, key=_name_key) + sorted(tagged, key=_name_key)
+
+
+def _name_key(path: Path) -> tuple[str, str]:
+    # Case-insensitive first, so the order does not depend on how a file system or a copy tool cased names.
+    return path.name.lower(), path.name
 
 
 def subtitle_label(sidecar: str | Path, video_path: str | Path) -> str | None:

@@ -6,7 +6,7 @@ the detector looks at both.
 
 Reading it straight from the decoder's planes (a strided point sample, then block means) is what keeps the
 detector cheap: a swscale conversion to even a 64x36 RGB image costs about as much as decoding an H.264
-720p frame, while numpy indexing of the planes costs a few percent of it.
+720p frame (~0.8 ms on 2 cores), while sampling the planes costs 0.06-0.11 ms (mostly cache misses).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from functools import lru_cache
 import av
 import numpy as np
 
-# Point-sample size of the luma plane; the layout grid is its 4x4 block means.
+# Point-sample size of the luma plane (chroma: half of it); the layout grid is its 4x4 block means. Half this
+# size saves ~0.05 ms a frame but narrowed the gap between the weakest cut and the strongest non-cut on the
+# tuning corpus from 0.128 vs 0.050 to 0.114 vs 0.062.
 SAMPLE_W, SAMPLE_H = 128, 72
 GRID_W, GRID_H = SAMPLE_W // 4, SAMPLE_H // 4
 HIST_BINS = 16

@@ -181,7 +181,11 @@ def _segments(cues: list[_Cue], fmt: str, defects: _Defects) -> list[Segment]:
     segments: list[Segment] = []
     latest_end = -1
     for cue, text in kept:
-        if segments and (cue.start_ms, cue.end_ms, text) == (segments[-1].start_ms, segments[-1].end_ms, segments[-1].text):
+        if segments and (cue.start_ms, cue.end_ms, text) == (
+            segments[-1].start_ms,
+            segments[-1].end_ms,
+            segments[-1].text,
+        ):
             defects.add("duplicate cue(s) dropped", cue.line)
             continue
         if cue.start_ms < latest_end:

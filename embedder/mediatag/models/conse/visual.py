@@ -1,0 +1,108 @@
+"""`conse-effnet-lite0` images: ConSE over pooled EfficientNet-Lite0 probabilities, plus its penultimate features.
+
+Vector layout (dim = 384 + 1280 = 1664):
+  [0, text_dims)            ConSE part: normalise(Σ_top-T p_k · s_k), unit norm, in MiniLM space.
+  [text_dims, dim)          feature part: the classifier's global-average-pooled 1280 features, L2-normalised and
+                            multiplied by `feature_scale` (1.0).
+Every image vector has the same norm, sqrt(1 + feature_scale²); prompt vectors (textual.py) are unit with a zero
+feature part, so prompt·image == ConSE part·prompt, a cosine in [-1, 1].
+
+Probabilities p (choices measured in bench/bench_offline_model.py on the shared COCO photos):
+  - one forward pass at 352×352 instead of 224 (the network is convolutional; objects in scene photos are small);
+  - softmax at temperature 2: the classifier is over-confident, and a softer p lets related classes vote;
+  - p = ½ p(whole image) + ½ max over a 3×3 grid of half-size windows of p(window), each window's prediction read
+    from the same feature map: an object filling one quarter of the photo still gets its class mass;
+  - the 20 most probable classes, each class embedded as "a photo of a {name}" (matching how prompts read).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize
+from .labels import class_embeddings
+from .network import FEATURE_DIM, forward, load_network, to_batch
+from .textual import ConseTextEncoder
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger("mediatag.models")
+
+
+@dataclass(frozen=True)
+class ConseConfig:
+    """Knobs of the model. Changing any of them changes the vectors: a dataset's stored vectors were made with the
+    defaults, so only the benchmark builds other configurations."""
+
+    input_size: int = 352
+    temperature: float = 2.0
+    top_t: int = 20
+    window_weight: float = 0.5  # 0: whole image only
+    class_template: str = "a photo of a {}"
+    feature_scale: float = 1.0
+    batch_size: int = 16
+
+
+class ConseVisualEncoder:
+    """`VisualEncoder` for the offline model; `text` is the MiniLM encoder shared with the transcript side."""
+
+    def __init__(self, name: str, text: TextEncoder, config: ConseConfig | None = None) -> None:
+        configure_torch_threads()
+        self.name = name
+        self.config = config or ConseConfig()
+        self.net = load_network()
+        self.class_vectors = class_embeddings(text, self.config.class_template)  # (1000, text_dims)
+        self.prompts = ConseTextEncoder(name, text, FEATURE_DIM)
+        self.text_dims = self.prompts.text_dims
+        self.feature_dims = FEATURE_DIM
+        self.dim = self.text_dims + self.feature_dims
+        self.feature_scale = self.config.feature_scale
+        self.image_norm = float(np.sqrt(1.0 + self.feature_scale ** 2))
+        log.info("visual model %s loaded (dim %d = %d ConSE + %d features)", name, self.dim, self.text_dims,
+                 self.feature_dims)
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        return self.prompts.embed_texts(texts)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        probs, feats = self.probabilities_and_features(images)
+        return self.assemble(probs, feats)
+
+    def probabilities_and_features(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled class probabilities (n, 1000) and global features (n, 1280), batch by batch."""
+        import torch
+
+        cfg = self.config
+        probs, feats = [], []
+        with torch.inference_mode():
+            for chunk in batched(list(images), cfg.batch_size):
+                g, w, f = forward(self.net, to_batch(chunk, cfg.input_size))
+                p = torch.softmax(g / cfg.temperature, -1)
+                if cfg.window_weight > 0:
+                    pw = torch.softmax(w / cfg.temperature, -1).amax(1)
+                    p = (1 - cfg.window_weight) * p + cfg.window_weight * pw
+                probs.append(p.numpy())
+                feats.append(f.numpy())
+        return np.concatenate(probs), np.concatenate(feats)
+
+    def conse_part(self, probs: np.ndarray) -> np.ndarray:
+        """Unit ConSE vectors: the top-T probabilities weight their classes' text embeddings."""
+        t = min(self.config.top_t, probs.shape[1])
+        top = np.argpartition(-probs, t - 1, axis=1)[:, :t]
+        weights = np.take_along_axis(probs, top, 1)
+        mixed = np.einsum("nt,ntd->nd", weights, self.class_vectors[top])
+        return l2_normalize(mixed)
+
+    def assemble(self, probs: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        out = np.empty((len(probs), self.dim), np.float32)
+        out[:, :self.text_dims] = self.conse_part(probs)
+        out[:, self.text_dims:] = l2_normalize(feats) * self.feature_scale
+        return out
