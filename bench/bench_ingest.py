@@ -21,15 +21,36 @@ DB = "mediatag_bench"
 
 def make_video(folder: Path) -> Path:
     path = folder / "bench_720p.mp4"
-    sources = ["testsrc2=size=1280x720:rate=30", "mandelbrot=size=1280x720:rate=30", "smptehdbars=size=1280x720:rate=30",
-               "life=size=1280x720:rate=30:mold=10:ratio=0.2"]
+    sources = [
+        "testsrc2=size=1280x720:rate=30",
+        "mandelbrot=size=1280x720:rate=30",
+        "smptehdbars=size=1280x720:rate=30",
+        "life=size=1280x720:rate=30:mold=10:ratio=0.2",
+    ]
     args: list[str] = []
     for i in range(12):
         args += ["-f", "lavfi", "-t", "5", "-i", sources[i % len(sources)]]
     graph = "".join(f"[{i}:v]format=yuv420p[v{i}];" for i in range(12)) + "".join(f"[v{i}]" for i in range(12))
     graph += "concat=n=12:v=1:a=0[v]"
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *args, "-filter_complex", graph, "-map", "[v]", "-c:v",
-                    "libx264", "-preset", "veryfast", str(path)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            *args,
+            "-filter_complex",
+            graph,
+            "-map",
+            "[v]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -42,10 +63,12 @@ def main() -> None:
         stamp = int(time.time())
         for name, paths in (("photos", sorted((COCO / "images").glob("*.jpg"))), ("video", [make_video(Path(tmp))])):
             t0 = time.perf_counter()
-            s = ingest(conn, f"ingest_bench_{name}_{stamp}", paths, IngestOptions(progress=False,
-                                                                                media_dir=Path(tmp) / "kf"))
+            s = ingest(
+                conn, f"ingest_bench_{name}_{stamp}", paths, IngestOptions(progress=False, media_dir=Path(tmp) / "kf")
+            )
             dt = time.perf_counter() - t0
-            line = f"  {name}: {s.ingested} assets, {s.keyframes} keyframes in {dt:.1f}s -> {s.keyframes / dt:.1f} keyframes/s"
+            line = f"  {name}: {s.ingested} assets, {s.keyframes} keyframes in {dt:.1f}s"
+            line += f" -> {s.keyframes / dt:.1f} keyframes/s"
             if s.video_seconds:
                 line += f", {s.video_seconds / dt:.1f} s of video per second ({s.shots} shots)"
             print(line, flush=True)

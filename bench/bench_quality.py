@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-
 from mediatag.cluster import default_cluster
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest
@@ -61,8 +60,11 @@ def main() -> None:
         ingest(conn, DATASET, sorted((COCO / "images").glob("*.jpg")), IngestOptions(progress=False))
         with (COCO / "labels.csv").open() as f:
             truth_sets = {r["file"]: set(filter(None, r["classes"].split(";"))) for r in csv.DictReader(f)}
-        rows = conn.execute("SELECT k.id, k.image_path FROM mediatag.keyframe k WHERE k.dataset_id = "
-                            "mediatag.dataset_id(%s) ORDER BY k.id", (DATASET,)).fetchall()
+        rows = conn.execute(
+            "SELECT k.id, k.image_path FROM mediatag.keyframe k WHERE k.dataset_id = "
+            "mediatag.dataset_id(%s) ORDER BY k.id",
+            (DATASET,),
+        ).fetchall()
         ids = np.array([r[0] for r in rows])
         files = [Path(r[1]).name for r in rows]
         counts: dict[str, int] = {}
@@ -70,15 +72,22 @@ def main() -> None:
             for c in truth_sets[f]:
                 counts[c] = counts.get(c, 0) + 1
         classes = sorted(c for c, n in counts.items() if n >= 8)
-        print(f"== tag quality on {len(files)} COCO photos, {len(classes)} classes with >= 8 positives "
-              f"(visual model: {conn.execute('SELECT visual_model FROM mediatag.dataset WHERE name = %s', (DATASET,)).fetchone()[0]})")
+        model = conn.execute("SELECT visual_model FROM mediatag.dataset WHERE name = %s", (DATASET,)).fetchone()[0]
+        print(
+            f"== tag quality on {len(files)} COCO photos, {len(classes)} classes with >= 8 positives "
+            f"(visual model: {model})"
+        )
         results = {n: {"f1": [], "ap": []} for n in LABEL_COUNTS}
         for seed in SEEDS:
             group = f"Quality seed {seed}"
-            conn.execute("SELECT mediatag.drop_tag_group(%s) WHERE EXISTS (SELECT 1 FROM mediatag.tag_group "
-                         "WHERE lower(name) = lower(%s))", (group, group))
-            conn.execute("SELECT mediatag.create_tag_group(dataset => %s, name => %s, tags => %s)",
-                         (DATASET, group, classes))
+            conn.execute(
+                "SELECT mediatag.drop_tag_group(%s) WHERE EXISTS (SELECT 1 FROM mediatag.tag_group "
+                "WHERE lower(name) = lower(%s))",
+                (group, group),
+            )
+            conn.execute(
+                "SELECT mediatag.create_tag_group(dataset => %s, name => %s, tags => %s)", (DATASET, group, classes)
+            )
             conn.commit()
             rng = np.random.default_rng(seed)
             for cls in classes:
@@ -94,12 +103,19 @@ def main() -> None:
                         for value in (True, False):
                             sel = [int(ids[i]) for i in new if truth[i] == value]
                             if sel:
-                                conn.execute("SELECT mediatag.label_keyframes(%s, %s, %s, %s)", (group, cls, sel, value))
+                                conn.execute(
+                                    "SELECT mediatag.label_keyframes(%s, %s, %s, %s)", (group, cls, sel, value)
+                                )
                         labeled = n
-                    held = order[max(LABEL_COUNTS):]  # the same held-out photos for every label count
-                    s = {r[0]: r[1] for r in conn.execute(
-                        "SELECT keyframe_id, score FROM mediatag.preview(%s, %s, kind => 'positives', threshold => 0, n => 1000)",
-                        (group, cls))}
+                    held = order[max(LABEL_COUNTS) :]  # the same held-out photos for every label count
+                    s = {
+                        r[0]: r[1]
+                        for r in conn.execute(
+                            "SELECT keyframe_id, score FROM mediatag.preview(%s, %s, kind => 'positives', "
+                            "threshold => 0, n => 1000)",
+                            (group, cls),
+                        )
+                    }
                     sc = np.array([s[int(ids[i])] for i in held])
                     tr = truth[held]
                     if tr.any():

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-
 from mediatag.cluster import default_cluster
 from mediatag.db import connect
 
@@ -52,7 +51,8 @@ def service(db_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def conn(db_url: str) -> Iterator[psycopg.Connection]:
-    c = connect(db_url)
+    # Autocommit: an idle open transaction would hold locks that scoring's partition swap waits for.
+    c = connect(db_url, autocommit=True)
     yield c
     c.close()
 
@@ -100,9 +100,14 @@ def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 6 s video with cuts at 2 s and 4 s, a subtitle sidecar and a metadata sidecar."""
     d = tmp_path_factory.mktemp("video")
     v = video_with_cuts(d / "episode1.mp4")
-    write_srt(d / "episode1.srt", [(200, 1500, "Hello from the test pattern."),
-                                   (2100, 3800, "A red screen, nothing else."),
-                                   (4200, 5800, "Fractals are beautiful.")])
+    write_srt(
+        d / "episode1.srt",
+        [
+            (200, 1500, "Hello from the test pattern."),
+            (2100, 3800, "A red screen, nothing else."),
+            (4200, 5800, "Fractals are beautiful."),
+        ],
+    )
     (d / "episode1.mp4.json").write_text('{"SeriesName": "Test Series", "EpisodeName": "Pilot"}')
     return v
 

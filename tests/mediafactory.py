@@ -12,8 +12,12 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *args], check=True)
 
 
-def video_with_cuts(path: Path, segments: tuple[str, ...] = ("testsrc", "red", "mandelbrot"), seconds: float = 2.0,
-                    size: str = "320x240") -> Path:
+def video_with_cuts(
+    path: Path,
+    segments: tuple[str, ...] = ("testsrc", "red", "mandelbrot"),
+    seconds: float = 2.0,
+    size: str = "320x240",
+) -> Path:
     """Segments of clearly different content, concatenated: cuts at seconds, 2*seconds, …"""
     sources = {
         "testsrc": f"testsrc=size={size}:rate=25",

@@ -19,19 +19,37 @@ def test_version_reports_all_components(conn):
 
 
 def test_schema_has_core_tables_and_views(conn):
-    names = {r[0] for r in conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'mediatag'")}
-    for t in ("dataset", "asset", "shot", "keyframe", "transcript_segment", "job", "tag_group", "tag", "tag_prompt",
-              "visual_label", "classifier", "group_application", "coactive_table", "coactive_table_adv"):
+    names = {
+        r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'mediatag'")
+    }
+    for t in (
+        "dataset",
+        "asset",
+        "shot",
+        "keyframe",
+        "transcript_segment",
+        "job",
+        "tag_group",
+        "tag",
+        "tag_prompt",
+        "visual_label",
+        "classifier",
+        "group_application",
+        "coactive_table",
+        "coactive_table_adv",
+    ):
         assert t in names, t
 
 
 def test_embeddings_are_halfvec(conn):
-    types = dict(conn.execute(
-        "SELECT table_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
-        "JOIN pg_attribute a ON a.attrelid = ('mediatag.' || c.table_name)::regclass AND a.attname = c.column_name "
-        "WHERE c.table_schema = 'mediatag' AND c.column_name = 'embedding' AND c.table_name IN "
-        "('keyframe', 'transcript_segment')").fetchall())
+    types = dict(
+        conn.execute(
+            "SELECT table_name, format_type(atttypid, atttypmod) FROM information_schema.columns c "
+            "JOIN pg_attribute a ON a.attrelid = ('mediatag.' || c.table_name)::regclass AND a.attname = c.column_name "
+            "WHERE c.table_schema = 'mediatag' AND c.column_name = 'embedding' AND c.table_name IN "
+            "('keyframe', 'transcript_segment')"
+        ).fetchall()
+    )
     assert types == {"keyframe": "halfvec", "transcript_segment": "halfvec"}
 
 
@@ -49,8 +67,11 @@ def test_unknown_dataset_error_names_it(conn):
 @pytest.mark.parametrize("bad", ["", "x; DROP TABLE mediatag.asset", "a" * 80, "-starts-with-dash"])
 def test_invalid_dataset_names_are_refused(conn, bad):
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="invalid dataset name"):
-        conn.execute("SELECT mediatag.create_dataset(name => %s, visual_model => 'm', visual_dim => 4, "
-                     "text_model => 't', text_dim => 4)", (bad,))
+        conn.execute(
+            "SELECT mediatag.create_dataset(name => %s, visual_model => 'm', visual_dim => 4, "
+            "text_model => 't', text_dim => 4)",
+            (bad,),
+        )
     conn.rollback()
 
 
@@ -68,13 +89,19 @@ def test_dataset_views_expose_metadata_keys(conn):
     did = conn.execute("SELECT mediatag.create_dataset(%s, 'm', 3, 't', 3)", (name,)).fetchone()[0]
     aid = conn.execute(
         "INSERT INTO mediatag.asset (dataset_id, kind, path, sha256, metadata) VALUES (%s, 'image', '/x.jpg', %s, "
-        "'{\"SeriesName\": \"S1\", \"bad\\\"; drop\": 1}') RETURNING id", (did, "a" * 64)).fetchone()[0]
-    conn.execute("INSERT INTO mediatag.keyframe (dataset_id, asset_id, keyframe_index, image_path, embedding) "
-                 "VALUES (%s, %s, 0, '/x.jpg', '[1,0,0]')", (did, aid))
+        '\'{"SeriesName": "S1", "bad\\"; drop": 1}\') RETURNING id',
+        (did, "a" * 64),
+    ).fetchone()[0]
+    conn.execute(
+        "INSERT INTO mediatag.keyframe (dataset_id, asset_id, keyframe_index, image_path, embedding) "
+        "VALUES (%s, %s, 0, '/x.jpg', '[1,0,0]')",
+        (did, aid),
+    )
     conn.execute("SELECT mediatag.refresh_dataset_views(%s)", (name,))
     slug = conn.execute("SELECT slug FROM mediatag.dataset WHERE id = %s", (did,)).fetchone()[0]
     query = sql.SQL("SELECT {}, {} FROM mediatag_data.{}").format(
-        sql.Identifier("SeriesName"), sql.Identifier('bad"; drop'), sql.Identifier(f"{slug}_keyframes"))
+        sql.Identifier("SeriesName"), sql.Identifier('bad"; drop'), sql.Identifier(f"{slug}_keyframes")
+    )
     row = conn.execute(query).fetchone()
     assert row == ("S1", "1")
     conn.rollback()

@@ -55,8 +55,9 @@ def test_sql_embed_text_matches_service(conn, service):
 
 def _cli(*args: str, db_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MEDIATAG_DATABASE_URL": db_url}
-    return subprocess.run([sys.executable, "-m", "mediatag.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mediatag.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_cli_models_lists_offline_defaults(db_url):

@@ -49,8 +49,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from .db import connect
     from .ingest import IngestOptions, ingest
 
-    opts = IngestOptions(visual_model=args.visual_model, text_model=args.text_model, metadata=_parse_meta(args.meta),
-                         keyframe_every_s=args.keyframe_every, progress=not args.quiet)
+    opts = IngestOptions(
+        visual_model=args.visual_model,
+        text_model=args.text_model,
+        metadata=_parse_meta(args.meta),
+        keyframe_every_s=args.keyframe_every,
+        progress=not args.quiet,
+    )
     with connect() as conn:
         summary = ingest(conn, args.dataset, args.paths, opts)
     print(summary.render())
@@ -146,8 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="user metadata for every file")
     ing.add_argument("--visual-model", help="visual model for a new dataset (see `mediatag models`)")
     ing.add_argument("--text-model", help="transcript model for a new dataset")
-    ing.add_argument("--keyframe-every", type=float, default=5.0, metavar="SECONDS",
-                     help="at least one keyframe this often within a long shot")
+    ing.add_argument(
+        "--keyframe-every",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="at least one keyframe this often within a long shot",
+    )
     ing.add_argument("--score-now", action="store_true", help="run queued scoring jobs in this process afterwards")
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=cmd_ingest)
@@ -184,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         import psycopg
 
+        e = getattr(e, "orig", e)  # SQLAlchemy wraps driver errors
         if isinstance(e, psycopg.Error):
             diag = e.diag
             msg = diag.message_primary or str(e)

@@ -85,8 +85,10 @@ class Cluster:
         if not (PG_BIN / "initdb").exists():
             raise ClusterError(f"PostgreSQL 15 is not installed ({PG_BIN}/initdb missing): run `make setup`")
         self._own_dirs()
-        res = self._run([PG_BIN / "initdb", "-D", self.pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                         "--locale=C.UTF-8"], check=False)
+        res = self._run(
+            [PG_BIN / "initdb", "-D", self.pgdata, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"],
+            check=False,
+        )
         if res.returncode != 0:
             raise ClusterError(f"initdb failed: {res.stderr.strip() or res.stdout.strip()}")
         conf = self.pgdata / "postgresql.conf"
@@ -104,8 +106,9 @@ class Cluster:
         if self.is_running():
             return
         self._own_dirs()
-        res = self._run([PG_BIN / "pg_ctl", "-D", self.pgdata, "-l", self.log_file, "-w", "-t", "60", "start"],
-                        check=False)
+        res = self._run(
+            [PG_BIN / "pg_ctl", "-D", self.pgdata, "-l", self.log_file, "-w", "-t", "60", "start"], check=False
+        )
         if res.returncode != 0:
             tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
             raise ClusterError(f"could not start PostgreSQL: {res.stderr.strip()}\n{tail}")
@@ -116,8 +119,28 @@ class Cluster:
             self._run([PG_BIN / "pg_ctl", "-D", self.pgdata, "-m", "fast", "-w", "stop"])
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
-        res = self._run([PG_BIN / "psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", self.socket_dir,
-                         "-p", self.port, "-U", "postgres", "-d", dbname, "-c", sql], check=False)
+        res = self._run(
+            [
+                PG_BIN / "psql",
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.socket_dir,
+                "-p",
+                self.port,
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+                "-c",
+                sql,
+            ],
+            check=False,
+        )
         if res.returncode != 0:
             raise ClusterError(res.stderr.strip())
         return res.stdout.strip()

@@ -34,17 +34,38 @@ def _demo_video(folder: Path) -> Path:
     """A short clip with three shots and a subtitle file, made with ffmpeg."""
     video = folder / "demo_clip.mp4"
     if not video.exists():
-        srcs = ["testsrc=size=640x360:rate=25", "color=c=0x2060c0:size=640x360:rate=25", "mandelbrot=size=640x360:rate=25"]
+        srcs = [
+            "testsrc=size=640x360:rate=25",
+            "color=c=0x2060c0:size=640x360:rate=25",
+            "mandelbrot=size=640x360:rate=25",
+        ]
         args = []
         for s in srcs:
             args += ["-f", "lavfi", "-t", "3", "-i", s]
-        subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *args, "-filter_complex",
-                        "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264", "-pix_fmt",
-                        "yuv420p", str(video)], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-y",
+                "-loglevel",
+                "error",
+                *args,
+                "-filter_complex",
+                "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]",
+                "-map",
+                "[v]",
+                "-c:v",
+                "libx264",
+                "-pix_fmt",
+                "yuv420p",
+                str(video),
+            ],
+            check=True,
+        )
         (folder / "demo_clip.srt").write_text(
             "1\n00:00:00,200 --> 00:00:02,500\nA dog runs across the test card.\n\n"
             "2\n00:00:03,100 --> 00:00:05,800\nThe bus is late again.\n\n"
-            "3\n00:00:06,200 --> 00:00:08,800\nA pizza with extra cheese, please.\n")
+            "3\n00:00:06,200 --> 00:00:08,800\nA pizza with extra cheese, please.\n"
+        )
         (folder / "demo_clip.mp4.json").write_text('{"SeriesName": "Demo Series", "EpisodeName": "Pilot"}')
     return video
 
@@ -88,6 +109,8 @@ def run_demo() -> int:
     for r in client.query(f"""SELECT DISTINCT ON (tag) tag, score, k.image_path FROM mediatag_data.dt_{slug}_visual v
                               JOIN mediatag.keyframe k ON k.id = v.keyframe_id ORDER BY tag, score DESC"""):
         print(f"  {r['tag']:10} {r['score']:.3f}  {r['image_path']}")
-    print(f"\nexplore in psql:\n  psql \"{client.url}\"\n  SET search_path = mediatag_data, mediatag, public;\n"
-          f"  SELECT * FROM dt_{slug}_visual WHERE threshold_decision ORDER BY score DESC LIMIT 10;")
+    print(
+        f'\nexplore in psql:\n  psql "{client.url}"\n  SET search_path = mediatag_data, mediatag, public;\n'
+        f"  SELECT * FROM dt_{slug}_visual WHERE threshold_decision ORDER BY score DESC LIMIT 10;"
+    )
     return 0

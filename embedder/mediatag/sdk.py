@@ -19,16 +19,28 @@ from .cluster import database_url
 
 # Parameters that need an explicit SQL type (arrays, and numbers Postgres would otherwise guess).
 _CASTS = {
-    "tags": "text[]", "keyframes": "bigint[]", "threshold": "real", "evaluation_id": "bigint", "n": "int",
-    "k": "int", "size": "int", "seed": "int", "per_bucket": "int", "version": "int", "label": "boolean",
-    "truth": "boolean", "removed": "boolean", "include_removed": "boolean", "max_jobs": "int",
+    "tags": "text[]",
+    "keyframes": "bigint[]",
+    "threshold": "real",
+    "evaluation_id": "bigint",
+    "n": "int",
+    "k": "int",
+    "size": "int",
+    "seed": "int",
+    "per_bucket": "int",
+    "version": "int",
+    "label": "boolean",
+    "truth": "boolean",
+    "removed": "boolean",
+    "include_removed": "boolean",
+    "max_jobs": "int",
 }
 
 
 def _sqlalchemy_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -47,9 +59,7 @@ class Client:
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def _sql(self, fn: str, params: dict[str, Any], rows: bool) -> str:
-        args = ", ".join(
-            f"{k} => CAST(:{k} AS {_CASTS[k]})" if k in _CASTS else f"{k} => :{k}" for k in params
-        )
+        args = ", ".join(f"{k} => CAST(:{k} AS {_CASTS[k]})" if k in _CASTS else f"{k} => :{k}" for k in params)
         return f"SELECT * FROM mediatag.{fn}({args})" if rows else f"SELECT mediatag.{fn}({args})"
 
     def call(self, fn: str, **params: Any) -> Any:
@@ -116,32 +126,93 @@ class Client:
     def delete_tag(self, tag_group: str, tag: str, dataset: str | None = None) -> None:
         self.call("delete_tag", tag_group=tag_group, tag=tag, dataset=dataset)
 
-    def add_prompt(self, tag_group: str, tag: str, prompt: str, polarity: str = "positive", modality: str = "both",
-                   origin: str = "user", dataset: str | None = None) -> None:
-        self.call("add_prompt", tag_group=tag_group, tag=tag, prompt=prompt, polarity=polarity, modality=modality,
-                  origin=origin, dataset=dataset)
+    def add_prompt(
+        self,
+        tag_group: str,
+        tag: str,
+        prompt: str,
+        polarity: str = "positive",
+        modality: str = "both",
+        origin: str = "user",
+        dataset: str | None = None,
+    ) -> None:
+        self.call(
+            "add_prompt",
+            tag_group=tag_group,
+            tag=tag,
+            prompt=prompt,
+            polarity=polarity,
+            modality=modality,
+            origin=origin,
+            dataset=dataset,
+        )
 
-    def remove_prompt(self, tag_group: str, tag: str, prompt: str, polarity: str = "positive",
-                      modality: str = "both", dataset: str | None = None) -> int:
-        return self.call("remove_prompt", tag_group=tag_group, tag=tag, prompt=prompt, polarity=polarity,
-                         modality=modality, dataset=dataset)
+    def remove_prompt(
+        self,
+        tag_group: str,
+        tag: str,
+        prompt: str,
+        polarity: str = "positive",
+        modality: str = "both",
+        dataset: str | None = None,
+    ) -> int:
+        return self.call(
+            "remove_prompt",
+            tag_group=tag_group,
+            tag=tag,
+            prompt=prompt,
+            polarity=polarity,
+            modality=modality,
+            dataset=dataset,
+        )
 
-    def edit_prompt(self, tag_group: str, tag: str, prompt: str, new_prompt: str, polarity: str = "positive",
-                    modality: str = "both", dataset: str | None = None) -> int:
-        return self.call("edit_prompt", tag_group=tag_group, tag=tag, prompt=prompt, new_prompt=new_prompt,
-                         polarity=polarity, modality=modality, dataset=dataset)
+    def edit_prompt(
+        self,
+        tag_group: str,
+        tag: str,
+        prompt: str,
+        new_prompt: str,
+        polarity: str = "positive",
+        modality: str = "both",
+        dataset: str | None = None,
+    ) -> int:
+        return self.call(
+            "edit_prompt",
+            tag_group=tag_group,
+            tag=tag,
+            prompt=prompt,
+            new_prompt=new_prompt,
+            polarity=polarity,
+            modality=modality,
+            dataset=dataset,
+        )
 
     def set_threshold(self, tag_group: str, tag: str, threshold: float) -> None:
         self.call("set_threshold", tag_group=tag_group, tag=tag, threshold=threshold)
 
-    def label_keyframes(self, tag_group: str, tag: str, keyframes: Sequence[int], label: bool,
-                        origin: str = "preview", dataset: str | None = None) -> int:
-        return self.call("label_keyframes", tag_group=tag_group, tag=tag, keyframes=[int(k) for k in keyframes],
-                         label=label, origin=origin, dataset=dataset)
+    def label_keyframes(
+        self,
+        tag_group: str,
+        tag: str,
+        keyframes: Sequence[int],
+        label: bool,
+        origin: str = "preview",
+        dataset: str | None = None,
+    ) -> int:
+        return self.call(
+            "label_keyframes",
+            tag_group=tag_group,
+            tag=tag,
+            keyframes=[int(k) for k in keyframes],
+            label=label,
+            origin=origin,
+            dataset=dataset,
+        )
 
     def unlabel_keyframes(self, tag_group: str, tag: str, keyframes: Sequence[int], dataset: str | None = None) -> int:
-        return self.call("unlabel_keyframes", tag_group=tag_group, tag=tag, keyframes=[int(k) for k in keyframes],
-                         dataset=dataset)
+        return self.call(
+            "unlabel_keyframes", tag_group=tag_group, tag=tag, keyframes=[int(k) for k in keyframes], dataset=dataset
+        )
 
     def retrain(self, tag_group: str, tag: str | None = None, dataset: str | None = None) -> int:
         return self.call("retrain", tag_group=tag_group, tag=tag, dataset=dataset)
@@ -152,15 +223,32 @@ class Client:
     def group_overview(self, tag_group: str) -> list[dict[str, Any]]:
         return self.rows("group_overview", tag_group=tag_group)
 
-    def preview(self, tag_group: str, tag: str, kind: str = "compare", level: str = "keyframe",
-                threshold: float | None = None, n: int = 24, seed: int | None = None) -> list[dict[str, Any]]:
-        return self.rows("preview", tag_group=tag_group, tag=tag, kind=kind, level=level, threshold=threshold, n=n,
-                         seed=seed)
+    def preview(
+        self,
+        tag_group: str,
+        tag: str,
+        kind: str = "compare",
+        level: str = "keyframe",
+        threshold: float | None = None,
+        n: int = 24,
+        seed: int | None = None,
+    ) -> list[dict[str, Any]]:
+        return self.rows(
+            "preview", tag_group=tag_group, tag=tag, kind=kind, level=level, threshold=threshold, n=n, seed=seed
+        )
 
-    def preview_transcripts(self, tag_group: str, tag: str, kind: str = "positives", threshold: float | None = None,
-                            n: int = 50, sort: str = "score") -> list[dict[str, Any]]:
-        return self.rows("preview_transcripts", tag_group=tag_group, tag=tag, kind=kind, threshold=threshold, n=n,
-                         sort=sort)
+    def preview_transcripts(
+        self,
+        tag_group: str,
+        tag: str,
+        kind: str = "positives",
+        threshold: float | None = None,
+        n: int = 50,
+        sort: str = "score",
+    ) -> list[dict[str, Any]]:
+        return self.rows(
+            "preview_transcripts", tag_group=tag_group, tag=tag, kind=kind, threshold=threshold, n=n, sort=sort
+        )
 
     def search_for_labeling(self, tag_group: str, query: str, k: int = 50) -> list[dict[str, Any]]:
         return self.rows("search_for_labeling", tag_group=tag_group, query=query, k=k)
@@ -168,14 +256,17 @@ class Client:
     def uncertain_keyframes(self, tag_group: str, tag: str, k: int = 20) -> list[dict[str, Any]]:
         return self.rows("uncertain_keyframes", tag_group=tag_group, tag=tag, k=k)
 
-    def stratified_preview(self, tag_group: str, tag: str, dataset: str | None = None, per_bucket: int = 10,
-                           seed: int = 0) -> list[dict[str, Any]]:
-        return self.rows("stratified_preview", tag_group=tag_group, tag=tag, dataset=dataset, per_bucket=per_bucket,
-                         seed=seed)
+    def stratified_preview(
+        self, tag_group: str, tag: str, dataset: str | None = None, per_bucket: int = 10, seed: int = 0
+    ) -> list[dict[str, Any]]:
+        return self.rows(
+            "stratified_preview", tag_group=tag_group, tag=tag, dataset=dataset, per_bucket=per_bucket, seed=seed
+        )
 
     # -- publish, apply, score --------------------------------------------------------------------------------
-    def publish_tag_group(self, tag_group: str, visibility: str | None = None, note: str = "",
-                          dataset: str | None = None) -> int:
+    def publish_tag_group(
+        self, tag_group: str, visibility: str | None = None, note: str = "", dataset: str | None = None
+    ) -> int:
         return self.call("publish_tag_group", tag_group=tag_group, visibility=visibility, note=note, dataset=dataset)
 
     def apply_tag_group(self, tag_group: str, dataset: str, version: int | None = None) -> int:
@@ -201,21 +292,32 @@ class Client:
             return conn.execute(text("CALL mediatag.run_jobs(CAST(:m AS int), 'sdk', NULL)"), {"m": max_jobs}).scalar()
 
     # -- evaluation -------------------------------------------------------------------------------------------
-    def start_evaluation(self, tag_group: str, tag: str, dataset: str | None = None, size: int = 400,
-                         seed: int = 0) -> int:
+    def start_evaluation(
+        self, tag_group: str, tag: str, dataset: str | None = None, size: int = 400, seed: int = 0
+    ) -> int:
         return self.call("start_evaluation", tag_group=tag_group, tag=tag, dataset=dataset, size=size, seed=seed)
 
     def evaluation_items(self, evaluation_id: int, include_removed: bool = False) -> list[dict[str, Any]]:
         return self.rows("evaluation_items", evaluation_id=evaluation_id, include_removed=include_removed)
 
-    def set_ground_truth(self, evaluation_id: int, keyframes: Sequence[int], truth: bool,
-                         source: str = "person") -> int:
-        return self.call("set_ground_truth", evaluation_id=evaluation_id, keyframes=[int(k) for k in keyframes],
-                         truth=truth, source=source)
+    def set_ground_truth(
+        self, evaluation_id: int, keyframes: Sequence[int], truth: bool, source: str = "person"
+    ) -> int:
+        return self.call(
+            "set_ground_truth",
+            evaluation_id=evaluation_id,
+            keyframes=[int(k) for k in keyframes],
+            truth=truth,
+            source=source,
+        )
 
     def remove_evaluation_items(self, evaluation_id: int, keyframes: Sequence[int], removed: bool = True) -> int:
-        return self.call("remove_evaluation_items", evaluation_id=evaluation_id,
-                         keyframes=[int(k) for k in keyframes], removed=removed)
+        return self.call(
+            "remove_evaluation_items",
+            evaluation_id=evaluation_id,
+            keyframes=[int(k) for k in keyframes],
+            removed=removed,
+        )
 
     def evaluation_metrics(self, evaluation_id: int) -> list[dict[str, Any]]:
         return self.rows("evaluation_metrics", evaluation_id=evaluation_id)

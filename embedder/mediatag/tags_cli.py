@@ -40,7 +40,8 @@ def _simple(method: str, *fields: str, show: bool = True):
 
 def add_tag_commands(sub: argparse._SubParsersAction) -> None:
     tags = sub.add_parser("tags", help="Dynamic Tags: groups, prompts, labels, publish, apply").add_subparsers(
-        dest="tags_command", required=True)
+        dest="tags_command", required=True
+    )
 
     p = tags.add_parser("create", help="create a group from keywords, one per line")
     p.add_argument("dataset")

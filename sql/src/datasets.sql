@@ -2,9 +2,9 @@
 
 ALTER TABLE mediatag.dataset ADD COLUMN slug text UNIQUE;
 
-CREATE FUNCTION mediatag._unique_slug(base text, taken text[]) RETURNS text
+CREATE FUNCTION mediatag._unique_slug(base text, taken text[], max_len int DEFAULT 40) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE s text := mediatag.slug(base); n int := 1; candidate text := s;
+DECLARE s text := mediatag.slug(base, max_len); n int := 1; candidate text := s;
 BEGIN
     WHILE candidate = ANY (taken) LOOP
         n := n + 1;

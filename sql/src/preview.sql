@@ -165,7 +165,7 @@ BEGIN
     RETURN QUERY
     SELECT u.keyframe_id, kf.asset_id, kf.time_ms, kf.image_path, u.score
     FROM unnest(ids) WITH ORDINALITY AS x(id, ord)
-    JOIN LATERAL (SELECT DISTINCT ON (keyframe_id) * FROM _mediatag_uncertain WHERE keyframe_id = x.id) u ON true
+    JOIN LATERAL (SELECT u2.keyframe_id, u2.score FROM _mediatag_uncertain u2 WHERE u2.keyframe_id = x.id LIMIT 1) u ON true
     JOIN mediatag.keyframe kf ON kf.id = u.keyframe_id
     ORDER BY x.ord;
 END $$;

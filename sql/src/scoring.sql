@@ -73,11 +73,10 @@ BEGIN
     END LOOP;
 END $$;
 
--- Build one level's new partition from a SELECT, then swap it for the old one (same transaction as the caller).
-CREATE FUNCTION mediatag._swap_partition(parent text, dataset_id bigint, select_sql text, index_cols text[]) RETURNS bigint
+-- Build one level's new partition beside the live one (no lock on the live one is taken here).
+CREATE FUNCTION mediatag._build_partition(parent text, dataset_id bigint, select_sql text, index_cols text[]) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
-    final_name text := parent || '_ds' || dataset_id;
     new_name text := parent || '_ds' || dataset_id || '_new';
     col text;
     n bigint;
@@ -87,19 +86,29 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     -- The constraint lets ATTACH skip its validation scan.
     EXECUTE format('ALTER TABLE mediatag_data.%I ADD CONSTRAINT %I CHECK (dataset_id IS NOT NULL AND dataset_id = %s)',
-                   new_name, final_name || '_ds_check', dataset_id);
+                   new_name, new_name || '_check', dataset_id);
     FOREACH col IN ARRAY index_cols LOOP
         EXECUTE format('CREATE INDEX ON mediatag_data.%I (%I)', new_name, col);
     END LOOP;
+    RETURN n;
+END $$;
+
+-- Swap the built partition in for the live one: catalog-only statements, so the exclusive lock readers wait
+-- behind lasts milliseconds. Runs in the caller's transaction.
+CREATE FUNCTION mediatag._swap_partition(parent text, dataset_id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    final_name text := parent || '_ds' || dataset_id;
+    new_name text := parent || '_ds' || dataset_id || '_new';
+BEGIN
     IF to_regclass(format('mediatag_data.%I', final_name)) IS NOT NULL THEN
         EXECUTE format('ALTER TABLE mediatag_data.%I DETACH PARTITION mediatag_data.%I', parent, final_name);
         EXECUTE format('DROP TABLE mediatag_data.%I', final_name);
     END IF;
     EXECUTE format('ALTER TABLE mediatag_data.%I RENAME TO %I', new_name, final_name);
-    EXECUTE format('ALTER TABLE mediatag_data.%I RENAME CONSTRAINT %I TO %I', final_name, final_name || '_ds_check',
+    EXECUTE format('ALTER TABLE mediatag_data.%I RENAME CONSTRAINT %I TO %I', final_name, new_name || '_check',
                    final_name || '_check');
     EXECUTE format('ALTER TABLE mediatag_data.%I ATTACH PARTITION mediatag_data.%I FOR VALUES IN (%s)', parent, final_name, dataset_id);
-    RETURN n;
 END $$;
 
 CREATE FUNCTION mediatag._score_group_job(group_id bigint, dataset_id bigint, version int, job_id bigint DEFAULT NULL)
@@ -133,7 +142,10 @@ BEGIN
         RETURN jsonb_build_object('skipped', 'the group is no longer applied to this dataset');
     END IF;
     v := a.applied_version;   -- whatever is applied now; a later apply re-queues anyway
-    PERFORM mediatag._ensure_score_tables(g);
+    -- Only when missing: CREATE OR REPLACE VIEW would lock the views readers use for the whole job.
+    IF to_regclass(format('mediatag_data.%I', 'dt_' || g.slug || '_transcript')) IS NULL THEN
+        PERFORM mediatag._ensure_score_tables(g);
+    END IF;
 
     SELECT count(*),
            'ARRAY[' || string_agg(CASE WHEN vc.weights IS NULL THEN 'NULL::real'
@@ -155,12 +167,15 @@ BEGIN
     LEFT JOIN mediatag.classifier tc ON tc.id = vt.transcript_classifier_id
     WHERE vt.group_id = g.id AND vt.version = v;
 
+    -- The swap needs a brief exclusive lock on the score tables; a reader holding a transaction open for longer
+    -- than this fails the job, which is retried, rather than queueing every other reader behind it.
+    SET LOCAL lock_timeout = '120s';
     -- Parallel scans are ~1.7x faster for this and Postgres will not choose them at default costs.
     SET LOCAL parallel_setup_cost = 0;
     SET LOCAL parallel_tuple_cost = 0;
     SET LOCAL min_parallel_table_scan_size = 0;
 
-    n_kf := mediatag._swap_partition(mediatag._score_table(g, 'visual'), a.dataset_id, format(
+    n_kf := mediatag._build_partition(mediatag._score_table(g, 'visual'), a.dataset_id, format(
         'SELECT k.dataset_id, k.id AS keyframe_id, k.asset_id, CASE WHEN a.kind = %L THEN a.id END AS video_id, k.shot_id,
                 k.keyframe_index, k.time_ms AS keyframe_time_ms, %s AS version, %s AS scores
          FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id WHERE k.dataset_id = %s',
@@ -176,24 +191,24 @@ BEGIN
          FROM mediatag_data.%I v JOIN mediatag.shot sh ON sh.id = v.shot_id
          WHERE v.shot_id IS NOT NULL
          GROUP BY v.dataset_id, v.shot_id, v.asset_id, v.video_id, sh.shot_index, sh.start_ms, sh.end_ms',
-        v, max_expr, hit_expr, mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id);
-    n_shot := mediatag._swap_partition(mediatag._score_table(g, 'shot'), a.dataset_id, shot_expr, ARRAY['shot_id']);
+        v, max_expr, hit_expr, mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new');
+    n_shot := mediatag._build_partition(mediatag._score_table(g, 'shot'), a.dataset_id, shot_expr, ARRAY['shot_id']);
 
     steps := steps || jsonb_build_object('shot', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
-    n_video := mediatag._swap_partition(mediatag._score_table(g, 'video'), a.dataset_id, format(
+    n_video := mediatag._build_partition(mediatag._score_table(g, 'video'), a.dataset_id, format(
         'SELECT v.dataset_id, v.asset_id, v.video_id, sum(v.keyframes)::int AS keyframes, %s AS version, %s AS scores,
                 %s AS hits
          FROM (SELECT dataset_id, asset_id, video_id, keyframes, scores, hits FROM mediatag_data.%I
                UNION ALL
                SELECT dataset_id, asset_id, video_id, 1, scores, %s FROM mediatag_data.%I WHERE shot_id IS NULL) v
          GROUP BY v.dataset_id, v.asset_id, v.video_id',
-        v, max_expr, sum_expr, mediatag._score_table(g, 'shot') || '_ds' || a.dataset_id, hit_expr_row,
-        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id), ARRAY['asset_id']);
+        v, max_expr, sum_expr, mediatag._score_table(g, 'shot') || '_ds' || a.dataset_id || '_new', hit_expr_row,
+        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new'), ARRAY['asset_id']);
 
     steps := steps || jsonb_build_object('video', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
-    n_tx := mediatag._swap_partition(mediatag._score_table(g, 'transcript'), a.dataset_id, format(
+    n_tx := mediatag._build_partition(mediatag._score_table(g, 'transcript'), a.dataset_id, format(
         'SELECT s.dataset_id, s.id AS segment_id, s.asset_id, CASE WHEN a.kind = %L THEN a.id END AS video_id,
                 s.start_ms, s.end_ms, s.text, %s AS version, %s AS scores
          FROM mediatag.transcript_segment s JOIN mediatag.asset a ON a.id = s.asset_id WHERE s.dataset_id = %s',
@@ -201,8 +216,12 @@ BEGIN
 
     steps := steps || jsonb_build_object('transcript', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
-    -- Fault injection for the crash-safety test: hold the transaction open before it commits.
+    -- Fault injection for the crash-safety test: a pause between building and swapping, where a real job spends
+    -- its time; a worker killed here must leave the live tables as they were.
     IF coalesce(delay, '') <> '' THEN PERFORM pg_sleep(delay::double precision); END IF;
+    PERFORM mediatag._swap_partition(mediatag._score_table(g, lvl), a.dataset_id)
+    FROM unnest(ARRAY['visual', 'shot', 'video', 'transcript']) AS lvl;
+    steps := steps || jsonb_build_object('swap', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
 
     UPDATE mediatag.group_application x SET status = 'scored', error = NULL, scored_version = v, scored_at = now(),
            score_seconds = extract(epoch FROM clock_timestamp() - started)

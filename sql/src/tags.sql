@@ -238,7 +238,8 @@ BEGIN
         RAISE EXCEPTION 'a tag group named "%" already exists', clean USING ERRCODE = 'unique_violation';
     END IF;
     INSERT INTO mediatag.tag_group (name, slug, training_dataset_id, visibility)
-    VALUES (clean, mediatag._unique_slug(clean, ARRAY(SELECT slug FROM mediatag.tag_group)), d, visibility)
+    -- 20 characters: dt_<slug>_transcript_scores_ds<id>_new_check must fit in 63.
+    VALUES (clean, mediatag._unique_slug(clean, ARRAY(SELECT slug FROM mediatag.tag_group), 20), d, visibility)
     RETURNING * INTO g;
     INSERT INTO mediatag.group_application (group_id, dataset_id, role) VALUES (g.id, d, 'training');
     FOREACH clean IN ARRAY names LOOP
@@ -334,7 +335,7 @@ DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t 
 BEGIN
     PERFORM mediatag._check_polarity(polarity);
     DELETE FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.polarity = remove_prompt.polarity
-       AND p.modality = ANY (mediatag._modalities(modality)) AND p.text = btrim(prompt);
+       AND p.modality = ANY (mediatag._modalities(remove_prompt.modality)) AND p.text = btrim(prompt);
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n = 0 THEN
         RAISE EXCEPTION 'tag "%" has no % % prompt %', t.name, polarity, modality, quote_literal(prompt)
@@ -355,7 +356,7 @@ BEGIN
         RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
     UPDATE mediatag.tag_prompt p SET text = btrim(new_prompt), embedding = NULL, origin = 'user'
-    WHERE p.tag_id = t.id AND p.polarity = edit_prompt.polarity AND p.modality = ANY (mediatag._modalities(modality))
+    WHERE p.tag_id = t.id AND p.polarity = edit_prompt.polarity AND p.modality = ANY (mediatag._modalities(edit_prompt.modality))
       AND p.text = btrim(prompt);
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n = 0 THEN

@@ -2,10 +2,32 @@
 -- regularised toward the prompt direction (mediatag_ml.training). Every call writes a new classifier version
 -- per tag and modality, with its training summary.
 
+-- A neutral prompt per model ("a photo"): the zero-shot direction of a tag with no negative prompts is taken
+-- against it, which separates tags from the generic look of the dataset (mediatag_ml.calibration.zero_shot).
+CREATE TABLE mediatag.baseline_prompt (
+    model      text NOT NULL,
+    modality   text NOT NULL CHECK (modality IN ('visual', 'transcript')),
+    text       text NOT NULL,
+    embedding  vector NOT NULL,
+    PRIMARY KEY (model, modality)
+);
+
 CREATE FUNCTION mediatag._ensure_prompt_embeddings(tag_ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE r record; n int := 0;
 BEGIN
+    FOR r IN
+        SELECT DISTINCT m.model, m.modality, m.text
+        FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
+        JOIN mediatag.dataset d ON d.id = g.training_dataset_id
+        CROSS JOIN LATERAL (VALUES (d.visual_model, 'visual', 'a photo'),
+                                   (d.text_model, 'transcript', 'someone is talking')) AS m(model, modality, text)
+        WHERE t.id = ANY (tag_ids)
+          AND NOT EXISTS (SELECT 1 FROM mediatag.baseline_prompt b WHERE b.model = m.model AND b.modality = m.modality)
+    LOOP
+        INSERT INTO mediatag.baseline_prompt VALUES (r.model, r.modality, r.text, mediatag.embed_text(r.text, r.model))
+        ON CONFLICT DO NOTHING;
+    END LOOP;
     -- One service call per (model, modality): the prompts of all the tags at once.
     FOR r IN
         SELECT CASE WHEN p.modality = 'visual' THEN d.visual_model ELSE d.text_model END AS model,
@@ -60,7 +82,11 @@ plans = SD.get("plans")
 if plans is None:
     plans = SD["plans"] = {
         "tags": plpy.prepare(
-            """SELECT t.id, t.name, g.training_dataset_id AS ds, d.visual_dim, d.text_dim
+            """SELECT t.id, t.name, g.training_dataset_id AS ds, d.visual_dim, d.text_dim,
+                      (SELECT b.embedding::text FROM mediatag.baseline_prompt b
+                       WHERE b.model = d.visual_model AND b.modality = 'visual') AS visual_baseline,
+                      (SELECT b.embedding::text FROM mediatag.baseline_prompt b
+                       WHERE b.model = d.text_model AND b.modality = 'transcript') AS transcript_baseline
                FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
                JOIN mediatag.dataset d ON d.id = g.training_dataset_id
                WHERE t.id = ANY ($1) ORDER BY t.id""", ["bigint[]"]),
@@ -120,7 +146,7 @@ for t in plpy.execute(plans["tags"], [tag_ids]):
             continue
         P = np.vstack(pos)
         N = np.vstack(neg) if neg else np.zeros((0, dim), dtype=np.float32)
-        clf = calibration.zero_shot(P, N, sample)
+        clf = calibration.zero_shot(P, N, sample, baseline=parse_vector(t[modality + "_baseline"]))
         if modality == "visual":
             lab = plpy.execute(plans["labels"], [t["id"]])[0]
             if lab["y"]:

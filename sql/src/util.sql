@@ -13,9 +13,10 @@ BEGIN
     RETURN d;
 END $$;
 
--- Lower-case ASCII letters, digits and underscores, at most 40 characters: the part of a generated table name
--- that comes from a user's name. Uniqueness is settled by the caller (a numeric suffix on collision).
-CREATE FUNCTION mediatag.slug(name text) RETURNS text
+-- Lower-case ASCII letters, digits and underscores, at most max_len characters: the part of a generated table
+-- name that comes from a user's name (short enough that every derived name stays within Postgres' 63 bytes).
+-- Uniqueness is settled by the caller (a numeric suffix on collision).
+CREATE FUNCTION mediatag.slug(name text, max_len int DEFAULT 40) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT coalesce(nullif(left(trim(BOTH '_' FROM regexp_replace(lower(name), '[^a-z0-9]+', '_', 'g')), 40), ''), 'x')
+    SELECT coalesce(nullif(trim(BOTH '_' FROM left(regexp_replace(lower(name), '[^a-z0-9]+', '_', 'g'), max_len)), ''), 'x')
 $$;

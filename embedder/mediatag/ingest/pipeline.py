@@ -133,15 +133,21 @@ def _prepare(path: Path, kind: str, sha: str, opts: IngestOptions, out_root: Pat
     info = split.info
     item.duration_ms, item.width, item.height = info.duration_ms, info.width, info.height
     item.tech = {
-        "container": info.container, "video_codec": info.video_codec, "audio_codec": info.audio_codec,
-        "fps": info.fps, "bit_rate": info.bit_rate, "has_audio": info.has_audio, "is_vfr": info.is_vfr,
+        "container": info.container,
+        "video_codec": info.video_codec,
+        "audio_codec": info.audio_codec,
+        "fps": info.fps,
+        "bit_rate": info.bit_rate,
+        "has_audio": info.has_audio,
+        "is_vfr": info.is_vfr,
         **(info.extra or {}),
     }
     if split.warnings:
         item.tech["decode_warnings"] = [f"{path.name}: {w}" for w in split.warnings]
     item.shots = [(s.index, s.start_ms, s.end_ms) for s in split.shots]
-    item.keyframes = [(k.shot_index, k.keyframe_index, k.time_ms, str(k.image_path), k.width, k.height)
-                      for k in split.keyframes]
+    item.keyframes = [
+        (k.shot_index, k.keyframe_index, k.time_ms, str(k.image_path), k.width, k.height) for k in split.keyframes
+    ]
     if not item.keyframes:
         raise MediaError(f"{path.name}: no keyframe could be decoded")
     for sub in find_subtitle_sidecars(path):
@@ -149,8 +155,10 @@ def _prepare(path: Path, kind: str, sha: str, opts: IngestOptions, out_root: Pat
         item.tech.setdefault("subtitle_warnings", []).extend(f"{sub.name}: {w}" for w in parsed.warnings)
         item.tech.setdefault("subtitles", []).append(sub.name)
         base = len(item.segments)
-        item.segments.extend((base + i, s.start_ms, s.end_ms, s.text, "subtitle:" + sub.suffix.lstrip("."))
-                             for i, s in enumerate(parsed.segments))
+        item.segments.extend(
+            (base + i, s.start_ms, s.end_ms, s.text, "subtitle:" + sub.suffix.lstrip("."))
+            for i, s in enumerate(parsed.segments)
+        )
         break  # one subtitle track per video: the first sidecar in the sidecar finder's preference order
     return item
 
@@ -160,7 +168,7 @@ def _embed(items: Sequence[_Prepared], visual, text, batch: int) -> None:
     frames = [(it, i) for it in items if it.error is None for i in range(len(it.keyframes))]
     vecs: list[np.ndarray] = []
     for start in range(0, len(frames), batch):
-        chunk = frames[start:start + batch]
+        chunk = frames[start : start + batch]
         images = [load_image(Path(it.keyframes[i][3])) for it, i in chunk]
         vecs.append(visual.embed_images(images))
     if frames:
@@ -169,7 +177,7 @@ def _embed(items: Sequence[_Prepared], visual, text, batch: int) -> None:
         for it in items:
             if it.error is None:
                 n = len(it.keyframes)
-                it.kf_vectors, pos = allv[pos:pos + n], pos + n
+                it.kf_vectors, pos = allv[pos : pos + n], pos + n
     for it in items:
         if it.error is None and it.segments:
             it.seg_vectors = text.embed_texts([s[3] for s in it.segments])
@@ -187,9 +195,20 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                                                 tech, metadata, status, error)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
                    ON CONFLICT (dataset_id, sha256) DO NOTHING RETURNING id""",
-                (dataset_id, it.kind, str(it.path), it.sha, it.size, it.duration_ms, it.width, it.height,
-                 psycopg.types.json.Jsonb(it.tech), psycopg.types.json.Jsonb(it.metadata),
-                 "error" if it.error else "ingested", it.error),
+                (
+                    dataset_id,
+                    it.kind,
+                    str(it.path),
+                    it.sha,
+                    it.size,
+                    it.duration_ms,
+                    it.width,
+                    it.height,
+                    psycopg.types.json.Jsonb(it.tech),
+                    psycopg.types.json.Jsonb(it.metadata),
+                    "error" if it.error else "ingested",
+                    it.error,
+                ),
             ).fetchone()
             if row is None or it.error:
                 continue  # another ingest stored the same file meanwhile, or the file failed
@@ -204,8 +223,19 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                 )
                 shot_ids = dict(cur.fetchall())
             for (shot_index, kf_index, time_ms, img_path, w, h), vec in zip(it.keyframes, it.kf_vectors, strict=True):
-                kf_rows.append((dataset_id, asset_id, shot_ids.get(shot_index) if shot_index is not None else None,
-                                kf_index, time_ms, img_path, w, h, HalfVector(vec)))
+                kf_rows.append(
+                    (
+                        dataset_id,
+                        asset_id,
+                        shot_ids.get(shot_index) if shot_index is not None else None,
+                        kf_index,
+                        time_ms,
+                        img_path,
+                        w,
+                        h,
+                        HalfVector(vec),
+                    )
+                )
             if it.segments:
                 for (seg_index, start_ms, end_ms, text_, source), vec in zip(it.segments, it.seg_vectors, strict=True):
                     seg_rows.append((dataset_id, asset_id, seg_index, start_ms, end_ms, text_, source, HalfVector(vec)))
@@ -293,8 +323,14 @@ def ingest(
         except MediaError as e:
             item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata={}, error=str(e))
         except Exception as e:  # noqa: BLE001 — any decoder failure is this file's error, not the batch's
-            item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata={},
-                             error=f"{path.name}: {type(e).__name__}: {e}")
+            item = _Prepared(
+                path=path,
+                kind=kind,
+                sha=sha,
+                size=path.stat().st_size,
+                metadata={},
+                error=f"{path.name}: {type(e).__name__}: {e}",
+            )
         batch.append(item)
         if on_progress:
             on_progress(str(path))
