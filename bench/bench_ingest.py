@@ -14,8 +14,9 @@ from pathlib import Path
 from mediatag.cluster import default_cluster
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest
+from mediatag.sample_data import coco_dir
 
-COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco128-train2017"
+COCO = coco_dir()
 DB = "mediatag_bench"
 
 

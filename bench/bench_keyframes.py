@@ -30,8 +30,9 @@ import av  # noqa: E402
 from mediatag.media import VideoSplit, detect_shots, split_video  # noqa: E402
 from mediatag.media.decode import VideoDecoder  # noqa: E402
 from mediatag.media.keyframes import frame_to_image  # noqa: E402
+from mediatag.sample_data import coco_dir  # noqa: E402
 
-COCO_IMAGES = ROOT.parent / "shared" / "data" / "coco128-train2017" / "images"
+COCO_IMAGES = coco_dir() / "images"
 OUT = ROOT / "bench" / "out"
 WIDTH, HEIGHT, FPS, SHOT_S, SHOTS = 1280, 720, 30, 3, 20
 CUT_TOLERANCE_MS = 150

@@ -19,9 +19,10 @@ import numpy as np
 from mediatag.cluster import default_cluster
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest
+from mediatag.sample_data import coco_dir
 from mediatag.service.http import make_server
 
-COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco128-train2017"
+COCO = coco_dir()
 DB = "mediatag_bench"
 DATASET = "coco128_quality"
 LABEL_COUNTS = (0, 10, 25, 50)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-COCO = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco128-train2017"
+from mediatag.sample_data import coco_dir
+
+COCO = coco_dir()
 
 
 def ffmpeg(*args: str) -> None:

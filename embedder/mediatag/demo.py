@@ -8,9 +8,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from .cluster import project_root
+from .sample_data import coco_dir
 
-PHOTOS = project_root().parent / "shared" / "data" / "coco128-train2017" / "images"
 GROUP = "Everyday objects"
 TAGS = ["dog", "cat", "car", "pizza", "bus", "train", "elephant", "giraffe"]
 
@@ -79,7 +78,7 @@ def run_demo() -> int:
     client = Client()
     print(f"database: {client.url}")
     with connect(client.url) as conn:
-        s = ingest(conn, "photos", sorted(PHOTOS.glob("*.jpg")), IngestOptions(progress=True))
+        s = ingest(conn, "photos", sorted((coco_dir() / "images").glob("*.jpg")), IngestOptions(progress=True))
         print(s.render())
         clips = Path(tempfile.gettempdir()) / "mediatag-demo"
         clips.mkdir(exist_ok=True)
