@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "embedder"))
 
 import av  # noqa: E402
+
 from mediatag.media import VideoSplit, detect_shots, split_video  # noqa: E402
 from mediatag.media.decode import VideoDecoder  # noqa: E402
 from mediatag.media.keyframes import frame_to_image  # noqa: E402

@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
+
 from mediatag.models.base import l2_normalize
 from mediatag.models.conse.labels import class_embeddings, imagenet_class_names
 from mediatag.models.conse.network import forward, to_batch
 from mediatag.models.conse.visual import ConseConfig, ConseVisualEncoder
 from mediatag.models.registry import OFFLINE_TEXT, OFFLINE_VISUAL, get_text_encoder, get_visual_encoder
-from PIL import Image, ImageOps
 
 COCO = Path(os.environ.get("MEDIATAG_COCO_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"
                            / "coco128-train2017"))

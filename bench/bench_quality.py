@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
 from mediatag.cluster import default_cluster
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest

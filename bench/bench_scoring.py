@@ -17,9 +17,10 @@ import psycopg
 from pgvector import HalfVector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synthetic_service import start  # noqa: E402
+
 from mediatag.cluster import default_cluster  # noqa: E402
 from mediatag.db import connect  # noqa: E402
-from synthetic_service import start  # noqa: E402
 
 BENCH_DB = "mediatag_bench"
 KF_PER_VIDEO = 1000

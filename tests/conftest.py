@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from mediatag.cluster import default_cluster
 from mediatag.db import connect
 

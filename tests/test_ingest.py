@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
+
 from mediatag.media import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -30,7 +32,6 @@ from mediatag.media.cuts import CutDetector
 from mediatag.media.keyframes import KeyframePicker
 from mediatag.media.probe import is_variable_frame_rate
 from mediatag.media.signature import GRID_H, GRID_W, HIST_BINS, FrameSignature
-from PIL import Image
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is needed to make test media")
 

@@ -13,6 +13,8 @@ import types
 import numpy as np
 import pytest
 import torch
+from PIL import Image, ImageOps
+
 from mediatag.models import clip
 from mediatag.models.clip.visual import OpenClipVisualEncoder
 from mediatag.models.registry import (
@@ -28,7 +30,6 @@ from mediatag.models.registry import (
     list_models,
     loaded_models,
 )
-from PIL import Image, ImageOps
 
 from .mediafactory import COCO
 

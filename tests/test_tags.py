@@ -8,8 +8,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from mediatag.db import connect
 from psycopg import sql
+
+from mediatag.db import connect
 
 from .conftest import unique
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from mediatag_ml import zero_shot
 from mediatag_ml.calibration import fit_tail, prompt_direction
 from mediatag_ml.metrics import best_threshold, roc_auc, threshold_metrics

@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+
 from mediatag_ml import Classifier, sigmoid
 from mediatag_ml.jsonable import jsonable
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from mediatag_ml.metrics import average_precision, best_threshold, roc_auc, threshold_metrics
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from mediatag_ml.sampling import bucket_index, dedupe_near, per_bucket, stratified_sample, uncertain_diverse
 
 

@@ -3,6 +3,7 @@ import time
 
 import numpy as np
 import pytest
+
 from mediatag_ml import train_with_labels, zero_shot
 from mediatag_ml import training as training_mod
 from mediatag_ml.metrics import best_threshold, roc_auc

@@ -2,6 +2,7 @@ import struct
 
 import numpy as np
 import pytest
+
 from mediatag_ml.vectors import decode_halfvecs, format_vector, parse_vector
 
 

@@ -5,8 +5,9 @@
 -- CHECK constraint lets ATTACH skip validation; a NOT NULL on the parent would force a scan per column.
 -- A new version is built beside the old partition and swapped in one transaction: readers see the old
 -- scores or the new ones, never half of either; a crash leaves the old partition as it was.
--- Aggregates: a shot scores as its best keyframe (max), a video or image as its best keyframe (max), each with
--- the number of keyframes at or above the tag's threshold at scoring time (keyframes_above_threshold).
+-- Aggregates: a shot scores as its best keyframe (max); a video or image as its best keyframe (max), with the
+-- number of its shots (an image counts as one) whose score reaches the tag's threshold at scoring time
+-- (shots_above_threshold).
 
 CREATE FUNCTION mediatag._score_table(g mediatag.tag_group, level text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT 'dt_' || g.slug || '_' || level || '_scores' $$;
@@ -22,7 +23,7 @@ BEGIN
         asset_id bigint, video_id bigint, shot_index int, start_ms int, end_ms int, keyframes int,
         version int, scores real[], hits int[]) PARTITION BY LIST (dataset_id)', base || '_shot_scores');
     EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint, asset_id bigint,
-        video_id bigint, keyframes int, version int, scores real[], hits int[])
+        video_id bigint, keyframes int, shots int, version int, scores real[], hits int[])
         PARTITION BY LIST (dataset_id)', base || '_video_scores');
     EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint, segment_id bigint,
         asset_id bigint, video_id bigint, start_ms int, end_ms int, text text,
@@ -37,15 +38,14 @@ BEGIN
         JOIN mediatag.tag t ON t.id = vt.tag_id$v$, base || '_visual', base || '_visual_scores', g.id);
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
-               s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score,
-               s.hits[vt.position] AS keyframes_above_threshold, t.threshold,
+               s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
                s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
         JOIN mediatag.tag t ON t.id = vt.tag_id$v$, base || '_shot', base || '_shot_scores', g.id);
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
-               s.hits[vt.position] AS keyframes_above_threshold, t.threshold,
+               s.shots, s.hits[vt.position] AS shots_above_threshold, t.threshold,
                s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
@@ -122,7 +122,6 @@ DECLARE
     tx_expr text;
     shot_expr text;
     max_expr text;
-    hit_expr text;
     sum_expr text;
     hit_expr_row text;
     n_tags int;
@@ -155,12 +154,10 @@ BEGIN
                ELSE format('mediatag.sigmoid(%s - (s.embedding <#> %L::halfvec))', tc.bias, tc.weights::text) END,
                ', ' ORDER BY vt.position) || ']::real[]',
            'ARRAY[' || string_agg(format('max(v.scores[%s])', vt.position), ', ' ORDER BY vt.position) || ']::real[]',
-           'ARRAY[' || string_agg(format('sum((v.scores[%s] >= %s)::int)', vt.position, t.threshold), ', '
-                                  ORDER BY vt.position) || ']::int[]',
            'ARRAY[' || string_agg(format('sum(v.hits[%s])', vt.position), ', ' ORDER BY vt.position) || ']::int[]',
-           'ARRAY[' || string_agg(format('(scores[%s] >= %s)::int', vt.position, t.threshold), ', '
+           'ARRAY[' || string_agg(format('coalesce((scores[%s] >= %s)::int, 0)', vt.position, t.threshold), ', '
                                   ORDER BY vt.position) || ']::int[]'
-      INTO n_tags, vis_expr, tx_expr, max_expr, hit_expr, sum_expr, hit_expr_row
+      INTO n_tags, vis_expr, tx_expr, max_expr, sum_expr, hit_expr_row
     FROM mediatag.group_version_tag vt
     JOIN mediatag.tag t ON t.id = vt.tag_id
     LEFT JOIN mediatag.classifier vc ON vc.id = vt.visual_classifier_id
@@ -183,28 +180,32 @@ BEGIN
 
     steps := steps || jsonb_build_object('visual', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
-    -- Shots in one pass over the new keyframe scores (max and hit count per tag); videos and images from the
-    -- shot rows plus the shotless keyframes of images, a hundred times fewer rows.
+    -- Shots: one parallel aggregate keyed on shot_id over the new keyframe scores (max per tag), shot facts joined
+    -- after on 100x fewer rows. Videos and images: from the shot rows (max, and how many shots reach the
+    -- threshold) plus the keyframes of images, which have no shot.
     shot_expr := format(
-        'SELECT v.dataset_id, v.shot_id, v.asset_id, v.video_id, sh.shot_index, sh.start_ms, sh.end_ms,
-                count(*)::int AS keyframes, %s AS version, %s AS scores, %s AS hits
-         FROM mediatag_data.%I v JOIN mediatag.shot sh ON sh.id = v.shot_id
-         WHERE v.shot_id IS NOT NULL
-         GROUP BY v.dataset_id, v.shot_id, v.asset_id, v.video_id, sh.shot_index, sh.start_ms, sh.end_ms',
-        v, max_expr, hit_expr, mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new');
+        'SELECT %s::bigint AS dataset_id, agg.shot_id, sh.asset_id, CASE WHEN a.kind = %L THEN a.id END AS video_id,
+                sh.shot_index, sh.start_ms, sh.end_ms, agg.keyframes, %s AS version, agg.scores, %s AS hits
+         FROM (SELECT v.shot_id, count(*)::int AS keyframes, %s AS scores FROM mediatag_data.%I v
+               WHERE v.shot_id IS NOT NULL GROUP BY v.shot_id) agg
+         JOIN mediatag.shot sh ON sh.id = agg.shot_id JOIN mediatag.asset a ON a.id = sh.asset_id',
+        a.dataset_id, 'video', v, hit_expr_row, max_expr,
+        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new');
     n_shot := mediatag._build_partition(mediatag._score_table(g, 'shot'), a.dataset_id, shot_expr, ARRAY['shot_id']);
-
     steps := steps || jsonb_build_object('shot', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
+
     n_video := mediatag._build_partition(mediatag._score_table(g, 'video'), a.dataset_id, format(
-        'SELECT v.dataset_id, v.asset_id, v.video_id, sum(v.keyframes)::int AS keyframes, %s AS version, %s AS scores,
-                %s AS hits
+        'SELECT v.dataset_id, v.asset_id, v.video_id, sum(v.keyframes)::int AS keyframes, count(*)::int AS shots,
+                %s AS version, %s AS scores, %s AS hits
          FROM (SELECT dataset_id, asset_id, video_id, keyframes, scores, hits FROM mediatag_data.%I
                UNION ALL
-               SELECT dataset_id, asset_id, video_id, 1, scores, %s FROM mediatag_data.%I WHERE shot_id IS NULL) v
+               SELECT dataset_id, asset_id, video_id, 1, scores, %s FROM mediatag_data.%I
+               WHERE shot_id IS NULL AND %L) v
          GROUP BY v.dataset_id, v.asset_id, v.video_id',
         v, max_expr, sum_expr, mediatag._score_table(g, 'shot') || '_ds' || a.dataset_id || '_new', hit_expr_row,
-        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new'), ARRAY['asset_id']);
+        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new',
+        EXISTS (SELECT 1 FROM mediatag.asset x WHERE x.dataset_id = a.dataset_id AND x.kind = 'image')), ARRAY['asset_id']);
 
     steps := steps || jsonb_build_object('video', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
