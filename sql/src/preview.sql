@@ -25,7 +25,7 @@ BEGIN
     -- Without the dataset's HNSW index an ORDER BY would scan every keyframe: the sample alone must do.
     IF hnsw_k > 0 AND to_regclass('mediatag.keyframe_hnsw_ds' || g.training_dataset_id) IS NOT NULL THEN
         -- Literal dataset id and dimension so the planner matches the partial HNSW index.
-        PERFORM set_config('hnsw.ef_search', greatest(hnsw_k, 40)::text, true);
+        PERFORM set_config('hnsw.ef_search', least(greatest(hnsw_k, 40), 1000)::text, true);
         RETURN QUERY EXECUTE format(
             'SELECT k.id, mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) FROM mediatag.keyframe k
              WHERE k.dataset_id = %s ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s',
@@ -117,7 +117,7 @@ BEGIN
         RAISE EXCEPTION 'empty search query' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     q := mediatag.embed_text(query, d.visual_model);
-    PERFORM set_config('hnsw.ef_search', greatest(k, 100)::text, true);
+    PERFORM set_config('hnsw.ef_search', least(greatest(k, 100), 1000)::text, true);
     RETURN QUERY EXECUTE format(
         'SELECT k.id, k.asset_id, k.time_ms, k.image_path, (-(k.embedding::halfvec(%s) <#> %L::halfvec(%s)))::real
          FROM mediatag.keyframe k WHERE k.dataset_id = %s ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s',
