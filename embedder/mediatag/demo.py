@@ -69,6 +69,28 @@ def _demo_video(folder: Path) -> Path:
     return video
 
 
+def _evaluate_dog(client) -> None:
+    """The tag evaluator on 'dog', with COCO's labels standing in for a person's ground truth."""
+    import csv
+
+    with (coco_dir() / "labels.csv").open() as f:
+        truth = {r["file"]: "dog" in r["classes"].split(";") for r in csv.DictReader(f)}
+    eid = client.start_evaluation(GROUP, "dog", size=60)
+    items = client.evaluation_items(eid)
+    for value in (True, False):
+        ids = [i["keyframe_id"] for i in items if truth.get(Path(i["path"]).name) == value]
+        if ids:
+            client.set_ground_truth(eid, ids, value)
+    at = {round(m["threshold"], 2): m for m in client.evaluation_metrics(eid)}
+    best = client.suggest_threshold(eid, "f1")
+    m = at[0.5]
+    print(f"\nevaluator, tag 'dog' ({len(items)} stratified keyframes, COCO labels as ground truth):")
+    print(f"  at 0.50: precision {m['precision']:.2f} recall {m['recall']:.2f} F1 {m['f1']:.2f} "
+          f"accuracy {m['accuracy']:.2f}")
+    print(f"  suggested threshold {best['threshold']:.2f} (F1 {best['value']:.2f}); saved")
+    client.save_threshold(eid, "f1")
+
+
 def run_demo() -> int:
     from .db import connect
     from .ingest import IngestOptions, ingest
@@ -108,6 +130,7 @@ def run_demo() -> int:
     for r in client.query(f"""SELECT DISTINCT ON (tag) tag, score, k.image_path FROM mediatag_data.dt_{slug}_visual v
                               JOIN mediatag.keyframe k ON k.id = v.keyframe_id ORDER BY tag, score DESC"""):
         print(f"  {r['tag']:10} {r['score']:.3f}  {r['image_path']}")
+    _evaluate_dog(client)
     print(
         f'\nexplore in psql:\n  psql "{client.url}"\n  SET search_path = mediatag_data, mediatag, public;\n'
         f"  SELECT * FROM dt_{slug}_visual WHERE threshold_decision ORDER BY score DESC LIMIT 10;"
