@@ -100,3 +100,13 @@ def test_hnsw_index_built_and_used(conn, coco_dataset):
 def test_unknown_model_is_a_clear_error(db_url, service, coco_files):
     with connect(db_url) as c, pytest.raises(Exception, match="no-such-model"):
         ingest(c, unique("m"), coco_files[:1], IngestOptions(progress=False, visual_model="no-such-model"))
+
+
+def test_broken_subtitles_cost_the_transcript_not_the_video(db_url, service, sample_video, tmp_path, media_dir):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(sample_video.read_bytes() + b"\0")  # a different sha256 than the session's video
+    (tmp_path / "clip.srt").write_bytes(b"\x00\x01 this is not a subtitle file \xff\xfe")
+    with connect(db_url) as c:
+        s = ingest(c, unique("subs"), [video], IngestOptions(progress=False, media_dir=media_dir))
+    assert s.videos == 1 and s.transcript_segments == 0 and not s.errors
+    assert any("clip.srt" in w and "subtitles skipped" in w for w in s.warnings), s.warnings
