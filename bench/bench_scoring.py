@@ -156,6 +156,11 @@ def main() -> None:
         f"  numpy lower bound (in-memory float32 matmul + sigmoid, {S.shape}): {bound:.2f}s "
         f"-> ratio {wall / bound:.1f}x"
     )
+    steps = res["step_seconds"]
+    print(
+        f"  steps: keyframe scores {steps['visual']}s ({steps['visual'] / bound:.1f}x the bound), shots "
+        f"{steps['shot']}s, videos {steps['video']}s, transcripts {steps['transcript']}s, swap {steps['swap']}s"
+    )
 
     with connect(url) as conn:
         kf = conn.execute(

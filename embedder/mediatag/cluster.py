@@ -98,6 +98,10 @@ class Cluster:
                 f"unix_socket_directories = '{self.socket_dir}'\nshared_buffers = '2GB'\n"
                 "maintenance_work_mem = '2GB'\nwork_mem = '64MB'\nmax_parallel_workers_per_gather = 2\n"
                 "max_wal_size = '4GB'\nfsync = on\nsynchronous_commit = off\n"
+                # No replicas hang off the embedded cluster, so tables built and filled in one transaction (score
+                # partitions, CREATE TABLE AS) skip the WAL: -25 % scoring time at 1M keyframes. Use
+                # MEDIATAG_DATABASE_URL with a server of your own where replication is wanted.
+                "wal_level = minimal\nmax_wal_senders = 0\n"
             )
 
     def start(self) -> None:

@@ -167,6 +167,7 @@ BEGIN
     -- The swap needs a brief exclusive lock on the score tables; a reader holding a transaction open for longer
     -- than this fails the job, which is retried, rather than queueing every other reader behind it.
     SET LOCAL lock_timeout = '120s';
+    SET LOCAL client_min_messages = warning;   -- no "does not exist, skipping" chatter from the rebuild
     -- Parallel scans are ~1.7x faster for this and Postgres will not choose them at default costs.
     SET LOCAL parallel_setup_cost = 0;
     SET LOCAL parallel_tuple_cost = 0;
@@ -176,7 +177,7 @@ BEGIN
         'SELECT k.dataset_id, k.id AS keyframe_id, k.asset_id, CASE WHEN a.kind = %L THEN a.id END AS video_id, k.shot_id,
                 k.keyframe_index, k.time_ms AS keyframe_time_ms, %s AS version, %s AS scores
          FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id WHERE k.dataset_id = %s',
-        'video', v, vis_expr, a.dataset_id), ARRAY['keyframe_id']);
+        'video', v, vis_expr, a.dataset_id), ARRAY[]::text[]);  -- no index: readers scan or hash-join it
 
     steps := steps || jsonb_build_object('visual', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
