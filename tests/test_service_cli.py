@@ -86,3 +86,61 @@ def test_cli_db_status_embedded(action):
     env = {k: v for k, v in os.environ.items() if k != "MEDIATAG_DATABASE_URL"}
     r = subprocess.run([sys.executable, "-m", "mediatag.cli", "db", action], capture_output=True, text=True, env=env)
     assert r.returncode == 0 and r.stdout.startswith("running")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_process_answers_health_with_worker(db_url):
+    import time
+
+    port = _free_port()
+    env = {**os.environ, "MEDIATAG_DATABASE_URL": db_url}
+    proc = subprocess.Popen([sys.executable, "-m", "mediatag.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        health = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    health = json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert health == {"status": "ok", "loaded": [], "worker": True}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_cli_tag_workflow(db_url, service, video_dataset, tmp_path):
+    from .conftest import unique
+
+    group = unique("Cli")
+    keywords = tmp_path / "tags.txt"
+    keywords.write_text("fractal\nred screen\n")
+    steps = [
+        ("tags", "create", video_dataset, group, str(keywords), "--file"),
+        ("tags", "prompt", group, "fractal", "a colourful fractal"),
+        ("tags", "prompt", group, "fractal", "a red screen", "--negative", "--modality", "visual"),
+        ("tags", "threshold", group, "fractal", "0.4"),
+        ("tags", "publish", group),
+        ("tags", "score", group),
+    ]
+    for args in steps:
+        r = _cli(*args, db_url=db_url)
+        assert r.returncode == 0, (args, r.stderr)
+    status = json.loads(_cli("tags", "status", group, db_url=db_url).stdout.splitlines()[0])
+    assert status["status"] == "scored" and status["scored_version"] == 1
+    overview = [json.loads(line) for line in _cli("tags", "overview", group, db_url=db_url).stdout.splitlines()]
+    fractal = next(o for o in overview if o["tag"] == "fractal")
+    assert fractal["threshold"] == pytest.approx(0.4) and fractal["visual_negative"] == ["a red screen"]
+    preview = _cli("tags", "preview", group, "fractal", "--threshold", "0", "-n", "2", db_url=db_url)
+    assert len(preview.stdout.splitlines()) == 2
+    r = _cli("tags", "create", video_dataset, unique("Bad"), "ok\nnot_ok", db_url=db_url)
+    assert r.returncode == 2 and "invalid tag name on line 2" in r.stderr
