@@ -372,3 +372,22 @@ def test_rename_tag(client, group):
         client.rename_tag(group, "people", "DOG")
     with pytest.raises(Exception, match="invalid tag name"):
         client.rename_tag(group, "people", "people!")
+
+
+def test_drop_dataset_drops_derived_tables(client, conn, db_url, coco_files, media_dir):
+    from mediatag.ingest import IngestOptions, ingest
+
+    ds = unique("doomed")
+    with connect(db_url) as c:
+        ingest(c, ds, coco_files[70:72], IngestOptions(progress=False, media_dir=media_dir))
+    g = unique("Doomed")
+    client.create_tag_group(ds, g, ["dog"])
+    client.publish_tag_group(g)
+    client.run_jobs()
+    slug = _slug(conn, g)
+    assert conn.execute("SELECT to_regclass(%s)", (f"mediatag_data.dt_{slug}_visual",)).fetchone()[0]
+    client.drop_dataset(ds)
+    assert conn.execute("SELECT to_regclass(%s)", (f"mediatag_data.dt_{slug}_visual",)).fetchone()[0] is None
+    assert conn.execute("SELECT count(*) FROM mediatag.tag_group WHERE name = %s", (g,)).fetchone()[0] == 0
+    with pytest.raises(Exception, match=f'unknown dataset "{ds}"'):
+        client.drop_dataset(ds)

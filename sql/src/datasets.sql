@@ -42,11 +42,20 @@ BEGIN
     RETURN d.id;
 END $$;
 
+-- Drops the dataset, its assets and everything derived: groups trained on it (with their score tables) and its
+-- partitions of the score tables of groups applied to it.
 CREATE FUNCTION mediatag.drop_dataset(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE d mediatag.dataset;
+DECLARE d mediatag.dataset; g mediatag.tag_group;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    FOR g IN SELECT * FROM mediatag.tag_group x WHERE x.training_dataset_id = d.id LOOP
+        PERFORM mediatag.drop_tag_group(g.name);
+    END LOOP;
+    FOR g IN SELECT x.* FROM mediatag.tag_group x JOIN mediatag.group_application a ON a.group_id = x.id
+             WHERE a.dataset_id = d.id LOOP
+        PERFORM mediatag._drop_score_partitions(g, d.id);
+    END LOOP;
     EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I, mediatag_data.%I',
                    d.slug || '_keyframes', d.slug || '_assets');
     DELETE FROM mediatag.dataset x_ WHERE x_.id = d.id;
