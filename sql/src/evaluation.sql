@@ -38,6 +38,10 @@ DECLARE
     c mediatag.classifier := mediatag._latest_classifier(t.id, 'visual');
     d bigint;
     e bigint;
+    counts bigint[];
+    lo bigint;
+    hi bigint;
+    mid bigint;
 BEGIN
     d := CASE WHEN dataset IS NULL THEN g.training_dataset_id ELSE mediatag.dataset_id(dataset) END;
     IF d <> g.training_dataset_id AND NOT EXISTS (SELECT 1 FROM mediatag.group_application a WHERE a.group_id = g.id AND a.dataset_id = d) THEN
@@ -51,32 +55,37 @@ BEGIN
     END IF;
     INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start)
     VALUES (t.id, d, c.id, t.threshold) RETURNING id INTO e;
-    -- Score the whole dataset with the tag's current classifier (one parallel pass), then stratify in SQL:
-    -- equal quota per 0.1-wide score bucket, shortfalls of sparse buckets handed to the others.
+    -- Score the whole dataset with the tag's current classifier once (one parallel pass into a temp table), then
+    -- stratify: equal quota per 0.1-wide score bucket, shortfalls of sparse buckets handed to the others
+    -- (water-filling), and a deterministic per-seed hash picks the members without sorting a million rows.
     SET LOCAL parallel_setup_cost = 0;
     SET LOCAL parallel_tuple_cost = 0;
     SET LOCAL min_parallel_table_scan_size = 0;
-    EXECUTE format($q$
-        WITH scored AS (
-            SELECT k.id, k.shot_id, mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) AS score
-            FROM mediatag.keyframe k WHERE k.dataset_id = %s
-        ), bucketed AS (
-            SELECT s.*, least(floor(s.score * 10)::int, 9) AS bucket,
-                   row_number() OVER (PARTITION BY least(floor(s.score * 10)::int, 9) ORDER BY md5(s.id::text || %L)) AS rn
-            FROM scored s
-        ), counts AS (
-            SELECT bucket, count(*) AS n FROM bucketed GROUP BY bucket
-        ), quota AS (
-            -- water-filling: each bucket gets min(n, level); level is the smallest that fills `size`.
-            SELECT c.bucket, least(c.n, lvl.level) AS q FROM counts c,
-                   (SELECT coalesce(min(l), max(n)) AS level FROM (
-                        SELECT l, (SELECT sum(least(n, l)) FROM counts) AS filled, (SELECT max(n) FROM counts) AS n
-                        FROM generate_series(1, greatest((SELECT max(n) FROM counts), 1)::int) AS l) x
-                    WHERE filled >= %s) lvl
-        )
-        INSERT INTO mediatag.evaluation_item (evaluation_id, keyframe_id, shot_id, score, bucket)
-        SELECT %s, b.id, b.shot_id, b.score, b.bucket FROM bucketed b JOIN quota q ON q.bucket = b.bucket
-        WHERE b.rn <= q.q$q$, c.bias, c.weights::text, d, seed::text, size, e);
+    DROP TABLE IF EXISTS _mediatag_eval_scored;
+    EXECUTE format('CREATE TEMP TABLE _mediatag_eval_scored ON COMMIT DROP AS
+        SELECT k.id, k.shot_id, s.score, least(floor(s.score * 10)::int, 9) AS bucket,
+               (hashtext(k.id::text || %L) & 2147483647)::float8 / 2147483647 AS draw
+        FROM mediatag.keyframe k CROSS JOIN LATERAL
+             (SELECT mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) AS score) s
+        WHERE k.dataset_id = %s', seed::text, c.bias, c.weights::text, d);
+    SELECT array_agg(coalesce(cnt.n, 0) ORDER BY b) INTO counts
+    FROM generate_series(0, 9) b
+    LEFT JOIN (SELECT x.bucket, count(*) AS n FROM _mediatag_eval_scored x GROUP BY x.bucket) cnt ON cnt.bucket = b;
+    -- The smallest per-bucket level whose total reaches `size` (or everything, if the dataset is smaller).
+    lo := 0;
+    hi := greatest((SELECT max(v) FROM unnest(counts) v), 1);
+    WHILE lo < hi LOOP
+        mid := (lo + hi) / 2;
+        IF (SELECT sum(least(v, mid)) FROM unnest(counts) v) >= size THEN hi := mid; ELSE lo := mid + 1; END IF;
+    END LOOP;
+    INSERT INTO mediatag.evaluation_item (evaluation_id, keyframe_id, shot_id, score, bucket)
+    SELECT e, r.id, r.shot_id, r.score, r.bucket
+    FROM (SELECT x.*, row_number() OVER (PARTITION BY x.bucket ORDER BY x.draw) AS rn
+          FROM _mediatag_eval_scored x
+          -- keep ~2x the quota (+10) of each bucket before the exact cut, so the window sorts thousands, not millions
+          WHERE x.draw < least(1.0, (2.0 * least(counts[x.bucket + 1], lo) + 10) / greatest(counts[x.bucket + 1], 1))) r
+    WHERE r.rn <= least(counts[r.bucket + 1], lo);
+    DROP TABLE _mediatag_eval_scored;
     RETURN e;
 END $$;
 
