@@ -391,3 +391,15 @@ def test_drop_dataset_drops_derived_tables(client, conn, db_url, coco_files, med
     assert conn.execute("SELECT count(*) FROM mediatag.tag_group WHERE name = %s", (g,)).fetchone()[0] == 0
     with pytest.raises(Exception, match=f'unknown dataset "{ds}"'):
         client.drop_dataset(ds)
+
+
+def test_uncertain_after_publish_draws_on_the_score_table(client, conn, group):
+    client.publish_tag_group(group)
+    client.run_jobs()
+    rows = client.uncertain_keyframes(group, "dog", k=5)
+    assert len(rows) == 5 and len({r["keyframe_id"] for r in rows}) == 5
+    boundary = conn.execute(
+        "SELECT count(*) FROM mediatag._scored_boundary((SELECT g FROM mediatag.tag_group g WHERE g.name = %s),"
+        " (SELECT t FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id WHERE g.name = %s AND "
+        "t.name = 'dog'), 7)", (group, group)).fetchone()[0]
+    assert boundary == 7

@@ -135,8 +135,27 @@ LANGUAGE sql AS $$
         AND l.tag_id IN (SELECT id FROM mediatag.tag WHERE group_id = g.id)
 $$;
 
--- The keyframes the classifier is least sure about, spread out rather than near-duplicates. Before publish the
--- candidates come from the dataset sample; after publish from the whole scored training dataset.
+-- The keyframes the classifier is least sure about, spread out rather than near-duplicates. Candidates: the dataset
+-- sample and the HNSW neighbourhood of the classifier; once the training dataset is scored, also the keyframes
+-- of the whole dataset nearest the threshold band in the score table. All are rescored with the current
+-- (draft) classifier before the pick.
+-- The keyframes of the scored training dataset whose published score is nearest 0.5 (none before publish).
+CREATE FUNCTION mediatag._scored_boundary(g mediatag.tag_group, t mediatag.tag, n int)
+RETURNS TABLE (keyframe_id bigint)
+LANGUAGE plpgsql AS $$
+DECLARE pos int;
+BEGIN
+    SELECT vt.position INTO pos FROM mediatag.group_application a
+    JOIN mediatag.group_version_tag vt ON vt.group_id = a.group_id AND vt.version = a.scored_version
+    WHERE a.group_id = g.id AND a.dataset_id = g.training_dataset_id AND vt.tag_id = t.id;
+    IF pos IS NULL OR to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'visual'))) IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format('SELECT v.keyframe_id FROM mediatag_data.%I v WHERE v.dataset_id = %s
+                                 ORDER BY abs(v.scores[%s] - 0.5) LIMIT %s',
+                                mediatag._score_table(g, 'visual'), g.training_dataset_id, pos, n);
+END $$;
+
 CREATE FUNCTION mediatag.uncertain_keyframes(tag_group text, tag text, k int DEFAULT 20)
 RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, score real)
 LANGUAGE plpgsql AS $$
@@ -158,6 +177,9 @@ BEGIN
         -- The HNSW neighbourhood holds the boundary region for rare tags, which a random sample misses.
         SELECT p.keyframe_id, k2.embedding, p.score FROM mediatag._preview_pool(g, t, 400) p
         JOIN mediatag.keyframe k2 ON k2.id = p.keyframe_id
+        UNION ALL
+        SELECT b.keyframe_id, k3.embedding, mediatag.sigmoid(c.bias - (k3.embedding <#> c.weights::halfvec))
+        FROM mediatag._scored_boundary(g, t, 10 * k) b JOIN mediatag.keyframe k3 ON k3.id = b.keyframe_id
     ) x
     WHERE NOT EXISTS (SELECT 1 FROM mediatag.visual_label l WHERE l.tag_id = t.id AND l.keyframe_id = x.keyframe_id)
     ORDER BY abs(x.score - 0.5) LIMIT 10 * k;
