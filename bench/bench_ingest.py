@@ -6,7 +6,6 @@ photos and a generated 60 s 720p video with cuts and subtitles.
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from mediatag.cluster import default_cluster
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest
+from mediatag.media.lavfi import concat_sources
 from mediatag.sample_data import coco_dir
 
 COCO = coco_dir()
@@ -28,30 +28,7 @@ def make_video(folder: Path) -> Path:
         "smptehdbars=size=1280x720:rate=30",
         "life=size=1280x720:rate=30:mold=10:ratio=0.2",
     ]
-    args: list[str] = []
-    for i in range(12):
-        args += ["-f", "lavfi", "-t", "5", "-i", sources[i % len(sources)]]
-    graph = "".join(f"[{i}:v]format=yuv420p[v{i}];" for i in range(12)) + "".join(f"[v{i}]" for i in range(12))
-    graph += "concat=n=12:v=1:a=0[v]"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-y",
-            "-loglevel",
-            "error",
-            *args,
-            "-filter_complex",
-            graph,
-            "-map",
-            "[v]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            str(path),
-        ],
-        check=True,
-    )
+    concat_sources(path, [sources[i % len(sources)] for i in range(12)], 5, preset="veryfast")
     return path
 
 

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
+from mediatag.media.lavfi import concat_sources
 from mediatag.sample_data import coco_dir
 
 COCO = coco_dir()
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", *args], check=True)
 
 
 def video_with_cuts(
@@ -28,12 +24,7 @@ def video_with_cuts(
         "mandelbrot": f"mandelbrot=size={size}:rate=25",
         "smpte": f"smptebars=size={size}:rate=25",
     }
-    args: list[str] = []
-    for s in segments:
-        args += ["-f", "lavfi", "-t", str(seconds), "-i", sources[s]]
-    n = len(segments)
-    graph = "".join(f"[{i}:v]" for i in range(n)) + f"concat=n={n}:v=1:a=0[v]"
-    ffmpeg(*args, "-filter_complex", graph, "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    concat_sources(path, [sources[s] for s in segments], seconds)
     return path
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import socket
-import subprocess
 import tempfile
 import threading
 from pathlib import Path
 
+from .media.lavfi import concat_sources
 from .sample_data import coco_dir
 
 GROUP = "Everyday objects"
@@ -33,33 +33,12 @@ def _demo_video(folder: Path) -> Path:
     """A short clip with three shots and a subtitle file, made with ffmpeg."""
     video = folder / "demo_clip.mp4"
     if not video.exists():
-        srcs = [
+        sources = [
             "testsrc=size=640x360:rate=25",
             "color=c=0x2060c0:size=640x360:rate=25",
             "mandelbrot=size=640x360:rate=25",
         ]
-        args = []
-        for s in srcs:
-            args += ["-f", "lavfi", "-t", "3", "-i", s]
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-y",
-                "-loglevel",
-                "error",
-                *args,
-                "-filter_complex",
-                "[0:v][1:v][2:v]concat=n=3:v=1:a=0[v]",
-                "-map",
-                "[v]",
-                "-c:v",
-                "libx264",
-                "-pix_fmt",
-                "yuv420p",
-                str(video),
-            ],
-            check=True,
-        )
+        concat_sources(video, sources, 3)
         (folder / "demo_clip.srt").write_text(
             "1\n00:00:00,200 --> 00:00:02,500\nA dog runs across the test card.\n\n"
             "2\n00:00:03,100 --> 00:00:05,800\nThe bus is late again.\n\n"
@@ -85,8 +64,10 @@ def _evaluate_dog(client) -> None:
     best = client.suggest_threshold(eid, "f1")
     m = at[0.5]
     print(f"\nevaluator, tag 'dog' ({len(items)} stratified keyframes, COCO labels as ground truth):")
-    print(f"  at 0.50: precision {m['precision']:.2f} recall {m['recall']:.2f} F1 {m['f1']:.2f} "
-          f"accuracy {m['accuracy']:.2f}")
+    print(
+        f"  at 0.50: precision {m['precision']:.2f} recall {m['recall']:.2f} F1 {m['f1']:.2f} "
+        f"accuracy {m['accuracy']:.2f}"
+    )
     print(f"  suggested threshold {best['threshold']:.2f} (F1 {best['value']:.2f}); saved")
     client.save_threshold(eid, "f1")
 
