@@ -326,17 +326,9 @@ def ingest(
         known.add(sha)
         try:
             item = _prepare(path, kind, sha, opts, out_root)
-        except MediaError as e:
-            item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata={}, error=str(e))
         except Exception as e:  # noqa: BLE001 — any decoder failure is this file's error, not the batch's
-            item = _Prepared(
-                path=path,
-                kind=kind,
-                sha=sha,
-                size=path.stat().st_size,
-                metadata={},
-                error=f"{path.name}: {type(e).__name__}: {e}",
-            )
+            error = str(e) if isinstance(e, MediaError) else f"{path.name}: {type(e).__name__}: {e}"
+            item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata={}, error=error)
         batch.append(item)
         if len(batch) >= opts.batch_files:
             flush()
