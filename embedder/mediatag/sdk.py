@@ -33,7 +33,6 @@ _CASTS = {
     "truth": "boolean",
     "removed": "boolean",
     "include_removed": "boolean",
-    "max_jobs": "int",
 }
 
 
