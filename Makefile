@@ -1,7 +1,9 @@
 # Two commands do everything on a fresh Debian bookworm machine: `make demo` and `make test`.
 # Each installs what is missing first (system packages, pgvector, the venv, the extension); fast when present.
-PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PY := .venv/bin/python
+# The extension goes into this checkout's private copy of PostgreSQL (see embedder/mediatag/cluster.py), so
+# checkouts never overwrite each other's install. For a server of your own: make -C sql install PG_CONFIG=...
+PG_CONFIG ?= .mediatag/pg/lib/postgresql/15/bin/pg_config
 
 .PHONY: setup system venv extension db demo test bench lint clean-cluster
 
@@ -13,8 +15,9 @@ system:
 venv: system
 	@bash scripts/install_venv.sh
 
-extension: system
-	@$(MAKE) -s -C sql PG_CONFIG=$(PG_CONFIG) install >/dev/null
+extension: system venv
+	@$(PY) -m mediatag.cli db prepare
+	@$(MAKE) -s -C sql PG_CONFIG=$(abspath $(PG_CONFIG)) install >/dev/null
 
 db: venv extension
 	@$(PY) -m mediatag.cli db start

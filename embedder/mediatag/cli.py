@@ -30,7 +30,9 @@ def cmd_db(args: argparse.Namespace) -> int:
         print("MEDIATAG_DATABASE_URL is set: mediatag uses that server and manages no local cluster")
         return 0
     c = default_cluster()
-    if args.action == "start":
+    if args.action == "prepare":
+        c.prepare()
+    elif args.action == "start":
         c.start()
         print(f"PostgreSQL running: {c.url()}")
     elif args.action == "stop":
@@ -38,7 +40,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         print("PostgreSQL stopped")
     elif args.action == "status":
         running = c.is_running()
-        print(f"{'running' if running else 'stopped'}: {c.pgdata} (port {c.port})")
+        print(f"{'running' if running else 'stopped'}: {c.pgdata} (port {c.port}, socket {c.socket_dir})")
         return 0 if running else 3
     else:
         print(os.environ.get("MEDIATAG_DATABASE_URL") or c.url())
@@ -142,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="the embedded PostgreSQL cluster")
-    db.add_argument("action", choices=["start", "stop", "status", "url"])
+    db.add_argument("action", choices=["prepare", "start", "stop", "status", "url"])
     db.set_defaults(func=cmd_db)
 
     ing = sub.add_parser("ingest", help="ingest images and videos into a dataset")
