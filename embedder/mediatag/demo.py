@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from .media.lavfi import concat_sources
-from .sample_data import coco_dir
+from .sample_data import demo_media_dir as coco_dir
 
 GROUP = "Everyday objects"
 TAGS = ["dog", "cat", "car", "pizza", "bus", "train", "elephant", "giraffe"]

@@ -1,8 +1,8 @@
 -- Datasets: creation (bound to their models), per-dataset views and indexes, post-ingest hooks.
 
-ALTER TABLE mediatag.dataset ADD COLUMN slug text UNIQUE;
+ALTER TABLE mediatag.dataset ADD COLUMN IF NOT EXISTS slug text UNIQUE;
 
-CREATE FUNCTION mediatag._unique_slug(base text, taken text[], max_len int DEFAULT 40) RETURNS text
+CREATE OR REPLACE FUNCTION mediatag._unique_slug(base text, taken text[], max_len int DEFAULT 40) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE s text := mediatag.slug(base, max_len); n int := 1; candidate text := s;
 BEGIN
@@ -13,7 +13,7 @@ BEGIN
     RETURN candidate;
 END $$;
 
-CREATE FUNCTION mediatag.create_dataset(
+CREATE OR REPLACE FUNCTION mediatag.create_dataset(
     name text, visual_model text, visual_dim int, text_model text, text_dim int, description text DEFAULT ''
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -44,7 +44,7 @@ END $$;
 
 -- Drops the dataset, its assets and everything derived: groups trained on it (with their score tables) and its
 -- partitions of the score tables of groups applied to it.
-CREATE FUNCTION mediatag.drop_dataset(dataset text) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag.drop_dataset(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset; g mediatag.tag_group;
 BEGIN
@@ -63,7 +63,7 @@ END $$;
 
 -- One view per dataset with the user metadata keys as text columns, so BI tools see plain columns
 -- (SeriesName, EpisodeName, …) next to the keyframe ids. Rebuilt when new keys appear.
-CREATE FUNCTION mediatag.refresh_dataset_views(dataset text) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag.refresh_dataset_views(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     d mediatag.dataset;
@@ -96,7 +96,7 @@ END $$;
 
 -- HNSW indexes are partial per dataset, on the embedding cast to the dataset's dimension, because one column
 -- holds vectors of several models. Built once after a bulk load; later inserts maintain them.
-CREATE FUNCTION mediatag.build_indexes(dataset text) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag.build_indexes(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset;
 BEGIN
@@ -109,7 +109,7 @@ END $$;
 
 -- Called by the ingester after a batch is committed: refresh the metadata views, make sure the indexes exist,
 -- and queue scoring of the new assets for every tag group applied to the dataset.
-CREATE FUNCTION mediatag.after_ingest(dataset text, new_assets bigint[]) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag.after_ingest(dataset text, new_assets bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset); n int := 0;
 BEGIN
@@ -121,7 +121,7 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE FUNCTION mediatag.dataset_summary(dataset text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mediatag.dataset_summary(dataset text DEFAULT NULL)
 RETURNS TABLE (name text, visual_model text, text_model text, images bigint, videos bigint, errors bigint,
                shots bigint, keyframes bigint, transcript_segments bigint)
 LANGUAGE sql STABLE AS $$

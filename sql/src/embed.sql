@@ -1,12 +1,12 @@
 -- Text → vector through the embedding service (`mediatag serve`) on loopback HTTP. The models live in that
 -- one process; Postgres never loads torch.
 
-CREATE FUNCTION mediatag.service_url() RETURNS text
+CREATE OR REPLACE FUNCTION mediatag.service_url() RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(nullif(current_setting('mediatag.service_url', true), ''), 'http://127.0.0.1:8765')
 $$;
 
-CREATE FUNCTION mediatag.embed_texts(texts text[], model text) RETURNS SETOF vector
+CREATE OR REPLACE FUNCTION mediatag.embed_texts(texts text[], model text) RETURNS SETOF vector
 LANGUAGE plpython3u AS $$
 import json
 import urllib.error
@@ -31,7 +31,7 @@ except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
 return ["[" + ",".join(repr(float(x)) for x in v) + "]" for v in out["vectors"]]
 $$;
 
-CREATE FUNCTION mediatag.embed_text(text text, model text) RETURNS vector
+CREATE OR REPLACE FUNCTION mediatag.embed_text(text text, model text) RETURNS vector
 LANGUAGE sql AS $$
     SELECT v FROM mediatag.embed_texts(ARRAY[text], model) AS v
 $$;

@@ -2,7 +2,7 @@
 -- (or, later, an LLM); wrong items are removed; metrics against every threshold from 0 to 1; the best threshold
 -- for a chosen metric is suggested and can be saved (threshold_decision follows at once).
 
-CREATE TABLE mediatag.evaluation (
+CREATE TABLE IF NOT EXISTS mediatag.evaluation (
     id                 bigserial PRIMARY KEY,
     tag_id             bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
     dataset_id         bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
@@ -14,7 +14,7 @@ CREATE TABLE mediatag.evaluation (
     saved_metric       text
 );
 
-CREATE TABLE mediatag.evaluation_item (
+CREATE TABLE IF NOT EXISTS mediatag.evaluation_item (
     evaluation_id  bigint NOT NULL REFERENCES mediatag.evaluation(id) ON DELETE CASCADE,
     keyframe_id    bigint NOT NULL REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
     shot_id        bigint,
@@ -28,7 +28,7 @@ CREATE TABLE mediatag.evaluation_item (
     PRIMARY KEY (evaluation_id, keyframe_id)
 );
 
-CREATE FUNCTION mediatag.start_evaluation(tag_group text, tag text, dataset text DEFAULT NULL, size int DEFAULT 400,
+CREATE OR REPLACE FUNCTION mediatag.start_evaluation(tag_group text, tag text, dataset text DEFAULT NULL, size int DEFAULT 400,
                                           seed int DEFAULT 0)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -89,7 +89,7 @@ BEGIN
     RETURN e;
 END $$;
 
-CREATE FUNCTION mediatag._evaluation(evaluation_id bigint) RETURNS mediatag.evaluation
+CREATE OR REPLACE FUNCTION mediatag._evaluation(evaluation_id bigint) RETURNS mediatag.evaluation
 LANGUAGE plpgsql STABLE AS $$
 DECLARE e mediatag.evaluation;
 BEGIN
@@ -100,7 +100,7 @@ BEGIN
     RETURN e;
 END $$;
 
-CREATE FUNCTION mediatag.evaluation_items(evaluation_id bigint, include_removed boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION mediatag.evaluation_items(evaluation_id bigint, include_removed boolean DEFAULT false)
 RETURNS TABLE (keyframe_id bigint, shot_id bigint, path text, keyframe_time_ms int, score real, bucket int,
                truth boolean, truth_source text, removed boolean)
 LANGUAGE sql STABLE AS $$
@@ -110,7 +110,7 @@ LANGUAGE sql STABLE AS $$
     ORDER BY i.bucket, i.keyframe_id
 $$;
 
-CREATE FUNCTION mediatag.set_ground_truth(evaluation_id bigint, keyframes bigint[], truth boolean,
+CREATE OR REPLACE FUNCTION mediatag.set_ground_truth(evaluation_id bigint, keyframes bigint[], truth boolean,
                                           source text DEFAULT 'person') RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); n int; missing bigint;
@@ -131,7 +131,7 @@ BEGIN
 END $$;
 
 -- "Remove items judged wrong": excluded from the metrics, kept for the record.
-CREATE FUNCTION mediatag.remove_evaluation_items(evaluation_id bigint, keyframes bigint[], removed boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION mediatag.remove_evaluation_items(evaluation_id bigint, keyframes bigint[], removed boolean DEFAULT true)
 RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); n int;
@@ -142,7 +142,7 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE FUNCTION mediatag.evaluation_metrics(evaluation_id bigint)
+CREATE OR REPLACE FUNCTION mediatag.evaluation_metrics(evaluation_id bigint)
 RETURNS TABLE (threshold real, "precision" real, recall real, f1 real, f05 real, accuracy real,
                tp int, fp int, fn int, tn int)
 LANGUAGE plpython3u AS $$
@@ -164,7 +164,7 @@ cols = [np.asarray(m[k]).tolist() for k in keys]
 return [dict(zip(("threshold", *keys[1:]), row)) for row in zip(*cols)]
 $$;
 
-CREATE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric text DEFAULT 'f1')
+CREATE OR REPLACE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric text DEFAULT 'f1')
 RETURNS TABLE (threshold real, value real, metric text, judged int)
 LANGUAGE plpython3u AS $$
 import sys
@@ -185,7 +185,7 @@ thr, val = M.best_threshold(np.array(r["s"], dtype=np.float64), np.array(r["y"],
 return [{"threshold": float(thr), "value": float(val), "metric": metric, "judged": len(r["s"])}]
 $$;
 
-CREATE FUNCTION mediatag.save_threshold(evaluation_id bigint, metric text DEFAULT 'f1', threshold real DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mediatag.save_threshold(evaluation_id bigint, metric text DEFAULT 'f1', threshold real DEFAULT NULL)
 RETURNS real
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); thr real;
@@ -201,7 +201,7 @@ BEGIN
 END $$;
 
 -- After publish: ten keyframes from each score bucket of the scored dataset.
-CREATE FUNCTION mediatag.stratified_preview(tag_group text, tag text, dataset text DEFAULT NULL, per_bucket int DEFAULT 10,
+CREATE OR REPLACE FUNCTION mediatag.stratified_preview(tag_group text, tag text, dataset text DEFAULT NULL, per_bucket int DEFAULT 10,
                                             seed int DEFAULT 0)
 RETURNS TABLE (bucket_low real, bucket_high real, keyframe_id bigint, asset_id bigint, video_id bigint,
                keyframe_time_ms int, path text, score real, threshold_decision boolean)

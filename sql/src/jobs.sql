@@ -4,7 +4,7 @@
 -- transaction while the worker holds a session advisory lock on the job. A worker that dies loses its lock,
 -- and the next worker re-claims the job ('running' but unlocked) until max_attempts is reached.
 
-CREATE TABLE mediatag.job (
+CREATE TABLE IF NOT EXISTS mediatag.job (
     id            bigserial PRIMARY KEY,
     kind          text NOT NULL,
     payload       jsonb NOT NULL DEFAULT '{}',
@@ -18,25 +18,25 @@ CREATE TABLE mediatag.job (
     started_at    timestamptz,
     finished_at   timestamptz
 );
-CREATE INDEX job_pending_idx ON mediatag.job (id) WHERE state IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS job_pending_idx ON mediatag.job (id) WHERE state IN ('queued', 'running');
 
-CREATE FUNCTION mediatag._job_notify() RETURNS trigger
+CREATE OR REPLACE FUNCTION mediatag._job_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_notify('mediatag_jobs', NEW.kind);
     RETURN NEW;
 END $$;
-CREATE TRIGGER job_notify AFTER INSERT ON mediatag.job FOR EACH ROW EXECUTE FUNCTION mediatag._job_notify();
+CREATE OR REPLACE TRIGGER job_notify AFTER INSERT ON mediatag.job FOR EACH ROW EXECUTE FUNCTION mediatag._job_notify();
 
-CREATE FUNCTION mediatag.enqueue_job(kind text, payload jsonb DEFAULT '{}') RETURNS bigint
+CREATE OR REPLACE FUNCTION mediatag.enqueue_job(kind text, payload jsonb DEFAULT '{}') RETURNS bigint
 LANGUAGE sql AS $$
     INSERT INTO mediatag.job (kind, payload) VALUES (kind, payload) RETURNING id
 $$;
 
 -- Job ids are locked in the advisory-lock space with this class id, so they cannot collide with other users.
-CREATE FUNCTION mediatag._job_lock_key() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 7346 $$;
+CREATE OR REPLACE FUNCTION mediatag._job_lock_key() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 7346 $$;
 
-CREATE FUNCTION mediatag._claim_job(worker_name text) RETURNS mediatag.job
+CREATE OR REPLACE FUNCTION mediatag._claim_job(worker_name text) RETURNS mediatag.job
 LANGUAGE plpgsql AS $$
 DECLARE j mediatag.job;
 BEGIN
@@ -58,7 +58,7 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION mediatag._execute_job(j mediatag.job) RETURNS jsonb
+CREATE OR REPLACE FUNCTION mediatag._execute_job(j mediatag.job) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 BEGIN
     CASE j.kind
@@ -71,7 +71,7 @@ BEGIN
 END $$;
 
 -- Runs queued jobs until the queue is empty or max_jobs have run. Returns the number run.
-CREATE PROCEDURE mediatag.run_jobs(max_jobs int DEFAULT 1000, worker_name text DEFAULT 'sql', INOUT ran int DEFAULT 0)
+CREATE OR REPLACE PROCEDURE mediatag.run_jobs(max_jobs int DEFAULT 1000, worker_name text DEFAULT 'sql', INOUT ran int DEFAULT 0)
 LANGUAGE plpgsql AS $$
 DECLARE j mediatag.job; res jsonb; err text; ok boolean;
 BEGIN
@@ -100,7 +100,7 @@ BEGIN
     END LOOP;
 END $$;
 
-CREATE FUNCTION mediatag._job_failed(j mediatag.job, err text) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag._job_failed(j mediatag.job, err text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF j.kind = 'score_group' THEN

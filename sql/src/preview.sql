@@ -4,12 +4,12 @@
 
 -- Not STRICT, so the planner inlines it (greatest/least are not strict): a function call per row and tag would
 -- cost more than the inner products themselves.
-CREATE FUNCTION mediatag.sigmoid(z double precision) RETURNS real
+CREATE OR REPLACE FUNCTION mediatag.sigmoid(z double precision) RETURNS real
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (1.0 / (1.0 + exp(-greatest(least(z, 60.0), -60.0))))::real
 $$;
 
-CREATE FUNCTION mediatag._preview_pool(g mediatag.tag_group, t mediatag.tag, hnsw_k int)
+CREATE OR REPLACE FUNCTION mediatag._preview_pool(g mediatag.tag_group, t mediatag.tag, hnsw_k int)
 RETURNS TABLE (keyframe_id bigint, score real)
 LANGUAGE plpgsql AS $$
 DECLARE c mediatag.classifier := mediatag._latest_classifier(t.id, 'visual'); dim int;
@@ -33,7 +33,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION mediatag.preview(tag_group text, tag text, kind text DEFAULT 'compare', level text DEFAULT 'keyframe',
+CREATE OR REPLACE FUNCTION mediatag.preview(tag_group text, tag text, kind text DEFAULT 'compare', level text DEFAULT 'keyframe',
                                  threshold real DEFAULT NULL, n int DEFAULT 24, seed int DEFAULT NULL)
 RETURNS TABLE (side text, keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_index int,
                keyframe_time_ms int, path text, score real, decision boolean)
@@ -76,7 +76,7 @@ BEGIN
     ORDER BY s.side DESC, s.score DESC;
 END $$;
 
-CREATE FUNCTION mediatag.preview_transcripts(tag_group text, tag text, kind text DEFAULT 'positives',
+CREATE OR REPLACE FUNCTION mediatag.preview_transcripts(tag_group text, tag text, kind text DEFAULT 'positives',
                                              threshold real DEFAULT NULL, n int DEFAULT 50, sort text DEFAULT 'score')
 RETURNS TABLE (segment_id bigint, asset_id bigint, start_ms int, end_ms int, text text, score real, decision boolean)
 LANGUAGE plpgsql AS $$
@@ -107,7 +107,7 @@ BEGIN
 END $$;
 
 -- "Add from search": a text query returns keyframes of the group's training dataset to label.
-CREATE FUNCTION mediatag.search_keyframes(dataset text, query text, k int DEFAULT 50)
+CREATE OR REPLACE FUNCTION mediatag.search_keyframes(dataset text, query text, k int DEFAULT 50)
 RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, similarity real)
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset; q vector;
@@ -124,7 +124,7 @@ BEGIN
         d.visual_dim, q::text, d.visual_dim, d.id, d.visual_dim, q::text, d.visual_dim, k);
 END $$;
 
-CREATE FUNCTION mediatag.search_for_labeling(tag_group text, query text, k int DEFAULT 50)
+CREATE OR REPLACE FUNCTION mediatag.search_for_labeling(tag_group text, query text, k int DEFAULT 50)
 RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, similarity real,
                current_label boolean)
 LANGUAGE sql AS $$
@@ -140,7 +140,7 @@ $$;
 -- of the whole dataset nearest the threshold band in the score table. All are rescored with the current
 -- (draft) classifier before the pick.
 -- The keyframes of the scored training dataset whose published score is nearest 0.5 (none before publish).
-CREATE FUNCTION mediatag._scored_boundary(g mediatag.tag_group, t mediatag.tag, n int)
+CREATE OR REPLACE FUNCTION mediatag._scored_boundary(g mediatag.tag_group, t mediatag.tag, n int)
 RETURNS TABLE (keyframe_id bigint)
 LANGUAGE plpgsql AS $$
 DECLARE pos int;
@@ -156,7 +156,7 @@ BEGIN
                                 mediatag._score_table(g, 'visual'), g.training_dataset_id, pos, n);
 END $$;
 
-CREATE FUNCTION mediatag.uncertain_keyframes(tag_group text, tag text, k int DEFAULT 20)
+CREATE OR REPLACE FUNCTION mediatag.uncertain_keyframes(tag_group text, tag text, k int DEFAULT 20)
 RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, score real)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -192,7 +192,7 @@ BEGIN
     ORDER BY x.ord;
 END $$;
 
-CREATE FUNCTION mediatag._diverse_uncertain(dim int, k int) RETURNS bigint[]
+CREATE OR REPLACE FUNCTION mediatag._diverse_uncertain(dim int, k int) RETURNS bigint[]
 LANGUAGE plpython3u AS $$
 import sys
 if "@PYDIR@" not in sys.path:

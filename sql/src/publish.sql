@@ -1,6 +1,6 @@
 -- Publishing snapshots a version; applying binds a dataset to a version and queues its scoring.
 
-CREATE FUNCTION mediatag._queue_scoring(group_id bigint, dataset_id bigint, version int) RETURNS bigint
+CREATE OR REPLACE FUNCTION mediatag._queue_scoring(group_id bigint, dataset_id bigint, version int) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE j bigint;
 BEGIN
@@ -19,7 +19,7 @@ BEGIN
     RETURN j;
 END $$;
 
-CREATE FUNCTION mediatag.publish_tag_group(tag_group text, visibility text DEFAULT NULL, note text DEFAULT '',
+CREATE OR REPLACE FUNCTION mediatag.publish_tag_group(tag_group text, visibility text DEFAULT NULL, note text DEFAULT '',
                                            dataset text DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql AS $$
@@ -54,7 +54,7 @@ BEGIN
     RETURN v;
 END $$;
 
-CREATE FUNCTION mediatag._require_editor(what text) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag._require_editor(what text) RETURNS void
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF NOT pg_has_role(current_user, 'mediatag_editor', 'MEMBER') THEN
@@ -63,7 +63,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION mediatag.apply_tag_group(tag_group text, dataset text, version int DEFAULT NULL) RETURNS bigint
+CREATE OR REPLACE FUNCTION mediatag.apply_tag_group(tag_group text, dataset text, version int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     g mediatag.tag_group := mediatag._group(tag_group);
@@ -97,12 +97,12 @@ BEGIN
 END $$;
 
 -- Take the newest published version where "update available" shows.
-CREATE FUNCTION mediatag.update_tag_group(tag_group text, dataset text) RETURNS bigint
+CREATE OR REPLACE FUNCTION mediatag.update_tag_group(tag_group text, dataset text) RETURNS bigint
 LANGUAGE sql AS $$
     SELECT mediatag.apply_tag_group(tag_group => tag_group, dataset => dataset, version => NULL)
 $$;
 
-CREATE FUNCTION mediatag.unapply_tag_group(tag_group text, dataset text) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag.unapply_tag_group(tag_group text, dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); d bigint := mediatag.dataset_id(dataset);
 BEGIN
@@ -115,7 +115,7 @@ BEGIN
     DELETE FROM mediatag.group_application a WHERE a.group_id = g.id AND a.dataset_id = d;
 END $$;
 
-CREATE FUNCTION mediatag.tag_group_status(tag_group text)
+CREATE OR REPLACE FUNCTION mediatag.tag_group_status(tag_group text)
 RETURNS TABLE (dataset text, role text, applied_version int, scored_version int, latest_version int,
                update_available boolean, status text, error text, scored_at timestamptz, score_seconds real)
 LANGUAGE sql STABLE AS $$
@@ -127,7 +127,7 @@ LANGUAGE sql STABLE AS $$
     ORDER BY a.role DESC, d.name
 $$;
 
-CREATE FUNCTION mediatag.drop_tag_group(tag_group text, dataset text DEFAULT NULL) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag.drop_tag_group(tag_group text, dataset text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); s text;
 BEGIN
@@ -141,7 +141,7 @@ BEGIN
 END $$;
 
 -- New assets in a dataset: queue rescoring of every group applied there (a full pass; see scoring.sql).
-CREATE FUNCTION mediatag._queue_scoring_for_new_assets(dataset_id bigint, new_assets bigint[]) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag._queue_scoring_for_new_assets(dataset_id bigint, new_assets bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE a record; n int := 0;
 BEGIN

@@ -5,7 +5,7 @@
 CREATE SCHEMA IF NOT EXISTS mediatag_data;
 COMMENT ON SCHEMA mediatag_data IS 'Generated per-dataset views and per-group score tables (dt_<group>_*)';
 
-CREATE TABLE mediatag.dataset (
+CREATE TABLE IF NOT EXISTS mediatag.dataset (
     id            bigserial PRIMARY KEY,
     name          text NOT NULL UNIQUE,
     description   text NOT NULL DEFAULT '',
@@ -17,7 +17,7 @@ CREATE TABLE mediatag.dataset (
     CONSTRAINT dataset_name_ok CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$')
 );
 
-CREATE TABLE mediatag.asset (
+CREATE TABLE IF NOT EXISTS mediatag.asset (
     id            bigserial PRIMARY KEY,
     dataset_id    bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     kind          text NOT NULL CHECK (kind IN ('image', 'video')),
@@ -34,10 +34,10 @@ CREATE TABLE mediatag.asset (
     created_at    timestamptz NOT NULL DEFAULT now(),
     UNIQUE (dataset_id, sha256)
 );
-CREATE INDEX asset_dataset_idx ON mediatag.asset (dataset_id, status);
-CREATE INDEX asset_metadata_idx ON mediatag.asset USING gin (metadata jsonb_path_ops);
+CREATE INDEX IF NOT EXISTS asset_dataset_idx ON mediatag.asset (dataset_id, status);
+CREATE INDEX IF NOT EXISTS asset_metadata_idx ON mediatag.asset USING gin (metadata jsonb_path_ops);
 
-CREATE TABLE mediatag.shot (
+CREATE TABLE IF NOT EXISTS mediatag.shot (
     id            bigserial PRIMARY KEY,
     asset_id      bigint NOT NULL REFERENCES mediatag.asset(id) ON DELETE CASCADE,
     shot_index    int NOT NULL,
@@ -46,7 +46,7 @@ CREATE TABLE mediatag.shot (
     UNIQUE (asset_id, shot_index)
 );
 
-CREATE TABLE mediatag.keyframe (
+CREATE TABLE IF NOT EXISTS mediatag.keyframe (
     id              bigserial PRIMARY KEY,
     dataset_id      bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     asset_id        bigint NOT NULL REFERENCES mediatag.asset(id) ON DELETE CASCADE,
@@ -59,10 +59,10 @@ CREATE TABLE mediatag.keyframe (
     embedding       halfvec NOT NULL,
     UNIQUE (asset_id, keyframe_index)
 );
-CREATE INDEX keyframe_dataset_idx ON mediatag.keyframe (dataset_id, id);
-CREATE INDEX keyframe_shot_idx ON mediatag.keyframe (shot_id);
+CREATE INDEX IF NOT EXISTS keyframe_dataset_idx ON mediatag.keyframe (dataset_id, id);
+CREATE INDEX IF NOT EXISTS keyframe_shot_idx ON mediatag.keyframe (shot_id);
 
-CREATE TABLE mediatag.transcript_segment (
+CREATE TABLE IF NOT EXISTS mediatag.transcript_segment (
     id             bigserial PRIMARY KEY,
     dataset_id     bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     asset_id       bigint NOT NULL REFERENCES mediatag.asset(id) ON DELETE CASCADE,
@@ -75,11 +75,11 @@ CREATE TABLE mediatag.transcript_segment (
     embedding      halfvec NOT NULL,
     UNIQUE (asset_id, segment_index)
 );
-CREATE INDEX transcript_dataset_idx ON mediatag.transcript_segment (dataset_id, id);
-CREATE INDEX transcript_tsv_idx ON mediatag.transcript_segment USING gin (tsv);
+CREATE INDEX IF NOT EXISTS transcript_dataset_idx ON mediatag.transcript_segment (dataset_id, id);
+CREATE INDEX IF NOT EXISTS transcript_tsv_idx ON mediatag.transcript_segment USING gin (tsv);
 
 -- One row per ingest run, so a user can see what a batch did (and what failed) after the fact.
-CREATE TABLE mediatag.ingest_run (
+CREATE TABLE IF NOT EXISTS mediatag.ingest_run (
     id          bigserial PRIMARY KEY,
     dataset_id  bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     started_at  timestamptz NOT NULL DEFAULT now(),

@@ -9,10 +9,10 @@
 -- number of its shots (an image counts as one) whose score reaches the tag's threshold at scoring time
 -- (shots_above_threshold).
 
-CREATE FUNCTION mediatag._score_table(g mediatag.tag_group, level text) RETURNS text
+CREATE OR REPLACE FUNCTION mediatag._score_table(g mediatag.tag_group, level text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT 'dt_' || g.slug || '_' || level || '_scores' $$;
 
-CREATE FUNCTION mediatag._ensure_score_tables(g mediatag.tag_group) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag._ensure_score_tables(g mediatag.tag_group) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE base text := 'dt_' || g.slug;
 BEGIN
@@ -64,7 +64,7 @@ BEGIN
                    base || '_visual_scores', base || '_shot_scores', base || '_video_scores', base || '_transcript_scores');
 END $$;
 
-CREATE FUNCTION mediatag._drop_score_partitions(g mediatag.tag_group, dataset_id bigint) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag._drop_score_partitions(g mediatag.tag_group, dataset_id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE s text;
 BEGIN
@@ -74,7 +74,7 @@ BEGIN
 END $$;
 
 -- Build one level's new partition beside the live one (no lock on the live one is taken here).
-CREATE FUNCTION mediatag._build_partition(parent text, dataset_id bigint, select_sql text, index_cols text[]) RETURNS bigint
+CREATE OR REPLACE FUNCTION mediatag._build_partition(parent text, dataset_id bigint, select_sql text, index_cols text[]) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     new_name text := parent || '_ds' || dataset_id || '_new';
@@ -95,7 +95,7 @@ END $$;
 
 -- Swap the built partition in for the live one: catalog-only statements, so the exclusive lock readers wait
 -- behind lasts milliseconds. Runs in the caller's transaction.
-CREATE FUNCTION mediatag._swap_partition(parent text, dataset_id bigint) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag._swap_partition(parent text, dataset_id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     final_name text := parent || '_ds' || dataset_id;
@@ -111,7 +111,7 @@ BEGIN
     EXECUTE format('ALTER TABLE mediatag_data.%I ATTACH PARTITION mediatag_data.%I FOR VALUES IN (%s)', parent, final_name, dataset_id);
 END $$;
 
-CREATE FUNCTION mediatag._score_group_job(group_id bigint, dataset_id bigint, version int, job_id bigint DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mediatag._score_group_job(group_id bigint, dataset_id bigint, version int, job_id bigint DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -235,7 +235,7 @@ BEGIN
 END $$;
 
 -- Score now, in this session (what the worker does for queued jobs), e.g. from psql or tests.
-CREATE FUNCTION mediatag.score_tag_group(tag_group text, dataset text DEFAULT NULL) RETURNS jsonb
+CREATE OR REPLACE FUNCTION mediatag.score_tag_group(tag_group text, dataset text DEFAULT NULL) RETURNS jsonb
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); d bigint; res jsonb;
 BEGIN

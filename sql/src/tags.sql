@@ -2,7 +2,7 @@
 -- Every user-supplied name is data: it is validated, stored, and reaches generated SQL only through
 -- format('%I') of a slug made of [a-z0-9_].
 
-CREATE TABLE mediatag.tag_group (
+CREATE TABLE IF NOT EXISTS mediatag.tag_group (
     id                   bigserial PRIMARY KEY,
     name                 text NOT NULL,
     slug                 text NOT NULL UNIQUE CHECK (slug ~ '^[a-z0-9_]{1,48}$'),
@@ -17,9 +17,9 @@ CREATE TABLE mediatag.tag_group (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT tag_group_name_ok CHECK (length(name) BETWEEN 1 AND 100 AND name !~ '[[:cntrl:]]')
 );
-CREATE UNIQUE INDEX tag_group_name_uniq ON mediatag.tag_group (lower(name));
+CREATE UNIQUE INDEX IF NOT EXISTS tag_group_name_uniq ON mediatag.tag_group (lower(name));
 
-CREATE TABLE mediatag.tag (
+CREATE TABLE IF NOT EXISTS mediatag.tag (
     id          bigserial PRIMARY KEY,
     group_id    bigint NOT NULL REFERENCES mediatag.tag_group(id) ON DELETE CASCADE,
     name        text NOT NULL CHECK (name ~ '^[A-Za-z0-9]+( [A-Za-z0-9]+)*$' AND length(name) <= 100),
@@ -27,9 +27,9 @@ CREATE TABLE mediatag.tag (
     threshold   real NOT NULL DEFAULT 0.5 CHECK (threshold BETWEEN 0 AND 1),
     created_at  timestamptz NOT NULL DEFAULT now()
 );
-CREATE UNIQUE INDEX tag_name_uniq ON mediatag.tag (group_id, lower(name));
+CREATE UNIQUE INDEX IF NOT EXISTS tag_name_uniq ON mediatag.tag (group_id, lower(name));
 
-CREATE TABLE mediatag.tag_prompt (
+CREATE TABLE IF NOT EXISTS mediatag.tag_prompt (
     id          bigserial PRIMARY KEY,
     tag_id      bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
     modality    text NOT NULL CHECK (modality IN ('visual', 'transcript')),
@@ -41,7 +41,7 @@ CREATE TABLE mediatag.tag_prompt (
     UNIQUE (tag_id, modality, polarity, text)
 );
 
-CREATE TABLE mediatag.visual_label (
+CREATE TABLE IF NOT EXISTS mediatag.visual_label (
     tag_id       bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
     keyframe_id  bigint NOT NULL REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
     label        boolean NOT NULL,
@@ -51,7 +51,7 @@ CREATE TABLE mediatag.visual_label (
     PRIMARY KEY (tag_id, keyframe_id)
 );
 
-CREATE TABLE mediatag.classifier (
+CREATE TABLE IF NOT EXISTS mediatag.classifier (
     id          bigserial PRIMARY KEY,
     tag_id      bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
     modality    text NOT NULL CHECK (modality IN ('visual', 'transcript')),
@@ -64,7 +64,7 @@ CREATE TABLE mediatag.classifier (
 );
 
 -- A published version is an immutable snapshot: which tags, in which order, with which classifiers.
-CREATE TABLE mediatag.group_version (
+CREATE TABLE IF NOT EXISTS mediatag.group_version (
     group_id      bigint NOT NULL REFERENCES mediatag.tag_group(id) ON DELETE CASCADE,
     version       int NOT NULL,
     visibility    text NOT NULL,
@@ -74,7 +74,7 @@ CREATE TABLE mediatag.group_version (
     PRIMARY KEY (group_id, version)
 );
 
-CREATE TABLE mediatag.group_version_tag (
+CREATE TABLE IF NOT EXISTS mediatag.group_version_tag (
     group_id                  bigint NOT NULL,
     version                   int NOT NULL,
     position                  int NOT NULL,       -- 1-based index into the score arrays
@@ -86,7 +86,7 @@ CREATE TABLE mediatag.group_version_tag (
     FOREIGN KEY (group_id, version) REFERENCES mediatag.group_version (group_id, version) ON DELETE CASCADE
 );
 
-CREATE TABLE mediatag.group_application (
+CREATE TABLE IF NOT EXISTS mediatag.group_application (
     group_id         bigint NOT NULL REFERENCES mediatag.tag_group(id) ON DELETE CASCADE,
     dataset_id       bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     role             text NOT NULL CHECK (role IN ('training', 'applied')),
@@ -103,20 +103,20 @@ CREATE TABLE mediatag.group_application (
 
 -- A fixed random sample of each dataset's keyframes (and transcript segments): the calibration sample and the
 -- preview pool. Reading it costs milliseconds where a scan of a million keyframes costs seconds.
-CREATE TABLE mediatag.keyframe_sample (
+CREATE TABLE IF NOT EXISTS mediatag.keyframe_sample (
     dataset_id   bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     keyframe_id  bigint NOT NULL REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
     embedding    halfvec NOT NULL,
     PRIMARY KEY (dataset_id, keyframe_id)
 );
-CREATE TABLE mediatag.transcript_sample (
+CREATE TABLE IF NOT EXISTS mediatag.transcript_sample (
     dataset_id   bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     segment_id   bigint NOT NULL REFERENCES mediatag.transcript_segment(id) ON DELETE CASCADE,
     embedding    halfvec NOT NULL,
     PRIMARY KEY (dataset_id, segment_id)
 );
 
-CREATE FUNCTION mediatag.refresh_samples(dataset text, size int DEFAULT 10000) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag.refresh_samples(dataset text, size int DEFAULT 10000) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset); n int; total bigint;
 BEGIN
@@ -137,7 +137,7 @@ END $$;
 
 -- ---- lookups ------------------------------------------------------------------------------------------------
 
-CREATE FUNCTION mediatag._group(tag_group text) RETURNS mediatag.tag_group
+CREATE OR REPLACE FUNCTION mediatag._group(tag_group text) RETURNS mediatag.tag_group
 LANGUAGE plpgsql STABLE AS $$
 DECLARE g mediatag.tag_group;
 BEGIN
@@ -149,7 +149,7 @@ BEGIN
     RETURN g;
 END $$;
 
-CREATE FUNCTION mediatag._tag(g mediatag.tag_group, tag text) RETURNS mediatag.tag
+CREATE OR REPLACE FUNCTION mediatag._tag(g mediatag.tag_group, tag text) RETURNS mediatag.tag
 LANGUAGE plpgsql STABLE AS $$
 DECLARE t mediatag.tag;
 BEGIN
@@ -162,7 +162,7 @@ BEGIN
 END $$;
 
 -- Edits go through here: the group must be editable from the caller's dataset (its training dataset).
-CREATE FUNCTION mediatag._editable_group(tag_group text, dataset text DEFAULT NULL) RETURNS mediatag.tag_group
+CREATE OR REPLACE FUNCTION mediatag._editable_group(tag_group text, dataset text DEFAULT NULL) RETURNS mediatag.tag_group
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group; ds text;
 BEGIN
@@ -178,7 +178,7 @@ BEGIN
     RETURN g;
 END $$;
 
-CREATE FUNCTION mediatag.validate_tag_name(name text, line int DEFAULT NULL) RETURNS text
+CREATE OR REPLACE FUNCTION mediatag.validate_tag_name(name text, line int DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE clean text := regexp_replace(btrim(name), '\s+', ' ', 'g');
 BEGIN
@@ -192,7 +192,7 @@ END $$;
 
 -- ---- groups and tags ----------------------------------------------------------------------------------------
 
-CREATE FUNCTION mediatag._insert_tag(g mediatag.tag_group, tag_name text) RETURNS mediatag.tag
+CREATE OR REPLACE FUNCTION mediatag._insert_tag(g mediatag.tag_group, tag_name text) RETURNS mediatag.tag
 LANGUAGE plpgsql AS $$
 DECLARE t mediatag.tag;
 BEGIN
@@ -208,7 +208,7 @@ BEGIN
     RETURN t;
 END $$;
 
-CREATE FUNCTION mediatag.create_tag_group(dataset text, name text, tags text[], visibility text DEFAULT 'secret')
+CREATE OR REPLACE FUNCTION mediatag.create_tag_group(dataset text, name text, tags text[], visibility text DEFAULT 'secret')
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -250,14 +250,14 @@ BEGIN
 END $$;
 
 -- The UI's form: one keyword per line.
-CREATE FUNCTION mediatag.create_tag_group(dataset text, name text, keywords text, visibility text DEFAULT 'secret')
+CREATE OR REPLACE FUNCTION mediatag.create_tag_group(dataset text, name text, keywords text, visibility text DEFAULT 'secret')
 RETURNS bigint
 LANGUAGE sql AS $$
     SELECT mediatag.create_tag_group(dataset => dataset, name => name,
                                      tags => regexp_split_to_array(keywords, '\r?\n'), visibility => visibility)
 $$;
 
-CREATE FUNCTION mediatag.add_tags(tag_group text, tags text[], dataset text DEFAULT NULL) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag.add_tags(tag_group text, tags text[], dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); i int; ids bigint[] := '{}'; t mediatag.tag;
 BEGIN
@@ -270,7 +270,7 @@ BEGIN
     RETURN coalesce(array_length(ids, 1), 0);
 END $$;
 
-CREATE FUNCTION mediatag.rename_tag(tag_group text, tag text, new_name text, dataset text DEFAULT NULL) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag.rename_tag(tag_group text, tag text, new_name text, dataset text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag);
         clean text := mediatag.validate_tag_name(new_name);
@@ -284,7 +284,7 @@ BEGIN
     PERFORM mediatag._train_tags(ARRAY[t.id]);
 END $$;
 
-CREATE FUNCTION mediatag.delete_tag(tag_group text, tag text, dataset text DEFAULT NULL) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag.delete_tag(tag_group text, tag text, dataset text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag);
 BEGIN
@@ -295,7 +295,7 @@ BEGIN
     DELETE FROM mediatag.tag WHERE id = t.id;
 END $$;
 
-CREATE FUNCTION mediatag._modalities(modality text) RETURNS text[]
+CREATE OR REPLACE FUNCTION mediatag._modalities(modality text) RETURNS text[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF modality = 'both' THEN RETURN ARRAY['visual', 'transcript']; END IF;
@@ -303,7 +303,7 @@ BEGIN
     RAISE EXCEPTION 'invalid modality "%": use visual, transcript or both', modality USING ERRCODE = 'invalid_parameter_value';
 END $$;
 
-CREATE FUNCTION mediatag._check_polarity(polarity text) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag._check_polarity(polarity text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
     IF polarity NOT IN ('positive', 'negative') THEN
@@ -311,7 +311,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION mediatag.add_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
+CREATE OR REPLACE FUNCTION mediatag.add_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
                                     modality text DEFAULT 'both', origin text DEFAULT 'user', dataset text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql AS $$
@@ -328,7 +328,7 @@ BEGIN
     PERFORM mediatag._train_tags(ARRAY[t.id]);
 END $$;
 
-CREATE FUNCTION mediatag.remove_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
+CREATE OR REPLACE FUNCTION mediatag.remove_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
                                        modality text DEFAULT 'both', dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); n int;
@@ -345,7 +345,7 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE FUNCTION mediatag.edit_prompt(tag_group text, tag text, prompt text, new_prompt text,
+CREATE OR REPLACE FUNCTION mediatag.edit_prompt(tag_group text, tag text, prompt text, new_prompt text,
                                      polarity text DEFAULT 'positive', modality text DEFAULT 'both',
                                      dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
@@ -367,7 +367,7 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE FUNCTION mediatag.set_threshold(tag_group text, tag text, threshold real) RETURNS void
+CREATE OR REPLACE FUNCTION mediatag.set_threshold(tag_group text, tag text, threshold real) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); t mediatag.tag := mediatag._tag(g, tag);
 BEGIN
@@ -380,7 +380,7 @@ END $$;
 
 -- ---- labels -------------------------------------------------------------------------------------------------
 
-CREATE FUNCTION mediatag.label_keyframes(tag_group text, tag text, keyframes bigint[], label boolean,
+CREATE OR REPLACE FUNCTION mediatag.label_keyframes(tag_group text, tag text, keyframes bigint[], label boolean,
                                          origin text DEFAULT 'preview', dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group; t mediatag.tag; bad bigint; bad_ds text; n int;
@@ -417,7 +417,7 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE FUNCTION mediatag.unlabel_keyframes(tag_group text, tag text, keyframes bigint[], dataset text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mediatag.unlabel_keyframes(tag_group text, tag text, keyframes bigint[], dataset text DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); n int;
@@ -430,7 +430,7 @@ END $$;
 
 -- ---- overview -----------------------------------------------------------------------------------------------
 
-CREATE FUNCTION mediatag.list_tag_groups(dataset text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mediatag.list_tag_groups(dataset text DEFAULT NULL)
 RETURNS TABLE (name text, training_dataset text, visibility text, state text, published_version int,
                unpublished_changes boolean, tags bigint, role text, applied_version int, status text,
                update_available boolean)
@@ -451,7 +451,7 @@ LANGUAGE sql STABLE AS $$
     ORDER BY g.name
 $$;
 
-CREATE FUNCTION mediatag.group_overview(tag_group text)
+CREATE OR REPLACE FUNCTION mediatag.group_overview(tag_group text)
 RETURNS TABLE (tag text, "position" int, threshold real, visual_positive text[], visual_negative text[],
                transcript_positive text[], transcript_negative text[], labels_yes bigint, labels_no bigint,
                classifier_version int, training_summary jsonb, keyframes_above_threshold bigint,

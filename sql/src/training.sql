@@ -4,7 +4,7 @@
 
 -- A neutral prompt per model ("a photo"): the zero-shot direction of a tag with no negative prompts is taken
 -- against it, which separates tags from the generic look of the dataset (mediatag_ml.calibration.zero_shot).
-CREATE TABLE mediatag.baseline_prompt (
+CREATE TABLE IF NOT EXISTS mediatag.baseline_prompt (
     model      text NOT NULL,
     modality   text NOT NULL CHECK (modality IN ('visual', 'transcript')),
     text       text NOT NULL,
@@ -12,7 +12,7 @@ CREATE TABLE mediatag.baseline_prompt (
     PRIMARY KEY (model, modality)
 );
 
-CREATE FUNCTION mediatag._ensure_prompt_embeddings(tag_ids bigint[]) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag._ensure_prompt_embeddings(tag_ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE r record; n int := 0;
 BEGIN
@@ -47,7 +47,7 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE FUNCTION mediatag._train_tags(tag_ids bigint[]) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag._train_tags(tag_ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE d bigint;
 BEGIN
@@ -64,7 +64,7 @@ BEGIN
     RETURN mediatag._fit_classifiers(tag_ids);
 END $$;
 
-CREATE FUNCTION mediatag._fit_classifiers(tag_ids bigint[]) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag._fit_classifiers(tag_ids bigint[]) RETURNS int
 LANGUAGE plpython3u AS $$
 import json
 import sys
@@ -163,12 +163,12 @@ return n
 $$;
 
 -- The latest classifier of a tag for a modality (the draft state).
-CREATE FUNCTION mediatag._latest_classifier(tag_id bigint, modality text) RETURNS mediatag.classifier
+CREATE OR REPLACE FUNCTION mediatag._latest_classifier(tag_id bigint, modality text) RETURNS mediatag.classifier
 LANGUAGE sql STABLE AS $$
     SELECT * FROM mediatag.classifier c WHERE c.tag_id = $1 AND c.modality = $2 ORDER BY c.version DESC LIMIT 1
 $$;
 
-CREATE FUNCTION mediatag.retrain(tag_group text, tag text DEFAULT NULL, dataset text DEFAULT NULL) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag.retrain(tag_group text, tag text DEFAULT NULL, dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset);
 BEGIN

@@ -1,4 +1,4 @@
-CREATE FUNCTION mediatag.version() RETURNS jsonb
+CREATE OR REPLACE FUNCTION mediatag.version() RETURNS jsonb
 LANGUAGE plpython3u STABLE AS $$
 import json
 import platform

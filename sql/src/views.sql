@@ -1,7 +1,7 @@
 -- Cross-dataset views in the spirit of Coactive's coactive_table / coactive_table_adv. Per-dataset views with
 -- the metadata keys as columns live in mediatag_data (<dataset>_keyframes, <dataset>_assets).
 
-CREATE VIEW mediatag.coactive_table AS
+CREATE OR REPLACE VIEW mediatag.coactive_table AS
 SELECT d.name AS dataset, k.id AS coactive_image_id, k.id AS keyframe_id, k.asset_id,
        CASE WHEN a.kind = 'video' THEN a.id END AS video_id, k.shot_id, k.keyframe_index,
        k.time_ms AS keyframe_time_ms, k.image_path AS path, a.path AS asset_path, a.kind, a.metadata
@@ -9,7 +9,7 @@ FROM mediatag.keyframe k
 JOIN mediatag.asset a ON a.id = k.asset_id
 JOIN mediatag.dataset d ON d.id = k.dataset_id;
 
-CREATE VIEW mediatag.coactive_table_adv AS
+CREATE OR REPLACE VIEW mediatag.coactive_table_adv AS
 SELECT d.name AS dataset, a.id AS asset_id, CASE WHEN a.kind = 'video' THEN a.id END AS video_id, a.kind, a.path,
        a.sha256, a.size_bytes, a.duration_ms, a.width, a.height,
        a.tech ->> 'container' AS container, a.tech ->> 'video_codec' AS video_codec,
