@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS mediatag.evaluation (
     dataset_id         bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     classifier_id      bigint REFERENCES mediatag.classifier(id) ON DELETE SET NULL,
     threshold_at_start real NOT NULL,
-    created_by         text NOT NULL DEFAULT current_user,
+    created_by         text NOT NULL DEFAULT session_user,
     created_at         timestamptz NOT NULL DEFAULT now(),
     saved_threshold    real,
     saved_metric       text
@@ -124,7 +124,7 @@ BEGIN
         RAISE EXCEPTION 'keyframe % is not in evaluation %', missing, e.id USING ERRCODE = 'invalid_parameter_value';
     END IF;
     UPDATE mediatag.evaluation_item i SET truth = set_ground_truth.truth, truth_source = source,
-           judged_by = current_user, judged_at = now()
+           judged_by = session_user, judged_at = now()
     WHERE i.evaluation_id = e.id AND i.keyframe_id = ANY (keyframes);
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;

@@ -48,20 +48,14 @@ BEGIN
     FROM mediatag.tag t WHERE t.group_id = g.id;
     PERFORM mediatag._ensure_score_tables(g);
     -- The training dataset always follows the latest version.
-    UPDATE mediatag.group_application a SET applied_version = v, applied_at = now(), applied_by = current_user
+    UPDATE mediatag.group_application a SET applied_version = v, applied_at = now(), applied_by = session_user
     WHERE a.group_id = g.id AND a.role = 'training';
     PERFORM mediatag._queue_scoring(g.id, g.training_dataset_id, v);
     RETURN v;
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._require_editor(what text) RETURNS void
-LANGUAGE plpgsql STABLE AS $$
-BEGIN
-    IF NOT pg_has_role(current_user, 'mediatag_editor', 'MEMBER') THEN
-        RAISE EXCEPTION '% needs the mediatag_editor or mediatag_admin role (current user: %)', what, current_user
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
-END $$;
+LANGUAGE sql STABLE AS $$ SELECT mediatag._require_role('mediatag_editor', what) $$;
 
 CREATE OR REPLACE FUNCTION mediatag.apply_tag_group(tag_group text, dataset text, version int DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql AS $$
@@ -92,7 +86,7 @@ BEGIN
     INSERT INTO mediatag.group_application AS a (group_id, dataset_id, role, applied_version)
     VALUES (g.id, d.id, CASE WHEN d.id = g.training_dataset_id THEN 'training' ELSE 'applied' END, v)
     ON CONFLICT (group_id, dataset_id) DO UPDATE
-        SET applied_version = excluded.applied_version, applied_at = now(), applied_by = current_user;
+        SET applied_version = excluded.applied_version, applied_at = now(), applied_by = session_user;
     RETURN mediatag._queue_scoring(g.id, d.id, v);
 END $$;
 

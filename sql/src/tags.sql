@@ -12,7 +12,7 @@ CREATE TABLE IF NOT EXISTS mediatag.tag_group (
     published_version    int NOT NULL DEFAULT 0,
     revision             int NOT NULL DEFAULT 0,      -- bumped by every edit; compared with the published one
     published_revision   int,
-    created_by           text NOT NULL DEFAULT current_user,
+    created_by           text NOT NULL DEFAULT session_user,
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT tag_group_name_ok CHECK (length(name) BETWEEN 1 AND 100 AND name !~ '[[:cntrl:]]')
@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS mediatag.visual_label (
     keyframe_id  bigint NOT NULL REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
     label        boolean NOT NULL,
     origin       text NOT NULL DEFAULT 'preview' CHECK (origin IN ('preview', 'search', 'uncertain', 'evaluation', 'import')),
-    labeled_by   text NOT NULL DEFAULT current_user,
+    labeled_by   text NOT NULL DEFAULT session_user,
     labeled_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tag_id, keyframe_id)
 );
@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS mediatag.group_version (
     group_id      bigint NOT NULL REFERENCES mediatag.tag_group(id) ON DELETE CASCADE,
     version       int NOT NULL,
     visibility    text NOT NULL,
-    published_by  text NOT NULL DEFAULT current_user,
+    published_by  text NOT NULL DEFAULT session_user,
     published_at  timestamptz NOT NULL DEFAULT now(),
     note          text NOT NULL DEFAULT '',
     PRIMARY KEY (group_id, version)
@@ -94,7 +94,7 @@ CREATE TABLE IF NOT EXISTS mediatag.group_application (
     scored_version   int,
     status           text NOT NULL DEFAULT 'unscored' CHECK (status IN ('queued', 'unscored', 'scored', 'error')),
     error            text,
-    applied_by       text NOT NULL DEFAULT current_user,
+    applied_by       text NOT NULL DEFAULT session_user,
     applied_at       timestamptz NOT NULL DEFAULT now(),
     scored_at        timestamptz,
     score_seconds    real,
@@ -410,7 +410,7 @@ BEGIN
     INSERT INTO mediatag.visual_label AS v (tag_id, keyframe_id, label, origin)
     SELECT t.id, k, label, origin FROM unnest(keyframes) AS u(k)
     ON CONFLICT (tag_id, keyframe_id) DO UPDATE
-        SET label = excluded.label, origin = excluded.origin, labeled_by = current_user, labeled_at = now();
+        SET label = excluded.label, origin = excluded.origin, labeled_by = session_user, labeled_at = now();
     GET DIAGNOSTICS n = ROW_COUNT;
     g := mediatag._editable_group(tag_group, dataset);
     PERFORM mediatag._train_tags(ARRAY[t.id]);

@@ -20,3 +20,21 @@ CREATE OR REPLACE FUNCTION mediatag.slug(name text, max_len int DEFAULT 40) RETU
 LANGUAGE sql IMMUTABLE STRICT AS $$
     SELECT coalesce(nullif(trim(BOTH '_' FROM left(regexp_replace(lower(name), '[^a-z0-9]+', '_', 'g'), max_len)), ''), 'x')
 $$;
+
+-- Who is calling. Every function runs as the extension's owner role (SECURITY DEFINER, see roles.sql), where
+-- current_user is that owner; session_user is the login that opened the connection, which is who did it. Clients
+-- (SDK, CLI, UI) connect as the person's own login rather than switching with SET ROLE, so privilege checks and
+-- the "who" columns (labeled_by, applied_by, ...) use this.
+CREATE OR REPLACE FUNCTION mediatag._caller() RETURNS text
+LANGUAGE sql STABLE AS $$ SELECT session_user::text $$;
+
+-- Raises unless the caller holds `role` (directly or through membership; superusers hold every role).
+CREATE OR REPLACE FUNCTION mediatag._require_role(role text, what text) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF NOT pg_has_role(session_user, role, 'MEMBER') THEN
+        RAISE EXCEPTION '% needs the % role (you are %)', what,
+            CASE role WHEN 'mediatag_editor' THEN 'mediatag_editor or mediatag_admin' ELSE role END, session_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END $$;
