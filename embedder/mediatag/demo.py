@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import socket
 import tempfile
-import threading
 from pathlib import Path
+
+import psycopg
 
 from .media.lavfi import concat_sources
 from .sample_data import demo_media_dir as coco_dir
@@ -14,19 +14,11 @@ GROUP = "Everyday objects"
 TAGS = ["dog", "cat", "car", "pizza", "bus", "train", "elephant", "giraffe"]
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+def _ensure_service(conn: psycopg.Connection) -> None:
+    """Serve the models from this process for the demo's duration, registered in the database with its token."""
+    from .service.http import serve_in_background
 
-
-def _ensure_service(port: int = 8765) -> None:
-    """Use a running `mediatag serve`, else serve the models from this process for the demo's duration."""
-    if not _port_free(port):
-        return
-    from .service.http import make_server
-
-    server = make_server("127.0.0.1", port)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(conn, media_roots=[coco_dir()])
 
 
 def _demo_video(folder: Path) -> Path:
@@ -77,10 +69,10 @@ def run_demo() -> int:
     from .ingest import IngestOptions, ingest
     from .sdk import Client
 
-    _ensure_service()
     client = Client()
     print(f"database: {client.url}")
     with connect(client.url) as conn:
+        _ensure_service(conn)
         s = ingest(conn, "photos", sorted((coco_dir() / "images").glob("*.jpg")), IngestOptions(progress=True))
         print(s.render())
         clips = Path(tempfile.gettempdir()) / "mediatag-demo"

@@ -23,10 +23,12 @@ BEGIN
         RAISE EXCEPTION 'invalid dataset name "%": use letters, digits, spaces, "_", "." or "-" (at most 63, starting with a letter or digit)', name
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM mediatag._require_role('mediatag_editor', 'creating or ingesting into a dataset');
     -- Serialise creators so two ingests of a new dataset cannot race on the slug.
     PERFORM pg_advisory_xact_lock(hashtext('mediatag.create_dataset'));
     SELECT * INTO d FROM mediatag.dataset AS x WHERE x.name = create_dataset.name;
     IF FOUND THEN
+        PERFORM mediatag._require_write(mediatag.dataset_id(name), 'ingesting into a dataset');
         IF d.visual_model <> create_dataset.visual_model OR d.text_model <> create_dataset.text_model THEN
             RAISE EXCEPTION 'dataset "%" is bound to models % / %, not % / %: vectors of different models never mix',
                 name, d.visual_model, d.text_model, create_dataset.visual_model, create_dataset.text_model
@@ -48,6 +50,7 @@ CREATE OR REPLACE FUNCTION mediatag.drop_dataset(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset; g mediatag.tag_group;
 BEGIN
+    PERFORM mediatag._require_role('mediatag_admin', 'dropping a dataset');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     FOR g IN SELECT * FROM mediatag.tag_group x WHERE x.training_dataset_id = d.id LOOP
         PERFORM mediatag.drop_tag_group(g.name);
@@ -84,12 +87,12 @@ BEGIN
                CASE WHEN a.kind = 'video' THEN a.id END AS video_id, k.shot_id, k.keyframe_index,
                k.time_ms AS keyframe_time_ms, k.image_path AS path, a.path AS asset_path, a.kind, a.metadata %s
         FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
-        WHERE k.dataset_id = %s$v$, d.slug || '_keyframes', cols, d.id);
+        WHERE k.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$, d.slug || '_keyframes', cols, d.id, d.id);
     EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I', d.slug || '_assets');
     EXECUTE format($v$CREATE VIEW mediatag_data.%I AS
         SELECT a.id AS asset_id, CASE WHEN a.kind = 'video' THEN a.id END AS video_id, a.kind, a.path,
                a.duration_ms, a.width, a.height, a.size_bytes, a.status, a.error, a.metadata %s
-        FROM mediatag.asset a WHERE a.dataset_id = %s$v$, d.slug || '_assets', cols, d.id);
+        FROM mediatag.asset a WHERE a.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$, d.slug || '_assets', cols, d.id, d.id);
     EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I TO mediatag_viewer, mediatag_query',
                    d.slug || '_keyframes', d.slug || '_assets');
 END $$;
@@ -113,6 +116,7 @@ CREATE OR REPLACE FUNCTION mediatag.after_ingest(dataset text, new_assets bigint
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset); n int := 0;
 BEGIN
+    PERFORM mediatag._require_write(d, 'finishing an ingest');
     PERFORM mediatag.refresh_dataset_views(dataset);
     PERFORM mediatag.build_indexes(dataset);
     IF coalesce(array_length(new_assets, 1), 0) > 0 THEN

@@ -1,10 +1,6 @@
 -- Text → vector through the embedding service (`mediatag serve`) on loopback HTTP. The models live in that
--- one process; Postgres never loads torch.
-
-CREATE OR REPLACE FUNCTION mediatag.service_url() RETURNS text
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(nullif(current_setting('mediatag.service_url', true), ''), 'http://127.0.0.1:8765')
-$$;
+-- one process; Postgres never loads torch. The service's URL and token are admin settings (access.sql); the
+-- server never follows redirects, opens nothing but http(s), and does not echo what another server answered.
 
 CREATE OR REPLACE FUNCTION mediatag.embed_texts(texts text[], model text) RETURNS SETOF vector
 LANGUAGE plpython3u AS $$
@@ -12,22 +8,45 @@ import json
 import urllib.error
 import urllib.request
 
-url = plpy.execute("SELECT mediatag.service_url() AS u")[0]["u"]
+row = plpy.execute("SELECT mediatag.service_url() AS u, mediatag._service_token() AS t")[0]
+url, token = row["u"], row["t"]
+if not url.startswith(("http://", "https://")):
+    plpy.error("mediatag embedding service URL must be http(s)", hint="an admin sets it with mediatag.set_service()")
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+# Only the http(s) handlers: no file://, ftp:// or data: opener exists in this process, and no proxy from the
+# server's environment is used.
+opener = urllib.request.OpenerDirector()
+for h in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(), NoRedirect(),
+          urllib.request.HTTPErrorProcessor(), urllib.request.HTTPDefaultErrorHandler()):
+    opener.add_handler(h)
 body = json.dumps({"texts": list(texts or []), "model": model}).encode()
-req = urllib.request.Request(url + "/embed/text", data=body, headers={"Content-Type": "application/json"})
+headers = {"Content-Type": "application/json"}
+if token:
+    headers["Authorization"] = "Bearer " + token
+req = urllib.request.Request(url + "/embed/text", data=body, headers=headers)
 try:
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        out = json.loads(resp.read())
+    with opener.open(req, timeout=120) as resp:
+        out = json.loads(resp.read(64 << 20))
 except urllib.error.HTTPError as e:
-    detail = e.read().decode(errors="replace")
-    try:
-        detail = json.loads(detail).get("error", detail)
-    except ValueError:
-        pass
+    # Our service says what was wrong in a short JSON "error"; anything else stays out of the message.
+    detail = f"HTTP {e.code}"
+    if e.headers.get("X-Mediatag-Service") == "1":
+        try:
+            detail = str(json.loads(e.read(4096)).get("error", detail))[:300]
+        except ValueError:
+            pass
     plpy.error(f"mediatag embedding service at {url} refused the request: {detail}")
-except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-    plpy.error(f"mediatag embedding service is not running at {url} ({getattr(e, 'reason', e)})",
-               hint="start it with `mediatag serve` (or set mediatag.service_url to where it runs)")
+except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
+    plpy.error(f"mediatag embedding service is not running at {url} ({type(getattr(e, 'reason', e)).__name__})",
+               hint="start it with `mediatag serve` (an admin points the database at it with mediatag.set_service())")
+except ValueError:
+    plpy.error(f"mediatag embedding service at {url} sent a reply that is not JSON")
 return ["[" + ",".join(repr(float(x)) for x in v) + "]" for v in out["vectors"]]
 $$;
 

@@ -47,6 +47,7 @@ BEGIN
     IF d <> g.training_dataset_id AND NOT EXISTS (SELECT 1 FROM mediatag.group_application a WHERE a.group_id = g.id AND a.dataset_id = d) THEN
         RAISE EXCEPTION 'tag group "%" is not used on dataset "%"', g.name, dataset USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM mediatag._require_write(d, 'starting an evaluation');
     IF size IS NULL OR size < 10 OR size > 5000 THEN
         RAISE EXCEPTION 'evaluation size must be between 10 and 5000, got %', size USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -94,7 +95,7 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE e mediatag.evaluation;
 BEGIN
     SELECT * INTO e FROM mediatag.evaluation x WHERE x.id = evaluation_id;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR NOT mediatag._can_read_dataset(e.dataset_id) THEN
         RAISE EXCEPTION 'unknown evaluation %', evaluation_id USING ERRCODE = 'no_data_found';
     END IF;
     RETURN e;
@@ -115,6 +116,7 @@ CREATE OR REPLACE FUNCTION mediatag.set_ground_truth(evaluation_id bigint, keyfr
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); n int; missing bigint;
 BEGIN
+    PERFORM mediatag._require_write(e.dataset_id, 'recording ground truth');
     IF source NOT IN ('person', 'llm') THEN
         RAISE EXCEPTION 'invalid ground truth source "%": use person or llm', source USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -136,6 +138,7 @@ RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); n int;
 BEGIN
+    PERFORM mediatag._require_write(e.dataset_id, 'removing evaluation items');
     UPDATE mediatag.evaluation_item i SET removed = remove_evaluation_items.removed
     WHERE i.evaluation_id = e.id AND i.keyframe_id = ANY (keyframes);
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -190,6 +193,7 @@ RETURNS real
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); thr real;
 BEGIN
+    PERFORM mediatag._require_write(e.dataset_id, 'saving a threshold');
     thr := coalesce(threshold, (SELECT s.threshold FROM mediatag.suggest_threshold(evaluation_id, metric) s));
     IF thr < 0 OR thr > 1 THEN
         RAISE EXCEPTION 'threshold must be between 0 and 1, got %', thr USING ERRCODE = 'invalid_parameter_value';

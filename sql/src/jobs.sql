@@ -28,10 +28,19 @@ BEGIN
 END $$;
 CREATE OR REPLACE TRIGGER job_notify AFTER INSERT ON mediatag.job FOR EACH ROW EXECUTE FUNCTION mediatag._job_notify();
 
-CREATE OR REPLACE FUNCTION mediatag.enqueue_job(kind text, payload jsonb DEFAULT '{}') RETURNS bigint
+-- Internal: functions queue their own work through this after their own checks.
+CREATE OR REPLACE FUNCTION mediatag._enqueue_job(kind text, payload jsonb DEFAULT '{}') RETURNS bigint
 LANGUAGE sql AS $$
     INSERT INTO mediatag.job (kind, payload) VALUES (kind, payload) RETURNING id
 $$;
+
+-- Queueing arbitrary work by hand is an operator's action.
+CREATE OR REPLACE FUNCTION mediatag.enqueue_job(kind text, payload jsonb DEFAULT '{}') RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM mediatag._require_role('mediatag_admin', 'queueing a job by hand');
+    RETURN mediatag._enqueue_job(kind, payload);
+END $$;
 
 -- Job ids are locked in the advisory-lock space with this class id, so they cannot collide with other users.
 CREATE OR REPLACE FUNCTION mediatag._job_lock_key() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 7346 $$;
@@ -75,6 +84,7 @@ CREATE OR REPLACE PROCEDURE mediatag.run_jobs(max_jobs int DEFAULT 1000, worker_
 LANGUAGE plpgsql AS $$
 DECLARE j mediatag.job; res jsonb; err text; ok boolean;
 BEGIN
+    PERFORM mediatag._require_role('mediatag_editor', 'running queued jobs');
     ran := 0;
     WHILE ran < max_jobs LOOP
         j := mediatag._claim_job(worker_name);

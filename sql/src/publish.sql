@@ -9,7 +9,7 @@ BEGIN
     WHERE kind = 'score_group' AND state = 'queued'
       AND (payload ->> 'group_id')::bigint = group_id AND (payload ->> 'dataset_id')::bigint = dataset_id;
     IF j IS NULL THEN
-        j := mediatag.enqueue_job('score_group', jsonb_build_object('group_id', group_id, 'dataset_id', dataset_id,
+        j := mediatag._enqueue_job('score_group', jsonb_build_object('group_id', group_id, 'dataset_id', dataset_id,
                                                                     'version', version));
     ELSE
         UPDATE mediatag.job SET payload = payload || jsonb_build_object('version', version) WHERE id = j;
@@ -65,8 +65,8 @@ DECLARE
     td mediatag.dataset;
     v int;
 BEGIN
-    PERFORM mediatag._require_editor('applying a tag group');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    PERFORM mediatag._require_write(d.id, 'applying a tag group');
     SELECT x_.* INTO td FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
     IF g.state <> 'published' THEN
         RAISE EXCEPTION 'tag group "%" is a draft: publish it before applying it', g.name USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -100,7 +100,7 @@ CREATE OR REPLACE FUNCTION mediatag.unapply_tag_group(tag_group text, dataset te
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); d bigint := mediatag.dataset_id(dataset);
 BEGIN
-    PERFORM mediatag._require_editor('removing a tag group from a dataset');
+    PERFORM mediatag._require_write(d, 'removing a tag group from a dataset');
     IF d = g.training_dataset_id THEN
         RAISE EXCEPTION 'dataset "%" is the training dataset of "%": drop the group instead', dataset, g.name
             USING ERRCODE = 'object_in_use';

@@ -1,9 +1,10 @@
 -- Roles are cluster-wide, so they may already exist from another database: create only what is missing.
+-- mediatag_owner owns every object and is the role every function runs as; nobody logs in as it or is granted it.
 DO $$
 DECLARE r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['mediatag_viewer', 'mediatag_editor', 'mediatag_admin', 'mediatag_query'] LOOP
-        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+    FOREACH r IN ARRAY ARRAY['mediatag_owner', 'mediatag_viewer', 'mediatag_editor', 'mediatag_admin', 'mediatag_query'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r);
         END IF;
     END LOOP;

@@ -35,21 +35,24 @@ BEGIN
                s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
-        JOIN mediatag.tag t ON t.id = vt.tag_id$v$, base || '_visual', base || '_visual_scores', g.id);
+        JOIN mediatag.tag t ON t.id = vt.tag_id
+        WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_visual', base || '_visual_scores', g.id);
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
                s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
                s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
-        JOIN mediatag.tag t ON t.id = vt.tag_id$v$, base || '_shot', base || '_shot_scores', g.id);
+        JOIN mediatag.tag t ON t.id = vt.tag_id
+        WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_shot', base || '_shot_scores', g.id);
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
                s.shots, s.hits[vt.position] AS shots_above_threshold, t.threshold,
                s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
-        JOIN mediatag.tag t ON t.id = vt.tag_id$v$, base || '_video', base || '_video_scores', g.id);
+        JOIN mediatag.tag t ON t.id = vt.tag_id
+        WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_video', base || '_video_scores', g.id);
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.segment_id, s.asset_id, s.video_id, s.start_ms, s.end_ms, s.start_ms AS keyframe_time_ms,
                s.text, vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
@@ -57,11 +60,11 @@ BEGIN
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
         JOIN mediatag.tag t ON t.id = vt.tag_id
-        WHERE s.scores[vt.position] IS NOT NULL$v$, base || '_transcript', base || '_transcript_scores', g.id);
-    EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I,
-                    mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I TO mediatag_viewer, mediatag_query',
-                   base || '_visual', base || '_shot', base || '_video', base || '_transcript',
-                   base || '_visual_scores', base || '_shot_scores', base || '_video_scores', base || '_transcript_scores');
+        WHERE s.scores[vt.position] IS NOT NULL AND s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_transcript', base || '_transcript_scores', g.id);
+    -- The views only (they filter by the caller's datasets); the wide tables behind them stay the owner's.
+    EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I
+                    TO mediatag_viewer, mediatag_query',
+                   base || '_visual', base || '_shot', base || '_video', base || '_transcript');
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._drop_score_partitions(g mediatag.tag_group, dataset_id bigint) RETURNS void
@@ -240,6 +243,7 @@ LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); d bigint; res jsonb;
 BEGIN
     d := CASE WHEN dataset IS NULL THEN g.training_dataset_id ELSE mediatag.dataset_id(dataset) END;
+    PERFORM mediatag._require_write(d, 'scoring a tag group');
     IF NOT EXISTS (SELECT 1 FROM mediatag.group_application x WHERE x.group_id = g.id AND x.dataset_id = d
                    AND x.applied_version IS NOT NULL) THEN
         RAISE EXCEPTION 'tag group "%" has no published version applied to dataset "%"', g.name,

@@ -142,7 +142,9 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE g mediatag.tag_group;
 BEGIN
     SELECT * INTO g FROM mediatag.tag_group x WHERE lower(x.name) = lower(tag_group);
-    IF NOT FOUND THEN
+    -- Secret groups (and any group of a dataset the caller may not see) do not exist for those who cannot see them.
+    IF NOT FOUND OR NOT ((g.visibility = 'shareable' AND g.state = 'published')
+                         OR mediatag._can_read_dataset(g.training_dataset_id)) THEN
         RAISE EXCEPTION 'unknown tag group "%"', tag_group USING ERRCODE = 'no_data_found',
             HINT = 'SELECT * FROM mediatag.list_tag_groups() lists the groups you can see';
     END IF;
@@ -167,6 +169,7 @@ LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group; ds text;
 BEGIN
     g := mediatag._group(tag_group);
+    PERFORM mediatag._require_write(g.training_dataset_id, format('editing tag group "%s"', g.name));
     SELECT x_.name INTO ds FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
     IF dataset IS NOT NULL AND mediatag.dataset_id(dataset) <> g.training_dataset_id THEN
         RAISE EXCEPTION 'tag group "%" is applied to dataset "%", not trained on it: only its training dataset "%" can edit it',
@@ -233,6 +236,7 @@ BEGIN
     IF array_length(names, 1) IS NULL THEN
         RAISE EXCEPTION 'tag group "%" needs at least one tag (one keyword per line)', clean USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    PERFORM mediatag._require_write(d, 'creating a tag group');
     PERFORM pg_advisory_xact_lock(hashtext('mediatag.tag_group_slug'));
     IF EXISTS (SELECT 1 FROM mediatag.tag_group x WHERE lower(x.name) = lower(clean)) THEN
         RAISE EXCEPTION 'a tag group named "%" already exists', clean USING ERRCODE = 'unique_violation';
@@ -371,6 +375,7 @@ CREATE OR REPLACE FUNCTION mediatag.set_threshold(tag_group text, tag text, thre
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); t mediatag.tag := mediatag._tag(g, tag);
 BEGIN
+    PERFORM mediatag._require_write(g.training_dataset_id, 'setting a threshold');
     IF threshold IS NULL OR threshold < 0 OR threshold > 1 THEN
         RAISE EXCEPTION 'threshold must be between 0 and 1, got %', threshold USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -394,6 +399,7 @@ BEGIN
     END IF;
     g := mediatag._group(tag_group);
     t := mediatag._tag(g, tag);
+    PERFORM mediatag._require_write(g.training_dataset_id, 'labeling keyframes');
     SELECT u.k INTO bad FROM unnest(keyframes) u(k) LEFT JOIN mediatag.keyframe k ON k.id = u.k WHERE k.id IS NULL LIMIT 1;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'unknown keyframe %', bad USING ERRCODE = 'foreign_key_violation';

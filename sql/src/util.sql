@@ -5,7 +5,8 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE d bigint;
 BEGIN
     SELECT id INTO d FROM mediatag.dataset ds WHERE ds.name = dataset_id.dataset;
-    IF d IS NULL THEN
+    -- A dataset the caller may not see does not exist for them: the same error, so names do not leak.
+    IF d IS NULL OR NOT mediatag._can_read_dataset(d) THEN
         RAISE EXCEPTION 'unknown dataset "%"', dataset
             USING ERRCODE = 'no_data_found',
                   HINT = 'SELECT name FROM mediatag.dataset lists the datasets; create one with mediatag.create_dataset()';

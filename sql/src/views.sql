@@ -7,7 +7,8 @@ SELECT d.name AS dataset, k.id AS coactive_image_id, k.id AS keyframe_id, k.asse
        k.time_ms AS keyframe_time_ms, k.image_path AS path, a.path AS asset_path, a.kind, a.metadata
 FROM mediatag.keyframe k
 JOIN mediatag.asset a ON a.id = k.asset_id
-JOIN mediatag.dataset d ON d.id = k.dataset_id;
+JOIN mediatag.dataset d ON d.id = k.dataset_id
+WHERE k.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[]);
 
 CREATE OR REPLACE VIEW mediatag.coactive_table_adv AS
 SELECT d.name AS dataset, a.id AS asset_id, CASE WHEN a.kind = 'video' THEN a.id END AS video_id, a.kind, a.path,
@@ -20,4 +21,5 @@ SELECT d.name AS dataset, a.id AS asset_id, CASE WHEN a.kind = 'video' THEN a.id
        (SELECT count(*) FROM mediatag.transcript_segment t WHERE t.asset_id = a.id) AS transcript_segments,
        a.status, a.error, a.tech, a.created_at
 FROM mediatag.asset a
-JOIN mediatag.dataset d ON d.id = a.dataset_id;
+JOIN mediatag.dataset d ON d.id = a.dataset_id
+WHERE a.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[]);

@@ -4,50 +4,140 @@ GET  /health                     → {"status": "ok", "loaded": [...], "worker":
 POST /embed/text  {"texts": [...], "model": name} → {"model", "dim", "vectors"}
      A visual model name embeds prompts into that model's image space; a text model name embeds transcripts.
 POST /embed/image {"paths": [...], "model": name} → {"model", "dim", "vectors"}
-Errors come back as {"error": "..."} with status 400 (bad request) or 500.
+Errors come back as {"error": "..."} with status 400 (bad request), 401/403 (token, Host), 413 or 500.
+
+Only the database server and the project's own processes should reach this: every request carries the shared
+token (`Authorization: Bearer …`, generated at `mediatag serve` and handed to the database with
+mediatag.set_service); the Host header must name a loopback address (a web page cannot reach it by DNS
+rebinding); bodies, texts, paths and image pixels are capped; images are read only under the configured media
+roots; only configured model names load.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from ..media import MediaError, load_image
-from ..models.registry import get_text_encoder, get_visual_encoder, is_visual_model, loaded_models
+from ..models.registry import get_text_encoder, get_visual_encoder, is_visual_model, list_models, loaded_models
 
 log = logging.getLogger("mediatag.service")
 MAX_BODY = 32 << 20
+MAX_TEXTS = 512
+MAX_TEXT_CHARS = 8192
+MAX_PATHS = 64
+MAX_IMAGE_PIXELS = int(os.environ.get("MEDIATAG_MAX_IMAGE_PIXELS", 80_000_000))
 
 
-def embed_text_request(body: dict[str, Any]) -> dict[str, Any]:
-    texts, model = body.get("texts"), body.get("model")
+@dataclass
+class ServiceConfig:
+    """What the service accepts. An empty token (tests of the raw handlers only) accepts no request at all."""
+
+    token: str
+    media_roots: list[Path] = field(default_factory=list)
+    extra_models: set[str] = field(default_factory=set)
+
+    def allowed_models(self) -> set[str]:
+        names = {m.name for m in list_models()} | self.extra_models
+        names |= {n.strip() for n in os.environ.get("MEDIATAG_ALLOWED_MODELS", "").split(",") if n.strip()}
+        return names
+
+    def check_model(self, model: object) -> str:
+        if not isinstance(model, str) or not model:
+            raise ValueError('"model" must name a model (see `mediatag models`)')
+        if model not in self.allowed_models():
+            raise ValueError(f"model {model[:80]!r} is not configured on this service (see `mediatag models`; "
+                             "MEDIATAG_ALLOWED_MODELS adds more)")
+        return model
+
+    def check_path(self, raw: str) -> Path:
+        path = Path(raw).resolve()
+        if not any(path.is_relative_to(root.resolve()) for root in self.media_roots):
+            raise ValueError(f"{raw[:200]!r} is outside the service's media roots (MEDIATAG_MEDIA_ROOTS)")
+        return path
+
+
+def default_media_roots() -> list[Path]:
+    """MEDIATAG_MEDIA_ROOTS (separated by the OS path separator), else the keyframe folder the ingester writes."""
+    from ..cluster import project_root
+
+    configured = [Path(p) for p in os.environ.get("MEDIATAG_MEDIA_ROOTS", "").split(os.pathsep) if p]
+    return configured or [Path(os.environ.get("MEDIATAG_MEDIA_DIR", project_root() / ".mediatag" / "media"))]
+
+
+def _load_capped(path: Path) -> Any:
+    """Decode an image after checking its header's pixel count, so one huge file cannot exhaust memory."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (OSError, UnidentifiedImageError) as e:
+        raise MediaError(path, f"not a readable image ({type(e).__name__})") from e
+    if w * h > MAX_IMAGE_PIXELS:
+        raise MediaError(path, f"{w}x{h} is more than {MAX_IMAGE_PIXELS} pixels (MEDIATAG_MAX_IMAGE_PIXELS)")
+    return load_image(path)
+
+
+def embed_text_request(body: dict[str, Any], config: ServiceConfig) -> dict[str, Any]:
+    texts, model = body.get("texts"), config.check_model(body.get("model"))
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise ValueError('"texts" must be a list of strings')
-    if not isinstance(model, str) or not model:
-        raise ValueError('"model" must name a model (see `mediatag models`)')
+    if len(texts) > MAX_TEXTS or any(len(t) > MAX_TEXT_CHARS for t in texts):
+        raise ValueError(f"at most {MAX_TEXTS} texts of at most {MAX_TEXT_CHARS} characters per request")
     enc = get_visual_encoder(model) if is_visual_model(model) else get_text_encoder(model)
     vecs = enc.embed_texts(texts) if texts else []
     return {"model": enc.name, "dim": enc.dim, "vectors": [v.tolist() for v in vecs]}
 
 
-def embed_image_request(body: dict[str, Any]) -> dict[str, Any]:
-    paths, model = body.get("paths"), body.get("model")
+def embed_image_request(body: dict[str, Any], config: ServiceConfig) -> dict[str, Any]:
+    paths, model = body.get("paths"), config.check_model(body.get("model"))
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ValueError('"paths" must be a list of image file paths')
-    if not isinstance(model, str) or not is_visual_model(model):
+    if len(paths) > MAX_PATHS:
+        raise ValueError(f"at most {MAX_PATHS} images per request")
+    if not is_visual_model(model):
         raise ValueError(f'"model" must name a visual model, got {model!r}')
+    files = [config.check_path(p) for p in paths]
     enc = get_visual_encoder(model)
-    images = [load_image(Path(p)) for p in paths]
+    images = [_load_capped(p) for p in files]
     vecs = enc.embed_images(images) if images else []
     return {"model": enc.name, "dim": enc.dim, "vectors": [v.tolist() for v in vecs]}
+
+
+_LOOPBACK_NAMES = {"localhost", "localhost."}
+_HOST_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?$")
+
+
+def _loopback_host(host: str | None) -> bool:
+    m = _HOST_RE.match(host or "")
+    if not m:
+        return False
+    name = m.group(1).strip("[]")
+    if name.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "mediatag"
     worker_alive = staticmethod(lambda: False)
+    config = ServiceConfig(token="")
+    timeout = 30  # seconds a client may take to send its request (a short body under a long Content-Length)
 
     def log_message(self, fmt: str, *args: Any) -> None:
         log.debug("%s " + fmt, self.address_string(), *args)
@@ -56,31 +146,68 @@ class Handler(BaseHTTPRequestHandler):
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        self.send_header("X-Mediatag-Service", "1")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
 
+    def _admitted(self) -> bool:
+        if not _loopback_host(self.headers.get("Host")):
+            self._reply(403, {"error": "the Host header must name a loopback address"})
+            return False
+        sent = self.headers.get("Authorization", "")
+        expected = f"Bearer {self.config.token}"
+        if not self.config.token or not hmac.compare_digest(sent.encode(), expected.encode()):
+            self._reply(401, {"error": "missing or wrong service token"})
+            return False
+        return True
+
     def do_GET(self) -> None:  # noqa: N802 — the stdlib's handler naming
+        if not self._admitted():
+            return
         if self.path in ("/health", "/"):
             self._reply(200, {"status": "ok", "loaded": loaded_models(), "worker": self.worker_alive()})
         else:
             self._reply(404, {"error": f"no such endpoint {self.path}"})
 
+    def _read_body(self) -> bytes | None:
+        """The body, at most MAX_BODY bytes whatever the headers claim; None after replying with the error."""
+        if self.headers.get("Transfer-Encoding"):
+            self._reply(411, {"error": "send a Content-Length, not a chunked body"})
+            return None
+        raw = self.headers.get("Content-Length", "")
+        if not raw.isdigit():
+            self._reply(400, {"error": "a valid Content-Length is required"})
+            return None
+        length = int(raw)
+        if length > MAX_BODY:
+            self._reply(413, {"error": f"request too large (at most {MAX_BODY} bytes)"})
+            return None
+        data = self.rfile.read(length)
+        if len(data) != length:
+            self._reply(400, {"error": "the body is shorter than its Content-Length"})
+            return None
+        return data
+
     def do_POST(self) -> None:  # noqa: N802
-        routes = {"/embed/text": embed_text_request, "/embed/image": embed_image_request}
+        routes: dict[str, Callable[[dict[str, Any], ServiceConfig], dict[str, Any]]] = {
+            "/embed/text": embed_text_request,
+            "/embed/image": embed_image_request,
+        }
+        if not self._admitted():
+            return
         handler = routes.get(self.path)
         if handler is None:
             self._reply(404, {"error": f"no such endpoint {self.path}"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            self._reply(413, {"error": "request too large"})
+        data = self._read_body()
+        if data is None:
             return
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
+            body = json.loads(data or b"{}")
             if not isinstance(body, dict):
                 raise ValueError("the request body must be a JSON object")
-            self._reply(200, handler(body))
+            self._reply(200, handler(body, self.config))
         except (ValueError, KeyError, MediaError) as e:
             self._reply(400, {"error": str(e)})
         except Exception as e:  # noqa: BLE001 — the client gets the reason instead of a dropped connection
@@ -88,7 +215,36 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(500, {"error": f"{type(e).__name__}: {e}"})
 
 
-def make_server(host: str, port: int) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), Handler)
+def make_server(host: str, port: int, config: ServiceConfig) -> ThreadingHTTPServer:
+    """A server whose handlers accept what `config` allows (each server its own handler class)."""
+    handler = type("ConfiguredHandler", (Handler,), {"config": config})
+    server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def register_with_database(conn: Any, url: str, token: str) -> None:
+    """Point the database at this service (an admin's action: mediatag.set_service checks it)."""
+    conn.execute("SELECT mediatag.set_service(%s, %s)", (url, token))
+    if not getattr(conn, "autocommit", True):
+        conn.commit()
+
+
+def serve_in_background(
+    conn: Any, host: str = "127.0.0.1", port: int = 0, media_roots: list[Path] | None = None
+) -> tuple[ThreadingHTTPServer, str, str]:
+    """The service on a daemon thread (tests, demo, benchmarks), registered in the database behind `conn`.
+
+    Returns the server, its URL and its token.
+    """
+    token = new_token()
+    roots = media_roots if media_roots is not None else default_media_roots()
+    server = make_server(host, port, ServiceConfig(token=token, media_roots=roots))
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    threading.Thread(target=server.serve_forever, daemon=True, name="mediatag-service").start()
+    register_with_database(conn, url, token)
+    return server, url, token
