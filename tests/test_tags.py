@@ -250,10 +250,9 @@ def test_secret_groups_stay_home_and_shareable_apply(client, conn, group, video_
     assert all(0 <= r[2] <= 1 for r in tx)
 
 
-def test_viewer_cannot_apply(client, db_url, group, video_dataset):
+def test_viewer_cannot_apply(client, logins, group, video_dataset):
     client.publish_tag_group(group, visibility="shareable")
-    with psycopg.connect(db_url) as c:
-        c.execute("SET ROLE mediatag_viewer")
+    with psycopg.connect(logins["viewer"]) as c:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="mediatag_editor"):
             c.execute("SELECT mediatag.apply_tag_group(%s, %s)", (group, video_dataset))
 

@@ -75,6 +75,7 @@ DECLARE
     reserved text[] := ARRAY['dataset', 'keyframe_id', 'coactive_image_id', 'asset_id', 'video_id', 'shot_id',
                              'keyframe_index', 'keyframe_time_ms', 'path', 'asset_path', 'kind', 'metadata', 'embedding'];
 BEGIN
+    PERFORM mediatag._require_write(mediatag.dataset_id(dataset), 'refreshing dataset views');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     FOR k IN SELECT DISTINCT jsonb_object_keys(a.metadata) AS key FROM mediatag.asset a
              WHERE a.dataset_id = d.id ORDER BY 1 LOOP
@@ -103,6 +104,7 @@ CREATE OR REPLACE FUNCTION mediatag.build_indexes(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset;
 BEGIN
+    PERFORM mediatag._require_write(mediatag.dataset_id(dataset), 'building indexes');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON mediatag.keyframe USING hnsw ((embedding::halfvec(%s)) halfvec_ip_ops) WHERE dataset_id = %s',
                    'keyframe_hnsw_ds' || d.id, d.visual_dim, d.id);
@@ -137,6 +139,6 @@ LANGUAGE sql STABLE AS $$
            (SELECT count(*) FROM mediatag.keyframe k WHERE k.dataset_id = d.id),
            (SELECT count(*) FROM mediatag.transcript_segment t WHERE t.dataset_id = d.id)
     FROM mediatag.dataset d
-    WHERE dataset IS NULL OR d.name = dataset
+    WHERE (dataset IS NULL OR d.name = dataset) AND mediatag._can_read_dataset(d.id)
     ORDER BY d.name
 $$;

@@ -40,8 +40,20 @@ GRANT USAGE ON SCHEMA mediatag, mediatag_data TO mediatag_viewer, mediatag_query
 GRANT SELECT ON ALL TABLES IN SCHEMA mediatag TO mediatag_viewer;
 REVOKE SELECT ON mediatag.setting FROM mediatag_viewer;
 GRANT SELECT ON mediatag.coactive_table, mediatag.coactive_table_adv TO mediatag_query;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA mediatag TO mediatag_viewer;
-GRANT EXECUTE ON ALL PROCEDURES IN SCHEMA mediatag TO mediatag_viewer;
+-- The API is every function whose name does not start with "_"; each checks the role its operation needs.
+-- Internal functions ("_" prefix: they trust their arguments, e.g. SQL fragments or ids already checked) run only
+-- inside other functions, except the read-only access helpers that views and policies evaluate as the reader.
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT p.oid::regprocedure AS fn, p.prokind FROM pg_catalog.pg_proc p
+             WHERE p.pronamespace = 'mediatag'::regnamespace
+               AND (p.proname !~ '^_' OR p.proname IN ('_readable_datasets', '_can_read_dataset', '_visible_groups',
+                                                       '_groups_of_readable_datasets', '_is_admin', '_caller')) LOOP
+        EXECUTE format('GRANT EXECUTE ON %s %s TO mediatag_viewer',
+                       CASE r.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, r.fn);
+    END LOOP;
+END $$;
 -- What the generated views call on the Query role's behalf.
 GRANT EXECUTE ON FUNCTION mediatag._readable_datasets(), mediatag._can_read_dataset(bigint) TO mediatag_query;
 

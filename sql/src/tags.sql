@@ -120,6 +120,7 @@ CREATE OR REPLACE FUNCTION mediatag.refresh_samples(dataset text, size int DEFAU
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset); n int; total bigint;
 BEGIN
+    PERFORM mediatag._require_write(d, 'redrawing the calibration sample');
     DELETE FROM mediatag.keyframe_sample WHERE dataset_id = d;
     SELECT count(*) INTO total FROM mediatag.keyframe WHERE dataset_id = d;
     -- Bernoulli pre-filter then an exact cut keeps this one pass even at millions of rows.
@@ -450,10 +451,11 @@ LANGUAGE sql STABLE AS $$
     JOIN mediatag.dataset td ON td.id = g.training_dataset_id
     LEFT JOIN mediatag.group_application a
            ON a.group_id = g.id AND a.dataset_id = (SELECT x_.id FROM mediatag.dataset x_ WHERE x_.name = list_tag_groups.dataset)
-    WHERE list_tag_groups.dataset IS NULL
-       OR td.name = list_tag_groups.dataset
-       OR a.group_id IS NOT NULL
-       OR (g.visibility = 'shareable' AND g.state = 'published')   -- secret groups stay invisible elsewhere
+    WHERE (list_tag_groups.dataset IS NULL
+           OR td.name = list_tag_groups.dataset
+           OR a.group_id IS NOT NULL
+           OR (g.visibility = 'shareable' AND g.state = 'published'))   -- secret groups stay invisible elsewhere
+      AND g.id = ANY ((SELECT mediatag._visible_groups())::bigint[])
     ORDER BY g.name
 $$;
 
