@@ -5,18 +5,6 @@
 -- policies below, and a table with no policy shows no rows to anyone but the owner (so a new table is closed
 -- until someone decides otherwise).
 
-CREATE OR REPLACE FUNCTION mediatag._visible_groups() RETURNS bigint[]
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(g.id), '{}') FROM mediatag.tag_group g
-    WHERE (g.visibility = 'shareable' AND g.state = 'published') OR mediatag._can_read_dataset(g.training_dataset_id)
-$$;
-
--- The groups whose training dataset the caller sees: their labels and evaluations point at that dataset's keyframes.
-CREATE OR REPLACE FUNCTION mediatag._groups_of_readable_datasets() RETURNS bigint[]
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(g.id), '{}') FROM mediatag.tag_group g WHERE mediatag._can_read_dataset(g.training_dataset_id)
-$$;
-
 CREATE OR REPLACE FUNCTION mediatag._set_policy(tbl regclass, name text, using_expr text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -19,6 +19,20 @@ CREATE TABLE IF NOT EXISTS mediatag.tag_group (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tag_group_name_uniq ON mediatag.tag_group (lower(name));
 
+-- Which groups the caller sees (access.sql): published shareable ones, and those of datasets they can read.
+CREATE OR REPLACE FUNCTION mediatag._visible_groups() RETURNS bigint[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(g.id), '{}') FROM mediatag.tag_group g
+    WHERE (g.visibility = 'shareable' AND g.state = 'published') OR mediatag._can_read_dataset(g.training_dataset_id)
+$$;
+
+-- The groups whose training dataset the caller sees: their labels and evaluations point at that dataset's keyframes.
+CREATE OR REPLACE FUNCTION mediatag._groups_of_readable_datasets() RETURNS bigint[]
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(array_agg(g.id), '{}') FROM mediatag.tag_group g WHERE mediatag._can_read_dataset(g.training_dataset_id)
+$$;
+
+
 CREATE TABLE IF NOT EXISTS mediatag.tag (
     id          bigserial PRIMARY KEY,
     group_id    bigint NOT NULL REFERENCES mediatag.tag_group(id) ON DELETE CASCADE,
