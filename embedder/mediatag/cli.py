@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from .cluster import ClusterError, database_url, default_cluster
+from .db import ExtensionVersionMismatch
 
 
 def _parse_meta(pairs: list[str]) -> dict[str, str]:
@@ -146,6 +147,35 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    from .db import connect, upgrade_extension
+
+    with connect(setup=False) as conn:
+        before, after = upgrade_extension(conn)
+    print(f"mediatag {before} → {after}" if before != after else f"mediatag {after}: already up to date")
+    return 0
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+    import secrets
+
+    from .db import connect
+    from .users import create_login
+
+    password = args.password or os.environ.get("MEDIATAG_NEW_PASSWORD")
+    generated = False
+    if not password:
+        if sys.stdin.isatty():
+            password = getpass.getpass(f"password for {args.name}: ")
+        else:
+            password, generated = secrets.token_urlsafe(18), True
+    with connect(autocommit=True) as conn:
+        create_login(conn, args.name, args.role, password)
+    print(f"login {args.name} is a mediatag {args.role}" + (f"; password: {password}" if generated else ""))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -192,6 +222,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="datasets and their counts").set_defaults(func=cmd_datasets)
     sub.add_parser("version", help="extension, pgvector, Python and library versions").set_defaults(func=cmd_version)
     sub.add_parser("demo", help="ingest sample media, tag it and show results").set_defaults(func=cmd_demo)
+    sub.add_parser(
+        "upgrade", help="ALTER EXTENSION mediatag UPDATE (after `make -C sql install`; back up first)"
+    ).set_defaults(func=cmd_upgrade)
+    users = sub.add_parser("users", help="logins for people (needs a superuser or CREATEROLE connection)")
+    users.add_argument("action", choices=["add"])
+    users.add_argument("name")
+    users.add_argument("--role", required=True, choices=["viewer", "editor", "admin", "query"])
+    users.add_argument("--password", help="default: asked on a terminal, else generated and printed")
+    users.set_defaults(func=cmd_users)
 
     from .tags_cli import add_tag_commands
 
@@ -203,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args) or 0
-    except ClusterError as e:
+    except (ClusterError, ExtensionVersionMismatch) as e:
         print(f"mediatag: {e}", file=sys.stderr)
         return 2
     except Exception as e:

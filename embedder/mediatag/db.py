@@ -11,20 +11,48 @@ from pgvector.psycopg import register_vector
 from .cluster import database_url
 
 
-def ensure_extension(conn: psycopg.Connection) -> None:
-    """Create the extension if missing, and update it when a newer version was installed (`make -C sql install`)."""
+class ExtensionVersionMismatch(RuntimeError):
+    pass
+
+
+def extension_versions(conn: psycopg.Connection) -> tuple[str | None, str | None]:
+    """(version in this database, version the server's installed files provide)."""
     row = conn.execute(
         "SELECT e.extversion, a.default_version FROM pg_available_extensions a "
         "LEFT JOIN pg_extension e ON e.extname = a.name WHERE a.name = 'mediatag'"
     ).fetchone()
-    if row is None:
+    return (row[0], row[1]) if row else (None, None)
+
+
+def ensure_extension(conn: psycopg.Connection) -> None:
+    """Create the extension in a database that has none; refuse to work on a database at another version.
+
+    Upgrades change the schema of data people rely on, so they run only when an operator asks
+    (`mediatag upgrade`, i.e. ALTER EXTENSION mediatag UPDATE), never as a side effect of connecting.
+    """
+    installed, available = extension_versions(conn)
+    conn.rollback()  # the look-up's transaction: callers choose their own mode next
+    if available is None:
         raise RuntimeError("the mediatag extension is not installed on this server: run `make -C sql install`")
-    installed, available = row
     if installed is None:
         conn.execute("CREATE EXTENSION IF NOT EXISTS mediatag CASCADE")
+        conn.commit()
     elif installed != available:
+        raise ExtensionVersionMismatch(
+            f"this database has mediatag {installed}, the server's installed extension is {available}: "
+            f"back it up, then run `mediatag upgrade` (ALTER EXTENSION mediatag UPDATE TO '{available}')"
+        )
+
+
+def upgrade_extension(conn: psycopg.Connection) -> tuple[str | None, str | None]:
+    """ALTER EXTENSION mediatag UPDATE; returns (before, after)."""
+    before, available = extension_versions(conn)
+    if before is None:
+        raise RuntimeError("the mediatag extension is not created in this database (connect once to create it)")
+    if before != available:
         conn.execute("ALTER EXTENSION mediatag UPDATE")
-    conn.commit()
+        conn.commit()
+    return before, extension_versions(conn)[0]
 
 
 def connect(url: str | None = None, *, autocommit: bool = False, setup: bool = True) -> psycopg.Connection:

@@ -16,6 +16,9 @@ CREATE OR REPLACE FUNCTION mediatag._ensure_score_tables(g mediatag.tag_group) R
 LANGUAGE plpgsql AS $$
 DECLARE base text := 'dt_' || g.slug;
 BEGIN
+    -- Only when missing, not CREATE ... IF NOT EXISTS: inside an extension upgrade (which regenerates the views
+    -- through here) that statement refuses tables that are not extension members, and these must not be.
+    IF to_regclass(format('mediatag_data.%I', base || '_visual_scores')) IS NULL THEN
     EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint, keyframe_id bigint,
         asset_id bigint, video_id bigint, shot_id bigint, keyframe_index int, keyframe_time_ms int,
         version int, scores real[]) PARTITION BY LIST (dataset_id)', base || '_visual_scores');
@@ -28,7 +31,7 @@ BEGIN
     EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint, segment_id bigint,
         asset_id bigint, video_id bigint, start_ms int, end_ms int, text text,
         version int, scores real[]) PARTITION BY LIST (dataset_id)', base || '_transcript_scores');
-
+    END IF;
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.shot_id, s.keyframe_index, s.keyframe_time_ms,
                vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
