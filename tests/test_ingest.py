@@ -59,8 +59,13 @@ def test_reingest_is_a_noop_and_corrupt_files_are_recorded(
         assert {Path(p).name for p, _ in s.errors} == {"broken.jpg", "broken.mp4"}
         assert all("broken" in err for _, err in s.errors), s.errors
         assert s.missing == [str(tmp_path / "missing.jpg")] and s.unsupported == [str(notes)]
-        again = ingest(c, ds, files, opts)
-        assert again.ingested == 0 and again.skipped_known == 5
+        no_retry = IngestOptions(progress=False, media_dir=media_dir, metadata={"batch": "one"}, retry_errors=False)
+        again = ingest(c, ds, files, no_retry)
+        assert again.ingested == 0 and again.skipped_known == 5 and again.retried == 0
+        # By default the two error assets are tried again (still broken: replaced, not duplicated).
+        third = ingest(c, ds, files, opts)
+        assert third.skipped_known == 3 and third.retried == 2 and third.recovered == 0
+        assert "error assets of earlier runs retried: 2 (0 now ingested)" in third.render()
         rows = c.execute(
             "SELECT status, count(*) FROM mediatag.asset WHERE dataset_id = mediatag.dataset_id(%s) "
             "GROUP BY status ORDER BY status",
