@@ -160,7 +160,7 @@ DECLARE
 BEGIN
     -- NOWAIT: a transaction holding this row (a publish or apply left open) must not stall the worker for every
     -- other job; run_jobs requeues the job with backoff on lock_not_available.
-    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '5 seconds')) * 1000)::bigint || 'ms', true);
+    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_group_job.group_id;
     SELECT * INTO a FROM mediatag.group_application x
     WHERE x.group_id = _score_group_job.group_id AND x.dataset_id = _score_group_job.dataset_id FOR UPDATE NOWAIT;
@@ -175,9 +175,9 @@ BEGIN
 
     SELECT * INTO n_tags, vis_expr, tx_expr, max_expr, sum_expr, hit_expr_row FROM mediatag._score_exprs(g.id, v);
 
-    -- The swap needs a brief exclusive lock on the score tables; a reader holding a transaction open for longer
-    -- than this fails the job, which is retried, rather than queueing every other reader behind it.
-    SET LOCAL lock_timeout = '120s';
+    -- The swap needs a brief exclusive lock on the score tables; a reader (or a publish) holding a transaction
+    -- open for longer than mediatag.job_lock_timeout makes the job wait its turn: run_jobs requeues it with
+    -- backoff rather than the worker, and every reader queued behind its lock request, waiting.
     SET LOCAL client_min_messages = warning;   -- no "does not exist, skipping" chatter from the rebuild
     -- Parallel scans are ~1.7x faster for this and Postgres will not choose them at default costs.
     SET LOCAL parallel_setup_cost = 0;
@@ -281,7 +281,7 @@ DECLARE
     n_kf bigint := 0; n_shot bigint := 0; n_video bigint := 0; n_tx bigint := 0;
     started timestamptz := clock_timestamp();
 BEGIN
-    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '5 seconds')) * 1000)::bigint || 'ms', true);
+    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_assets_job.group_id;
     -- The same row lock as the full job: the two never interleave, so an append cannot land in a partition a
     -- concurrent full job is about to swap out.
