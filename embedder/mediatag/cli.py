@@ -58,6 +58,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         metadata=_parse_meta(args.meta),
         keyframe_every_s=args.keyframe_every,
         progress=not args.quiet,
+        retry_errors=args.retry_errors,
+        max_image_pixels=args.max_image_pixels or None,
+        max_video_seconds=args.max_video_seconds or None,
+        max_subtitle_bytes=args.max_subtitle_bytes,
+        max_sidecar_bytes=args.max_sidecar_bytes,
     )
     with connect() as conn:
         summary = ingest(conn, args.dataset, args.paths, opts)
@@ -183,6 +188,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .media import limits
+
     p = argparse.ArgumentParser(prog="mediatag", description="Custom tags for image and video libraries, in Postgres")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -204,6 +211,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="at least one keyframe this often within a long shot",
     )
     ing.add_argument("--score-now", action="store_true", help="run queued scoring jobs in this process afterwards")
+    ing.add_argument(
+        "--retry-errors",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="try files that an earlier run stored as errors again (default: on)",
+    )
+    ing.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=limits.MAX_IMAGE_PIXELS,
+        metavar="N",
+        help=f"refuse larger images (default {limits.MAX_IMAGE_PIXELS:,}; 0: no cap)",
+    )
+    ing.add_argument(
+        "--max-video-seconds",
+        type=float,
+        default=limits.MAX_VIDEO_SECONDS,
+        metavar="S",
+        help=f"refuse longer videos (default {limits.MAX_VIDEO_SECONDS:g}; 0: no cap)",
+    )
+    ing.add_argument(
+        "--max-subtitle-bytes",
+        type=int,
+        default=limits.MAX_SUBTITLE_BYTES,
+        metavar="N",
+        help=f"skip larger subtitle files (default {limits.MAX_SUBTITLE_BYTES:,})",
+    )
+    ing.add_argument(
+        "--max-sidecar-bytes",
+        type=int,
+        default=limits.MAX_SIDECAR_BYTES,
+        metavar="N",
+        help=f"refuse larger metadata.csv / JSON sidecars (default {limits.MAX_SIDECAR_BYTES:,})",
+    )
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=cmd_ingest)
 

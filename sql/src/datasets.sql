@@ -2,6 +2,17 @@
 
 ALTER TABLE mediatag.dataset ADD COLUMN IF NOT EXISTS slug text UNIQUE;
 
+-- When the post-ingest work (views, scoring of applied groups, sample top-up) was done for an asset; NULL while
+-- it is pending. An ingest that stopped after committing files leaves its assets pending, and the next
+-- after_ingest of the dataset (any later ingest) does the work for them. Rows that existed before this column
+-- get now() (their ingest had its post-ingest step), new rows NULL.
+ALTER TABLE mediatag.asset ADD COLUMN IF NOT EXISTS post_ingest_at timestamptz DEFAULT now();
+ALTER TABLE mediatag.asset ALTER COLUMN post_ingest_at DROP DEFAULT;
+CREATE INDEX IF NOT EXISTS asset_post_ingest_pending_idx ON mediatag.asset (dataset_id) WHERE post_ingest_at IS NULL;
+-- Which ingest run stored the asset, and whether a run reached its post-ingest step.
+ALTER TABLE mediatag.asset ADD COLUMN IF NOT EXISTS ingest_run_id bigint;
+ALTER TABLE mediatag.ingest_run ADD COLUMN IF NOT EXISTS post_ingest_at timestamptz;
+
 CREATE OR REPLACE FUNCTION mediatag._unique_slug(base text, taken text[], max_len int DEFAULT 40) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE s text := mediatag.slug(base, max_len); n int := 1; candidate text := s;
@@ -65,23 +76,50 @@ BEGIN
 END $$;
 
 -- One view per dataset with the user metadata keys as text columns, so BI tools see plain columns
--- (SeriesName, EpisodeName, …) next to the keyframe ids. Rebuilt when new keys appear.
+-- (SeriesName, EpisodeName, …) next to the keyframe ids. Rebuilt when new keys appear. A key that equals one
+-- of the views' own columns (width, status, duration_ms, path, …) is exposed as meta_<key> (meta_width), with
+-- more underscores if that is taken too, so any key works and the fixed columns keep their meaning. Keys are
+-- case-sensitive column names ("Width" is its own column); empty keys and keys longer than 60 characters have
+-- no column (they stay in the metadata jsonb column).
+CREATE OR REPLACE FUNCTION mediatag._metadata_columns(dataset_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    cols text := '';
+    k text;
+    col text;
+    fixed text[] := ARRAY['dataset', 'keyframe_id', 'coactive_image_id', 'asset_id', 'video_id', 'shot_id',
+                          'keyframe_index', 'keyframe_time_ms', 'path', 'asset_path', 'kind', 'metadata', 'embedding',
+                          'duration_ms', 'width', 'height', 'size_bytes', 'status', 'error'];
+    taken text[];
+    keys text[];
+BEGIN
+    keys := ARRAY(SELECT DISTINCT jsonb_object_keys(a.metadata) FROM mediatag.asset a
+                  WHERE a.dataset_id = _metadata_columns.dataset_id ORDER BY 1);
+    taken := fixed || keys;   -- a user key is never renamed onto another user key
+    FOREACH k IN ARRAY keys LOOP
+        IF k = '' OR length(k) > 60 THEN CONTINUE; END IF;
+        col := k;
+        IF k = ANY (fixed) THEN
+            col := 'meta_' || k;
+            WHILE col = ANY (taken) LOOP
+                col := 'meta_' || col;
+            END LOOP;
+            taken := taken || col;
+        END IF;
+        cols := cols || format(', a.metadata ->> %L AS %I', k, col);
+    END LOOP;
+    RETURN cols;
+END $$;
+
 CREATE OR REPLACE FUNCTION mediatag.refresh_dataset_views(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     d mediatag.dataset;
-    cols text := '';
-    k text;
-    reserved text[] := ARRAY['dataset', 'keyframe_id', 'coactive_image_id', 'asset_id', 'video_id', 'shot_id',
-                             'keyframe_index', 'keyframe_time_ms', 'path', 'asset_path', 'kind', 'metadata', 'embedding'];
+    cols text;
 BEGIN
     PERFORM mediatag._require_write(mediatag.dataset_id(dataset), 'refreshing dataset views');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
-    FOR k IN SELECT DISTINCT jsonb_object_keys(a.metadata) AS key FROM mediatag.asset a
-             WHERE a.dataset_id = d.id ORDER BY 1 LOOP
-        IF lower(k) = ANY (reserved) OR length(k) > 60 THEN CONTINUE; END IF;
-        cols := cols || format(', a.metadata ->> %L AS %I', k, k);
-    END LOOP;
+    cols := mediatag._metadata_columns(d.id);
     EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I', d.slug || '_keyframes');
     EXECUTE format($v$CREATE VIEW mediatag_data.%I AS
         SELECT k.id AS keyframe_id, k.id AS coactive_image_id, k.asset_id,
@@ -112,20 +150,89 @@ BEGIN
                    'transcript_hnsw_ds' || d.id, d.text_dim, d.id);
 END $$;
 
--- Called by the ingester after a batch is committed: refresh the metadata views, make sure the indexes exist,
--- and queue scoring of the new assets for every tag group applied to the dataset.
-CREATE OR REPLACE FUNCTION mediatag.after_ingest(dataset text, new_assets bigint[]) RETURNS int
-LANGUAGE plpgsql AS $$
-DECLARE d bigint := mediatag.dataset_id(dataset); n int := 0;
+-- The statements that create the dataset's HNSW indexes that are missing (or invalid, left by an interrupted
+-- CREATE INDEX CONCURRENTLY, which are dropped first). The ingester runs them from its own autocommit
+-- connection after its data is committed: CONCURRENTLY does not block inserts into the shared keyframe table,
+-- so ingests into other datasets go on while the index builds.
+CREATE OR REPLACE FUNCTION mediatag.index_statements(dataset text) RETURNS SETOF text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE d mediatag.dataset; spec record; valid boolean;
 BEGIN
-    PERFORM mediatag._require_write(d, 'finishing an ingest');
-    PERFORM mediatag.refresh_dataset_views(dataset);
-    PERFORM mediatag.build_indexes(dataset);
-    IF coalesce(array_length(new_assets, 1), 0) > 0 THEN
-        n := mediatag._queue_scoring_for_new_assets(d, new_assets);
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    FOR spec IN SELECT * FROM (VALUES ('keyframe_hnsw_ds' || d.id, 'keyframe', d.visual_dim),
+                                      ('transcript_hnsw_ds' || d.id, 'transcript_segment', d.text_dim)) v(name, tbl, dim) LOOP
+        SELECT i.indisvalid INTO valid FROM pg_index i
+        WHERE i.indexrelid = to_regclass(format('mediatag.%I', spec.name));
+        IF valid THEN CONTINUE; END IF;
+        IF valid IS NOT NULL THEN
+            RETURN NEXT format('DROP INDEX CONCURRENTLY IF EXISTS mediatag.%I', spec.name);
+        END IF;
+        RETURN NEXT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON mediatag.%I USING hnsw ((embedding::halfvec(%s)) halfvec_ip_ops) WHERE dataset_id = %s',
+                           spec.name, spec.tbl, spec.dim, d.id);
+    END LOOP;
+END $$;
+
+-- New keyframes join the calibration / preview sample only while it is below its size: the sample is not
+-- redrawn on every ingest (that would change calibration under users' feet, and costs a scan of the dataset).
+CREATE OR REPLACE FUNCTION mediatag._top_up_samples(dataset_id bigint, new_assets bigint[], size int DEFAULT 10000) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE have int; n int := 0;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM mediatag.keyframe_sample s WHERE s.dataset_id = _top_up_samples.dataset_id) THEN
+        RETURN 0;   -- no sample drawn yet: the first training draws it from everything
+    END IF;
+    SELECT count(*) INTO have FROM mediatag.keyframe_sample s WHERE s.dataset_id = _top_up_samples.dataset_id;
+    IF have < size THEN
+        INSERT INTO mediatag.keyframe_sample
+        SELECT k.dataset_id, k.id, k.embedding FROM mediatag.keyframe k
+        WHERE k.asset_id = ANY (new_assets) ORDER BY random() LIMIT size - have
+        ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    SELECT count(*) INTO have FROM mediatag.transcript_sample s WHERE s.dataset_id = _top_up_samples.dataset_id;
+    IF have < size THEN
+        INSERT INTO mediatag.transcript_sample
+        SELECT t.dataset_id, t.id, t.embedding FROM mediatag.transcript_segment t
+        WHERE t.asset_id = ANY (new_assets) ORDER BY random() LIMIT size - have
+        ON CONFLICT DO NOTHING;
     END IF;
     RETURN n;
 END $$;
+
+-- Called by the ingester after its batches are committed, and safe to call any time (idempotent): for every
+-- asset of the dataset whose post-ingest work is pending (this run's, and those of runs that stopped before
+-- reaching this step), refresh the metadata views, top up the sample and queue the scoring of those assets for
+-- every tag group applied to the dataset; then mark them done. new_assets is accepted for compatibility: the
+-- pending set already holds them. Returns the number of groups whose scoring was queued. Index builds are not
+-- done here (see index_statements); build_indexes() remains for callers that want them in one transaction.
+DROP FUNCTION IF EXISTS mediatag.after_ingest(text, bigint[]);   -- the 2-argument form of earlier releases
+CREATE OR REPLACE FUNCTION mediatag.after_ingest(dataset text, new_assets bigint[] DEFAULT NULL, ingest_run bigint DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE d bigint := mediatag.dataset_id(dataset); n int := 0; pending bigint[]; scorable bigint[];
+BEGIN
+    PERFORM mediatag._require_write(d, 'finishing an ingest');
+    -- SKIP LOCKED: a concurrent after_ingest of the same dataset takes the rows it sees; each asset is handled once.
+    pending := ARRAY(SELECT a.id FROM mediatag.asset a WHERE a.dataset_id = d AND a.post_ingest_at IS NULL
+                     ORDER BY a.id FOR UPDATE SKIP LOCKED);
+    PERFORM mediatag.refresh_dataset_views(dataset);
+    scorable := ARRAY(SELECT a.id FROM mediatag.asset a WHERE a.id = ANY (pending) AND a.status = 'ingested' ORDER BY a.id);
+    IF cardinality(scorable) > 0 THEN
+        PERFORM mediatag._top_up_samples(d, scorable);
+        n := mediatag._queue_scoring_for_new_assets(d, scorable);
+    END IF;
+    UPDATE mediatag.asset a SET post_ingest_at = now() WHERE a.id = ANY (pending);
+    IF ingest_run IS NOT NULL THEN
+        UPDATE mediatag.ingest_run r SET post_ingest_at = now() WHERE r.id = after_ingest.ingest_run AND r.dataset_id = d;
+    END IF;
+    RETURN n;
+END $$;
+
+-- Assets whose post-ingest work is pending (an ingest that stopped before its end), per dataset.
+CREATE OR REPLACE FUNCTION mediatag.pending_post_ingest(dataset text) RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT count(*) FROM mediatag.asset a WHERE a.dataset_id = mediatag.dataset_id(dataset) AND a.post_ingest_at IS NULL
+$$;
 
 CREATE OR REPLACE FUNCTION mediatag.dataset_summary(dataset text DEFAULT NULL)
 RETURNS TABLE (name text, visual_model text, text_model text, images bigint, videos bigint, errors bigint,

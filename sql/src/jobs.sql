@@ -1,8 +1,13 @@
 -- The work queue. Jobs run inside Postgres (CALL mediatag.run_jobs()), so the worker in `mediatag serve` is
 -- a thin loop and psql users can drain the queue themselves.
 -- Crash safety: the claim is committed with the attempt counted; the work itself runs in its own
--- transaction while the worker holds a session advisory lock on the job. A worker that dies loses its lock,
--- and the next worker re-claims the job ('running' but unlocked) until max_attempts is reached.
+-- transaction while the worker holds a session advisory lock on (job, attempt). A worker that dies loses its
+-- lock, and the next worker re-claims the job ('running' but unlocked) until max_attempts is reached. A worker
+-- that is alive but stopped heartbeating (heartbeat_at older than mediatag.job_heartbeat_timeout) is taken over
+-- too: the new attempt has its own lock key, and the old attempt's late writes are fenced off by `attempts`.
+-- Failures are retried with exponential backoff (run_after); a job that cannot get a row lock (a publish left
+-- open in a transaction, say) is requeued at once with backoff instead of blocking the worker for every other
+-- job, and that wait does not count as an attempt.
 
 CREATE TABLE IF NOT EXISTS mediatag.job (
     id            bigserial PRIMARY KEY,
@@ -18,7 +23,11 @@ CREATE TABLE IF NOT EXISTS mediatag.job (
     started_at    timestamptz,
     finished_at   timestamptz
 );
+ALTER TABLE mediatag.job ADD COLUMN IF NOT EXISTS run_after timestamptz NOT NULL DEFAULT now();
+ALTER TABLE mediatag.job ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz;
+ALTER TABLE mediatag.job ADD COLUMN IF NOT EXISTS lock_waits int NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS job_pending_idx ON mediatag.job (id) WHERE state IN ('queued', 'running');
+CREATE INDEX IF NOT EXISTS job_finished_idx ON mediatag.job (finished_at) WHERE state IN ('done', 'error', 'cancelled');
 
 CREATE OR REPLACE FUNCTION mediatag._job_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -42,30 +51,77 @@ BEGIN
     RETURN mediatag._enqueue_job(kind, payload);
 END $$;
 
--- Job ids are locked in the advisory-lock space with this class id, so they cannot collide with other users.
-CREATE OR REPLACE FUNCTION mediatag._job_lock_key() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 7346 $$;
+-- Settings (GUCs, e.g. ALTER DATABASE … SET mediatag.job_retry_base = '30s'), read with these defaults.
+CREATE OR REPLACE FUNCTION mediatag._setting_interval(name text, fallback interval) RETURNS interval
+LANGUAGE plpgsql STABLE AS $$
+DECLARE v text := current_setting(name, true);
+BEGIN
+    RETURN coalesce(nullif(v, '')::interval, fallback);
+EXCEPTION WHEN invalid_datetime_format OR invalid_parameter_value THEN
+    RAISE EXCEPTION 'setting % = "%" is not an interval (e.g. ''30s'', ''10 min'')', name, v
+        USING ERRCODE = 'invalid_parameter_value';
+END $$;
+
+-- The advisory-lock key of one attempt of a job: the class id 7346 in the top 16 bits keeps it apart from other
+-- users of advisory locks; then the job id (40 bits) and the attempt (8 bits).
+CREATE OR REPLACE FUNCTION mediatag._job_lock_key(job_id bigint, attempt int) RETURNS bigint
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF job_id < 0 OR job_id >= (1::bigint << 40) THEN
+        RAISE EXCEPTION 'job id % is outside the advisory-lock key range (0 .. 2^40)', job_id;
+    END IF;
+    RETURN (7346::bigint << 48) | (job_id << 8) | (attempt & 255);
+END $$;
+
+-- Backoff before retry number `attempt` (1-based): base * 2^(attempt-1), at most mediatag.job_retry_max.
+CREATE OR REPLACE FUNCTION mediatag._job_backoff(attempt int) RETURNS interval
+LANGUAGE sql STABLE AS $$
+    SELECT least(mediatag._setting_interval('mediatag.job_retry_base', '10 seconds') * power(2, greatest(attempt, 1) - 1)::int,
+                 mediatag._setting_interval('mediatag.job_retry_max', '10 minutes'))
+$$;
 
 CREATE OR REPLACE FUNCTION mediatag._claim_job(worker_name text) RETURNS mediatag.job
 LANGUAGE plpgsql AS $$
-DECLARE j mediatag.job;
+DECLARE j mediatag.job; stale interval := mediatag._setting_interval('mediatag.job_heartbeat_timeout', '30 minutes');
 BEGIN
-    FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') ORDER BY id FOR UPDATE SKIP LOCKED LOOP
-        IF NOT pg_try_advisory_lock(mediatag._job_lock_key(), j.id::int) THEN
-            CONTINUE;   -- a live worker is on it
+    FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND run_after <= now()
+             ORDER BY id FOR UPDATE SKIP LOCKED LOOP
+        IF j.state = 'running' THEN
+            IF NOT pg_try_advisory_lock(mediatag._job_lock_key(j.id, j.attempts)) THEN
+                -- A live session holds this attempt: leave it unless it stopped heartbeating.
+                IF coalesce(j.heartbeat_at, j.started_at) >= now() - stale THEN
+                    CONTINUE;
+                END IF;
+                j.error := format('worker %s stopped heartbeating (last at %s); taken over', j.worker,
+                                  coalesce(j.heartbeat_at, j.started_at));
+            ELSE
+                PERFORM pg_advisory_unlock(mediatag._job_lock_key(j.id, j.attempts));
+                j.error := coalesce(j.error || '; ', '') || format('worker %s stopped mid-job', j.worker);
+            END IF;
+            IF j.attempts >= j.max_attempts THEN
+                j.error := j.error || format(' (gave up after %s attempts)', j.attempts);
+                UPDATE mediatag.job SET state = 'error', finished_at = now(), error = j.error WHERE id = j.id;
+                PERFORM mediatag._job_failed(j, j.error);
+                CONTINUE;
+            END IF;
         END IF;
-        IF j.attempts >= j.max_attempts THEN
-            UPDATE mediatag.job SET state = 'error', finished_at = now(),
-                   error = coalesce(error, '') || format(' (gave up after %s attempts; the worker stopped mid-job)', j.attempts)
-            WHERE id = j.id;
-            PERFORM pg_advisory_unlock(mediatag._job_lock_key(), j.id::int);
-            CONTINUE;
+        IF NOT pg_try_advisory_lock(mediatag._job_lock_key(j.id, j.attempts + 1)) THEN
+            CONTINUE;   -- cannot happen unless two claims raced on the same row; be safe
         END IF;
-        UPDATE mediatag.job SET state = 'running', attempts = attempts + 1, started_at = now(), worker = worker_name
+        UPDATE mediatag.job SET state = 'running', attempts = attempts + 1, started_at = now(), heartbeat_at = now(),
+               worker = worker_name, error = j.error
         WHERE id = j.id RETURNING * INTO j;
         RETURN j;
     END LOOP;
     RETURN NULL;
 END $$;
+
+-- The worker calls this every few seconds from a second connection while it runs jobs.
+CREATE OR REPLACE FUNCTION mediatag.job_heartbeat(worker_name text) RETURNS int
+LANGUAGE sql AS $$
+    WITH u AS (UPDATE mediatag.job SET heartbeat_at = now() WHERE state = 'running' AND worker = worker_name RETURNING 1)
+    SELECT count(*)::int FROM u
+$$;
 
 CREATE OR REPLACE FUNCTION mediatag._execute_job(j mediatag.job) RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -74,48 +130,85 @@ BEGIN
     WHEN 'score_group' THEN
         RETURN mediatag._score_group_job((j.payload ->> 'group_id')::bigint, (j.payload ->> 'dataset_id')::bigint,
                                          (j.payload ->> 'version')::int, j.id);
+    WHEN 'score_assets' THEN
+        RETURN mediatag._score_assets_job((j.payload ->> 'group_id')::bigint, (j.payload ->> 'dataset_id')::bigint,
+                                          ARRAY(SELECT jsonb_array_elements_text(j.payload -> 'asset_ids')::bigint));
     ELSE
         RAISE EXCEPTION 'unknown job kind "%"', j.kind;
     END CASE;
 END $$;
 
+-- Deletes finished jobs (done, error, cancelled) older than `older_than` (default: mediatag.job_retention,
+-- 7 days). run_jobs calls it once per call; returns the number deleted.
+CREATE OR REPLACE FUNCTION mediatag.purge_jobs(older_than interval DEFAULT NULL) RETURNS int
+LANGUAGE sql AS $$
+    WITH d AS (DELETE FROM mediatag.job
+               WHERE state IN ('done', 'error', 'cancelled')
+                 AND finished_at < now() - coalesce(older_than, mediatag._setting_interval('mediatag.job_retention', '7 days'))
+               RETURNING 1)
+    SELECT count(*)::int FROM d
+$$;
+
 -- Runs queued jobs until the queue is empty or max_jobs have run. Returns the number run.
 CREATE OR REPLACE PROCEDURE mediatag.run_jobs(max_jobs int DEFAULT 1000, worker_name text DEFAULT 'sql', INOUT ran int DEFAULT 0)
 LANGUAGE plpgsql AS $$
-DECLARE j mediatag.job; res jsonb; err text; ok boolean;
+DECLARE j mediatag.job; res jsonb; err text; outcome text;
 BEGIN
     PERFORM mediatag._require_role('mediatag_editor', 'running queued jobs');
     ran := 0;
+    PERFORM mediatag.purge_jobs();
+    COMMIT;
     WHILE ran < max_jobs LOOP
         j := mediatag._claim_job(worker_name);
         EXIT WHEN j.id IS NULL;
         COMMIT;
         BEGIN
             res := mediatag._execute_job(j);
-            ok := true;
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
-            ok := false;
+            outcome := 'done';
+        EXCEPTION
+            WHEN lock_not_available THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+                outcome := 'lock';
+            WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS err = MESSAGE_TEXT;
+                outcome := 'failed';
         END;
-        IF ok THEN
-            UPDATE mediatag.job SET state = 'done', finished_at = now(), error = NULL, result = res WHERE id = j.id;
+        -- `attempts = j.attempts` fences off an attempt that was taken over meanwhile.
+        IF outcome = 'done' THEN
+            UPDATE mediatag.job SET state = 'done', finished_at = now(), error = NULL, result = res
+            WHERE id = j.id AND attempts = j.attempts;
+        ELSIF outcome = 'lock' THEN
+            -- Someone holds a row this job needs (e.g. a publish left open): not the job's fault, try later.
+            UPDATE mediatag.job SET state = 'queued', attempts = attempts - 1, lock_waits = lock_waits + 1,
+                   run_after = now() + mediatag._job_backoff(lock_waits + 1),
+                   error = format('waiting for a lock (%s); retrying after backoff', err)
+            WHERE id = j.id AND attempts = j.attempts;
         ELSE
             UPDATE mediatag.job SET state = CASE WHEN attempts >= max_attempts THEN 'error' ELSE 'queued' END,
-                   error = err, finished_at = now() WHERE id = j.id;
-            PERFORM mediatag._job_failed(j, err);
+                   run_after = now() + mediatag._job_backoff(attempts), error = err,
+                   finished_at = CASE WHEN attempts >= max_attempts THEN now() END
+            WHERE id = j.id AND attempts = j.attempts;
+            IF FOUND THEN
+                PERFORM mediatag._job_failed(j, err);
+            END IF;
         END IF;
-        PERFORM pg_advisory_unlock(mediatag._job_lock_key(), j.id::int);
+        PERFORM pg_advisory_unlock(mediatag._job_lock_key(j.id, j.attempts));
         COMMIT;
         ran := ran + 1;
     END LOOP;
 END $$;
 
+-- What a failed attempt means for the dataset: the application shows the error; after the last attempt its
+-- status becomes 'error' (it stays 'queued' while retries are pending).
 CREATE OR REPLACE FUNCTION mediatag._job_failed(j mediatag.job, err text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF j.kind = 'score_group' THEN
+    IF j.kind IN ('score_group', 'score_assets') THEN
         UPDATE mediatag.group_application
-           SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'error' ELSE status END, error = err
+           SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'error' ELSE status END,
+               error = CASE WHEN j.attempts >= j.max_attempts
+                            THEN format('%s job %s failed after %s attempts: %s', j.kind, j.id, j.attempts, err)
+                            ELSE format('attempt %s of %s failed, will retry: %s', j.attempts, j.max_attempts, err) END
          WHERE group_id = (j.payload ->> 'group_id')::bigint AND dataset_id = (j.payload ->> 'dataset_id')::bigint;
     END IF;
 END $$;

@@ -134,17 +134,36 @@ BEGIN
     DELETE FROM mediatag.tag_group WHERE id = g.id;
 END $$;
 
--- New assets in a dataset: queue rescoring of every group applied there (a full pass; see scoring.sql).
+-- New assets in a dataset: queue their scoring (alone, appended to the live partitions: see _score_assets_job)
+-- for every group applied there. A group whose full job is still queued needs nothing: that job reads the
+-- whole dataset when it runs, after these assets were committed. Pending asset lists of one (group, dataset)
+-- are merged into one queued job. Returns the number of groups queued for.
 CREATE OR REPLACE FUNCTION mediatag._queue_scoring_for_new_assets(dataset_id bigint, new_assets bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
-DECLARE a record; n int := 0;
+DECLARE a record; n int := 0; j bigint;
 BEGIN
-    PERFORM mediatag.refresh_samples((SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = dataset_id))
-    WHERE EXISTS (SELECT 1 FROM mediatag.keyframe_sample s WHERE s.dataset_id = _queue_scoring_for_new_assets.dataset_id);
+    IF coalesce(cardinality(new_assets), 0) = 0 THEN
+        RETURN 0;
+    END IF;
     FOR a IN SELECT * FROM mediatag.group_application x
              WHERE x.dataset_id = _queue_scoring_for_new_assets.dataset_id AND x.applied_version IS NOT NULL LOOP
-        PERFORM mediatag._queue_scoring(a.group_id, a.dataset_id, a.applied_version);
         n := n + 1;
+        CONTINUE WHEN EXISTS (SELECT 1 FROM mediatag.job q WHERE q.kind = 'score_group' AND q.state = 'queued'
+                              AND (q.payload ->> 'group_id')::bigint = a.group_id
+                              AND (q.payload ->> 'dataset_id')::bigint = a.dataset_id);
+        SELECT q.id INTO j FROM mediatag.job q
+        WHERE q.kind = 'score_assets' AND q.state = 'queued' AND q.attempts = 0
+          AND (q.payload ->> 'group_id')::bigint = a.group_id AND (q.payload ->> 'dataset_id')::bigint = a.dataset_id
+        ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED;
+        IF j IS NULL THEN
+            PERFORM mediatag._enqueue_job('score_assets', jsonb_build_object('group_id', a.group_id,
+                    'dataset_id', a.dataset_id, 'asset_ids', to_jsonb(new_assets)));
+        ELSE
+            UPDATE mediatag.job q SET payload = jsonb_set(q.payload, '{asset_ids}', (q.payload -> 'asset_ids') || to_jsonb(new_assets))
+            WHERE q.id = j;
+        END IF;
+        UPDATE mediatag.group_application x SET status = 'queued'
+        WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id AND x.status <> 'error';
     END LOOP;
     RETURN n;
 END $$;

@@ -117,6 +117,30 @@ BEGIN
     EXECUTE format('ALTER TABLE mediatag_data.%I ATTACH PARTITION mediatag_data.%I FOR VALUES IN (%s)', parent, final_name, dataset_id);
 END $$;
 
+-- The SQL expressions of one version's scoring, all tags in one array: keyframe scores (vis), transcript scores
+-- (tx), the shot/video aggregates over score rows (max, sum of hits) and the per-row hit flags at the tags'
+-- thresholds now. Shared by the full job and the incremental one, so both score alike.
+CREATE OR REPLACE FUNCTION mediatag._score_exprs(group_id bigint, version int,
+    OUT n_tags int, OUT vis_expr text, OUT tx_expr text, OUT max_expr text, OUT sum_expr text, OUT hit_expr_row text)
+LANGUAGE sql STABLE AS $$
+    SELECT count(*)::int,
+           'ARRAY[' || string_agg(CASE WHEN vc.weights IS NULL THEN 'NULL::real'
+               ELSE format('mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec))', vc.bias, vc.weights::text) END,
+               ', ' ORDER BY vt.position) || ']::real[]',
+           'ARRAY[' || string_agg(CASE WHEN tc.weights IS NULL THEN 'NULL::real'
+               ELSE format('mediatag.sigmoid(%s - (s.embedding <#> %L::halfvec))', tc.bias, tc.weights::text) END,
+               ', ' ORDER BY vt.position) || ']::real[]',
+           'ARRAY[' || string_agg(format('max(v.scores[%s])', vt.position), ', ' ORDER BY vt.position) || ']::real[]',
+           'ARRAY[' || string_agg(format('sum(v.hits[%s])', vt.position), ', ' ORDER BY vt.position) || ']::int[]',
+           'ARRAY[' || string_agg(format('coalesce((scores[%s] >= %s)::int, 0)', vt.position, t.threshold), ', '
+                                  ORDER BY vt.position) || ']::int[]'
+    FROM mediatag.group_version_tag vt
+    JOIN mediatag.tag t ON t.id = vt.tag_id
+    LEFT JOIN mediatag.classifier vc ON vc.id = vt.visual_classifier_id
+    LEFT JOIN mediatag.classifier tc ON tc.id = vt.transcript_classifier_id
+    WHERE vt.group_id = _score_exprs.group_id AND vt.version = _score_exprs.version
+$$;
+
 CREATE OR REPLACE FUNCTION mediatag._score_group_job(group_id bigint, dataset_id bigint, version int, job_id bigint DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -140,9 +164,12 @@ DECLARE
     steps jsonb := '{}';
     mark timestamptz := clock_timestamp();
 BEGIN
+    -- NOWAIT: a transaction holding this row (a publish or apply left open) must not stall the worker for every
+    -- other job; run_jobs requeues the job with backoff on lock_not_available.
+    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_group_job.group_id;
     SELECT * INTO a FROM mediatag.group_application x
-    WHERE x.group_id = _score_group_job.group_id AND x.dataset_id = _score_group_job.dataset_id FOR UPDATE;
+    WHERE x.group_id = _score_group_job.group_id AND x.dataset_id = _score_group_job.dataset_id FOR UPDATE NOWAIT;
     IF g.id IS NULL OR a.group_id IS NULL OR a.applied_version IS NULL THEN
         RETURN jsonb_build_object('skipped', 'the group is no longer applied to this dataset');
     END IF;
@@ -152,27 +179,11 @@ BEGIN
         PERFORM mediatag._ensure_score_tables(g);
     END IF;
 
-    SELECT count(*),
-           'ARRAY[' || string_agg(CASE WHEN vc.weights IS NULL THEN 'NULL::real'
-               ELSE format('mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec))', vc.bias, vc.weights::text) END,
-               ', ' ORDER BY vt.position) || ']::real[]',
-           'ARRAY[' || string_agg(CASE WHEN tc.weights IS NULL THEN 'NULL::real'
-               ELSE format('mediatag.sigmoid(%s - (s.embedding <#> %L::halfvec))', tc.bias, tc.weights::text) END,
-               ', ' ORDER BY vt.position) || ']::real[]',
-           'ARRAY[' || string_agg(format('max(v.scores[%s])', vt.position), ', ' ORDER BY vt.position) || ']::real[]',
-           'ARRAY[' || string_agg(format('sum(v.hits[%s])', vt.position), ', ' ORDER BY vt.position) || ']::int[]',
-           'ARRAY[' || string_agg(format('coalesce((scores[%s] >= %s)::int, 0)', vt.position, t.threshold), ', '
-                                  ORDER BY vt.position) || ']::int[]'
-      INTO n_tags, vis_expr, tx_expr, max_expr, sum_expr, hit_expr_row
-    FROM mediatag.group_version_tag vt
-    JOIN mediatag.tag t ON t.id = vt.tag_id
-    LEFT JOIN mediatag.classifier vc ON vc.id = vt.visual_classifier_id
-    LEFT JOIN mediatag.classifier tc ON tc.id = vt.transcript_classifier_id
-    WHERE vt.group_id = g.id AND vt.version = v;
+    SELECT * INTO n_tags, vis_expr, tx_expr, max_expr, sum_expr, hit_expr_row FROM mediatag._score_exprs(g.id, v);
 
-    -- The swap needs a brief exclusive lock on the score tables; a reader holding a transaction open for longer
-    -- than this fails the job, which is retried, rather than queueing every other reader behind it.
-    SET LOCAL lock_timeout = '120s';
+    -- The swap needs a brief exclusive lock on the score tables; a reader (or a publish) holding a transaction
+    -- open for longer than mediatag.job_lock_timeout makes the job wait its turn: run_jobs requeues it with
+    -- backoff rather than the worker, and every reader queued behind its lock request, waiting.
     SET LOCAL client_min_messages = warning;   -- no "does not exist, skipping" chatter from the rebuild
     -- Parallel scans are ~1.7x faster for this and Postgres will not choose them at default costs.
     SET LOCAL parallel_setup_cost = 0;
@@ -258,4 +269,103 @@ BEGIN
     WHERE kind = 'score_group' AND state = 'queued' AND (payload ->> 'group_id')::bigint = g.id
       AND (payload ->> 'dataset_id')::bigint = d;
     RETURN res;
+END $$;
+
+-- Incremental scoring: new assets of a dataset appended to the live version's partitions (keyframes, shots,
+-- videos/images, transcript segments) in one transaction, with the classifiers of the version those partitions
+-- hold. Cost follows the new assets, not the library. Idempotent: an asset that already has its video row (a
+-- full job that ran after it was committed, or an earlier attempt) is skipped, and its transcript rows are
+-- replaced rather than duplicated. A group whose partitions do not exist yet is left to its full job.
+CREATE OR REPLACE FUNCTION mediatag._score_assets_job(group_id bigint, dataset_id bigint, asset_ids bigint[])
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group;
+    a mediatag.group_application;
+    e record;
+    part_kf text; part_shot text; part_video text; part_tx text;
+    todo bigint[];
+    n_kf bigint := 0; n_shot bigint := 0; n_video bigint := 0; n_tx bigint := 0;
+    started timestamptz := clock_timestamp();
+BEGIN
+    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
+    SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_assets_job.group_id;
+    -- The same row lock as the full job: the two never interleave, so an append cannot land in a partition a
+    -- concurrent full job is about to swap out.
+    SELECT * INTO a FROM mediatag.group_application x
+    WHERE x.group_id = _score_assets_job.group_id AND x.dataset_id = _score_assets_job.dataset_id FOR UPDATE NOWAIT;
+    IF g.id IS NULL OR a.group_id IS NULL OR a.scored_version IS NULL THEN
+        RETURN jsonb_build_object('skipped', 'not scored yet on this dataset: the full scoring job covers these assets');
+    END IF;
+    part_kf := mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id;
+    part_shot := mediatag._score_table(g, 'shot') || '_ds' || a.dataset_id;
+    part_video := mediatag._score_table(g, 'video') || '_ds' || a.dataset_id;
+    part_tx := mediatag._score_table(g, 'transcript') || '_ds' || a.dataset_id;
+    IF to_regclass(format('mediatag_data.%I', part_video)) IS NULL THEN
+        RETURN jsonb_build_object('skipped', 'no live score partitions: the full scoring job covers these assets');
+    END IF;
+    EXECUTE format('SELECT ARRAY(SELECT x.id FROM mediatag.asset x WHERE x.id = ANY ($1) AND x.dataset_id = $2
+                                 AND x.status = %L AND NOT EXISTS (SELECT 1 FROM mediatag_data.%I v WHERE v.asset_id = x.id)
+                                 ORDER BY x.id)', 'ingested', part_video)
+        INTO todo USING asset_ids, a.dataset_id;
+    IF cardinality(todo) = 0 THEN
+        RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', a.scored_version, 'assets', 0,
+                                  'skipped', 'already scored');
+    END IF;
+    SELECT * INTO e FROM mediatag._score_exprs(g.id, a.scored_version);
+
+    -- One statement: keyframe rows in, and the shot and video rows aggregated from what was just inserted.
+    EXECUTE format($q$
+        WITH kf AS (
+            INSERT INTO mediatag_data.%1$I (dataset_id, keyframe_id, asset_id, video_id, shot_id, keyframe_index,
+                                            keyframe_time_ms, version, scores)
+            SELECT k.dataset_id, k.id, k.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, k.shot_id, k.keyframe_index,
+                   k.time_ms, %4$s, %5$s
+            FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
+            WHERE k.asset_id = ANY ($1)
+            RETURNING dataset_id, asset_id, video_id, shot_id, scores),
+        sh AS (
+            INSERT INTO mediatag_data.%2$I (dataset_id, shot_id, asset_id, video_id, shot_index, start_ms, end_ms,
+                                            keyframes, version, scores, hits)
+            SELECT $2, agg.shot_id, sh.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, sh.shot_index, sh.start_ms,
+                   sh.end_ms, agg.keyframes, %4$s, agg.scores, %8$s
+            FROM (SELECT v.shot_id, count(*)::int AS keyframes, %6$s AS scores FROM kf v
+                  WHERE v.shot_id IS NOT NULL GROUP BY v.shot_id) agg
+            JOIN mediatag.shot sh ON sh.id = agg.shot_id JOIN mediatag.asset a ON a.id = sh.asset_id
+            RETURNING dataset_id, asset_id, video_id, keyframes, scores, hits),
+        vid AS (
+            INSERT INTO mediatag_data.%3$I (dataset_id, asset_id, video_id, keyframes, shots, version, scores, hits)
+            SELECT v.dataset_id, v.asset_id, v.video_id, sum(v.keyframes)::int, count(*)::int, %4$s, %6$s, %7$s
+            FROM (SELECT dataset_id, asset_id, video_id, keyframes, scores, hits FROM sh
+                  UNION ALL
+                  SELECT dataset_id, asset_id, video_id, 1, scores, %8$s FROM kf WHERE shot_id IS NULL) v
+            GROUP BY v.dataset_id, v.asset_id, v.video_id
+            RETURNING 1)
+        SELECT (SELECT count(*) FROM kf), (SELECT count(*) FROM sh), (SELECT count(*) FROM vid)$q$,
+        part_kf, part_shot, part_video, a.scored_version, e.vis_expr, e.max_expr, e.sum_expr, e.hit_expr_row)
+        INTO n_kf, n_shot, n_video USING todo, a.dataset_id;
+
+    EXECUTE format('DELETE FROM mediatag_data.%I WHERE asset_id = ANY ($1)', part_tx) USING todo;
+    EXECUTE format($q$
+        INSERT INTO mediatag_data.%I (dataset_id, segment_id, asset_id, video_id, start_ms, end_ms, text, version, scores)
+        SELECT s.dataset_id, s.id, s.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, s.start_ms, s.end_ms, s.text,
+               %s, %s
+        FROM mediatag.transcript_segment s JOIN mediatag.asset a ON a.id = s.asset_id WHERE s.asset_id = ANY ($1)$q$,
+        part_tx, a.scored_version, e.tx_expr) USING todo;
+    GET DIAGNOSTICS n_tx = ROW_COUNT;
+
+    -- Scored again unless a newer version is applied and its full job is still to come.
+    UPDATE mediatag.group_application x
+       SET status = CASE WHEN x.applied_version IS NOT DISTINCT FROM x.scored_version
+                          AND NOT EXISTS (SELECT 1 FROM mediatag.job j WHERE j.kind = 'score_group'
+                                          AND j.state IN ('queued', 'running')
+                                          AND (j.payload ->> 'group_id')::bigint = x.group_id
+                                          AND (j.payload ->> 'dataset_id')::bigint = x.dataset_id)
+                         THEN 'scored' ELSE x.status END,
+           error = NULL
+    WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
+    RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', a.scored_version,
+                              'assets', cardinality(todo), 'keyframes', n_kf, 'shots', n_shot, 'videos', n_video,
+                              'transcript_segments', n_tx,
+                              'seconds', round(extract(epoch FROM clock_timestamp() - started)::numeric, 4));
 END $$;

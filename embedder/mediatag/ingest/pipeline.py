@@ -1,8 +1,15 @@
 """The ingest pipeline: discover → hash → skip known → decode/split → embed in batches → write with COPY.
 
 Files are processed in batches; each batch is written in one transaction, so a crash loses at most the batch
-in flight and a re-run picks it up (files are identified by sha256). A file that cannot be read is stored as an
-`error` asset with its message, and the rest of the batch goes on.
+in flight and a re-run picks it up (files are identified by sha256). A file that cannot be read, embedded or
+found any more is stored as an `error` asset with its message (or listed in the summary when it has no
+content hash), and the rest of the batch goes on. Error assets are retried by the next run (retry_errors).
+
+Healing: the post-ingest work (views, scoring of applied tag groups, sample top-up) is tracked per asset
+(asset.post_ingest_at). A run that stopped after committing files leaves them pending and the next run of the
+dataset does their post-ingest work, whether or not it brings new files. The HNSW indexes are built with
+CREATE INDEX CONCURRENTLY from this connection in autocommit mode, after the data is committed, so ingests into
+other datasets are not blocked meanwhile.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from ..media import (
     MediaError,
     find_metadata_sidecar,
     find_subtitle_sidecars,
+    limits,
     load_image,
     parse_subtitles,
     split_video,
@@ -41,6 +49,14 @@ class IngestOptions:
     embed_batch: int = 32
     keyframe_every_s: float = 5.0
     progress: bool = True
+    retry_errors: bool = True  # files stored as error assets by an earlier run are tried again
+    max_image_pixels: int | None = limits.MAX_IMAGE_PIXELS
+    max_video_seconds: float | None = limits.MAX_VIDEO_SECONDS
+    max_subtitle_bytes: int = limits.MAX_SUBTITLE_BYTES
+    max_sidecar_bytes: int = limits.MAX_SIDECAR_BYTES
+    # Encoders to use instead of the registry's (same name and dim as the dataset's models): custom models.
+    visual_encoder: object | None = None
+    text_encoder: object | None = None
 
 
 @dataclass(slots=True)
@@ -53,6 +69,10 @@ class IngestSummary:
     shots: int = 0
     transcript_segments: int = 0
     skipped_known: int = 0
+    retried: int = 0  # error assets of earlier runs tried again
+    recovered: int = 0  # of those, now ingested
+    healed: int = 0  # assets of earlier, interrupted runs whose post-ingest work this run did
+    ingest_run: int | None = None
     errors: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
@@ -72,6 +92,10 @@ class IngestSummary:
             f"in {self.seconds:.1f}s ({rate:.1f} keyframes/s)",
             f"  already ingested (same sha256): {self.skipped_known}",
         ]
+        if self.retried:
+            lines.append(f"  error assets of earlier runs retried: {self.retried} ({self.recovered} now ingested)")
+        if self.healed:
+            lines.append(f"  finished the post-ingest work of an interrupted earlier run for {self.healed} asset(s)")
         if self.scoring_jobs:
             lines.append(f"  scoring jobs queued for applied tag groups: {self.scoring_jobs}")
         for p in self.missing:
@@ -103,6 +127,7 @@ class _Prepared:
     seg_vectors: np.ndarray | None = None
     error: str | None = None
     asset_id: int | None = None
+    replaces: int | None = None  # the id of the error asset this file's retry replaces
     image: object | None = None  # the decoded photo, kept until it is embedded (decoding twice costs ~30 %)
 
 
@@ -121,17 +146,19 @@ def _dataset_models(conn: psycopg.Connection, dataset: str, opts: IngestOptions)
     return opts.visual_model or default_visual_model(), opts.text_model or default_text_model()
 
 
-def _prepare(path: Path, kind: str, sha: str, opts: IngestOptions, out_root: Path) -> _Prepared:
-    meta = {**find_metadata_sidecar(path), **opts.metadata}
-    item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata=meta)
+def _prepare(path: Path, kind: str, sha: str, size: int, opts: IngestOptions, out_root: Path) -> _Prepared:
+    meta = {**find_metadata_sidecar(path, opts.max_sidecar_bytes), **opts.metadata}
+    item = _Prepared(path=path, kind=kind, sha=sha, size=size, metadata=meta)
     if kind == "image":
-        img = load_image(path)
+        img = load_image(path, opts.max_image_pixels)
         item.width, item.height = img.size
         item.tech = {"format": (img.format or path.suffix.lstrip(".")).lower(), "mode": img.mode}
         item.keyframes = [(None, 0, 0, str(path), img.width, img.height)]
         item.image = img
         return item
-    split = split_video(path, out_root / sha[:2] / sha, every_s=opts.keyframe_every_s)
+    split = split_video(
+        path, out_root / sha[:2] / sha, every_s=opts.keyframe_every_s, max_duration_s=opts.max_video_seconds
+    )
     info = split.info
     item.duration_ms, item.width, item.height = info.duration_ms, info.width, info.height
     item.tech = {
@@ -154,7 +181,7 @@ def _prepare(path: Path, kind: str, sha: str, opts: IngestOptions, out_root: Pat
         raise MediaError(f"{path.name}: no keyframe could be decoded")
     for sub in find_subtitle_sidecars(path):
         try:
-            parsed = parse_subtitles(sub)
+            parsed = parse_subtitles(sub, opts.max_subtitle_bytes)
         except MediaError as e:
             # A broken sidecar costs the transcript, not the video.
             item.tech.setdefault("subtitle_warnings", []).append(f"{e} (subtitles skipped)")
@@ -171,36 +198,79 @@ def _prepare(path: Path, kind: str, sha: str, opts: IngestOptions, out_root: Pat
 
 
 def _embed(items: Sequence[_Prepared], visual, text, batch: int) -> None:
-    """Embed all keyframes and transcript segments of a batch of prepared files, in model-sized chunks."""
-    frames = [(it, i) for it in items if it.error is None for i in range(len(it.keyframes))]
+    """Embed all keyframes and transcript segments of a batch of prepared files, in model-sized chunks.
+
+    A model failure (an exception, out of memory on one huge image) costs the file it happened on: the chunk is
+    retried one file at a time, and a file that still fails becomes an error asset.
+    """
+    ok = [it for it in items if it.error is None]
+    chunks: list[list[_Prepared]] = []
+    current: list[_Prepared] = []
+    frames = 0
+    for it in ok:
+        current.append(it)
+        frames += len(it.keyframes)
+        if frames >= batch:
+            chunks.append(current)
+            current, frames = [], 0
+    if current:
+        chunks.append(current)
+    for chunk in chunks:
+        try:
+            _embed_files(chunk, visual, text, batch)
+        except Exception:  # noqa: BLE001 - find the file that fails, keep the others
+            for it in chunk:
+                try:
+                    _embed_files([it], visual, text, batch)
+                except Exception as e:  # noqa: BLE001
+                    it.kf_vectors = it.seg_vectors = None
+                    it.error = f"{it.path.name}: embedding failed ({type(e).__name__}: {e})"
+        for it in chunk:
+            it.image = None  # decoded photos are large: free them once embedded
+
+
+def _embed_files(items: Sequence[_Prepared], visual, text, batch: int) -> None:
+    frames = [(it, i) for it in items for i in range(len(it.keyframes))]
     vecs: list[np.ndarray] = []
     for start in range(0, len(frames), batch):
         chunk = frames[start : start + batch]
         images = [it.image if it.image is not None else load_image(Path(it.keyframes[i][3])) for it, i in chunk]
-        vecs.append(visual.embed_images(images))
-    if frames:
-        allv = np.concatenate(vecs)
-        pos = 0
-        for it in items:
-            if it.error is None:
-                n = len(it.keyframes)
-                it.kf_vectors, pos = allv[pos : pos + n], pos + n
+        vecs.append(np.asarray(visual.embed_images(images), dtype=np.float32))
+    allv = np.concatenate(vecs) if vecs else np.zeros((0, visual.dim), dtype=np.float32)
+    if allv.shape != (len(frames), visual.dim) or not np.all(np.isfinite(allv)):
+        raise ValueError(f"the visual model returned {allv.shape} values (not all finite) for {len(frames)} images")
+    segs: list[np.ndarray | None] = []
     for it in items:
-        if it.error is None and it.segments:
-            it.seg_vectors = text.embed_texts([s[3] for s in it.segments])
+        if it.segments:
+            v = np.asarray(text.embed_texts([s[3] for s in it.segments]), dtype=np.float32)
+            if v.shape != (len(it.segments), text.dim) or not np.all(np.isfinite(v)):
+                raise ValueError(f"the text model returned {v.shape} values for {len(it.segments)} segments")
+            segs.append(v)
+        else:
+            segs.append(None)
+    pos = 0
+    for it, seg in zip(items, segs, strict=True):
+        n = len(it.keyframes)
+        it.kf_vectors, pos = allv[pos : pos + n], pos + n
+        it.seg_vectors = seg
 
 
-def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]) -> list[int]:
+def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared], run_id: int) -> list[int]:
     """One transaction per batch. Returns the ids of the newly ingested assets."""
     new_ids: list[int] = []
     with conn.transaction():
         kf_rows: list[tuple] = []
         seg_rows: list[tuple] = []
         for it in items:
+            if it.replaces is not None:
+                # The retry's outcome (ingested, or this run's error) takes the old error asset's place.
+                conn.execute(
+                    "DELETE FROM mediatag.asset WHERE id = %s AND status = 'error'", (it.replaces,)
+                )
             row = conn.execute(
                 """INSERT INTO mediatag.asset (dataset_id, kind, path, sha256, size_bytes, duration_ms, width, height,
-                                                tech, metadata, status, error)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s)
+                                                tech, metadata, status, error, ingest_run_id)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s)
                    ON CONFLICT (dataset_id, sha256) DO NOTHING RETURNING id""",
                 (
                     dataset_id,
@@ -215,6 +285,7 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                     psycopg.types.json.Jsonb(it.metadata),
                     "error" if it.error else "ingested",
                     it.error,
+                    run_id,
                 ),
             ).fetchone()
             if row is None or it.error:
@@ -264,6 +335,26 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
     return new_ids
 
 
+def _build_indexes(conn: psycopg.Connection, dataset: str, summary: IngestSummary) -> None:
+    """Missing HNSW indexes of the dataset, built CONCURRENTLY (autocommit) so other ingests are not blocked."""
+    statements = [r[0] for r in conn.execute("SELECT mediatag.index_statements(%s)", (dataset,))]
+    conn.commit()
+    if not statements:
+        return
+    was = conn.autocommit
+    conn.autocommit = True
+    try:
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for stmt in statements:
+            conn.execute(stmt)
+    except psycopg.Error as e:
+        # The data is committed and searchable without the index (exact scan); the next run tries again.
+        summary.warnings.append(f"HNSW index not built ({e.diag.message_primary or e}); the next ingest retries")
+    finally:
+        conn.execute("RESET maintenance_work_mem")
+        conn.autocommit = was
+
+
 def ingest(
     conn: psycopg.Connection,
     dataset: str,
@@ -273,21 +364,40 @@ def ingest(
     opts = opts or IngestOptions()
     t0 = time.monotonic()
     summary = IngestSummary(dataset=dataset)
+    found = discover(paths)
+    summary.missing = [str(p) for p in found.missing]
+    summary.unsupported = [str(p) for p in found.unsupported]
+    exists = conn.execute("SELECT 1 FROM mediatag.dataset WHERE name = %s", (dataset,)).fetchone() is not None
+    conn.commit()
+    if not found.media and not exists:
+        # A mistyped path must not leave an empty dataset behind.
+        summary.warnings.append(f"no media files found: dataset {dataset!r} was not created")
+        summary.seconds = time.monotonic() - t0
+        return summary
     visual_name, text_name = _dataset_models(conn, dataset, opts)
-    visual, text = get_visual_encoder(visual_name), get_text_encoder(text_name)
+    visual = opts.visual_encoder or get_visual_encoder(visual_name)
+    text = opts.text_encoder or get_text_encoder(text_name)
     dataset_id = conn.execute(
         "SELECT mediatag.create_dataset(name => %s, visual_model => %s, visual_dim => %s, text_model => %s,"
         " text_dim => %s)",
         (dataset, visual.name, visual.dim, text.name, text.dim),
     ).fetchone()[0]
+    # The run is recorded before any file is written, so a run that never finishes is visible afterwards.
+    run_id = summary.ingest_run = conn.execute(
+        "INSERT INTO mediatag.ingest_run (dataset_id, summary) VALUES (%s, %s) RETURNING id",
+        (dataset_id, psycopg.types.json.Jsonb({"paths": [str(p) for p in paths][:100]})),
+    ).fetchone()[0]
     conn.commit()
     slug = conn.execute("SELECT slug FROM mediatag.dataset WHERE id = %s", (dataset_id,)).fetchone()[0]
     out_root = _media_root(opts) / slug
 
-    found = discover(paths)
-    summary.missing = [str(p) for p in found.missing]
-    summary.unsupported = [str(p) for p in found.unsupported]
-    known = {r[0] for r in conn.execute("SELECT sha256 FROM mediatag.asset WHERE dataset_id = %s", (dataset_id,))}
+    known: dict[str, tuple[int, str]] = {
+        r[0]: (r[1], r[2])
+        for r in conn.execute("SELECT sha256, id, status FROM mediatag.asset WHERE dataset_id = %s", (dataset_id,))
+    }
+    pending_before = conn.execute(
+        "SELECT count(*) FROM mediatag.asset WHERE dataset_id = %s AND post_ingest_at IS NULL", (dataset_id,)
+    ).fetchone()[0]
     conn.commit()
     new_assets: list[int] = []
     bar = tqdm(total=len(found.media), unit="file", disable=not opts.progress, desc=f"ingest {dataset}")
@@ -297,11 +407,12 @@ def ingest(
         if not batch:
             return
         _embed(batch, visual, text, opts.embed_batch)
-        new_assets.extend(_write(conn, dataset_id, batch))
+        new_assets.extend(_write(conn, dataset_id, batch, run_id))
         for it in batch:
             if it.error:
                 summary.errors.append((str(it.path), it.error))
             elif it.asset_id is not None:
+                summary.recovered += it.replaces is not None
                 summary.ingested += 1
                 summary.images += it.kind == "image"
                 summary.videos += it.kind == "video"
@@ -317,30 +428,48 @@ def ingest(
         bar.update(1)
         try:
             sha = sha256_file(path)
+            size = path.stat().st_size
+        except FileNotFoundError:
+            summary.errors.append((str(path), f"{path.name}: file disappeared before it could be read"))
+            continue
         except OSError as e:
-            summary.errors.append((str(path), f"unreadable: {e.strerror or e}"))
+            summary.errors.append((str(path), f"{path.name}: unreadable: {e.strerror or e}"))
             continue
+        replaces = None
         if sha in known:
-            summary.skipped_known += 1
-            continue
-        known.add(sha)
+            asset_id, status = known[sha]
+            if status != "error" or not opts.retry_errors:
+                summary.skipped_known += 1
+                continue
+            replaces = asset_id
+            summary.retried += 1
+        known[sha] = (0, "seen")
         try:
-            item = _prepare(path, kind, sha, opts, out_root)
+            item = _prepare(path, kind, sha, size, opts, out_root)
         except Exception as e:  # noqa: BLE001 — any decoder failure is this file's error, not the batch's
-            error = str(e) if isinstance(e, MediaError) else f"{path.name}: {type(e).__name__}: {e}"
-            item = _Prepared(path=path, kind=kind, sha=sha, size=path.stat().st_size, metadata={}, error=error)
+            if isinstance(e, MediaError):
+                error = str(e)
+            elif isinstance(e, FileNotFoundError):
+                error = f"{path.name}: file disappeared while it was being read"
+            else:
+                error = f"{path.name}: {type(e).__name__}: {e}"
+            item = _Prepared(path=path, kind=kind, sha=sha, size=size, metadata={}, error=error)
+        item.replaces = replaces
         batch.append(item)
         if len(batch) >= opts.batch_files:
             flush()
     flush()
     bar.close()
     summary.scoring_jobs = conn.execute(
-        "SELECT mediatag.after_ingest(%s, %s::bigint[])", (dataset, new_assets)
+        "SELECT mediatag.after_ingest(%s, %s::bigint[], %s)", (dataset, new_assets, run_id)
     ).fetchone()[0]
+    conn.commit()
+    summary.healed = max(0, pending_before)
+    _build_indexes(conn, dataset, summary)
     summary.seconds = time.monotonic() - t0
     conn.execute(
-        "INSERT INTO mediatag.ingest_run (dataset_id, finished_at, summary) VALUES (%s, now(), %s)",
-        (dataset_id, psycopg.types.json.Jsonb(summary.as_dict())),
+        "UPDATE mediatag.ingest_run SET finished_at = now(), summary = %s WHERE id = %s",
+        (psycopg.types.json.Jsonb(summary.as_dict()), run_id),
     )
     conn.commit()
     return summary

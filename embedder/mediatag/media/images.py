@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +16,22 @@ from .errors import MediaError
 JPEG_QUALITY = 90
 
 
-def load_image(path: str | Path) -> Image.Image:
+def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
     """Decode the whole image, apply its EXIF orientation and return it as RGB.
 
     Raises MediaError for missing, unrecognised, truncated or corrupt files: the pixels are decoded here, not
-    only the header, so a broken file fails at ingestion rather than later in the embedder.
+    only the header, so a broken file fails at ingestion rather than later in the embedder. With max_pixels,
+    an image with more pixels is refused from its header, before its pixels are decoded.
     """
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with _pillow_limit(max_pixels), Image.open(path) as img:
+            if max_pixels is not None and img.width * img.height > max_pixels:
+                raise MediaError(
+                    path,
+                    f"image has {img.width}x{img.height} = {img.width * img.height / 1e6:.1f} megapixels, above the "
+                    f"cap of {max_pixels / 1e6:g} (max_image_pixels)",
+                )
             img.seek(0)  # animated GIF/WebP/TIFF: the first frame stands for the file
             img.load()
             upright = ImageOps.exif_transpose(img)
@@ -35,6 +45,25 @@ def load_image(path: str | Path) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError depending on the codec.
         raise MediaError(path, f"corrupt or unreadable image ({exc})") from exc
+
+
+_limit_lock = threading.Lock()
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+    """Pillow refuses images above twice its own MAX_IMAGE_PIXELS before we see the header; a cap set above
+    Pillow's (~179 MP) is honoured by raising Pillow's for the duration of the open."""
+    if max_pixels is None or Image.MAX_IMAGE_PIXELS is None or max_pixels <= Image.MAX_IMAGE_PIXELS:
+        yield
+        return
+    with _limit_lock:
+        before = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = before
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaError
+from .limits import MAX_SIDECAR_BYTES, read_capped
 from .textcodec import decode_text
 
 SUBTITLE_EXTENSIONS: frozenset[str] = frozenset({".srt", ".vtt"})
@@ -62,25 +63,25 @@ def subtitle_label(sidecar: str | Path, video_path: str | Path) -> str | None:
     return rest or None
 
 
-def find_metadata_sidecar(path: str | Path) -> dict[str, Any]:
+def find_metadata_sidecar(path: str | Path, max_bytes: int = MAX_SIDECAR_BYTES) -> dict[str, Any]:
     """User metadata for a media file from metadata.csv and JSON sidecars ({} when there is none).
 
-    Raises MediaError naming the sidecar when one exists but is malformed.
+    Raises MediaError naming the sidecar when one exists but is malformed or larger than max_bytes.
     """
     path = Path(path)
     merged: dict[str, Any] = {}
     table = path.parent / METADATA_CSV
     if table.is_file():
-        merged.update(_csv_row(table, path))
+        merged.update(_csv_row(table, path, max_bytes))
     for sidecar in (path.with_suffix(".json"), path.with_name(path.name + ".json")):
         if sidecar != path and sidecar.is_file():
-            merged.update(_json_object(sidecar))
+            merged.update(_json_object(sidecar, max_bytes))
     return merged
 
 
-def _json_object(sidecar: Path) -> dict[str, Any]:
+def _json_object(sidecar: Path, max_bytes: int = MAX_SIDECAR_BYTES) -> dict[str, Any]:
     try:
-        text = decode_text(sidecar.read_bytes()).text
+        text = decode_text(read_capped(sidecar, max_bytes, "metadata sidecar")).text
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MediaError(sidecar, f"invalid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
@@ -91,9 +92,9 @@ def _json_object(sidecar: Path) -> dict[str, Any]:
     return value
 
 
-def _csv_row(table: Path, media: Path) -> dict[str, str]:
+def _csv_row(table: Path, media: Path, max_bytes: int = MAX_SIDECAR_BYTES) -> dict[str, str]:
     stat = table.stat()
-    rows = _read_table(str(table), stat.st_mtime_ns, stat.st_size)
+    rows = _read_table(str(table), stat.st_mtime_ns, stat.st_size, max_bytes)
     name = media.name
     for key in (name, name.lower()):
         if key in rows:
@@ -102,11 +103,11 @@ def _csv_row(table: Path, media: Path) -> dict[str, str]:
 
 
 @lru_cache(maxsize=64)
-def _read_table(table_path: str, mtime_ns: int, size: int) -> dict[str, dict[str, str]]:
+def _read_table(table_path: str, mtime_ns: int, size: int, max_bytes: int) -> dict[str, dict[str, str]]:
     # Cached per (file, mtime, size): ingesting a folder asks for every file in it, parse the table once.
     table = Path(table_path)
     try:
-        text = decode_text(table.read_bytes()).text
+        text = decode_text(read_capped(table, max_bytes, "metadata table")).text
     except OSError as exc:
         raise MediaError(table, f"unreadable metadata table ({exc.strerror or exc})") from exc
     if not text.strip():

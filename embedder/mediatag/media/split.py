@@ -18,6 +18,7 @@ import av
 
 from .cuts import DEFAULT_MIN_SHOT_MS, DEFAULT_THRESHOLD, CutDetector, Decision
 from .decode import VideoDecoder
+from .errors import MediaError
 from .keyframes import Keyframe, KeyframePicker, KeyframeWriter
 from .probe import MediaInfo, probe
 from .shots import Shot, shots_from_cuts
@@ -46,16 +47,23 @@ def split_video(
     every_s: float = DEFAULT_EVERY_S,
     max_side: int = DEFAULT_MAX_SIDE,
     threads: int = 0,
+    max_duration_s: float | None = None,
 ) -> VideoSplit:
     """Probe, detect hard cuts and write keyframes (JPEG) to out_dir, decoding the video once.
 
     threshold: cut score (0..1, see cuts.py) above the shot's motion baseline that counts as a cut.
     min_shot_ms: a cut closer than this to the previous cut (or the start) is ignored.
     every_s / max_side: keyframe spacing inside long shots, and the longest side of keyframe images.
+    max_duration_s: a longer video (by its container duration) is refused before decoding.
     Raises MediaError when the file is unreadable or has no decodable video frame; damage after the first
     frames is reported in `warnings` and the decodable part is kept.
     """
     info = probe(path)
+    if max_duration_s is not None and info.duration_ms and info.duration_ms > max_duration_s * 1000:
+        raise MediaError(
+            path,
+            f"video lasts {info.duration_ms / 1000:.0f} s, above the cap of {max_duration_s:g} s (max_video_seconds)",
+        )
     writer = KeyframeWriter(out_dir, max_side, _sample_aspect_ratio(info))
     picker: KeyframePicker[av.VideoFrame] = KeyframePicker(every_s * 1000.0, writer.write)
     return _run(path, info, CutDetector(threshold, min_shot_ms), None, picker, writer, threads)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import MediaError
+from .limits import MAX_SUBTITLE_BYTES, read_capped
 from .textcodec import decode_text
 
 _TIME = r"(?:(\d+)\s*:\s*)?(\d{1,2})\s*:\s*(\d{1,2})(?:\s*[,.:]\s*(\d{1,3}))?"
@@ -77,11 +78,12 @@ class _Defects:
         return out
 
 
-def parse_subtitles(path: str | Path) -> SubtitleResult:
-    """Parse a .srt or .vtt file. Raises MediaError when the file is missing, empty or has no usable cue."""
+def parse_subtitles(path: str | Path, max_bytes: int = MAX_SUBTITLE_BYTES) -> SubtitleResult:
+    """Parse a .srt or .vtt file. Raises MediaError when the file is missing, larger than max_bytes, empty or has
+    no usable cue."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_capped(path, max_bytes, "subtitle file")
     except FileNotFoundError as exc:
         raise MediaError(path, "file not found") from exc
     except OSError as exc:

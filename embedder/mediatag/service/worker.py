@@ -1,7 +1,10 @@
 """The job worker: drains mediatag.job by calling the in-database procedure, woken by LISTEN/NOTIFY.
 
 The work itself (scoring) runs inside Postgres; this loop only decides when to call it. A periodic poll also
-picks up jobs orphaned by a worker that died (they are 'running' with no live advisory lock).
+picks up jobs orphaned by a worker that died (they are 'running' with no live advisory lock), jobs whose retry
+backoff (run_after) has passed, and jobs of a worker that stopped heartbeating. While the loop runs, a second
+connection heartbeats the worker's running jobs every `heartbeat_s` seconds (mediatag.job_heartbeat), so a
+long job is not mistaken for a hung one.
 """
 
 from __future__ import annotations
@@ -15,28 +18,60 @@ import psycopg
 
 log = logging.getLogger("mediatag.worker")
 
+HEARTBEAT_S = 30.0
+
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+class Heartbeat:
+    """Marks this worker's running jobs as alive from its own connection until stopped."""
+
+    def __init__(self, url: str, name: str, every_s: float = HEARTBEAT_S) -> None:
+        self.url, self.name, self.every_s = url, name, every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mediatag-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True) as conn:
+                    while not self._stop.wait(self.every_s):
+                        conn.execute("SELECT mediatag.job_heartbeat(%s)", (self.name,))
+            except psycopg.Error as e:
+                log.warning("heartbeat: database error, retrying: %s", e)
+                self._stop.wait(self.every_s)
+
+
 def run_pending(url: str, max_jobs: int = 1000) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute("CALL mediatag.run_jobs(%s, %s, NULL)", (max_jobs, worker_name())).fetchone()[0]
+    name = worker_name()
+    with Heartbeat(url, name), psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("CALL mediatag.run_jobs(%s, %s, NULL)", (max_jobs, name)).fetchone()[0]
 
 
 def run_forever(url: str, stop: threading.Event, poll_s: float = 5.0) -> None:
-    while not stop.is_set():
-        try:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("LISTEN mediatag_jobs")
-                while not stop.is_set():
-                    ran = conn.execute("CALL mediatag.run_jobs(%s, %s, NULL)", (100, worker_name())).fetchone()[0]
-                    if ran:
-                        log.info("ran %d job(s)", ran)
-                        continue
-                    for _ in conn.notifies(timeout=poll_s, stop_after=1):
-                        pass
-        except psycopg.Error as e:
-            log.warning("worker: database error, retrying in %.0fs: %s", poll_s, e)
-            stop.wait(poll_s)
+    name = worker_name()
+    with Heartbeat(url, name):
+        while not stop.is_set():
+            try:
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("LISTEN mediatag_jobs")
+                    while not stop.is_set():
+                        ran = conn.execute("CALL mediatag.run_jobs(%s, %s, NULL)", (100, name)).fetchone()[0]
+                        if ran:
+                            log.info("ran %d job(s)", ran)
+                            continue
+                        for _ in conn.notifies(timeout=poll_s, stop_after=1):
+                            pass
+            except psycopg.Error as e:
+                log.warning("worker: database error, retrying in %.0fs: %s", poll_s, e)
+                stop.wait(poll_s)
