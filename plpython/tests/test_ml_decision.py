@@ -9,7 +9,7 @@ from mediatag_ml import calibration, training, zero_shot
 from mediatag_ml.calibration import ModelCalibration, fit_model_calibration, shipped_model_calibration
 from mediatag_ml.classifier import sigmoid
 from mediatag_ml.decision import count_matching_shift
-from mediatag_ml.metrics import best_threshold, threshold_metrics
+from mediatag_ml.metrics import threshold_metrics
 from mediatag_ml.synthetic import ConceptWorld
 
 
@@ -80,7 +80,9 @@ def test_model_calibration_transfers_between_photo_sets(world):
     mc = fit_model_calibration([_z(w, fit_set, k) for k in ks], [fit_set.Y[:, k] for k in ks])
     expected, true, ratios = 0.0, 0, []
     for k in ks:
-        clf = zero_shot(test.prompts[k : k + 1], None, test.X[:2000], baseline=test.generic_prompt, model_calibration=mc)
+        clf = zero_shot(
+            test.prompts[k : k + 1], None, test.X[:2000], baseline=test.generic_prompt, model_calibration=mc
+        )
         assert clf.summary["calibration"] == "model"
         s = clf.score(test.X[2000:])
         y = test.Y[2000:, k]

@@ -41,15 +41,21 @@ def test_weights_add_up_to_the_population(population):
 
 
 def test_one_sample_of_400_matches_the_full_population(population):
-    # Tolerance for one 400-item sample: F1 and precision within 0.11 at every threshold 0.1 .. 0.9 (the
-    # sampling error of ~40 items per bucket); the unweighted sample is off by more than 0.2 somewhere.
+    # Stated tolerance for one 400-item sample, max over thresholds 0.1 .. 0.9: precision within 0.1 on every one
+    # of 12 samples, F1 within 0.13 on at least 10 of them (a positive drawn from the crowded lowest bucket
+    # weighs ~300 keyframes, which moves recall and F1 at low thresholds). The unweighted sample is off by more
+    # than 0.2 on every sample (its error is bias, not noise).
     s, y, _ = population
     truth = metrics.threshold_metrics(s, y, THRESHOLDS)
-    for seed in range(5):
+    f1_ok = 0
+    for seed in range(12):
         weighted, unweighted, _ = _estimates(population, seed)
+        err = {k: np.abs(np.array(weighted[k]) - truth[k]).max() for k in ("f1", "precision")}
+        assert err["precision"] < 0.1, seed
+        f1_ok += err["f1"] < 0.13
         for k in ("f1", "precision"):
-            assert np.abs(np.array(weighted[k]) - truth[k]).max() < 0.11, (seed, k)
             assert np.abs(np.array(unweighted[k]) - truth[k]).max() > 0.2, (seed, k)
+    assert f1_ok >= 10
 
 
 def test_weighted_estimate_is_unbiased_over_samples(population):

@@ -57,10 +57,13 @@ DECLARE
     t mediatag.tag := mediatag._tag(g, tag);
     c mediatag.classifier;
     cid bigint;
-    v int;
+    scored_v int;
     d bigint;
     e bigint;
     counts bigint[];
+    quotas bigint[];
+    over bigint;
+    bi int;
     lo bigint;
     hi bigint;
     mid bigint;
@@ -73,11 +76,11 @@ BEGIN
         RAISE EXCEPTION 'evaluation size must be between 10 and 5000, got %', size USING ERRCODE = 'invalid_parameter_value';
     END IF;
     -- The scores users see on this dataset come from its scored version: evaluate that classifier.
-    SELECT a.scored_version, vt.visual_classifier_id INTO v, cid
+    SELECT a.scored_version, vt.visual_classifier_id INTO scored_v, cid
     FROM mediatag.group_application a
     JOIN mediatag.group_version_tag vt ON vt.group_id = a.group_id AND vt.version = a.scored_version AND vt.tag_id = t.id
     WHERE a.group_id = g.id AND a.dataset_id = d;
-    IF v IS NOT NULL THEN
+    IF scored_v IS NOT NULL THEN
         SELECT cl.* INTO c FROM mediatag.classifier cl WHERE cl.id = cid;
     ELSE
         IF d <> g.training_dataset_id THEN
@@ -90,7 +93,7 @@ BEGIN
         RAISE EXCEPTION 'tag "%" has no visual classifier to evaluate', t.name USING ERRCODE = 'no_data_found';
     END IF;
     INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start, group_version)
-    VALUES (t.id, d, c.id, mediatag._tag_threshold(t.id, d), v) RETURNING id INTO e;
+    VALUES (t.id, d, c.id, mediatag._tag_threshold(t.id, d), scored_v) RETURNING id INTO e;
     -- Score the whole dataset with the tag's current classifier once (one parallel pass into a temp table), then
     -- stratify: equal quota per 0.1-wide score bucket, shortfalls of sparse buckets handed to the others
     -- (water-filling), and a deterministic per-seed hash picks the members without sorting a million rows.
@@ -115,13 +118,21 @@ BEGIN
         mid := (lo + hi) / 2;
         IF (SELECT sum(least(v, mid)) FROM unnest(counts) v) >= size THEN hi := mid; ELSE lo := mid + 1; END IF;
     END LOOP;
+    -- Exactly `size` items: the level can overshoot by less than one item per full bucket; the highest full
+    -- buckets give one back each (they hold the fewest keyframes per item anyway).
+    quotas := ARRAY(SELECT least(v, lo) FROM unnest(counts) v);
+    over := (SELECT sum(q) FROM unnest(quotas) q) - size;
+    FOR bi IN REVERSE 10..1 LOOP
+        EXIT WHEN over <= 0;
+        IF counts[bi] >= lo AND quotas[bi] > 0 THEN quotas[bi] := quotas[bi] - 1; over := over - 1; END IF;
+    END LOOP;
     INSERT INTO mediatag.evaluation_item (evaluation_id, keyframe_id, shot_id, score, bucket)
     SELECT e, r.id, r.shot_id, r.score, r.bucket
     FROM (SELECT x.*, row_number() OVER (PARTITION BY x.bucket ORDER BY x.draw) AS rn
           FROM _mediatag_eval_scored x
           -- keep ~2x the quota (+10) of each bucket before the exact cut, so the window sorts thousands, not millions
-          WHERE x.draw < least(1.0, (2.0 * least(counts[x.bucket + 1], lo) + 10) / greatest(counts[x.bucket + 1], 1))) r
-    WHERE r.rn <= least(counts[r.bucket + 1], lo);
+          WHERE x.draw < least(1.0, (2.0 * quotas[x.bucket + 1] + 10) / greatest(counts[x.bucket + 1], 1))) r
+    WHERE r.rn <= quotas[r.bucket + 1];
     DROP TABLE _mediatag_eval_scored;
     RETURN e;
 END $$;
@@ -283,8 +294,8 @@ DECLARE
     e mediatag.evaluation := mediatag._evaluation(evaluation);
     g mediatag.tag_group;
     t mediatag.tag;
-    yes bigint[];
-    no bigint[];
+    yes_ids bigint[];
+    no_ids bigint[];
 BEGIN
     SELECT x.* INTO t FROM mediatag.tag x WHERE x.id = e.tag_id;
     SELECT x.* INTO g FROM mediatag.tag_group x WHERE x.id = t.group_id;
@@ -294,14 +305,14 @@ BEGIN
             (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id) USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT array_agg(i.keyframe_id) FILTER (WHERE i.truth), array_agg(i.keyframe_id) FILTER (WHERE NOT i.truth)
-    INTO yes, no FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND i.truth IS NOT NULL AND NOT i.removed;
-    IF yes IS NULL AND no IS NULL THEN
+    INTO yes_ids, no_ids FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND i.truth IS NOT NULL AND NOT i.removed;
+    IF yes_ids IS NULL AND no_ids IS NULL THEN
         RAISE EXCEPTION 'evaluation % has no judged items yet', e.id USING ERRCODE = 'no_data_found';
     END IF;
     -- label_keyframes checks the editor role and the group, and retrains; the last call retrains with both sets.
-    IF yes IS NOT NULL THEN PERFORM mediatag.label_keyframes(g.name, t.name, yes, true, 'evaluation'); END IF;
-    IF no IS NOT NULL THEN PERFORM mediatag.label_keyframes(g.name, t.name, no, false, 'evaluation'); END IF;
-    RETURN coalesce(array_length(yes, 1), 0) + coalesce(array_length(no, 1), 0);
+    IF yes_ids IS NOT NULL THEN PERFORM mediatag.label_keyframes(g.name, t.name, yes_ids, true, 'evaluation'); END IF;
+    IF no_ids IS NOT NULL THEN PERFORM mediatag.label_keyframes(g.name, t.name, no_ids, false, 'evaluation'); END IF;
+    RETURN coalesce(array_length(yes_ids, 1), 0) + coalesce(array_length(no_ids, 1), 0);
 END $$;
 
 -- After publish: ten keyframes from each score bucket of the scored dataset.
