@@ -402,3 +402,77 @@ def test_uncertain_after_publish_draws_on_the_score_table(client, conn, group):
         " (SELECT t FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id WHERE g.name = %s AND "
         "t.name = 'dog'), 7)", (group, group)).fetchone()[0]
     assert boundary == 7
+
+
+def _latest_visual_summary(conn, group: str, tag: str) -> dict:
+    return conn.execute(
+        "SELECT c.summary FROM mediatag.classifier c JOIN mediatag.tag t ON t.id = c.tag_id "
+        "JOIN mediatag.tag_group g ON g.id = t.group_id WHERE g.name = %s AND t.name = %s AND c.modality = 'visual' "
+        "ORDER BY c.version DESC LIMIT 1",
+        (group, tag),
+    ).fetchone()[0]
+
+
+def test_prompt_only_tags_use_the_shipped_model_calibration(client, conn, coco_dataset):
+    group = unique("Shipped")
+    client.create_tag_group(coco_dataset, group, ["dog"])
+    s = _latest_visual_summary(conn, group, "dog")
+    assert s["calibration"] == "model"
+    assert "samples/coco64" in s["model_calibration"]["source"]  # fitted on photos outside the repo's samples
+    assert s["model_calibration"]["temperature"] > 0
+    # 0.5 sits at the count-matching cut: the flagged share of the sample is the expected prevalence.
+    assert s["sample_frac_above_half"] == pytest.approx(s["expected_prevalence"], abs=1.5 / s["n_sample"])
+
+
+def test_model_calibration_from_labeled_photos(client, conn, coco_dataset, labels):
+    kf = _keyframes(conn, coco_dataset)
+    counts: dict[str, int] = {}
+    for f in kf:
+        for c in labels[f]:
+            counts[c] = counts.get(c, 0) + 1
+    classes = sorted(c for c, n in counts.items() if n >= 3)[:6]
+    assert len(classes) >= 3
+    group = unique("Generic")
+    client.create_tag_group(coco_dataset, group, classes)
+    for c in classes:
+        for value in (True, False):
+            ids = [i for f, i in kf.items() if (c in labels[f]) == value]
+            client.label_keyframes(group, c, ids, value, origin="import")
+    model = conn.execute(
+        "SELECT visual_model FROM mediatag.dataset WHERE name = %s", (coco_dataset,)
+    ).fetchone()[0]
+    try:
+        fit = client.fit_model_calibration(group, save=False)
+        assert fit["model"] == model and fit["tags"] == len(classes) and fit["pairs"] == len(classes) * len(kf)
+        assert fit["temperature"] > 0
+        n_stored = conn.execute("SELECT count(*) FROM mediatag.model_calibration WHERE model = %s", (model,))
+        assert n_stored.fetchone()[0] == 0
+        stored = client.fit_model_calibration(group)
+        row = conn.execute(
+            "SELECT temperature, bias, tail, source FROM mediatag.model_calibration WHERE model = %s", (model,)
+        ).fetchone()
+        assert row[0] == pytest.approx(stored["temperature"]) and row[1] == pytest.approx(stored["bias"])
+        assert group in row[3]
+        # A prompt-only tag trained now uses the stored calibration instead of the shipped one.
+        other = unique("UsesStored")
+        client.create_tag_group(coco_dataset, other, ["cat"])
+        s = _latest_visual_summary(conn, other, "cat")
+        assert s["model_calibration"]["temperature"] == pytest.approx(stored["temperature"])
+        assert group in s["model_calibration"]["source"]
+    finally:
+        assert conn.execute("SELECT mediatag.reset_model_calibration(%s)", (model,)).fetchone()[0] in (True, False)
+    client.retrain(other)
+    assert "samples/coco64" in _latest_visual_summary(conn, other, "cat")["model_calibration"]["source"]
+    with pytest.raises(Exception, match="no tag with a visual prompt and at least 3 positive"):
+        client.fit_model_calibration(other, save=False)
+
+
+def test_calibration_sample_is_random_not_the_oldest(conn, coco_dataset):
+    # The training reads 2,000 rows of the dataset's random sample ordered by a hash of the id; on a sample
+    # larger than that, the picks must not be the lowest ids.
+    ids = [r[0] for r in conn.execute(
+        "SELECT keyframe_id FROM mediatag.keyframe_sample WHERE dataset_id = mediatag.dataset_id(%s) "
+        "ORDER BY hashint8(keyframe_id), keyframe_id LIMIT 10",
+        (coco_dataset,),
+    )]
+    assert len(ids) == 10 and ids != sorted(ids)

@@ -33,6 +33,9 @@ _CASTS = {
     "truth": "boolean",
     "removed": "boolean",
     "include_removed": "boolean",
+    "weighted": "boolean",
+    "evaluation": "bigint",
+    "save": "boolean",
 }
 
 
@@ -318,11 +321,17 @@ class Client:
             removed=removed,
         )
 
-    def evaluation_metrics(self, evaluation_id: int) -> list[dict[str, Any]]:
-        return self.rows("evaluation_metrics", evaluation_id=evaluation_id)
+    def evaluation_metrics(self, evaluation_id: int, weighted: bool = True) -> list[dict[str, Any]]:
+        return self.rows("evaluation_metrics", evaluation_id=evaluation_id, weighted=weighted)
 
-    def suggest_threshold(self, evaluation_id: int, metric: str = "f1") -> dict[str, Any]:
-        return self.rows("suggest_threshold", evaluation_id=evaluation_id, metric=metric)[0]
+    def suggest_threshold(self, evaluation_id: int, metric: str = "f1", weighted: bool = True) -> dict[str, Any]:
+        return self.rows("suggest_threshold", evaluation_id=evaluation_id, metric=metric, weighted=weighted)[0]
+
+    def labels_from_evaluation(self, evaluation: int) -> int:
+        return self.call("labels_from_evaluation", evaluation=evaluation)
+
+    def fit_model_calibration(self, tag_group: str, save: bool = True) -> dict[str, Any]:
+        return self.rows("fit_model_calibration", tag_group=tag_group, save=save)[0]
 
     def save_threshold(self, evaluation_id: int, metric: str = "f1", threshold: float | None = None) -> float:
         return self.call("save_threshold", evaluation_id=evaluation_id, metric=metric, threshold=threshold)

@@ -28,12 +28,16 @@ prevalence in the measurements); the fraction of the sample on the positive side
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
+from scipy.optimize import minimize
 
 from .blas import single_threaded_blas
 from .classifier import Classifier, logit, sigmoid
+from .decision import count_matching_shift
 from .jsonable import jsonable
 
 # How much of the negative prompts' direction is subtracted (see the module docstring for the measurement).
@@ -50,6 +54,110 @@ PREVALENCE_STRENGTH = 0.3
 SEPARATION_STRENGTH = 10.0
 SEPARATION_RANGE = (1.0, 6.0)
 PREVALENCE_RANGE = (0.001, 0.5)
+
+
+# Shipped per-model calibrations (see ModelCalibration), keyed by visual model name.
+MODEL_CALIBRATION_FILE = Path(__file__).with_name("model_calibration.json")
+# Upper quantile of the sample's z scores that describes how heavy a tag's tail is (see ModelCalibration).
+TAIL_QUANTILE = 0.95
+
+
+@dataclass(frozen=True)
+class ModelCalibration:
+    """Posterior log-odds of a zero-shot tag, learned once per model from labeled generic photos:
+
+        log-odds(x) = temperature * z(x) + tail * q + bias,   z(x) = (x·u - median) / robust_sigma
+
+    with u the prompt direction, median / robust_sigma taken on the dataset's random sample and q the sample's
+    TAIL_QUANTILE quantile of z. temperature and bias are the zero-shot calibration literature's two scalars;
+    `tail` lets a tag whose sample already has a heavy upper tail (many keyframes far along u, typical of a
+    common or broadly matching prompt) need a larger z for the same posterior. All three are shared by every
+    tag of the model; per tag only the sample statistics differ, so the result stays one linear w and b."""
+
+    temperature: float
+    bias: float
+    tail: float = 0.0
+    tail_quantile: float = TAIL_QUANTILE
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelCalibration:
+        t = float(d["temperature"])
+        if not t > 0:
+            raise ValueError(f"model calibration temperature must be > 0, got {t}")
+        return cls(
+            temperature=t,
+            bias=float(d["bias"]),
+            tail=float(d.get("tail", 0.0)),
+            tail_quantile=float(d.get("tail_quantile", TAIL_QUANTILE)),
+            source=str(d.get("source", "")),
+        )
+
+
+def shipped_model_calibration(model: str | None, path: Path = MODEL_CALIBRATION_FILE) -> ModelCalibration | None:
+    """The calibration shipped for `model`, or None for a model nobody calibrated (then zero_shot falls back to
+    the unlabeled EM fit)."""
+    if not model or not path.is_file():
+        return None
+    entry = json.loads(path.read_text()).get("models", {}).get(model)
+    return ModelCalibration.from_dict(entry) if entry else None
+
+
+def standardised_scores(u: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(z, median, robust_sigma) of the sample's projections on u (the statistics zero_shot uses)."""
+    sample = np.asarray(sample)
+    s = (sample @ u.astype(sample.dtype)).astype(np.float64)
+    med, sigma = robust_location_scale(s)
+    if sigma <= 0:
+        sigma = 1.0 / np.sqrt(u.shape[0])
+    return (s - med) / sigma, med, sigma
+
+
+def fit_model_calibration(
+    z_per_tag: list[np.ndarray],
+    y_per_tag: list[np.ndarray],
+    *,
+    tails: list[float] | None = None,
+    tail_quantile: float = TAIL_QUANTILE,
+    source: str = "",
+) -> ModelCalibration:
+    """Maximum-likelihood (temperature, tail, bias) over the pooled (tag, photo) pairs of a labeled set.
+
+    z_per_tag[i] are the standardised scores of the labeled photos for tag i (`standardised_scores`), y_per_tag[i]
+    the truth, tails[i] the tag's sample quantile q (default: the quantile of z_per_tag[i] itself, i.e. when the
+    labeled photos are the whole sample). A weak ridge (1e-3) keeps tiny sets finite."""
+    if not z_per_tag or len(z_per_tag) != len(y_per_tag):
+        raise ValueError("need the same, non-zero number of score and truth arrays")
+    if tails is not None and len(tails) != len(z_per_tag):
+        raise ValueError("need one tail quantile per tag")
+    zs, qs, ys = [], [], []
+    for i, (z, y) in enumerate(zip(z_per_tag, y_per_tag, strict=True)):
+        z = np.asarray(z, dtype=np.float64).ravel()
+        y = np.asarray(y, dtype=bool).ravel()
+        if z.shape != y.shape or z.shape[0] < 2:
+            raise ValueError("each tag needs at least two photos with one truth value each")
+        zs.append(z)
+        qs.append(np.full(z.shape, np.quantile(z, tail_quantile) if tails is None else float(tails[i])))
+        ys.append(y.astype(np.float64))
+    z, q, y = np.concatenate(zs), np.concatenate(qs), np.concatenate(ys)
+    if not 0 < y.sum() < y.shape[0]:
+        raise ValueError("the labeled set needs both positives and negatives")
+
+    def loss(p: np.ndarray) -> tuple[float, np.ndarray]:
+        f = p[0] * z + p[1] * q + p[2]
+        r = sigmoid(f) - y
+        g = np.array([r @ z, r @ q, r.sum()]) / y.shape[0] + 2e-3 * p
+        return float(np.mean(np.logaddexp(0.0, f) - y * f) + 1e-3 * p @ p), g
+
+    p = minimize(loss, np.array([1.0, 0.0, logit(max(y.mean(), 1e-3))]), jac=True, method="L-BFGS-B").x
+    if not p[0] > 0:
+        raise ValueError("the labeled set does not rank positives above negatives: no calibration to learn")
+    return ModelCalibration(
+        temperature=float(p[0]), tail=float(p[1]), bias=float(p[2]), tail_quantile=tail_quantile, source=source
+    )
 
 
 @dataclass(frozen=True)
@@ -172,13 +280,17 @@ def zero_shot(
     baseline: np.ndarray | None = None,
     prevalence: float | None = None,
     separation: float | None = None,
+    model_calibration: ModelCalibration | None = None,
+    shift_decision: bool = True,
 ) -> Classifier:
     """Zero-shot classifier from prompt embeddings, calibrated on a random sample of keyframe embeddings.
 
     pos (p, d) positive prompts, neg (q, d) negative prompts (q may be 0 or None), sample (n, d) random
     keyframes of the dataset (a few thousand rows). baseline (d,) is a neutral prompt's embedding, used as
     the negative when there are no negative prompts. prevalence / separation fix the model's pi / delta
-    instead of estimating them (e.g. when a user states how common a tag is).
+    instead of estimating them (e.g. when a user states how common a tag is). model_calibration (learned on
+    labeled photos for the dataset's model) replaces the EM fit when given. shift_decision moves 0.5 to the
+    count-matching cut (mediatag_ml.decision); the posterior's intercept stays in the summary.
     """
     pos = np.asarray(pos, dtype=np.float64)
     d = pos.shape[-1]
@@ -208,6 +320,35 @@ def zero_shot(
         sigma = 1.0 / np.sqrt(d)
         summary["warning"] = "sample scores are constant along the prompt direction"
     z = (s - med) / sigma
+    if model_calibration is not None and prevalence is None and separation is None:
+        mc = model_calibration
+        q = float(np.quantile(z, mc.tail_quantile)) if z.shape[0] >= 2 else 0.0
+        w = (mc.temperature / sigma) * u
+        b = -mc.temperature * med / sigma + mc.tail * q + mc.bias
+        summary.update({"calibration": "model", "model_calibration": mc.to_dict(), "median": med,
+                        "robust_sigma": sigma, "tail_z": q})
+    else:
+        w, b = _em_calibration(z, med, sigma, u, summary, prevalence, separation)
+    clf = Classifier(w=w, b=b, summary=summary)
+    if s.shape[0]:
+        summary["expected_prevalence"] = float(clf.score(sample).mean())
+        if shift_decision:
+            tau = count_matching_shift(clf.decision(sample))
+            clf.b -= tau
+            summary["decision_shift"] = tau
+        scores = clf.score(sample)
+        summary["sample_frac_above_half"] = float(np.mean(scores >= 0.5))
+        summary["sample_score_quantiles"] = {
+            str(q): float(v) for q, v in zip((0.5, 0.9, 0.99), np.quantile(scores, [0.5, 0.9, 0.99]), strict=True)
+        }
+        if neg.shape[0]:
+            summary["sample_frac_closer_to_pos"] = float(np.mean(s > 0))
+    clf.summary = jsonable(summary)
+    return clf
+
+
+def _em_calibration(z, med, sigma, u, summary, prevalence, separation) -> tuple[np.ndarray, float]:
+    """Fallback for models without a learned calibration: the two-Gaussian MAP-EM on the unlabeled sample."""
     fit = (
         fit_tail(z, prevalence=prevalence, separation=separation)
         if z.shape[0] >= 2
@@ -223,7 +364,6 @@ def zero_shot(
     s_neg = sigma * fit.scale
     w = (delta / s_neg) * u
     b = -delta * mu0 / s_neg - 0.5 * delta * delta + logit(pi)
-    clf = Classifier(w=w, b=b, summary=summary)
     z_threshold = 0.5 * delta - logit(pi) / delta
     summary.update(
         {
@@ -239,13 +379,4 @@ def zero_shot(
             "raw_threshold": mu0 + s_neg * z_threshold,
         }
     )
-    if s.shape[0]:
-        scores = clf.score(sample)
-        summary["sample_frac_above_half"] = float(np.mean(scores >= 0.5))
-        summary["sample_score_quantiles"] = {
-            str(q): float(v) for q, v in zip((0.5, 0.9, 0.99), np.quantile(scores, [0.5, 0.9, 0.99]), strict=True)
-        }
-        if neg.shape[0]:
-            summary["sample_frac_closer_to_pos"] = float(np.mean(s > 0))
-    clf.summary = jsonable(summary)
-    return clf
+    return w, b

@@ -81,6 +81,21 @@ def stratified_sample(
     return ids[np.concatenate(picked)] if picked else ids[:0]
 
 
+def inclusion_weights(buckets: np.ndarray, population: np.ndarray) -> np.ndarray:
+    """Horvitz-Thompson weight of each judged item: N_b / n_b, the population of its score bucket at sampling
+    time over the number of judged items of that bucket. Within a bucket the sample is uniform, so the weighted
+    sums estimate the population's sums without bias (as far as judging does not depend on the answer)."""
+    b = np.asarray(buckets, dtype=np.int64).ravel()
+    pop = np.asarray(population, dtype=np.float64).ravel()
+    if b.size and (b.min() < 0 or b.max() >= pop.shape[0]):
+        raise ValueError(f"bucket numbers must be in 0..{pop.shape[0] - 1}")
+    n_b = np.bincount(b, minlength=pop.shape[0])
+    if np.any(pop[b] < n_b[b]):
+        bad = int(b[np.argmax(pop[b] < n_b[b])])
+        raise ValueError(f"bucket {bad} has {n_b[bad]} judged items but a population of only {pop[bad]:.0f}")
+    return pop[b] / n_b[b]
+
+
 def per_bucket(
     ids: np.ndarray, scores: np.ndarray, k: int = 10, n_buckets: int = 10, seed: int = 0
 ) -> list[tuple[float, float, np.ndarray]]:

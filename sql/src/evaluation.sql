@@ -1,6 +1,10 @@
 -- Tag evaluator: a stratified sample (~400 keyframes, equal per score bucket) gets ground truth from a person
 -- (or, later, an LLM); wrong items are removed; metrics against every threshold from 0 to 1; the best threshold
 -- for a chosen metric is suggested and can be saved (threshold_decision follows at once).
+-- The sample is equal per bucket, not per keyframe, so each judged item stands for N_b / n_b keyframes of its
+-- bucket (Horvitz-Thompson): every metric and the suggestion are population estimates by default, from the
+-- bucket populations stored when the sample was drawn. The classifier evaluated is the one the dataset was
+-- scored with (its group_application's scored version); before any scoring, the draft.
 
 CREATE TABLE IF NOT EXISTS mediatag.evaluation (
     id                 bigserial PRIMARY KEY,
@@ -12,6 +16,22 @@ CREATE TABLE IF NOT EXISTS mediatag.evaluation (
     created_at         timestamptz NOT NULL DEFAULT now(),
     saved_threshold    real,
     saved_metric       text
+);
+-- Keyframes per score bucket [0, 0.1), ..., [0.9, 1] of the whole dataset when the sample was drawn.
+ALTER TABLE mediatag.evaluation ADD COLUMN IF NOT EXISTS bucket_population bigint[];
+-- The group version whose scores were evaluated (NULL: the draft classifier, before any scoring).
+ALTER TABLE mediatag.evaluation ADD COLUMN IF NOT EXISTS group_version int;
+
+-- A tag's threshold on a dataset other than its training dataset (saved from an evaluation on that dataset);
+-- the training dataset's threshold is the tag's own (mediatag.tag.threshold) and is every dataset's default.
+CREATE TABLE IF NOT EXISTS mediatag.tag_dataset_threshold (
+    tag_id         bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
+    dataset_id     bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
+    threshold      real NOT NULL CHECK (threshold BETWEEN 0 AND 1),
+    evaluation_id  bigint REFERENCES mediatag.evaluation(id) ON DELETE SET NULL,
+    saved_by       text NOT NULL DEFAULT session_user,
+    saved_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tag_id, dataset_id)
 );
 
 CREATE TABLE IF NOT EXISTS mediatag.evaluation_item (
@@ -35,10 +55,15 @@ LANGUAGE plpgsql AS $$
 DECLARE
     g mediatag.tag_group := mediatag._group(tag_group);
     t mediatag.tag := mediatag._tag(g, tag);
-    c mediatag.classifier := mediatag._latest_classifier(t.id, 'visual');
+    c mediatag.classifier;
+    cid bigint;
+    scored_v int;
     d bigint;
     e bigint;
     counts bigint[];
+    quotas bigint[];
+    over bigint;
+    bi int;
     lo bigint;
     hi bigint;
     mid bigint;
@@ -51,11 +76,25 @@ BEGIN
     IF size IS NULL OR size < 10 OR size > 5000 THEN
         RAISE EXCEPTION 'evaluation size must be between 10 and 5000, got %', size USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- The scores users see on this dataset come from its scored version: evaluate that classifier.
+    SELECT a.scored_version, vt.visual_classifier_id INTO scored_v, cid
+    FROM mediatag.group_application a
+    JOIN mediatag.group_version_tag vt ON vt.group_id = a.group_id AND vt.version = a.scored_version AND vt.tag_id = t.id
+    WHERE a.group_id = g.id AND a.dataset_id = d;
+    IF scored_v IS NOT NULL THEN
+        SELECT cl.* INTO c FROM mediatag.classifier cl WHERE cl.id = cid;
+    ELSE
+        IF d <> g.training_dataset_id THEN
+            RAISE EXCEPTION 'tag group "%" has not been scored on dataset "%" yet (let the worker run)', g.name, dataset
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        c := mediatag._latest_classifier(t.id, 'visual');
+    END IF;
     IF c.weights IS NULL THEN
         RAISE EXCEPTION 'tag "%" has no visual classifier to evaluate', t.name USING ERRCODE = 'no_data_found';
     END IF;
-    INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start)
-    VALUES (t.id, d, c.id, t.threshold) RETURNING id INTO e;
+    INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start, group_version)
+    VALUES (t.id, d, c.id, mediatag._tag_threshold(t.id, d), scored_v) RETURNING id INTO e;
     -- Score the whole dataset with the tag's current classifier once (one parallel pass into a temp table), then
     -- stratify: equal quota per 0.1-wide score bucket, shortfalls of sparse buckets handed to the others
     -- (water-filling), and a deterministic per-seed hash picks the members without sorting a million rows.
@@ -72,6 +111,7 @@ BEGIN
     SELECT array_agg(coalesce(cnt.n, 0) ORDER BY b) INTO counts
     FROM generate_series(0, 9) b
     LEFT JOIN (SELECT x.bucket, count(*) AS n FROM _mediatag_eval_scored x GROUP BY x.bucket) cnt ON cnt.bucket = b;
+    UPDATE mediatag.evaluation x SET bucket_population = counts WHERE x.id = e;
     -- The smallest per-bucket level whose total reaches `size` (or everything, if the dataset is smaller).
     lo := 0;
     hi := greatest((SELECT max(v) FROM unnest(counts) v), 1);
@@ -79,13 +119,21 @@ BEGIN
         mid := (lo + hi) / 2;
         IF (SELECT sum(least(v, mid)) FROM unnest(counts) v) >= size THEN hi := mid; ELSE lo := mid + 1; END IF;
     END LOOP;
+    -- Exactly `size` items: the level can overshoot by less than one item per full bucket; the highest full
+    -- buckets give one back each (they hold the fewest keyframes per item anyway).
+    quotas := ARRAY(SELECT least(v, lo) FROM unnest(counts) v);
+    over := (SELECT sum(q) FROM unnest(quotas) q) - size;
+    FOR bi IN REVERSE 10..1 LOOP
+        EXIT WHEN over <= 0;
+        IF counts[bi] >= lo AND quotas[bi] > 0 THEN quotas[bi] := quotas[bi] - 1; over := over - 1; END IF;
+    END LOOP;
     INSERT INTO mediatag.evaluation_item (evaluation_id, keyframe_id, shot_id, score, bucket)
     SELECT e, r.id, r.shot_id, r.score, r.bucket
     FROM (SELECT x.*, row_number() OVER (PARTITION BY x.bucket ORDER BY x.draw) AS rn
           FROM _mediatag_eval_scored x
           -- keep ~2x the quota (+10) of each bucket before the exact cut, so the window sorts thousands, not millions
-          WHERE x.draw < least(1.0, (2.0 * least(counts[x.bucket + 1], lo) + 10) / greatest(counts[x.bucket + 1], 1))) r
-    WHERE r.rn <= least(counts[r.bucket + 1], lo);
+          WHERE x.draw < least(1.0, (2.0 * quotas[x.bucket + 1] + 10) / greatest(counts[x.bucket + 1], 1))) r
+    WHERE r.rn <= quotas[r.bucket + 1];
     DROP TABLE _mediatag_eval_scored;
     RETURN e;
 END $$;
@@ -145,9 +193,26 @@ BEGIN
     RETURN n;
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag.evaluation_metrics(evaluation_id bigint)
+-- The judged, kept items of an evaluation with their Horvitz-Thompson weights (N_b / n_b); the weights are NULL
+-- for evaluations drawn before bucket populations were stored (then the metrics are the sample's own).
+CREATE OR REPLACE FUNCTION mediatag.evaluation_weights(evaluation_id bigint)
+RETURNS TABLE (keyframe_id bigint, score real, bucket int, truth boolean, weight double precision)
+LANGUAGE sql STABLE AS $$
+    SELECT i.keyframe_id, i.score, i.bucket, i.truth,
+           e.bucket_population[i.bucket + 1]::double precision / count(*) OVER (PARTITION BY i.bucket)
+    FROM mediatag.evaluation e JOIN mediatag.evaluation_item i ON i.evaluation_id = e.id
+    WHERE e.id = (mediatag._evaluation($1)).id AND i.truth IS NOT NULL AND NOT i.removed
+    ORDER BY i.bucket, i.keyframe_id
+$$;
+
+DROP FUNCTION IF EXISTS mediatag.evaluation_metrics(bigint);
+DROP FUNCTION IF EXISTS mediatag.suggest_threshold(bigint, text);
+
+-- tp/fp/fn/tn are the judged sample's counts; est_* are the estimated numbers of keyframes of the dataset, and
+-- precision/recall/f1/f05/accuracy are computed from those estimates (weighted => false: from the sample counts).
+CREATE OR REPLACE FUNCTION mediatag.evaluation_metrics(evaluation_id bigint, weighted boolean DEFAULT true)
 RETURNS TABLE (threshold real, "precision" real, recall real, f1 real, f05 real, accuracy real,
-               tp int, fp int, fn int, tn int)
+               tp int, fp int, fn int, tn int, est_tp real, est_fp real, est_fn real, est_tn real)
 LANGUAGE plpython3u AS $$
 import sys
 if "@PYDIR@" not in sys.path:
@@ -155,19 +220,23 @@ if "@PYDIR@" not in sys.path:
 import numpy as np
 from mediatag_ml import metrics
 
-plpy.execute(plpy.prepare("SELECT mediatag._evaluation($1)", ["bigint"]), [evaluation_id])
 r = plpy.execute(plpy.prepare(
-    """SELECT array_agg(score) AS s, array_agg(truth) AS y FROM mediatag.evaluation_item
-       WHERE evaluation_id = $1 AND truth IS NOT NULL AND NOT removed""", ["bigint"]), [evaluation_id])[0]
+    """SELECT array_agg(score) AS s, array_agg(truth) AS y, array_agg(weight) AS w
+       FROM mediatag.evaluation_weights($1)""", ["bigint"]), [evaluation_id])[0]
 if not r["s"]:
     plpy.error(f"evaluation {evaluation_id} has no judged items yet", hint="record ground truth with mediatag.set_ground_truth()")
-m = metrics.threshold_metrics(np.array(r["s"], dtype=np.float64), np.array(r["y"], dtype=bool))
-keys = ("thresholds", "precision", "recall", "f1", "f05", "accuracy", "tp", "fp", "fn", "tn")
+s, y = np.array(r["s"], dtype=np.float64), np.array(r["y"], dtype=bool)
+w = np.array(r["w"], dtype=np.float64) if weighted and r["w"][0] is not None else None
+m = metrics.threshold_metrics(s, y, weights=np.ones_like(s) if w is None else w)
+keys = ("thresholds", "precision", "recall", "f1", "f05", "accuracy", "sample_tp", "sample_fp", "sample_fn", "sample_tn",
+        "tp", "fp", "fn", "tn")
+names = ("threshold", "precision", "recall", "f1", "f05", "accuracy", "tp", "fp", "fn", "tn",
+         "est_tp", "est_fp", "est_fn", "est_tn")
 cols = [np.asarray(m[k]).tolist() for k in keys]
-return [dict(zip(("threshold", *keys[1:]), row)) for row in zip(*cols)]
+return [dict(zip(names, row)) for row in zip(*cols)]
 $$;
 
-CREATE OR REPLACE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric text DEFAULT 'f1')
+CREATE OR REPLACE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric text DEFAULT 'f1', weighted boolean DEFAULT true)
 RETURNS TABLE (threshold real, value real, metric text, judged int)
 LANGUAGE plpython3u AS $$
 import sys
@@ -178,14 +247,21 @@ from mediatag_ml import metrics as M
 
 if metric not in ("f1", "f05", "precision", "recall", "accuracy"):
     plpy.error(f'invalid metric "{metric}": use f1, f05, precision, recall or accuracy')
-plpy.execute(plpy.prepare("SELECT mediatag._evaluation($1)", ["bigint"]), [evaluation_id])
 r = plpy.execute(plpy.prepare(
-    """SELECT array_agg(score) AS s, array_agg(truth) AS y FROM mediatag.evaluation_item
-       WHERE evaluation_id = $1 AND truth IS NOT NULL AND NOT removed""", ["bigint"]), [evaluation_id])[0]
+    """SELECT array_agg(score) AS s, array_agg(truth) AS y, array_agg(weight) AS w
+       FROM mediatag.evaluation_weights($1)""", ["bigint"]), [evaluation_id])[0]
 if not r["s"]:
     plpy.error(f"evaluation {evaluation_id} has no judged items yet", hint="record ground truth with mediatag.set_ground_truth()")
-thr, val = M.best_threshold(np.array(r["s"], dtype=np.float64), np.array(r["y"], dtype=bool), metric=metric)
+w = np.array(r["w"], dtype=np.float64) if weighted and r["w"][0] is not None else None
+thr, val = M.best_threshold(np.array(r["s"], dtype=np.float64), np.array(r["y"], dtype=bool), metric=metric, weights=w)
 return [{"threshold": float(thr), "value": float(val), "metric": metric, "judged": len(r["s"])}]
+$$;
+
+-- The threshold in force for a tag on a dataset: the one saved for that dataset, else the tag's own.
+CREATE OR REPLACE FUNCTION mediatag._tag_threshold(tag_id bigint, dataset_id bigint) RETURNS real
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT x.threshold FROM mediatag.tag_dataset_threshold x WHERE x.tag_id = $1 AND x.dataset_id = $2),
+                    (SELECT t.threshold FROM mediatag.tag t WHERE t.id = $1))
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag.save_threshold(evaluation_id bigint, metric text DEFAULT 'f1', threshold real DEFAULT NULL)
@@ -198,10 +274,49 @@ BEGIN
     IF thr < 0 OR thr > 1 THEN
         RAISE EXCEPTION 'threshold must be between 0 and 1, got %', thr USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    UPDATE mediatag.tag SET threshold = thr WHERE id = e.tag_id;
+    -- The training dataset's threshold is the tag's own (every dataset's default); another dataset gets its own.
+    IF e.dataset_id = (SELECT g.training_dataset_id FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
+                       WHERE t.id = e.tag_id) THEN
+        UPDATE mediatag.tag SET threshold = thr WHERE id = e.tag_id;
+    ELSE
+        INSERT INTO mediatag.tag_dataset_threshold AS x (tag_id, dataset_id, threshold, evaluation_id)
+        VALUES (e.tag_id, e.dataset_id, thr, e.id)
+        ON CONFLICT (tag_id, dataset_id) DO UPDATE SET threshold = excluded.threshold, evaluation_id = excluded.evaluation_id,
+            saved_by = session_user, saved_at = now();
+    END IF;
     UPDATE mediatag.evaluation x SET saved_threshold = thr, saved_metric = CASE WHEN save_threshold.threshold IS NULL THEN metric ELSE 'manual' END
     WHERE x.id = e.id;
     RETURN thr;
+END $$;
+
+-- Evaluator ground truth as visual labels of the tag (origin 'evaluation'), then the tag is retrained: one call
+-- turns a finished evaluation into training data. Only evaluations on the group's training dataset: labels must
+-- be keyframes of the training dataset (and in its model's space). Removed and unjudged items are skipped.
+CREATE OR REPLACE FUNCTION mediatag.labels_from_evaluation(evaluation bigint) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE
+    e mediatag.evaluation := mediatag._evaluation(evaluation);
+    g mediatag.tag_group;
+    t mediatag.tag;
+    yes_ids bigint[];
+    no_ids bigint[];
+BEGIN
+    SELECT x.* INTO t FROM mediatag.tag x WHERE x.id = e.tag_id;
+    SELECT x.* INTO g FROM mediatag.tag_group x WHERE x.id = t.group_id;
+    IF e.dataset_id <> g.training_dataset_id THEN
+        RAISE EXCEPTION 'evaluation % is on dataset "%", but group "%" trains on dataset "%": only evaluations on the training dataset become labels',
+            e.id, (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = e.dataset_id), g.name,
+            (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(i.keyframe_id) FILTER (WHERE i.truth), array_agg(i.keyframe_id) FILTER (WHERE NOT i.truth)
+    INTO yes_ids, no_ids FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND i.truth IS NOT NULL AND NOT i.removed;
+    IF yes_ids IS NULL AND no_ids IS NULL THEN
+        RAISE EXCEPTION 'evaluation % has no judged items yet', e.id USING ERRCODE = 'no_data_found';
+    END IF;
+    -- label_keyframes checks the editor role and the group, and retrains; the last call retrains with both sets.
+    IF yes_ids IS NOT NULL THEN PERFORM mediatag.label_keyframes(g.name, t.name, yes_ids, true, 'evaluation'); END IF;
+    IF no_ids IS NOT NULL THEN PERFORM mediatag.label_keyframes(g.name, t.name, no_ids, false, 'evaluation'); END IF;
+    RETURN coalesce(array_length(yes_ids, 1), 0) + coalesce(array_length(no_ids, 1), 0);
 END $$;
 
 -- After publish: ten keyframes from each score bucket of the scored dataset.

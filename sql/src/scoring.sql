@@ -34,35 +34,39 @@ BEGIN
     END IF;
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.shot_id, s.keyframe_index, s.keyframe_time_ms,
-               vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
-               s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
+               vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
+               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
         JOIN mediatag.tag t ON t.id = vt.tag_id
+        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
         WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_visual', base || '_visual_scores', g.id);
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
-               s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
-               s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
+               s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
+               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
         JOIN mediatag.tag t ON t.id = vt.tag_id
+        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
         WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_shot', base || '_shot_scores', g.id);
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
-               s.shots, s.hits[vt.position] AS shots_above_threshold, t.threshold,
-               s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
+               s.shots, s.hits[vt.position] AS shots_above_threshold, coalesce(dt.threshold, t.threshold) AS threshold,
+               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
         JOIN mediatag.tag t ON t.id = vt.tag_id
+        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
         WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_video', base || '_video_scores', g.id);
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.segment_id, s.asset_id, s.video_id, s.start_ms, s.end_ms, s.start_ms AS keyframe_time_ms,
-               s.text, vt.tag_name AS tag, s.scores[vt.position] AS score, t.threshold,
-               s.scores[vt.position] >= t.threshold AS threshold_decision, s.version
+               s.text, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
+               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
         FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
         JOIN mediatag.tag t ON t.id = vt.tag_id
+        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
         WHERE s.scores[vt.position] IS NOT NULL AND s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_transcript', base || '_transcript_scores', g.id);
     -- The views only (they filter by the caller's datasets); the wide tables behind them stay the owner's.
     EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I

@@ -12,6 +12,21 @@ CREATE TABLE IF NOT EXISTS mediatag.baseline_prompt (
     PRIMARY KEY (model, modality)
 );
 
+-- Per-model calibration of prompt-only tags (mediatag_ml.calibration.ModelCalibration): posterior log-odds =
+-- temperature * z + tail * q + bias, learned once per model on labeled generic photos. Rows here override the
+-- calibrations shipped with the extension (plpython/mediatag_ml/model_calibration.json); a model in neither
+-- falls back to the unlabeled EM fit. Not per dataset: a model's calibration is shared by every dataset.
+CREATE TABLE IF NOT EXISTS mediatag.model_calibration (
+    model          text PRIMARY KEY,
+    temperature    double precision NOT NULL CHECK (temperature > 0),
+    bias           double precision NOT NULL,
+    tail           double precision NOT NULL DEFAULT 0,
+    tail_quantile  double precision NOT NULL DEFAULT 0.95 CHECK (tail_quantile > 0 AND tail_quantile < 1),
+    source         text NOT NULL DEFAULT '',
+    updated_by     text NOT NULL DEFAULT session_user,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE OR REPLACE FUNCTION mediatag._ensure_prompt_embeddings(tag_ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE r record; n int := 0;
@@ -82,7 +97,9 @@ plans = SD.get("plans")
 if plans is None:
     plans = SD["plans"] = {
         "tags": plpy.prepare(
-            """SELECT t.id, t.name, g.training_dataset_id AS ds, d.visual_dim, d.text_dim,
+            """SELECT t.id, t.name, g.training_dataset_id AS ds, d.visual_dim, d.text_dim, d.visual_model,
+                      (SELECT row_to_json(mc)::text FROM mediatag.model_calibration mc
+                       WHERE mc.model = d.visual_model) AS visual_calibration,
                       (SELECT b.embedding::text FROM mediatag.baseline_prompt b
                        WHERE b.model = d.visual_model AND b.modality = 'visual') AS visual_baseline,
                       (SELECT b.embedding::text FROM mediatag.baseline_prompt b
@@ -103,13 +120,17 @@ if plans is None:
                       (SELECT coalesce(max(keyframe_id), 0) FROM mediatag.keyframe_sample WHERE dataset_id = $1)::text
                       || '/' || (SELECT count(*) FROM mediatag.transcript_sample WHERE dataset_id = $1)::text AS k""",
             ["bigint"]),
+        # A random subset of the (random) sample: ordered by a hash of the id, not by the id, which would pick
+        # the oldest ingests. Deterministic, so retraining sees the same rows.
         "kf_sample": plpy.prepare(
             """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (
-                 SELECT embedding FROM mediatag.keyframe_sample WHERE dataset_id = $1 ORDER BY keyframe_id LIMIT $2) s""",
+                 SELECT embedding FROM mediatag.keyframe_sample WHERE dataset_id = $1
+                 ORDER BY hashint8(keyframe_id), keyframe_id LIMIT $2) s""",
             ["bigint", "int"]),
         "tx_sample": plpy.prepare(
             """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (
-                 SELECT embedding FROM mediatag.transcript_sample WHERE dataset_id = $1 ORDER BY segment_id LIMIT $2) s""",
+                 SELECT embedding FROM mediatag.transcript_sample WHERE dataset_id = $1
+                 ORDER BY hashint8(segment_id), segment_id LIMIT $2) s""",
             ["bigint", "int"]),
         "insert": plpy.prepare(
             """INSERT INTO mediatag.classifier (tag_id, modality, version, weights, bias, summary)
@@ -130,6 +151,12 @@ def samples(ds, vdim, tdim):
     return hit[1], hit[2]
 
 
+def model_calibration(t):
+    if t["visual_calibration"]:
+        return calibration.ModelCalibration.from_dict(json.loads(t["visual_calibration"]))
+    return calibration.shipped_model_calibration(t["visual_model"])
+
+
 n = 0
 for t in plpy.execute(plans["tags"], [tag_ids]):
     started = time.perf_counter()
@@ -146,7 +173,9 @@ for t in plpy.execute(plans["tags"], [tag_ids]):
             continue
         P = np.vstack(pos)
         N = np.vstack(neg) if neg else np.zeros((0, dim), dtype=np.float32)
-        clf = calibration.zero_shot(P, N, sample, baseline=parse_vector(t[modality + "_baseline"]))
+        # The learned calibration is for the visual model; transcripts keep the unlabeled EM fit.
+        clf = calibration.zero_shot(P, N, sample, baseline=parse_vector(t[modality + "_baseline"]),
+                                    model_calibration=model_calibration(t) if modality == "visual" else None)
         if modality == "visual":
             lab = plpy.execute(plans["labels"], [t["id"]])[0]
             if lab["y"]:
@@ -175,4 +204,84 @@ BEGIN
     RETURN mediatag._train_tags(CASE WHEN tag IS NULL
         THEN ARRAY(SELECT id FROM mediatag.tag WHERE group_id = g.id ORDER BY position)
         ELSE ARRAY[(mediatag._tag(g, tag)).id] END);
+END $$;
+
+-- Learn a model's calibration from a fully labeled generic set: a group on a dataset of photos where every tag
+-- has a label (yes or no) on the photos it is judged on (e.g. COCO photos with their class lists imported as
+-- visual labels). Fits (temperature, tail, bias) by maximum likelihood over all (tag, photo) pairs, with z
+-- standardised on the dataset's sample exactly as training does, and stores it for the dataset's model unless
+-- save => false. Fit it on photos you will not report on.
+CREATE OR REPLACE FUNCTION mediatag.fit_model_calibration(tag_group text, save boolean DEFAULT true,
+                                                          min_positives int DEFAULT 3)
+RETURNS TABLE (model text, temperature double precision, bias double precision, tail double precision,
+               tags int, pairs int)
+LANGUAGE plpython3u AS $$
+import json
+import sys
+if "@PYDIR@" not in sys.path:
+    sys.path.insert(0, "@PYDIR@")
+import numpy as np
+from mediatag_ml import calibration
+from mediatag_ml.vectors import decode_halfvecs, parse_vector
+
+g = plpy.execute(plpy.prepare("SELECT (mediatag._group($1)).*", ["text"]), [tag_group])[0]
+if save:
+    plpy.execute("SELECT mediatag._require_role('mediatag_admin', 'set a model calibration')")
+ds = plpy.execute(plpy.prepare("SELECT * FROM mediatag.dataset WHERE id = $1", ["bigint"]), [g["training_dataset_id"]])[0]
+dim = ds["visual_dim"]
+tag_ids = [r["id"] for r in plpy.execute(plpy.prepare(
+    "SELECT id FROM mediatag.tag WHERE group_id = $1 ORDER BY position", ["bigint"]), [g["id"]])]
+plpy.execute(plpy.prepare("SELECT mediatag._ensure_prompt_embeddings($1)", ["bigint[]"]), [tag_ids])
+if not plpy.execute(plpy.prepare("SELECT 1 FROM mediatag.keyframe_sample WHERE dataset_id = $1 LIMIT 1", ["bigint"]),
+                    [ds["id"]]):
+    plpy.execute(plpy.prepare("SELECT mediatag.refresh_samples($1)", ["text"]), [ds["name"]])
+sample = decode_halfvecs(plpy.execute(plpy.prepare(
+    """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (SELECT embedding FROM mediatag.keyframe_sample
+       WHERE dataset_id = $1 ORDER BY hashint8(keyframe_id), keyframe_id LIMIT 2000) s""", ["bigint"]), [ds["id"]])[0]["blob"], dim)
+base = plpy.execute(plpy.prepare("SELECT embedding::text AS e FROM mediatag.baseline_prompt WHERE model = $1 AND modality = 'visual'",
+                                 ["text"]), [ds["visual_model"]])
+baseline = parse_vector(base[0]["e"]) if base else None
+zs, qs, ys = [], [], []
+for tid in tag_ids:
+    pr = plpy.execute(plpy.prepare("""SELECT polarity, embedding::text AS e FROM mediatag.tag_prompt
+        WHERE tag_id = $1 AND modality = 'visual' AND embedding IS NOT NULL ORDER BY id""", ["bigint"]), [tid])
+    pos = [parse_vector(p["e"]) for p in pr if p["polarity"] == "positive"]
+    neg = [parse_vector(p["e"]) for p in pr if p["polarity"] == "negative"]
+    lab = plpy.execute(plpy.prepare("""SELECT string_agg(halfvec_send(k.embedding), ''::bytea ORDER BY l.keyframe_id) AS blob,
+        array_agg(l.label ORDER BY l.keyframe_id) AS y FROM mediatag.visual_label l JOIN mediatag.keyframe k ON k.id = l.keyframe_id
+        WHERE l.tag_id = $1""", ["bigint"]), [tid])[0]
+    if not pos or not lab["y"] or sum(lab["y"]) < min_positives or all(lab["y"]):
+        continue
+    use_baseline = not neg and baseline is not None
+    u = calibration.prompt_direction(np.vstack(pos), baseline[None] if use_baseline else (np.vstack(neg) if neg else None))
+    z_sample, med, sigma = calibration.standardised_scores(u, sample)
+    X = decode_halfvecs(lab["blob"], dim)
+    zs.append(((X @ u.astype(X.dtype)).astype(np.float64) - med) / sigma)
+    qs.append(float(np.quantile(z_sample, calibration.TAIL_QUANTILE)))
+    ys.append(np.array(lab["y"], dtype=bool))
+if not zs:
+    plpy.error(f'tag group "{tag_group}" has no tag with a visual prompt and at least {min_positives} positive and one negative label',
+               hint="label every photo of a generic labeled set for each tag (yes and no) before fitting")
+mc = calibration.fit_model_calibration(zs, ys, tails=qs, source=f"fit on group {g['name']} ({sum(len(z) for z in zs)} pairs)")
+if save:
+    plpy.execute(plpy.prepare(
+        """INSERT INTO mediatag.model_calibration AS m (model, temperature, bias, tail, tail_quantile, source)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (model) DO UPDATE SET temperature = excluded.temperature, bias = excluded.bias, tail = excluded.tail,
+               tail_quantile = excluded.tail_quantile, source = excluded.source, updated_by = session_user, updated_at = now()""",
+        ["text", "float8", "float8", "float8", "float8", "text"]),
+        [ds["visual_model"], mc.temperature, mc.bias, mc.tail, mc.tail_quantile, mc.source])
+return [{"model": ds["visual_model"], "temperature": mc.temperature, "bias": mc.bias, "tail": mc.tail,
+         "tags": len(zs), "pairs": int(sum(len(z) for z in zs))}]
+$$;
+
+-- Forget a stored calibration: the model goes back to the shipped one (or to the EM fit).
+CREATE OR REPLACE FUNCTION mediatag.reset_model_calibration(model text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE n int;
+BEGIN
+    PERFORM mediatag._require_role('mediatag_admin', 'reset a model calibration');
+    DELETE FROM mediatag.model_calibration m WHERE m.model = reset_model_calibration.model;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n > 0;
 END $$;

@@ -1,0 +1,128 @@
+"""Where 0.5 sits (count-matching shift) and the per-model calibration learned from labeled photos."""
+
+import json
+
+import numpy as np
+import pytest
+
+from mediatag_ml import calibration, training, zero_shot
+from mediatag_ml.calibration import ModelCalibration, fit_model_calibration, shipped_model_calibration
+from mediatag_ml.classifier import sigmoid
+from mediatag_ml.decision import count_matching_shift
+from mediatag_ml.metrics import threshold_metrics
+from mediatag_ml.synthetic import ConceptWorld
+
+
+def test_shift_flags_the_expected_count():
+    rng = np.random.default_rng(0)
+    f = rng.normal(-4, 1.5, 5000)
+    tau = count_matching_shift(f)
+    expected = sigmoid(f).sum()
+    assert abs((f - tau >= 0).sum() - expected) <= 1
+    # a posterior cut at 0 flags far fewer than expected on such a rare, uncertain tag
+    assert (f >= 0).sum() < 0.5 * expected
+    assert count_matching_shift(f, expected=10) == pytest.approx(np.mean(np.sort(f)[::-1][9:11]))
+
+
+def test_shift_edge_cases():
+    assert count_matching_shift(np.array([1.0])) == 0.0
+    assert count_matching_shift(np.array([])) == 0.0
+    # at least one keyframe is flagged, never all of them
+    f = np.array([-30.0, -31.0, -32.0])
+    assert (f - count_matching_shift(f) >= 0).sum() == 1
+    f = np.array([30.0, 31.0, 32.0])
+    assert (f - count_matching_shift(f) >= 0).sum() == 2
+
+
+@pytest.fixture(scope="module")
+def world():
+    w = ConceptWorld(layout="offline", seed=11)
+    return w, w.draw(1500, seed=1), w.draw(6000, seed=2)
+
+
+def _z(w_, s_, k):
+    u = calibration.prompt_direction(s_.prompts[k : k + 1], s_.generic_prompt[None])
+    return calibration.standardised_scores(u, s_.X)[0]
+
+
+def test_fit_model_calibration_recovers_a_planted_logit():
+    rng = np.random.default_rng(3)
+    zs, ys, f_true = [], [], []
+    for i in range(30):
+        z = rng.standard_normal(400) * (1.0 + i / 15)  # tails differ between tags, so tail and bias separate
+        q = np.quantile(z, 0.95)
+        f_true.append(1.2 * z - 0.4 * q - 3.0)
+        ys.append(rng.random(400) < sigmoid(f_true[-1]))
+        zs.append(z)
+    mc = fit_model_calibration(zs, ys)
+    assert mc.temperature == pytest.approx(1.2, abs=0.2)
+    f_fit = [mc.temperature * z + mc.tail * np.quantile(z, 0.95) + mc.bias for z in zs]
+    assert np.mean(np.abs(np.concatenate(f_fit) - np.concatenate(f_true))) < 0.3
+
+
+def test_fit_model_calibration_bad_input():
+    with pytest.raises(ValueError, match="same, non-zero"):
+        fit_model_calibration([], [])
+    with pytest.raises(ValueError, match="both positives and negatives"):
+        fit_model_calibration([np.arange(5.0)], [np.zeros(5, bool)])
+    with pytest.raises(ValueError, match="rank positives above"):
+        fit_model_calibration([np.arange(50.0)], [np.arange(50) < 10])
+    with pytest.raises(ValueError, match="temperature"):
+        ModelCalibration.from_dict({"temperature": 0, "bias": 1})
+
+
+def test_model_calibration_transfers_between_photo_sets(world):
+    # Fit on one draw of the world, report on another. The pooled calibration cannot know each tag's prevalence
+    # (they range from 0.5 % to 30 % here), but in aggregate it is calibrated, and 0.5 flags about the true count
+    # for the typical tag.
+    w, fit_set, test = world
+    ks = [k for k in range(w.n_concepts) if fit_set.Y[:, k].sum() >= 10]
+    mc = fit_model_calibration([_z(w, fit_set, k) for k in ks], [fit_set.Y[:, k] for k in ks])
+    expected, true, ratios = 0.0, 0, []
+    for k in ks:
+        clf = zero_shot(
+            test.prompts[k : k + 1], None, test.X[:2000], baseline=test.generic_prompt, model_calibration=mc
+        )
+        assert clf.summary["calibration"] == "model"
+        s = clf.score(test.X[2000:])
+        y = test.Y[2000:, k]
+        expected += clf.summary["expected_prevalence"] * y.shape[0]
+        true += int(y.sum())
+        ratios.append((s >= 0.5).sum() / max(y.sum(), 1))
+    assert 0.7 < expected / true < 1.4
+    assert 0.5 < np.median(ratios) < 2.0
+
+
+def test_posterior_is_recoverable_from_the_shift(world):
+    w, sample, _ = world
+    shifted = zero_shot(sample.prompts[:1], None, sample.X, baseline=sample.generic_prompt)
+    posterior = zero_shot(sample.prompts[:1], None, sample.X, baseline=sample.generic_prompt, shift_decision=False)
+    assert shifted.b + shifted.summary["decision_shift"] == pytest.approx(posterior.b)
+    assert np.allclose(shifted.w, posterior.w)
+
+
+def test_labels_refine_the_posterior_and_keep_the_count(world):
+    w, sample, test = world
+    k = int(np.argmin(np.abs(w.prevalence - 0.05)))
+    prior = zero_shot(sample.prompts[k : k + 1], None, sample.X, baseline=sample.generic_prompt)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(sample.X.shape[0], 60, replace=False)
+    clf = training.train_with_labels(sample.X[idx], sample.Y[idx, k], prior, sample.X)
+    assert "decision_shift" in clf.summary and "expected_positives_in_sample" in clf.summary
+    y = test.Y[:, k]
+    ratio = (clf.score(test.X) >= 0.5).sum() / y.sum()
+    assert 0.5 <= ratio <= 2.0
+    f_prior = threshold_metrics(prior.score(test.X), y, np.array([0.5]))["f1"][0]
+    f_labels = threshold_metrics(clf.score(test.X), y, np.array([0.5]))["f1"][0]
+    assert f_labels >= f_prior - 0.02
+
+
+def test_shipped_calibration_file(tmp_path):
+    mc = shipped_model_calibration("conse-effnet-lite0")
+    assert mc is not None and mc.temperature > 0 and mc.source
+    assert shipped_model_calibration("no-such-model") is None
+    assert shipped_model_calibration(None) is None
+    p = tmp_path / "cal.json"
+    p.write_text(json.dumps({"models": {"m": {"temperature": 2.0, "bias": -1.0}}}))
+    got = shipped_model_calibration("m", path=p)
+    assert got.temperature == 2.0 and got.tail == 0.0 and got.tail_quantile == calibration.TAIL_QUANTILE
