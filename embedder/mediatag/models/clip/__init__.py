@@ -1,16 +1,27 @@
 """open_clip models (production default ViT-B-32 / laion2b_s34b_b79k). open_clip is imported only when a model
-is loaded or its weights are looked for: it needs torchvision, which the offline install does not have."""
+is loaded or its weights are looked for: it needs torchvision, which the offline install does not have.
+
+Where the weights come from, first match wins:
+  - a file named in the spec: `open_clip:ViT-B-32//srv/models/open_clip_model.safetensors` (the tag is a path);
+  - for the production default, MEDIATAG_CLIP_DIR: a folder holding open_clip_model.safetensors or
+    open_clip_pytorch_model.bin (a snapshot of the hub repo laion/CLIP-ViT-B-32-laion2B-s34B-b79K has both);
+  - the hub cache (HF_HOME / HF_HUB_CACHE; pre-fill it on a machine with network and copy it over);
+  - a download, only with MEDIATAG_ALLOW_DOWNLOADS=1.
+The transformers backend (`hf.py`, names `hf-clip:FOLDER`) serves CLIP where open_clip cannot be installed.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 from typing import Any
 
 PREFIX = "open_clip:"
 DEFAULT_ARCH = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 # Embedding sizes of common architectures, so that listing models needs neither open_clip nor its weights.
+OPEN_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 KNOWN_DIMS = {"ViT-B-32": 512, "ViT-B-16": 512, "ViT-L-14": 768, "ViT-H-14": 1024, "ViT-g-14": 1024,
               "ViT-bigG-14": 1280, "RN50": 1024, "RN101": 512, "convnext_base_w": 640}
 
@@ -34,15 +45,34 @@ def installed() -> bool:
     return importlib.util.find_spec("open_clip") is not None
 
 
+def local_weights(arch: str, tag: str) -> Path | None:
+    """A weights file on disk for (arch, tag): the tag itself when it is a path, else, for the production default,
+    the open_clip file in MEDIATAG_CLIP_DIR. None: open_clip resolves the tag through the hub cache."""
+    if tag.startswith(("/", "~", ".")):
+        return Path(tag).expanduser()
+    folder = os.environ.get("MEDIATAG_CLIP_DIR")
+    if folder and (arch, tag) == (DEFAULT_ARCH, DEFAULT_PRETRAINED):
+        for name in OPEN_CLIP_WEIGHT_FILES:
+            path = Path(folder).expanduser() / name
+            if path.is_file():
+                return path
+    return None
+
+
 def availability(spec: str) -> tuple[bool, str]:
     """Whether `spec` can be loaded here, and why not; cheap: no weights are read."""
     try:
         arch, tag = parse_spec(spec)
     except ValueError as e:
         return False, str(e)
+    weights = local_weights(arch, tag)
+    if weights is not None and not weights.is_file():
+        return False, f"weights file {weights} not found"
     if not installed():
         return False, ("open_clip is not installed (pip install 'mediatag[clip]'; it needs torchvision, which the "
                        "pinned CPU torch build here lacks)")
+    if weights is not None:
+        return True, f"weights from {weights}"
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         cached = _weights_cached(arch, tag)
         if cached is False:
@@ -82,6 +112,9 @@ def load(spec: str) -> tuple[Any, Any, Any]:
         import open_clip
     except ImportError as e:
         raise ValueError(f"{spec}: {availability(spec)[1]}") from e
-    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=tag, device="cpu")
+    weights = local_weights(arch, tag)
+    # A file path as `pretrained` makes open_clip read that checkpoint instead of resolving a hub tag.
+    pretrained = str(weights) if weights is not None else tag
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, device="cpu")
     model.eval()
     return model, preprocess, open_clip.get_tokenizer(arch)
