@@ -143,13 +143,17 @@ def test_two_people_labeling_at_once_lose_no_label(db_url, client, conn, coco_da
             with psycopg.connect(db_url, autocommit=True) as c:
                 barrier.wait()
                 for i in ids:  # one label per call: the two sessions interleave and contend on the concept
-                    c.execute("SELECT mediatag.label_concept(concept => %s, keyframes => %s, label => %s)",
-                              (concept, [i], label))
+                    c.execute(
+                        "SELECT mediatag.label_concept(concept => %s, keyframes => %s, label => %s)",
+                        (concept, [i], label),
+                    )
         except BaseException as e:  # noqa: BLE001 — reported by the main thread
             errors.append(e)
 
-    threads = [threading.Thread(target=person, args=(halves[0], "yes")),
-               threading.Thread(target=person, args=(halves[1], "no"))]
+    threads = [
+        threading.Thread(target=person, args=(halves[0], "yes")),
+        threading.Thread(target=person, args=(halves[1], "no")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -207,7 +211,9 @@ def test_import_labels_by_file_name_asset_id_and_csv(client, conn, coco_dataset,
     files = sorted(assets)
     rows = client.import_concept_labels(concept, [files[0], str(assets[files[1]])], ["yes", "no"])
     assert [(r["item"], r["label"], r["keyframes"]) for r in rows] == [
-        (files[0], "yes", 1), (str(assets[files[1]]), "no", 1)]
+        (files[0], "yes", 1),
+        (str(assets[files[1]]), "no", 1),
+    ]
     csv_path = tmp_path / "labels.csv"
     csv_path.write_text("file,label\n" + "".join(f"{f},{'yes' if 'dog' in labels[f] else 'no'}\n" for f in files[2:12]))
     rows = client.import_concept_labels_csv(concept, csv_path)

@@ -154,9 +154,7 @@ class ConceptsAndSearch:
     def set_concept_description(self, concept: str, description: str) -> int:
         return self.call("set_concept_description", concept=concept, description=description)
 
-    def label_concept(
-        self, concept: str, keyframes: Iterable[int], label: str = "yes", origin: str = "manual"
-    ) -> int:
+    def label_concept(self, concept: str, keyframes: Iterable[int], label: str = "yes", origin: str = "manual") -> int:
         # Spelled out: `label` is text here ('yes' | 'no' | 'skip'), boolean for tags.
         with self.engine.begin() as conn:
             return conn.execute(
