@@ -559,6 +559,7 @@ BEGIN
     END IF;
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
     PERFORM set_config('hnsw.ef_search', least(greatest(4 * n, 100), 1000)::text, true);
+    PERFORM set_config('jit', 'off', true);   -- index scans costed like full reads would pay ~60 ms of JIT
     RETURN QUERY EXECUTE format(
         'SELECT t.id, t.asset_id, CASE WHEN a.kind = %L THEN a.id END, t.time_ms, t.image_path, t.score, t.score >= %s
          FROM (SELECT k.id, k.asset_id, k.time_ms, k.image_path, mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) AS score
@@ -596,6 +597,7 @@ BEGIN
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
     SELECT count(*) INTO n_labeled FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label <> 'skip';
     hnsw_k := greatest(20 * n, 200);
+    PERFORM set_config('jit', 'off', true);   -- index scans costed like full reads would pay ~60 ms of JIT
     CREATE TEMP TABLE IF NOT EXISTS _mediatag_candidates (keyframe_id bigint, score real, from_sample boolean,
                                                           embedding halfvec) ON COMMIT DROP;
     TRUNCATE _mediatag_candidates;
