@@ -310,3 +310,24 @@ def test_new_ingests_are_scored_without_a_job(db_url, client, coco_files, media_
     with connect(db_url) as c:
         ingest(c, name, coco_files[5:8], IngestOptions(progress=False, media_dir=media_dir))
     assert len(client.concept_scores(concept)) == 8
+
+
+def test_cli_concept_workflow(db_url, service, coco_dataset, labels, conn, tmp_path, monkeypatch, capsys):
+    import json
+
+    from mediatag.cli import main
+
+    monkeypatch.setenv("MEDIATAG_DATABASE_URL", db_url)
+    name = unique("cli_dogs")
+    assert main(["concepts", "create", coco_dataset, name, "--description", "a dog"]) == 0
+    files = sorted(_asset_files(conn, coco_dataset))
+    csv_path = tmp_path / "l.csv"
+    csv_path.write_text("".join(f"{f},{'yes' if 'dog' in labels[f] else 'no'}\n" for f in files[:6]))  # no header
+    assert main(["concepts", "import", name, str(csv_path)]) == 0
+    capsys.readouterr()
+    assert main(["concepts", "next", name, "-n", "4"]) == 0
+    picks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(picks) == 4
+    assert main(["search", coco_dataset, "a dog", "-k", "3", "--concept", name]) == 0
+    assert main(["concepts", "label", name, "yes", str(10**12)]) == 2
+    assert "unknown keyframe" in capsys.readouterr().err

@@ -179,9 +179,6 @@ BEGIN
         RAISE EXCEPTION 'the query vector is zero: nothing to compare with' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     preds := mediatag._search_filters(d, concepts, tags, metadata);
-    IF keyframe IS NOT NULL THEN
-        preds := preds || format(' AND k.id <> %s', keyframe);   -- "more like this" leaves the keyframe itself out
-    END IF;
 
     wanted := k + "offset";
     -- Candidates to re-rank. Without a filter, 3x what is wanted costs almost nothing more (ef_search, not the
@@ -191,6 +188,9 @@ BEGIN
     cand := CASE WHEN group_by_video THEN least(10 * wanted, 20000)
                  WHEN preds <> '' THEN wanted
                  ELSE least(3 * wanted, 20000) END;
+    -- "More like this" leaves the keyframe itself out: one more candidate, dropped after the search (as a
+    -- predicate it would count as a filter and cost the re-ranking margin).
+    cand := cand + (keyframe IS NOT NULL)::int;
     ef := mediatag._search_ef(recall, wanted);
     PERFORM set_config('hnsw.ef_search', ef::text, true);
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
@@ -213,6 +213,11 @@ BEGIN
                SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score FROM mediatag.keyframe k
                WHERE k.dataset_id = %s %s ORDER BY 2 DESC, 1 LIMIT %s) x',
             q::text, d.id, preds, cand) INTO ids, scores;
+    END IF;
+
+    IF keyframe IS NOT NULL THEN
+        SELECT array_agg(u.id ORDER BY u.o), array_agg(u.score ORDER BY u.o) INTO ids, scores
+        FROM unnest(ids, scores) WITH ORDINALITY AS u(id, score, o) WHERE u.id <> keyframe;
     END IF;
 
     IF group_by_video THEN
