@@ -276,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .tags_cli import add_tag_commands
 
     add_tag_commands(sub)
+    from .concepts_cli import add_concept_commands
+
+    add_concept_commands(sub)
     return p
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, Table, create_engine, text
 from sqlalchemy.engine import Engine
 
 from .cluster import database_url
+from .sdk_concepts import ConceptsAndSearch
 
 # Parameters that need an explicit SQL type (arrays, and numbers Postgres would otherwise guess).
 _CASTS = {
@@ -46,7 +47,7 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
-class Client:
+class Client(ConceptsAndSearch):
     def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
         self.url = url or database_url()
         self.engine = engine or create_engine(_sqlalchemy_url(self.url), pool_pre_ping=True)
@@ -61,7 +62,9 @@ class Client:
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def _sql(self, fn: str, params: dict[str, Any], rows: bool) -> str:
-        args = ", ".join(f"{k} => CAST(:{k} AS {_CASTS[k]})" if k in _CASTS else f"{k} => :{k}" for k in params)
+        # Names quoted: some arguments are SQL keywords ("offset").
+        casts = {**_CASTS, **getattr(self, "_extra_casts", {})}
+        args = ", ".join(f'"{k}" => CAST(:{k} AS {casts[k]})' if k in casts else f'"{k}" => :{k}' for k in params)
         return f"SELECT * FROM mediatag.{fn}({args})" if rows else f"SELECT mediatag.{fn}({args})"
 
     def call(self, fn: str, **params: Any) -> Any:

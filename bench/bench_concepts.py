@@ -1,0 +1,244 @@
+"""Concept benchmarks.
+
+1. Label efficiency on real photos (../shared/data/coco128-train2017, the offline model): a simulated labeler answers
+   from the ground truth. For every COCO class with >= 8 positive photos and several seeds, the photos are split in
+   half: a pool to label and a held-out half to measure on. Each concept starts from its description ("a photo of a
+   {class}", zero-shot) and gets labels in batches of 5, either chosen by `mediatag_ml.active.select_batch` (what
+   `continue_labeling` runs) or at random; after each batch it is retrained with `mediatag_ml.active.fit_concept`
+   (what `label_concept` runs). Prints F1 at the default threshold 0.5 and average precision after 10, 20 and 50
+   labels, and how many labels active learning needs to match random's F1 at 20 and 50.
+   The simulation calls the in-database code directly (same module, same numbers), without the SQL candidate step:
+   at 128 photos the whole pool is the candidate set.
+2. continue_labeling latency through SQL on the synthetic dataset bench_search.py builds (default 1,000,000
+   keyframes; run bench_search.py first): next batch of 12, p50 / p95, and the retrain after one label.
+
+    python bench/bench_concepts.py [--keyframes 1000000] [--seeds 5] [--skip-latency] [--skip-efficiency]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plpython"))
+from synthetic_service import start  # noqa: E402
+
+from mediatag.cluster import default_cluster  # noqa: E402
+from mediatag_ml import active  # noqa: E402
+
+BENCH_DB = "mediatag_bench"
+CHECKPOINTS = (10, 20, 50)
+BATCH = 5
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco128-train2017"
+
+
+def coco_dir() -> Path:
+    for d in (SHARED, Path("/work/shared/data/coco128-train2017")):
+        if (d / "labels.csv").exists():
+            return d.resolve()
+    from mediatag.sample_data import coco_dir as sample
+
+    return sample()
+
+
+def embeddings(photos: list[Path], model: str) -> np.ndarray:
+    """The photos' embeddings with the offline model, cached (embedding 128 photos costs a minute on 2 cores)."""
+    cache = Path.home() / ".cache" / "mediatag" / f"bench_concepts_{model.replace('/', '_')}_{len(photos)}.npy"
+    if cache.exists():
+        return np.load(cache)
+    from mediatag.media import load_image
+    from mediatag.models.registry import get_visual_encoder
+
+    enc = get_visual_encoder(model)
+    X = np.vstack([enc.embed_images([load_image(p)]) for p in photos]).astype(np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, X)
+    return X
+
+
+def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
+    order = np.argsort(-scores, kind="stable")
+    t = truth[order]
+    if not t.any():
+        return float("nan")
+    hits = np.cumsum(t)
+    return float((hits[t] / (np.flatnonzero(t) + 1)).mean())
+
+
+def f1(scores: np.ndarray, truth: np.ndarray, thr: float = 0.5) -> float:
+    pred = scores >= thr
+    tp = int((pred & truth).sum())
+    return 2 * tp / max(2 * tp + int((pred & ~truth).sum()) + int((~pred & truth).sum()), 1)
+
+
+def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget):
+    """F1 and AP on the test photos after each batch of labels, as {labels: (f1, ap)}."""
+    sample = X[pool]
+    labeled: list[int] = []
+    rng = np.random.default_rng(seed)
+    random_order = list(rng.permutation(pool))
+    clf = active.fit_concept(None, None, None, desc, baseline, sample, dim=X.shape[1], seed=seed)
+    out = {}
+    while len(labeled) < budget:
+        todo = [i for i in pool if i not in set(labeled)]
+        if strategy == "active":
+            ids, _ = active.select_batch(
+                np.array(todo),
+                X[todo],
+                clf.score(X[todo]),
+                np.ones(len(todo), bool),
+                X[labeled] if labeled else None,
+                BATCH,
+                len(labeled),
+                seed,
+            )
+            new = [int(i) for i in ids]
+        else:
+            new = [i for i in random_order if i not in set(labeled)][:BATCH]
+        labeled += new
+        lab = np.array(labeled)
+        clf = active.fit_concept(
+            X[lab[truth[lab]]], X[lab[~truth[lab]]], None, desc, baseline, sample, dim=X.shape[1], seed=seed
+        )
+        s = clf.score(X[test])
+        out[len(labeled)] = (f1(s, truth[test]), average_precision(s, truth[test]))
+    return out
+
+
+def label_efficiency(seeds: int) -> None:
+    from mediatag.models.registry import default_visual_model, get_visual_encoder
+
+    coco = coco_dir()
+    with (coco / "labels.csv").open() as f:
+        truth_sets = {r["file"]: set(filter(None, r["classes"].split(";"))) for r in csv.DictReader(f)}
+    photos = sorted((coco / "images").glob("*.jpg"))
+    model = default_visual_model()
+    t0 = time.perf_counter()
+    X = embeddings(photos, model)
+    enc = get_visual_encoder(model)
+    counts: dict[str, int] = {}
+    for p in photos:
+        for c in truth_sets[p.name]:
+            counts[c] = counts.get(c, 0) + 1
+    classes = sorted(c for c, n in counts.items() if n >= 8)
+    prompts = enc.embed_texts([f"a photo of a {c}" for c in classes] + ["a photo"])
+    print(
+        f"== concept label efficiency: {len(photos)} COCO photos, {len(classes)} classes with >= 8 positives, "
+        f"{seeds} seeds, batches of {BATCH} (visual model {model}; embeddings {time.perf_counter() - t0:.0f}s)"
+    )
+    budget = max(CHECKPOINTS)
+    res = {s: {m: [] for m in range(BATCH, budget + 1, BATCH)} for s in ("active", "random")}
+    for ci, cls in enumerate(classes):
+        truth = np.array([cls in truth_sets[p.name] for p in photos])
+        for seed in range(seeds):
+            perm = np.random.default_rng(1000 + seed).permutation(len(photos))
+            pool, test = sorted(perm[: len(photos) // 2]), sorted(perm[len(photos) // 2 :])
+            if not truth[test].any() or not truth[pool].any():
+                continue
+            for strategy in ("active", "random"):
+                out = run_strategy(strategy, X, truth, pool, test, prompts[ci], prompts[-1], seed, budget)
+                for m, v in out.items():
+                    res[strategy][m].append(v)
+    print(f"{'labels':>8} {'active F1':>10} {'random F1':>10} {'active AP':>10} {'random AP':>10}   (held-out half)")
+    mean = {s: {m: np.nanmean(np.array(v), axis=0) for m, v in r.items()} for s, r in res.items()}
+    for m in CHECKPOINTS:
+        a, r = mean["active"][m], mean["random"][m]
+        print(f"{m:>8} {a[0]:>10.3f} {r[0]:>10.3f} {a[1]:>10.3f} {r[1]:>10.3f}")
+    for target in (20, 50):
+        goal = mean["random"][target][0]
+        need = next((m for m in sorted(mean["active"]) if mean["active"][m][0] >= goal), None)
+        print(
+            f"  random's mean F1 at {target} labels ({goal:.3f}): active reaches it with "
+            f"{need if need is not None else f'more than {budget}'} labels"
+        )
+
+
+def latency(n_keyframes: int) -> None:
+    cluster = default_cluster()
+    cluster.start()
+    url = cluster.url(BENCH_DB)
+    dataset = f"search_{n_keyframes}"
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_search import DIM, structure
+
+    basis, _ = structure()
+    svc, stop = start({f"synthetic-{DIM}": DIM, "synthetic-text-64": 64}, {f"synthetic-{DIM}": basis})
+    concept = f"bench_concept_{n_keyframes}"
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
+        c.execute(f"SET mediatag.service_url = '{svc}'")
+        if not c.execute("SELECT 1 FROM mediatag.dataset WHERE name = %s", (dataset,)).fetchone():
+            sys.exit(f"no dataset {dataset}: run bench/bench_search.py --keyframes {n_keyframes} first")
+        c.execute("SELECT mediatag.drop_concept(%s) FROM mediatag.concept WHERE name = %s", (concept, concept))
+        t0 = time.perf_counter()
+        c.execute(
+            "SELECT mediatag.create_concept(dataset => %s, name => %s, description => 'query number 3')",
+            (dataset, concept),
+        )
+        print(
+            f"== continue_labeling at {n_keyframes:,} keyframes: create concept (zero-shot, draws the sample if "
+            f"missing) {time.perf_counter() - t0:.2f}s"
+        )
+        top = [r[0] for r in c.execute("SELECT keyframe_id FROM mediatag.concept_top(%s, 20)", (concept,))]
+        c.execute("SELECT mediatag.label_concept(concept => %s, keyframes => %s, label => 'yes')", (concept, top[:10]))
+        rnd = [
+            r[0]
+            for r in c.execute(
+                "SELECT keyframe_id FROM mediatag.keyframe_sample WHERE dataset_id = mediatag.dataset_id(%s) LIMIT 10",
+                (dataset,),
+            )
+        ]
+        c.execute("SELECT mediatag.label_concept(concept => %s, keyframes => %s, label => 'no')", (concept, rnd))
+        times, retrain = [], []
+        for i in range(20):
+            t0 = time.perf_counter()
+            rows = c.execute(
+                "SELECT keyframe_id FROM mediatag.continue_labeling(concept => %s, n => 12)", (concept,)
+            ).fetchall()
+            times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            c.execute(
+                "SELECT mediatag.label_concept(concept => %s, keyframes => %s, label => %s)",
+                (concept, [rows[0][0]], "yes" if i % 3 == 0 else "no"),
+            )
+            retrain.append(time.perf_counter() - t0)
+        t = np.array(times) * 1000
+        r = np.array(retrain) * 1000
+        print(
+            f"  continue_labeling(n => 12): p50 {np.median(t):.0f} ms, p95 {np.percentile(t, 95):.0f} ms, "
+            f"max {t.max():.0f} ms ({len(rows)} rows)"
+        )
+        print(
+            f"  label_concept (one label + retrain = new version): p50 {np.median(r):.0f} ms, "
+            f"p95 {np.percentile(r, 95):.0f} ms"
+        )
+        t0 = time.perf_counter()
+        n_yes = c.execute(
+            "SELECT count(*) FROM mediatag.concept_scores(concept => %s) WHERE decision", (concept,)
+        ).fetchone()[0]
+        print(f"  concept_scores count of decisions over the dataset: {n_yes:,} in {time.perf_counter() - t0:.2f}s")
+        c.execute("SELECT mediatag.drop_concept(%s)", (concept,))
+    stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--keyframes", type=int, default=1_000_000)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--skip-efficiency", action="store_true")
+    args = ap.parse_args()
+    if not args.skip_efficiency:
+        label_efficiency(args.seeds)
+    if not args.skip_latency:
+        latency(args.keyframes)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,677 @@
+-- Concepts: a named, trainable notion on one dataset ("aerial_shots"), labeled yes / no / skip keyframe by keyframe,
+-- seeded from a text search, a CSV of file names / asset ids, or example images. Each retrain writes a new
+-- classifier version (mediatag_ml.active.fit_concept, which reuses the tag trainer and calibration).
+-- Names are unique across the whole database, case-insensitively: every call names only the concept
+-- (label_concept(concept => 'aerial_shots', ...)), so a name must say which concept it is.
+-- Scores are computed when asked, from the version in use, over every keyframe the dataset has at that moment:
+-- new ingests are scored by the next query without a scoring job (the score is one inner product).
+
+CREATE TABLE IF NOT EXISTS mediatag.concept (
+    id              bigserial PRIMARY KEY,
+    dataset_id      bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
+    name            text NOT NULL,
+    description     text NOT NULL DEFAULT '',
+    description_embedding vector,     -- the description in the dataset's visual model space (NULL: none)
+    threshold       real NOT NULL DEFAULT 0.5 CHECK (threshold BETWEEN 0 AND 1),
+    -- true: scores follow each retrain (the latest version); false: they stay on applied_version.
+    auto_apply      boolean NOT NULL DEFAULT true,
+    applied_version int,
+    created_by      text NOT NULL DEFAULT session_user,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT concept_name_ok CHECK (length(name) BETWEEN 1 AND 100 AND name !~ '[[:cntrl:]]' AND name = btrim(name))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS concept_name_uniq ON mediatag.concept (lower(name));
+CREATE INDEX IF NOT EXISTS concept_dataset_idx ON mediatag.concept (dataset_id);
+
+CREATE TABLE IF NOT EXISTS mediatag.concept_label (
+    concept_id   bigint NOT NULL REFERENCES mediatag.concept(id) ON DELETE CASCADE,
+    keyframe_id  bigint NOT NULL REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
+    label        text NOT NULL CHECK (label IN ('yes', 'no', 'skip')),
+    origin       text NOT NULL DEFAULT 'manual' CHECK (origin IN ('manual', 'search', 'continue', 'import', 'top')),
+    labeled_by   text NOT NULL DEFAULT session_user,
+    labeled_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (concept_id, keyframe_id)
+);
+
+-- Example images: files embedded through the service (or vectors the SDK embedded), kept as positives.
+CREATE TABLE IF NOT EXISTS mediatag.concept_example (
+    id          bigserial PRIMARY KEY,
+    concept_id  bigint NOT NULL REFERENCES mediatag.concept(id) ON DELETE CASCADE,
+    source      text NOT NULL,          -- the file path or a name the caller gave
+    embedding   vector NOT NULL,
+    added_by    text NOT NULL DEFAULT session_user,
+    added_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS concept_example_concept_idx ON mediatag.concept_example (concept_id);
+
+CREATE TABLE IF NOT EXISTS mediatag.concept_classifier (
+    concept_id  bigint NOT NULL REFERENCES mediatag.concept(id) ON DELETE CASCADE,
+    version     int NOT NULL,
+    weights     vector NOT NULL,
+    bias        double precision NOT NULL,
+    summary     jsonb NOT NULL DEFAULT '{}',
+    trained_by  text NOT NULL DEFAULT session_user,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (concept_id, version)
+);
+
+-- ---- lookups ------------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION mediatag._concept(concept text) RETURNS mediatag.concept
+LANGUAGE plpgsql STABLE AS $$
+DECLARE c mediatag.concept;
+BEGIN
+    SELECT * INTO c FROM mediatag.concept x WHERE lower(x.name) = lower(btrim(concept));
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown concept "%"', concept USING ERRCODE = 'no_data_found',
+            HINT = 'SELECT * FROM mediatag.list_concepts() lists the concepts; create one with mediatag.create_concept()';
+    END IF;
+    -- Through the dataset lookup, so per-dataset access checks apply to concepts too.
+    PERFORM mediatag.dataset_id((SELECT d.name FROM mediatag.dataset d WHERE d.id = c.dataset_id));
+    RETURN c;
+END $$;
+
+-- The classifier that scores a concept now: the latest version, or the applied one when auto_apply is off.
+CREATE OR REPLACE FUNCTION mediatag._concept_classifier(c mediatag.concept, version int DEFAULT NULL)
+RETURNS mediatag.concept_classifier
+LANGUAGE plpgsql STABLE AS $$
+DECLARE cc mediatag.concept_classifier; v int := coalesce(version, CASE WHEN NOT c.auto_apply THEN c.applied_version END);
+BEGIN
+    SELECT * INTO cc FROM mediatag.concept_classifier x
+    WHERE x.concept_id = c.id AND (v IS NULL OR x.version = v) ORDER BY x.version DESC LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'concept "%" has no classifier version %', c.name, coalesce(v::text, '')
+            USING ERRCODE = 'no_data_found',
+                  HINT = format('versions: %s', coalesce((SELECT string_agg(x.version::text, ', ' ORDER BY x.version)
+                                 FROM mediatag.concept_classifier x WHERE x.concept_id = c.id), 'none'));
+    END IF;
+    RETURN cc;
+END $$;
+
+-- ---- create, list, drop -------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION mediatag.create_concept(dataset text, name text, description text DEFAULT '',
+                                                   auto_apply boolean DEFAULT true) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    d mediatag.dataset;
+    clean text := btrim(coalesce(create_concept.name, ''));
+    c mediatag.concept;
+BEGIN
+    PERFORM mediatag._require_role('mediatag_editor', 'creating a concept');
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    IF clean = '' OR length(clean) > 100 OR clean ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'invalid concept name %: 1 to 100 printable characters', quote_literal(create_concept.name)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('mediatag.concept_name'));
+    IF EXISTS (SELECT 1 FROM mediatag.concept x WHERE lower(x.name) = lower(clean)) THEN
+        RAISE EXCEPTION 'a concept named "%" already exists (concept names are unique across datasets, ignoring case)',
+            (SELECT x.name FROM mediatag.concept x WHERE lower(x.name) = lower(clean))
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO mediatag.concept (dataset_id, name, description, auto_apply)
+    VALUES (d.id, clean, btrim(coalesce(create_concept.description, '')), create_concept.auto_apply)
+    RETURNING * INTO c;
+    PERFORM mediatag._train_concept(c.id);
+    RETURN c.id;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.set_concept_description(concept text, description text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept);
+BEGIN
+    UPDATE mediatag.concept SET description = btrim(coalesce(set_concept_description.description, '')),
+           description_embedding = NULL WHERE id = c.id;
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.set_concept_threshold(concept text, threshold real) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept);
+BEGIN
+    IF threshold IS NULL OR threshold < 0 OR threshold > 1 THEN
+        RAISE EXCEPTION 'threshold must be between 0 and 1, got %', threshold USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE mediatag.concept SET threshold = set_concept_threshold.threshold WHERE id = c.id;
+END $$;
+
+-- Pin the version scores use (auto_apply off), or follow every retrain again (version => NULL).
+CREATE OR REPLACE FUNCTION mediatag.apply_concept(concept text, version int DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept); cc mediatag.concept_classifier;
+BEGIN
+    IF version IS NULL THEN
+        UPDATE mediatag.concept SET auto_apply = true, applied_version = NULL WHERE id = c.id RETURNING * INTO c;
+        RETURN (mediatag._concept_classifier(c)).version;
+    END IF;
+    cc := mediatag._concept_classifier(c, version);
+    UPDATE mediatag.concept SET auto_apply = false, applied_version = cc.version WHERE id = c.id;
+    RETURN cc.version;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.drop_concept(concept text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept);
+BEGIN
+    DELETE FROM mediatag.concept WHERE id = c.id;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.list_concepts(dataset text DEFAULT NULL)
+RETURNS TABLE (name text, dataset text, description text, labels_yes bigint, labels_no bigint, labels_skip bigint,
+               examples bigint, version int, applied_version int, auto_apply boolean, threshold real,
+               training_summary jsonb, created_by text, created_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT c.name, d.name, c.description,
+           (SELECT count(*) FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label = 'yes'),
+           (SELECT count(*) FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label = 'no'),
+           (SELECT count(*) FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label = 'skip'),
+           (SELECT count(*) FROM mediatag.concept_example e WHERE e.concept_id = c.id),
+           cc.version, CASE WHEN c.auto_apply THEN cc.version ELSE c.applied_version END, c.auto_apply, c.threshold,
+           cc.summary, c.created_by, c.created_at
+    FROM mediatag.concept c
+    JOIN mediatag.dataset d ON d.id = c.dataset_id
+    LEFT JOIN LATERAL (SELECT * FROM mediatag.concept_classifier x WHERE x.concept_id = c.id
+                       ORDER BY x.version DESC LIMIT 1) cc ON true
+    WHERE list_concepts.dataset IS NULL OR d.id = mediatag.dataset_id(list_concepts.dataset)
+    ORDER BY c.name
+$$;
+
+CREATE OR REPLACE FUNCTION mediatag.concept_versions(concept text)
+RETURNS TABLE (version int, in_use boolean, labels_yes int, labels_no int, examples int, kind text,
+               summary jsonb, trained_by text, created_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT x.version, x.version = (mediatag._concept_classifier(c)).version,
+           (x.summary ->> 'n_yes')::int, (x.summary ->> 'n_no')::int, (x.summary ->> 'n_examples')::int,
+           x.summary ->> 'kind', x.summary, x.trained_by, x.created_at
+    FROM mediatag._concept(concept) c JOIN mediatag.concept_classifier x ON x.concept_id = c.id
+    ORDER BY x.version
+$$;
+
+-- Edits: editors only, and one at a time per concept (training writes the next version number).
+CREATE OR REPLACE FUNCTION mediatag._editable_concept(concept text) RETURNS mediatag.concept
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._concept(concept);
+BEGIN
+    PERFORM mediatag._require_role('mediatag_editor', format('changing concept "%s"', c.name));
+    SELECT * INTO c FROM mediatag.concept WHERE id = c.id FOR UPDATE;
+    UPDATE mediatag.concept SET updated_at = now() WHERE id = c.id;
+    RETURN c;
+END $$;
+
+-- ---- training -----------------------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION mediatag._train_concept(concept_id bigint) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept; d mediatag.dataset;
+BEGIN
+    SELECT * INTO c FROM mediatag.concept x WHERE x.id = _train_concept.concept_id FOR UPDATE;
+    SELECT * INTO d FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
+    IF c.description <> '' AND c.description_embedding IS NULL THEN
+        UPDATE mediatag.concept SET description_embedding = mediatag.embed_text(c.description, d.visual_model)
+        WHERE id = c.id;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM mediatag.baseline_prompt b WHERE b.model = d.visual_model AND b.modality = 'visual') THEN
+        INSERT INTO mediatag.baseline_prompt VALUES (d.visual_model, 'visual', 'a photo', mediatag.embed_text('a photo', d.visual_model))
+        ON CONFLICT DO NOTHING;
+    END IF;
+    -- The calibration sample is drawn lazily the first time a dataset trains (as for tags).
+    IF NOT EXISTS (SELECT 1 FROM mediatag.keyframe_sample s WHERE s.dataset_id = d.id)
+       AND EXISTS (SELECT 1 FROM mediatag.keyframe k WHERE k.dataset_id = d.id) THEN
+        PERFORM mediatag.refresh_samples(d.name);
+    END IF;
+    RETURN mediatag._fit_concept(c.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag._fit_concept(concept_id bigint) RETURNS int
+LANGUAGE plpython3u AS $$
+import json
+import sys
+import time
+if "@PYDIR@" not in sys.path:
+    sys.path.insert(0, "@PYDIR@")
+from mediatag_ml import active
+from mediatag_ml.jsonable import jsonable
+from mediatag_ml.vectors import decode_halfvecs, format_vector, parse_vector
+
+CALIBRATION_ROWS = 2000
+started = time.perf_counter()
+plans = SD.get("concept_plans")
+if plans is None:
+    plans = SD["concept_plans"] = {
+        "concept": plpy.prepare(
+            """SELECT c.dataset_id AS ds, d.visual_dim AS dim, c.description_embedding::text AS descr,
+                      (SELECT b.embedding::text FROM mediatag.baseline_prompt b
+                       WHERE b.model = d.visual_model AND b.modality = 'visual') AS baseline
+               FROM mediatag.concept c JOIN mediatag.dataset d ON d.id = c.dataset_id WHERE c.id = $1""", ["bigint"]),
+        "labels": plpy.prepare(
+            """SELECT string_agg(halfvec_send(k.embedding), ''::bytea ORDER BY l.keyframe_id) AS blob, count(*) AS n
+               FROM mediatag.concept_label l JOIN mediatag.keyframe k ON k.id = l.keyframe_id
+               WHERE l.concept_id = $1 AND l.label = $2""", ["bigint", "text"]),
+        "examples": plpy.prepare(
+            """SELECT string_agg(halfvec_send(e.embedding::halfvec), ''::bytea ORDER BY e.id) AS blob
+               FROM mediatag.concept_example e WHERE e.concept_id = $1""", ["bigint"]),
+        "sample": plpy.prepare(
+            """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (
+                 SELECT embedding FROM mediatag.keyframe_sample WHERE dataset_id = $1 ORDER BY keyframe_id LIMIT $2) s""",
+            ["bigint", "int"]),
+        "sample_key": plpy.prepare(
+            """SELECT count(*)::text || '/' || coalesce(max(keyframe_id), 0)::text AS k
+               FROM mediatag.keyframe_sample WHERE dataset_id = $1""", ["bigint"]),
+        "insert": plpy.prepare(
+            """INSERT INTO mediatag.concept_classifier (concept_id, version, weights, bias, summary)
+               VALUES ($1, coalesce((SELECT max(version) FROM mediatag.concept_classifier WHERE concept_id = $1), 0) + 1,
+                       $2::vector, $3, $4::jsonb) RETURNING version""", ["bigint", "text", "float8", "text"]),
+    }
+
+c = plpy.execute(plans["concept"], [concept_id])[0]
+dim = c["dim"]
+# The sample is cached per session, keyed by its identity: a retrain after one more label reads no sample.
+key = plpy.execute(plans["sample_key"], [c["ds"]])[0]["k"]
+cache = SD.setdefault("concept_samples", {})
+hit = cache.get(c["ds"])
+if hit is None or hit[0] != key:
+    hit = cache[c["ds"]] = (key, decode_halfvecs(plpy.execute(plans["sample"], [c["ds"], CALIBRATION_ROWS])[0]["blob"], dim))
+sample = hit[1]
+pos = decode_halfvecs(plpy.execute(plans["labels"], [concept_id, "yes"])[0]["blob"], dim)
+neg = decode_halfvecs(plpy.execute(plans["labels"], [concept_id, "no"])[0]["blob"], dim)
+ex = decode_halfvecs(plpy.execute(plans["examples"], [concept_id])[0]["blob"], dim)
+clf = active.fit_concept(pos, neg, ex, parse_vector(c["descr"]), parse_vector(c["baseline"]), sample, dim=dim,
+                         seed=int(concept_id))
+summary = dict(clf.summary)
+summary["train_ms"] = round((time.perf_counter() - started) * 1000, 1)
+return plpy.execute(plans["insert"], [concept_id, format_vector(clf.w), float(clf.b),
+                                      json.dumps(jsonable(summary))])[0]["version"]
+$$;
+
+CREATE OR REPLACE FUNCTION mediatag.retrain_concept(concept text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept);
+BEGIN
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+-- ---- labels -------------------------------------------------------------------------------------------------
+
+-- Checks that every keyframe exists and belongs to the concept's dataset.
+CREATE OR REPLACE FUNCTION mediatag._check_concept_keyframes(c mediatag.concept, keyframes bigint[]) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+DECLARE bad bigint; bad_ds text;
+BEGIN
+    IF coalesce(cardinality(keyframes), 0) = 0 THEN
+        RAISE EXCEPTION 'no keyframes given to label' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(keyframes, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'keyframe ids must not be NULL' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u.k INTO bad FROM unnest(keyframes) u(k) LEFT JOIN mediatag.keyframe k ON k.id = u.k WHERE k.id IS NULL LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown keyframe %', bad USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    SELECT k.id, d.name INTO bad, bad_ds FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id
+    WHERE k.id = ANY (keyframes) AND k.dataset_id <> c.dataset_id LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'keyframe % belongs to dataset "%", but concept "%" is on dataset "%": label keyframes of the concept''s dataset',
+            bad, bad_ds, c.name, (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag._check_concept_label(label text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE l text := lower(btrim(coalesce(label, '')));
+BEGIN
+    l := CASE l WHEN 'y' THEN 'yes' WHEN 'true' THEN 'yes' WHEN '1' THEN 'yes'
+                WHEN 'n' THEN 'no' WHEN 'false' THEN 'no' WHEN '0' THEN 'no' ELSE l END;
+    IF l NOT IN ('yes', 'no', 'skip') THEN
+        RAISE EXCEPTION 'invalid concept label %: use yes, no or skip', quote_literal(label) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN l;
+END $$;
+
+-- Label keyframes yes / no / skip (skip: "don't show me this again", not used for training), then retrain.
+-- Returns the new classifier version. Two people labeling at once: each upsert lands in its own statement
+-- (distinct rows never conflict; on the same keyframe the later word wins), then training queues on the
+-- concept row, and the second retrain reads both people's labels.
+CREATE OR REPLACE FUNCTION mediatag.label_concept(concept text, keyframes bigint[], label text DEFAULT 'yes',
+                                                  origin text DEFAULT 'manual', retrain boolean DEFAULT true) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._concept(concept); l text := mediatag._check_concept_label(label);
+BEGIN
+    PERFORM mediatag._require_role('mediatag_editor', format('labeling concept "%s"', c.name));
+    IF origin IS NULL OR origin NOT IN ('manual', 'search', 'continue', 'import', 'top') THEN
+        RAISE EXCEPTION 'invalid label origin %: use manual, search, continue, import or top', quote_literal(origin)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM mediatag._check_concept_keyframes(c, keyframes);
+    INSERT INTO mediatag.concept_label AS x (concept_id, keyframe_id, label, origin, labeled_by)
+    SELECT DISTINCT c.id, k, l, origin, mediatag._caller() FROM unnest(keyframes) AS u(k)
+    ON CONFLICT (concept_id, keyframe_id) DO UPDATE
+        SET label = excluded.label, origin = excluded.origin, labeled_by = excluded.labeled_by, labeled_at = now();
+    IF NOT retrain THEN
+        RETURN NULL;
+    END IF;
+    c := mediatag._editable_concept(concept);
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.unlabel_concept(concept text, keyframes bigint[]) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept);
+BEGIN
+    DELETE FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.keyframe_id = ANY (keyframes);
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.concept_labels(concept text)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, path text, label text, origin text, labeled_by text,
+               labeled_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT l.keyframe_id, k.asset_id, k.image_path, l.label, l.origin, l.labeled_by, l.labeled_at
+    FROM mediatag._concept(concept) c
+    JOIN mediatag.concept_label l ON l.concept_id = c.id
+    JOIN mediatag.keyframe k ON k.id = l.keyframe_id
+    ORDER BY l.labeled_at, l.keyframe_id
+$$;
+
+-- Existing labels (a CSV's rows, read by the SDK / CLI): items are asset ids, keyframe ids written "keyframe:N",
+-- asset paths, or file names (the last part of an asset's or keyframe image's path); labels yes / no / skip.
+-- An asset labels all its keyframes (an image is one keyframe). Every item must match exactly one asset of the
+-- concept's dataset, or nothing is imported and the error lists the items that did not.
+CREATE OR REPLACE FUNCTION mediatag.import_concept_labels(concept text, items text[], labels text[])
+RETURNS TABLE (item text, label text, keyframes int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c mediatag.concept := mediatag._concept(concept);
+    bad text;
+    n_bad int;
+BEGIN
+    PERFORM mediatag._require_role('mediatag_editor', format('labeling concept "%s"', c.name));
+    IF coalesce(cardinality(items), 0) = 0 THEN
+        RAISE EXCEPTION 'no rows to import' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(items) <> coalesce(cardinality(labels), 0) THEN
+        RAISE EXCEPTION '% items but % labels: give one label per item', cardinality(items), coalesce(cardinality(labels), 0)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    CREATE TEMP TABLE IF NOT EXISTS _mediatag_import (ord int, item text, label text, keyframe_id bigint,
+                                                      asset_id bigint) ON COMMIT DROP;
+    TRUNCATE _mediatag_import;
+    INSERT INTO _mediatag_import
+    SELECT u.ord, btrim(u.item), mediatag._check_concept_label(u.label), m.keyframe_id, m.asset_id
+    FROM unnest(items, labels) WITH ORDINALITY AS u(item, label, ord)
+    LEFT JOIN LATERAL (
+        SELECT k.id AS keyframe_id, k.asset_id FROM mediatag.keyframe k
+        WHERE k.dataset_id = c.dataset_id AND btrim(u.item) ~ '^keyframe:[0-9]{1,18}$'
+          AND k.id = substr(btrim(u.item), 10)::bigint
+        UNION
+        SELECT k.id, k.asset_id FROM mediatag.asset a JOIN mediatag.keyframe k ON k.asset_id = a.id
+        WHERE a.dataset_id = c.dataset_id AND (
+              (btrim(u.item) ~ '^[0-9]{1,18}$' AND a.id = btrim(u.item)::bigint)
+           OR a.path = btrim(u.item)
+           OR (btrim(u.item) !~ '[/\\]' AND btrim(u.item) !~ '^[0-9]{1,18}$'
+               AND (regexp_replace(a.path, '^.*[/\\]', '') = btrim(u.item)
+                    OR regexp_replace(k.image_path, '^.*[/\\]', '') = btrim(u.item))))
+    ) m ON true;
+    SELECT count(*), string_agg(format('row %s: %s', i.ord, quote_literal(i.item)), '; ' ORDER BY i.ord)
+      INTO n_bad, bad
+    FROM (SELECT x.ord, x.item FROM _mediatag_import x WHERE x.keyframe_id IS NULL ORDER BY x.ord LIMIT 5) i;
+    IF n_bad > 0 THEN
+        RAISE EXCEPTION '% of % rows match no asset of dataset "%" (first: %)',
+            (SELECT count(*) FROM _mediatag_import x WHERE x.keyframe_id IS NULL), cardinality(items),
+            (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id), bad
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'items are asset ids, keyframe:<id>, asset paths or file names of the concept''s dataset';
+    END IF;
+    SELECT format('row %s: %s', x.ord, quote_literal(min(x.item))) INTO bad FROM _mediatag_import x
+    GROUP BY x.ord HAVING count(DISTINCT x.asset_id) > 1 ORDER BY x.ord LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'ambiguous item (%): several assets have that file name; use the path or the asset id', bad
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO mediatag.concept_label AS x (concept_id, keyframe_id, label, origin, labeled_by)
+    SELECT DISTINCT ON (i.keyframe_id) c.id, i.keyframe_id, i.label, 'import', mediatag._caller()
+    FROM _mediatag_import i ORDER BY i.keyframe_id, i.ord DESC    -- a keyframe listed twice: the last row wins
+    ON CONFLICT (concept_id, keyframe_id) DO UPDATE
+        SET label = excluded.label, origin = excluded.origin, labeled_by = excluded.labeled_by, labeled_at = now();
+    c := mediatag._editable_concept(concept);
+    PERFORM mediatag._train_concept(c.id);
+    RETURN QUERY SELECT i.item, i.label, count(*)::int FROM _mediatag_import i GROUP BY i.ord, i.item, i.label ORDER BY i.ord;
+END $$;
+
+-- Example images kept as positives: files read and embedded by the service (its /embed/image endpoint) with the
+-- dataset's visual model.
+CREATE OR REPLACE FUNCTION mediatag.embed_images(paths text[], model text) RETURNS SETOF vector
+LANGUAGE plpython3u AS $$
+import json
+import urllib.error
+import urllib.request
+
+url = plpy.execute("SELECT mediatag.service_url() AS u")[0]["u"]
+body = json.dumps({"paths": list(paths or []), "model": model}).encode()
+req = urllib.request.Request(url + "/embed/image", data=body, headers={"Content-Type": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=300) as resp:
+        out = json.loads(resp.read())
+except urllib.error.HTTPError as e:
+    detail = e.read().decode(errors="replace")
+    try:
+        detail = json.loads(detail).get("error", detail)
+    except ValueError:
+        pass
+    plpy.error(f"mediatag embedding service at {url} could not embed the images: {detail}")
+except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+    plpy.error(f"mediatag embedding service is not running at {url} ({getattr(e, 'reason', e)})",
+               hint="start it with `mediatag serve` (or set mediatag.service_url to where it runs)")
+return ["[" + ",".join(repr(float(x)) for x in v) + "]" for v in out["vectors"]]
+$$;
+
+CREATE OR REPLACE FUNCTION mediatag.add_concept_examples(concept text, paths text[]) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept); model text;
+BEGIN
+    IF coalesce(cardinality(paths), 0) = 0 OR array_position(paths, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'give one or more image file paths' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x_.visual_model INTO model FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
+    INSERT INTO mediatag.concept_example (concept_id, source, embedding, added_by)
+    SELECT c.id, paths[e.ord], e.v, mediatag._caller()
+    FROM mediatag.embed_images(paths, model) WITH ORDINALITY AS e(v, ord);
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+-- The same with vectors embedded by the caller (the SDK embeds local files through the service itself).
+CREATE OR REPLACE FUNCTION mediatag.add_concept_example_vectors(concept text, vectors vector[], sources text[] DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept); dim int; bad int;
+BEGIN
+    IF coalesce(cardinality(vectors), 0) = 0 THEN
+        RAISE EXCEPTION 'give one or more example vectors' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
+    SELECT u.ord INTO bad FROM unnest(vectors) WITH ORDINALITY u(v, ord) WHERE u.v IS NULL OR vector_dims(u.v) <> dim LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'example vector % does not have the dataset''s % dimensions', bad, dim USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO mediatag.concept_example (concept_id, source, embedding, added_by)
+    SELECT c.id, coalesce(sources[u.ord], 'vector ' || u.ord), u.v, mediatag._caller()
+    FROM unnest(vectors) WITH ORDINALITY u(v, ord);
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+-- ---- scores -------------------------------------------------------------------------------------------------
+
+-- The score of one embedding under a concept classifier: the same sigmoid(x·w + b) as tags (mediatag.sigmoid),
+-- used by concept_scores, concept_top, search filters and continue_labeling.
+CREATE OR REPLACE FUNCTION mediatag.concept_scores(concept text, version int DEFAULT NULL)
+RETURNS TABLE (keyframe_id bigint, score real, decision boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE c mediatag.concept := mediatag._concept(concept); cc mediatag.concept_classifier := mediatag._concept_classifier(c, version);
+BEGIN
+    RETURN QUERY
+    SELECT k.id, s.score, s.score >= c.threshold
+    FROM mediatag.keyframe k
+    CROSS JOIN LATERAL (SELECT mediatag.sigmoid(cc.bias - (k.embedding <#> cc.weights::halfvec)) AS score) s
+    WHERE k.dataset_id = c.dataset_id;
+END $$;
+
+-- Score one embedding (e.g. an uploaded file the SDK embedded) against a concept.
+CREATE OR REPLACE FUNCTION mediatag.score_embedding(concept text, embedding vector)
+RETURNS TABLE (score real, decision boolean, version int)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE c mediatag.concept := mediatag._concept(concept); cc mediatag.concept_classifier := mediatag._concept_classifier(c);
+        s real;
+BEGIN
+    IF embedding IS NULL OR vector_dims(embedding) <> vector_dims(cc.weights) THEN
+        RAISE EXCEPTION 'the embedding has % dimensions; concept "%" needs %', vector_dims(embedding), c.name,
+            vector_dims(cc.weights) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    s := mediatag.sigmoid(cc.bias - (embedding <#> cc.weights));
+    RETURN QUERY SELECT s, s >= c.threshold, cc.version;
+END $$;
+
+-- Score image files (read by the service) against a concept.
+CREATE OR REPLACE FUNCTION mediatag.score_images(concept text, paths text[])
+RETURNS TABLE (path text, score real, decision boolean, version int)
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._concept(concept); model text;
+BEGIN
+    SELECT x_.visual_model INTO model FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
+    RETURN QUERY
+    SELECT paths[e.ord], s.score, s.decision, s.version
+    FROM mediatag.embed_images(paths, model) WITH ORDINALITY AS e(v, ord)
+    CROSS JOIN LATERAL mediatag.score_embedding(concept, e.v) s;
+END $$;
+
+-- The n best keyframes (the UI's hover card): the score rises with x·w, so the dataset's HNSW index on the
+-- classifier direction finds them; without the index an exact scan does.
+CREATE OR REPLACE FUNCTION mediatag.concept_top(concept text, n int DEFAULT 3)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, video_id bigint, keyframe_time_ms int, path text, score real,
+               decision boolean)
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._concept(concept); cc mediatag.concept_classifier := mediatag._concept_classifier(c);
+        dim int;
+BEGIN
+    IF n IS NULL OR n < 1 OR n > 1000 THEN
+        RAISE EXCEPTION 'n must be between 1 and 1000, got %', n USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
+    PERFORM set_config('hnsw.ef_search', least(greatest(4 * n, 100), 1000)::text, true);
+    PERFORM set_config('jit', 'off', true);   -- index scans costed like full reads would pay ~60 ms of JIT
+    RETURN QUERY EXECUTE format(
+        'SELECT t.id, t.asset_id, CASE WHEN a.kind = %L THEN a.id END, t.time_ms, t.image_path, t.score, t.score >= %s
+         FROM (SELECT k.id, k.asset_id, k.time_ms, k.image_path, mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) AS score
+               FROM mediatag.keyframe k WHERE k.dataset_id = %s
+               ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s) t
+         JOIN mediatag.asset a ON a.id = t.asset_id ORDER BY t.score DESC, t.id',
+        'video', c.threshold, cc.bias, cc.weights::text, c.dataset_id, dim, cc.weights::text, dim, n);
+END $$;
+
+-- ---- active learning ----------------------------------------------------------------------------------------
+
+-- The next n keyframes worth labeling (mediatag_ml.active.select_batch documents the strategy). Candidates, all
+-- unlabeled (yes, no and skip all count as labeled) and scored with the version in use:
+--   * the dataset's fixed random sample (mediatag.keyframe_sample): the most uncertain of it, plus a random
+--     slice for exploration;
+--   * the classifier direction's HNSW neighbourhood, where a rare concept's boundary lies;
+-- plus the embeddings of everything labeled (and the example images), so no pick duplicates them.
+-- Reads a few thousand rows whatever the dataset's size.
+CREATE OR REPLACE FUNCTION mediatag.continue_labeling(concept text, n int DEFAULT 12, seed int DEFAULT NULL)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, video_id bigint, keyframe_time_ms int, path text, score real,
+               reason text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    c mediatag.concept := mediatag._concept(concept);
+    cc mediatag.concept_classifier := mediatag._concept_classifier(c);
+    dim int;
+    picked bigint[];
+    reasons text[];
+    n_labeled int;
+    hnsw_k int;
+BEGIN
+    IF n IS NULL OR n < 1 OR n > 200 THEN
+        RAISE EXCEPTION 'n must be between 1 and 200, got %', n USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
+    SELECT count(*) INTO n_labeled FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label <> 'skip';
+    hnsw_k := greatest(20 * n, 200);
+    PERFORM set_config('jit', 'off', true);   -- index scans costed like full reads would pay ~60 ms of JIT
+    CREATE TEMP TABLE IF NOT EXISTS _mediatag_candidates (keyframe_id bigint, score real, from_sample boolean,
+                                                          embedding halfvec) ON COMMIT DROP;
+    TRUNCATE _mediatag_candidates;
+    INSERT INTO _mediatag_candidates
+    SELECT DISTINCT ON (x.keyframe_id) x.* FROM (
+        (SELECT s.keyframe_id, mediatag.sigmoid(cc.bias - (s.embedding <#> cc.weights::halfvec)) AS score, true, s.embedding
+         FROM mediatag.keyframe_sample s WHERE s.dataset_id = c.dataset_id
+           AND NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.keyframe_id = s.keyframe_id)
+         ORDER BY abs(mediatag.sigmoid(cc.bias - (s.embedding <#> cc.weights::halfvec)) - 0.5) LIMIT 20 * n)
+        UNION ALL
+        (SELECT s.keyframe_id, mediatag.sigmoid(cc.bias - (s.embedding <#> cc.weights::halfvec)), true, s.embedding
+         FROM mediatag.keyframe_sample s WHERE s.dataset_id = c.dataset_id
+           AND NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.keyframe_id = s.keyframe_id)
+         ORDER BY md5(s.keyframe_id::text || coalesce(seed::text, '') || cc.version::text) LIMIT 40 * n)
+    ) x ORDER BY x.keyframe_id, x.score;
+    IF to_regclass('mediatag.keyframe_hnsw_ds' || c.dataset_id) IS NOT NULL AND vector_norm(cc.weights) > 0 THEN
+        PERFORM set_config('hnsw.ef_search', least(hnsw_k, 1000)::text, true);
+        EXECUTE format(
+            'INSERT INTO _mediatag_candidates
+             SELECT t.id, mediatag.sigmoid(%s - (t.embedding <#> %L::halfvec)), false, t.embedding FROM (
+                 SELECT k.id, k.embedding FROM mediatag.keyframe k WHERE k.dataset_id = %s
+                 ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s) t
+             WHERE NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = %s AND l.keyframe_id = t.id)
+               AND NOT EXISTS (SELECT 1 FROM _mediatag_candidates x WHERE x.keyframe_id = t.id)',
+            cc.bias, cc.weights::text, c.dataset_id, dim, cc.weights::text, dim, hnsw_k, c.id);
+    END IF;
+    SELECT p.ids, p.reasons INTO picked, reasons FROM mediatag._select_batch(c.id, dim, n, n_labeled, coalesce(seed, 0)) p;
+    RETURN QUERY
+    SELECT x.id, k.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, k.time_ms, k.image_path, cand.score, reasons[x.ord]
+    FROM unnest(picked) WITH ORDINALITY AS x(id, ord)
+    JOIN mediatag.keyframe k ON k.id = x.id
+    JOIN mediatag.asset a ON a.id = k.asset_id
+    JOIN LATERAL (SELECT y.score FROM _mediatag_candidates y WHERE y.keyframe_id = x.id LIMIT 1) cand ON true
+    ORDER BY x.ord;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag._select_batch(concept_id bigint, dim int, n int, n_labeled int, seed int,
+                                                  OUT ids bigint[], OUT reasons text[])
+LANGUAGE plpython3u AS $$
+import sys
+if "@PYDIR@" not in sys.path:
+    sys.path.insert(0, "@PYDIR@")
+import numpy as np
+from mediatag_ml import active
+from mediatag_ml.vectors import decode_halfvecs
+
+MAX_LABELED = 5000  # the most recent labels are what a new pick could duplicate
+r = plpy.execute("""SELECT array_agg(keyframe_id ORDER BY keyframe_id) AS ids, array_agg(score ORDER BY keyframe_id) AS s,
+                           array_agg(from_sample ORDER BY keyframe_id) AS rnd,
+                           string_agg(halfvec_send(embedding), ''::bytea ORDER BY keyframe_id) AS blob
+                    FROM _mediatag_candidates""")[0]
+if not r["ids"]:
+    return [], []
+lab = plpy.execute(plpy.prepare(
+    """SELECT string_agg(b, ''::bytea) AS blob FROM (
+         (SELECT halfvec_send(k.embedding) AS b FROM mediatag.concept_label l JOIN mediatag.keyframe k ON k.id = l.keyframe_id
+          WHERE l.concept_id = $1 ORDER BY l.labeled_at DESC LIMIT $2)
+         UNION ALL
+         (SELECT halfvec_send(e.embedding::halfvec) FROM mediatag.concept_example e WHERE e.concept_id = $1 LIMIT $2)) x""",
+    ["bigint", "int"]), [concept_id, MAX_LABELED])[0]["blob"]
+ids, why = active.select_batch(
+    np.array(r["ids"], dtype=np.int64), decode_halfvecs(r["blob"], dim), np.array(r["s"], dtype=np.float64),
+    np.array(r["rnd"], dtype=bool), decode_halfvecs(lab, dim), n, n_labeled, seed)
+return [int(i) for i in ids], why
+$$;
+
+-- "Start from a text search": search results with the concept's current label, to label in place.
+CREATE OR REPLACE FUNCTION mediatag.search_for_concept(concept text, query text, k int DEFAULT 50)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, video_id bigint, keyframe_time_ms int, path text, score real,
+               current_label text)
+LANGUAGE sql AS $$
+    SELECT s.keyframe_id, s.asset_id, s.video_id, s.keyframe_time_ms, s.path, s.score, l.label
+    FROM mediatag._concept(concept) c
+    CROSS JOIN LATERAL mediatag.search(dataset => (SELECT d.name FROM mediatag.dataset d WHERE d.id = c.dataset_id),
+                                       query => query, k => k) s
+    LEFT JOIN mediatag.concept_label l ON l.concept_id = c.id AND l.keyframe_id = s.keyframe_id
+$$;

@@ -1,0 +1,315 @@
+-- Search: text-to-image and image-to-image over a dataset's keyframes, and transcript search (semantic and
+-- keyword), with filters (concepts, tags, metadata) and per-video grouping.
+--
+-- How a keyframe search runs:
+--   1. The query vector: the text embedded with the dataset's visual model (service), a keyframe's embedding
+--      ("more like this") or a vector the caller embedded (e.g. an uploaded file, through the SDK).
+--   2. Candidates from the dataset's partial HNSW index (mediatag.build_indexes): the statement names the literal
+--      dataset id and dimension, which is what lets the planner match `WHERE dataset_id = N` and
+--      `embedding::halfvec(dim)`. hnsw.ef_search comes from the recall target (mediatag._search_ef);
+--      hnsw.iterative_scan = relaxed_order lets filtered scans keep walking the graph until enough rows pass.
+--   3. Exact re-ranking: the candidates (more than asked for) are sorted again by their exact inner product, which
+--      both repairs relaxed_order's slightly shuffled output and lifts recall@k: the true top k are more often
+--      among the top 3k of an approximate search than among its top k.
+--   4. A filter that leaves too few rows for the graph walk (a rare concept, a single series) falls back to an
+--      exact scan of the filtered rows, so a filtered search never returns fewer rows than exist.
+-- Filters are predicates on the keyframe row: a concept or tag filter is its classifier's score,
+-- sigmoid(x·w + b) >= threshold (the same definition as concept_scores and the dt_* tables), so filtering costs one
+-- more inner product per candidate and needs no score table.
+
+-- Results per call: k between 1 and this, offset below MAX_OFFSET (deeper pages belong to an export, not a search).
+CREATE OR REPLACE FUNCTION mediatag._search_max_k() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1000 $$;
+CREATE OR REPLACE FUNCTION mediatag._search_max_offset() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 10000 $$;
+
+-- hnsw.ef_search for `wanted` results at a recall target. Measured with bench/bench_search.py (structured vectors,
+-- top-100 with 3x candidates re-ranked): see docs/concepts-and-search.md for the figures behind these multipliers.
+CREATE OR REPLACE FUNCTION mediatag._search_ef(recall real, wanted int) RETURNS int
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE m real; r double precision := round(recall::numeric, 4);   -- 0.97::real is 0.97000003
+BEGIN
+    IF recall IS NULL OR recall <= 0 OR recall > 1 THEN
+        RAISE EXCEPTION 'recall must be in (0, 1], got %', recall USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    m := CASE WHEN r <= 0.90 THEN 1.5 WHEN r <= 0.95 THEN 2.5 WHEN r <= 0.97 THEN 4 WHEN r <= 0.99 THEN 6
+              ELSE 10 END;
+    RETURN least(greatest(ceil(m * wanted)::int, 64), 1000);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag._check_search_window(k int, "offset" int) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF k IS NULL OR k < 1 OR k > mediatag._search_max_k() THEN
+        RAISE EXCEPTION 'k must be between 1 and % (got %)', mediatag._search_max_k(), coalesce(k::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'page through more results with "offset" => ..., or export a concept''s or tag''s scores';
+    END IF;
+    IF "offset" IS NULL OR "offset" < 0 OR "offset" > mediatag._search_max_offset() THEN
+        RAISE EXCEPTION 'offset must be between 0 and % (got %)', mediatag._search_max_offset(), coalesce("offset"::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag._check_query_text(query text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE q text := btrim(regexp_replace(coalesce(query, ''), '\s+', ' ', 'g'));
+BEGIN
+    IF q = '' THEN
+        RAISE EXCEPTION 'empty search query: describe what to find, e.g. ''aerial view of a city''' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF length(q) > 1000 THEN
+        RAISE EXCEPTION 'search query of % characters: at most 1000 (a description, not a document)', length(q)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF q !~ '[[:alnum:]]' THEN
+        RAISE EXCEPTION 'search query % has no letters or digits', quote_literal(q) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN q;
+END $$;
+
+-- The SQL predicate a concept or tag filter adds, on keyframe alias k: its classifier's decision.
+CREATE OR REPLACE FUNCTION mediatag._score_predicate(weights vector, bias double precision, threshold real) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) >= %s', bias, weights::text, threshold)
+$$;
+
+CREATE OR REPLACE FUNCTION mediatag._search_filters(d mediatag.dataset, concepts text[], tags text[], metadata jsonb)
+RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    preds text := '';
+    name text;
+    c mediatag.concept;
+    cc mediatag.concept_classifier;
+    g mediatag.tag_group;
+    t mediatag.tag;
+    w vector;
+    b double precision;
+    grp text;
+    tg text;
+BEGIN
+    IF metadata IS NOT NULL THEN
+        IF jsonb_typeof(metadata) <> 'object' THEN
+            RAISE EXCEPTION 'metadata filter must be a JSON object such as {"SeriesName": "..."}, got %', metadata
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF metadata <> '{}' THEN
+            -- A subquery on the asset's primary key keeps the keyframe scan the driving (HNSW) side.
+            preds := preds || format(' AND (SELECT a2.metadata FROM mediatag.asset a2 WHERE a2.id = k.asset_id) @> %L::jsonb', metadata);
+        END IF;
+    END IF;
+    FOREACH name IN ARRAY coalesce(concepts, '{}') LOOP
+        c := mediatag._concept(name);
+        IF c.dataset_id <> d.id THEN
+            RAISE EXCEPTION 'concept "%" is on dataset "%", not "%": it cannot filter this search', c.name,
+                (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id), d.name USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        cc := mediatag._concept_classifier(c);
+        preds := preds || ' AND ' || mediatag._score_predicate(cc.weights, cc.bias, c.threshold);
+    END LOOP;
+    FOREACH name IN ARRAY coalesce(tags, '{}') LOOP
+        -- 'group:tag'; tag names have no colon, so the last colon splits (group names may contain one).
+        IF name IS NULL OR name !~ ':' THEN
+            RAISE EXCEPTION 'tag filter % must be written ''group:tag''', quote_literal(name) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        grp := btrim(substring(name FROM '^(.*):[^:]*$'));
+        tg := btrim(substring(name FROM ':([^:]*)$'));
+        g := mediatag._group(grp);
+        t := mediatag._tag(g, tg);
+        -- The version applied to this dataset (what its dt_* tables hold); on the training dataset before any
+        -- publish, the draft classifier.
+        SELECT cl.weights, cl.bias INTO w, b
+        FROM mediatag.group_application a
+        JOIN mediatag.group_version_tag vt ON vt.group_id = a.group_id AND vt.version = a.applied_version AND vt.tag_id = t.id
+        JOIN mediatag.classifier cl ON cl.id = vt.visual_classifier_id
+        WHERE a.group_id = g.id AND a.dataset_id = d.id;
+        IF NOT FOUND AND g.training_dataset_id = d.id THEN
+            SELECT cl.weights, cl.bias INTO w, b FROM mediatag._latest_classifier(t.id, 'visual') cl;
+        ELSIF NOT FOUND THEN
+            RAISE EXCEPTION 'tag group "%" is not applied to dataset "%": apply it before filtering by its tags', g.name, d.name
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        IF w IS NULL THEN
+            RAISE EXCEPTION 'tag "%" of group "%" has no visual classifier (no positive visual prompt)', t.name, g.name
+                USING ERRCODE = 'no_data_found';
+        END IF;
+        preds := preds || ' AND ' || mediatag._score_predicate(w, b, t.threshold);
+    END LOOP;
+    RETURN preds;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.search(
+    dataset text, query text DEFAULT NULL, keyframe bigint DEFAULT NULL, k int DEFAULT 50,
+    concepts text[] DEFAULT NULL, tags text[] DEFAULT NULL, metadata jsonb DEFAULT NULL,
+    group_by_video boolean DEFAULT false, "offset" int DEFAULT 0, embedding vector DEFAULT NULL, recall real DEFAULT 0.97)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_time_ms int, path text,
+               asset_path text, score real, rank int, matches int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d mediatag.dataset;
+    q vector;
+    given int := (query IS NOT NULL)::int + (keyframe IS NOT NULL)::int + (embedding IS NOT NULL)::int;
+    preds text;
+    wanted int;
+    cand int;
+    ef int;
+    ids bigint[];
+    scores real[];
+BEGIN
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    PERFORM mediatag._check_search_window(k, "offset");
+    IF given <> 1 THEN
+        RAISE EXCEPTION 'search needs exactly one of query => text, keyframe => id or embedding => vector (got %)', given
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF query IS NOT NULL THEN
+        q := mediatag.embed_text(mediatag._check_query_text(query), d.visual_model);
+    ELSIF keyframe IS NOT NULL THEN
+        SELECT kf.embedding::vector INTO q FROM mediatag.keyframe kf WHERE kf.id = keyframe AND kf.dataset_id = d.id;
+        IF q IS NULL THEN
+            RAISE EXCEPTION 'keyframe % is not in dataset "%"', keyframe, d.name USING ERRCODE = 'no_data_found';
+        END IF;
+    ELSE
+        q := embedding;
+    END IF;
+    IF vector_dims(q) <> d.visual_dim THEN
+        RAISE EXCEPTION 'the query vector has % dimensions; dataset "%" (%) has %', vector_dims(q), d.name, d.visual_model,
+            d.visual_dim USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF vector_norm(q) = 0 OR vector_norm(q) = 'NaN'::float8 THEN
+        RAISE EXCEPTION 'the query vector is zero: nothing to compare with' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    preds := mediatag._search_filters(d, concepts, tags, metadata);
+
+    wanted := k + "offset";
+    -- Candidates to re-rank. Without a filter, 3x what is wanted costs almost nothing more (ef_search, not the
+    -- LIMIT, sets the graph walk). With a filter every further candidate means walking on past ~1/selectivity
+    -- rejected rows, which dominates the time: take what is wanted and re-rank only for order.
+    -- Grouped: each video contributes its best keyframe, so more keyframes are needed to find `wanted` videos.
+    cand := CASE WHEN group_by_video THEN least(10 * wanted, 20000)
+                 WHEN preds <> '' THEN wanted
+                 ELSE least(3 * wanted, 20000) END;
+    -- "More like this" leaves the keyframe itself out: one more candidate, dropped after the search (as a
+    -- predicate it would count as a filter and cost the re-ranking margin).
+    cand := cand + (keyframe IS NOT NULL)::int;
+    ef := mediatag._search_ef(recall, wanted);
+    PERFORM set_config('hnsw.ef_search', ef::text, true);
+    PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
+    PERFORM set_config('hnsw.max_scan_tuples', greatest(20000, 4 * cand)::text, true);
+    -- The planner costs a filtered HNSW scan as if it read the whole index, which switches JIT on: ~60 ms of
+    -- compilation for a query that runs in 10.
+    PERFORM set_config('jit', 'off', true);
+
+    EXECUTE format(
+        'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
+           SELECT c.id, (-(c.embedding <#> %L::halfvec))::real AS score FROM (
+             SELECT k.id, k.embedding FROM mediatag.keyframe k WHERE k.dataset_id = %s %s
+             ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s) c) x',
+        q::text, d.id, preds, d.visual_dim, q::text, d.visual_dim, cand) INTO ids, scores;
+    IF coalesce(cardinality(ids), 0) < cand AND preds <> '' THEN
+        -- The graph walk stopped before enough rows passed the filter: score every row that passes (exact).
+        -- The distance expression does not match the index, so this is a scan of the filtered rows.
+        EXECUTE format(
+            'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
+               SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score FROM mediatag.keyframe k
+               WHERE k.dataset_id = %s %s ORDER BY 2 DESC, 1 LIMIT %s) x',
+            q::text, d.id, preds, cand) INTO ids, scores;
+    END IF;
+
+    IF keyframe IS NOT NULL THEN
+        SELECT array_agg(u.id ORDER BY u.o), array_agg(u.score ORDER BY u.o) INTO ids, scores
+        FROM unnest(ids, scores) WITH ORDINALITY AS u(id, score, o) WHERE u.id <> keyframe;
+    END IF;
+
+    IF group_by_video THEN
+        RETURN QUERY
+        SELECT g.id, g.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, g.shot_id, g.time_ms, g.image_path, a.path,
+               g.score, (row_number() OVER (ORDER BY g.score DESC, g.asset_id))::int, g.matches
+        FROM (SELECT DISTINCT ON (kf.asset_id) kf.id, kf.asset_id, kf.shot_id, kf.time_ms, kf.image_path, u.score,
+                     count(*) OVER (PARTITION BY kf.asset_id)::int AS matches
+              FROM unnest(ids, scores) AS u(id, score) JOIN mediatag.keyframe kf ON kf.id = u.id
+              ORDER BY kf.asset_id, u.score DESC, kf.id) g
+        JOIN mediatag.asset a ON a.id = g.asset_id
+        ORDER BY g.score DESC, g.asset_id
+        OFFSET "offset" LIMIT k;
+    ELSE
+        RETURN QUERY
+        SELECT kf.id, kf.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, kf.shot_id, kf.time_ms, kf.image_path, a.path,
+               u.score, u.ord::int, 1
+        FROM unnest(ids, scores) WITH ORDINALITY AS u(id, score, ord)
+        JOIN mediatag.keyframe kf ON kf.id = u.id JOIN mediatag.asset a ON a.id = kf.asset_id
+        WHERE u.ord > "offset"
+        ORDER BY u.ord
+        LIMIT k;
+    END IF;
+END $$;
+
+-- Transcript search. mode 'semantic': the query embedded with the dataset's transcript model, nearest segments
+-- through the transcript HNSW index (score = cosine); 'keyword': Postgres full text on the segments' tsv column
+-- (websearch syntax: "quoted phrases", OR, -exclusions; score = ts_rank_cd). from_ms / to_ms keep segments that
+-- overlap that time range of their video.
+CREATE OR REPLACE FUNCTION mediatag.search_transcripts(
+    dataset text, query text, k int DEFAULT 50, mode text DEFAULT 'semantic', from_ms int DEFAULT NULL,
+    to_ms int DEFAULT NULL, metadata jsonb DEFAULT NULL, group_by_video boolean DEFAULT false, "offset" int DEFAULT 0)
+RETURNS TABLE (segment_id bigint, asset_id bigint, video_id bigint, start_ms int, end_ms int, text text, score real,
+               rank int, matches int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    d mediatag.dataset;
+    q text;
+    preds text := '';
+    tsq tsquery;
+    qv vector;
+    wanted int;
+    cand int;
+BEGIN
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    PERFORM mediatag._check_search_window(k, "offset");
+    q := mediatag._check_query_text(query);
+    IF mode IS NULL OR mode NOT IN ('semantic', 'keyword') THEN
+        RAISE EXCEPTION 'invalid transcript search mode %: use semantic or keyword', quote_literal(mode)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF from_ms < 0 OR to_ms < 0 OR from_ms > to_ms THEN
+        RAISE EXCEPTION 'invalid time range % .. % ms', from_ms, to_ms USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF from_ms IS NOT NULL THEN preds := preds || format(' AND t.end_ms >= %s', from_ms); END IF;
+    IF to_ms IS NOT NULL THEN preds := preds || format(' AND t.start_ms <= %s', to_ms); END IF;
+    IF metadata IS NOT NULL AND metadata <> '{}' THEN
+        IF jsonb_typeof(metadata) <> 'object' THEN
+            RAISE EXCEPTION 'metadata filter must be a JSON object, got %', metadata USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        preds := preds || format(' AND (SELECT a2.metadata FROM mediatag.asset a2 WHERE a2.id = t.asset_id) @> %L::jsonb', metadata);
+    END IF;
+    wanted := k + "offset";
+    cand := CASE WHEN group_by_video THEN least(10 * wanted, 20000) ELSE least(3 * wanted, 20000) END;
+    CREATE TEMP TABLE IF NOT EXISTS _mediatag_tsearch (id bigint, score real) ON COMMIT DROP;
+    TRUNCATE _mediatag_tsearch;
+    IF mode = 'keyword' THEN
+        tsq := websearch_to_tsquery('simple', q);
+        IF numnode(tsq) = 0 THEN
+            RAISE EXCEPTION 'keyword query % has no searchable words', quote_literal(q) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        EXECUTE format('INSERT INTO _mediatag_tsearch SELECT t.id, ts_rank_cd(t.tsv, %L::tsquery)::real
+                        FROM mediatag.transcript_segment t WHERE t.dataset_id = %s AND t.tsv @@ %L::tsquery %s
+                        ORDER BY 2 DESC, t.id LIMIT %s', tsq::text, d.id, tsq::text, preds, cand);
+    ELSE
+        qv := mediatag.embed_text(q, d.text_model);
+        PERFORM set_config('hnsw.ef_search', mediatag._search_ef(0.97, wanted)::text, true);
+        PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
+        EXECUTE format('INSERT INTO _mediatag_tsearch SELECT c.id, (-(c.embedding <#> %L::halfvec))::real FROM (
+                          SELECT t.id, t.embedding FROM mediatag.transcript_segment t WHERE t.dataset_id = %s %s
+                          ORDER BY t.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s) c',
+                       qv::text, d.id, preds, d.text_dim, qv::text, d.text_dim, cand);
+    END IF;
+    RETURN QUERY
+    SELECT x.id, x.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, x.start_ms, x.end_ms, x.text, x.score,
+           (row_number() OVER (ORDER BY x.score DESC, x.id))::int, x.matches
+    FROM (SELECT DISTINCT ON (CASE WHEN group_by_video THEN t.asset_id ELSE t.id END)
+                 t.id, t.asset_id, t.start_ms, t.end_ms, t.text, s.score,
+                 CASE WHEN group_by_video THEN count(*) OVER (PARTITION BY t.asset_id) ELSE 1 END::int AS matches
+          FROM _mediatag_tsearch s JOIN mediatag.transcript_segment t ON t.id = s.id
+          ORDER BY CASE WHEN group_by_video THEN t.asset_id ELSE t.id END, s.score DESC, t.start_ms) x
+    JOIN mediatag.asset a ON a.id = x.asset_id
+    ORDER BY x.score DESC, x.id
+    OFFSET "offset" LIMIT k;
+END $$;

@@ -1,0 +1,206 @@
+"""Search end to end on real photos and a real video with the offline model: text-to-image, more-like-this,
+filters (metadata, concepts, tags), per-video grouping, paging, transcript search, and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mediatag.db import connect
+
+from .conftest import unique
+
+COLUMNS = {"keyframe_id", "asset_id", "video_id", "keyframe_time_ms", "path", "score"}
+
+
+@pytest.fixture(scope="module")
+def series_dataset(db_url, service, coco_files, media_dir) -> str:
+    """20 photos in two 'series' (metadata), for filter tests."""
+    from mediatag.ingest import IngestOptions, ingest
+
+    name = unique("series")
+    with connect(db_url) as c:
+        ingest(
+            c, name, coco_files[:10], IngestOptions(progress=False, media_dir=media_dir, metadata={"SeriesName": "A"})
+        )
+        ingest(
+            c, name, coco_files[10:20], IngestOptions(progress=False, media_dir=media_dir, metadata={"SeriesName": "B"})
+        )
+    return name
+
+
+def _series(conn, dataset: str) -> dict[int, str]:
+    rows = conn.execute(
+        "SELECT k.id, a.metadata ->> 'SeriesName' FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id "
+        "WHERE k.dataset_id = mediatag.dataset_id(%s)",
+        (dataset,),
+    ).fetchall()
+    return dict(rows)
+
+
+def test_text_search_finds_the_query(client, coco_dataset, labels):
+    rows = client.search(coco_dataset, query="a pizza on a plate", k=5)
+    assert len(rows) == 5 and COLUMNS <= set(rows[0])
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    assert all(rows[i]["score"] >= rows[i + 1]["score"] for i in range(4))
+    assert any("pizza" in labels[Path(r["path"]).name] for r in rows)
+
+
+def test_more_like_this_matches_exact_search(client, conn, coco_dataset):
+    kf = conn.execute(
+        "SELECT id FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s) ORDER BY id LIMIT 1",
+        (coco_dataset,),
+    ).fetchone()[0]
+    rows = client.search(coco_dataset, keyframe=kf, k=10)
+    exact = conn.execute(
+        "SELECT k.id FROM mediatag.keyframe k, mediatag.keyframe q WHERE q.id = %s AND k.dataset_id = q.dataset_id "
+        "AND k.id <> q.id ORDER BY k.embedding <#> q.embedding, k.id LIMIT 10",
+        (kf,),
+    ).fetchall()
+    assert [r["keyframe_id"] for r in rows] == [e[0] for e in exact]
+    assert kf not in {r["keyframe_id"] for r in rows}
+
+
+def test_paging_with_offset(client, coco_dataset):
+    full = [r["keyframe_id"] for r in client.search(coco_dataset, query="a dog", k=10)]
+    second = [r["keyframe_id"] for r in client.search(coco_dataset, query="a dog", k=5, offset=5)]
+    assert second == full[5:]
+
+
+def test_metadata_filter(client, conn, series_dataset):
+    series = _series(conn, series_dataset)
+    rows = client.search(series_dataset, query="a photo", k=50, metadata={"SeriesName": "B"})
+    assert len(rows) == 10 and all(series[r["keyframe_id"]] == "B" for r in rows)
+    assert client.search(series_dataset, query="a photo", k=5, metadata={"SeriesName": "nope"}) == []
+    with pytest.raises(Exception, match="metadata filter must be a JSON object"):
+        client.search(series_dataset, query="a photo", metadata=["B"])
+
+
+def test_concept_filter_keeps_only_decisions(client, conn, coco_dataset, labels):
+    concept = unique("food")
+    client.create_concept(coco_dataset, concept, "a photo of food on a plate")
+    kf = {
+        Path(p).name: i
+        for p, i in conn.execute(
+            "SELECT image_path, id FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s)", (coco_dataset,)
+        )
+    }
+    food = {"pizza", "sandwich", "broccoli", "cake", "donut", "banana", "bowl"}
+    client.label_concept(concept, [kf[f] for f in kf if labels[f] & food], "yes")
+    client.label_concept(concept, [kf[f] for f in kf if not labels[f] & food][:12], "no")
+    yes = {r["keyframe_id"] for r in client.concept_scores(concept) if r["decision"]}
+    assert 0 < len(yes) < len(kf)
+    rows = client.search(coco_dataset, query="a photo", k=50, concepts=[concept])
+    assert {r["keyframe_id"] for r in rows} == yes  # all of them: fewer than k, so the exact fallback finds every one
+    with pytest.raises(Exception, match='unknown concept "nope"'):
+        client.search(coco_dataset, query="a photo", concepts=["nope"])
+
+
+def test_concept_of_another_dataset_cannot_filter(client, coco_dataset, video_dataset):
+    concept = unique("red")
+    client.create_concept(video_dataset, concept, "a red screen")
+    with pytest.raises(Exception, match=f'concept "{concept}" is on dataset "{video_dataset}"'):
+        client.search(coco_dataset, query="a photo", concepts=[concept])
+
+
+def test_tag_filter(client, conn, coco_dataset):
+    group = unique("Animals")
+    client.create_tag_group(coco_dataset, group, ["dog", "person"])
+    client.publish_tag_group(group)
+    client.score_tag_group(group)
+    slug = conn.execute("SELECT slug FROM mediatag.tag_group WHERE name = %s", (group,)).fetchone()[0]
+    decided = {
+        r[0]
+        for r in conn.execute(
+            f"SELECT keyframe_id FROM mediatag_data.dt_{slug}_visual WHERE tag = 'person' AND threshold_decision"
+        )
+    }
+    assert decided
+    rows = client.search(coco_dataset, query="a photo", k=100, tags=[f"{group}:person"])
+    assert {r["keyframe_id"] for r in rows} == decided
+    with pytest.raises(Exception, match="must be written 'group:tag'"):
+        client.search(coco_dataset, query="a photo", tags=["person"])
+    with pytest.raises(Exception, match='unknown tag "cat"'):
+        client.search(coco_dataset, query="a photo", tags=[f"{group}:cat"])
+
+
+def test_group_by_video(client, conn, video_dataset):
+    n_kf = conn.execute(
+        "SELECT count(*) FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s)", (video_dataset,)
+    ).fetchone()[0]
+    assert n_kf > 1
+    flat = client.search(video_dataset, query="a red screen", k=50)
+    grouped = client.search(video_dataset, query="a red screen", k=50, group_by_video=True)
+    assert len(flat) == n_kf and len(grouped) == 1
+    g = grouped[0]
+    assert g["video_id"] == g["asset_id"] and g["matches"] == n_kf
+    assert g["keyframe_id"] == flat[0]["keyframe_id"] and g["keyframe_time_ms"] == flat[0]["keyframe_time_ms"]
+
+
+def test_transcript_search_keyword_and_semantic_with_time_ranges(client, video_dataset):
+    rows = client.search_transcripts(video_dataset, "fractals", mode="keyword")
+    assert [(r["text"], r["start_ms"], r["end_ms"]) for r in rows] == [("Fractals are beautiful.", 4200, 5800)]
+    assert client.search_transcripts(video_dataset, "fractals", mode="keyword", from_ms=0, to_ms=2000) == []
+    sem = client.search_transcripts(video_dataset, "a red colour on the screen", k=3)
+    assert len(sem) == 3 and sem[0]["score"] >= sem[-1]["score"]
+    early = client.search_transcripts(video_dataset, "hello", k=3, from_ms=0, to_ms=1000)
+    assert [r["start_ms"] for r in early] == [200]
+    grouped = client.search_transcripts(video_dataset, "screen", k=3, group_by_video=True)
+    assert len(grouped) == 1 and grouped[0]["matches"] == 3
+    with pytest.raises(Exception, match="has no letters or digits"):
+        client.search_transcripts(video_dataset, "!!! ???", mode="keyword")
+    with pytest.raises(Exception, match="invalid transcript search mode"):
+        client.search_transcripts(video_dataset, "hello", mode="fuzzy")
+    with pytest.raises(Exception, match="invalid time range"):
+        client.search_transcripts(video_dataset, "hello", from_ms=500, to_ms=100)
+
+
+@pytest.mark.parametrize("query", ["", "   \n\t "])
+def test_empty_query(client, coco_dataset, query):
+    with pytest.raises(Exception, match="empty search query"):
+        client.search(coco_dataset, query=query)
+
+
+def test_absurd_queries(client, coco_dataset):
+    with pytest.raises(Exception, match="has no letters or digits"):
+        client.search(coco_dataset, query="?!?! ...")
+    with pytest.raises(Exception, match="at most 1000"):
+        client.search(coco_dataset, query="dog " * 400)
+    with pytest.raises(Exception, match="exactly one of query"):
+        client.search(coco_dataset)
+    with pytest.raises(Exception, match="exactly one of query"):
+        client.search(coco_dataset, query="dog", keyframe=1)
+    with pytest.raises(Exception, match="the query vector has 3 dimensions"):
+        client.search(coco_dataset, embedding=[1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("k", [0, -1, 100_000])
+def test_k_out_of_range(client, coco_dataset, k):
+    with pytest.raises(Exception, match=rf"k must be between 1 and 1000 \(got {k}\)"):
+        client.search(coco_dataset, query="a dog", k=k)
+
+
+def test_offset_out_of_range(client, coco_dataset):
+    with pytest.raises(Exception, match="offset must be between 0 and 10000"):
+        client.search(coco_dataset, query="a dog", offset=-3)
+
+
+def test_unknown_dataset_and_foreign_keyframe(client, conn, coco_dataset, video_dataset):
+    with pytest.raises(Exception, match='unknown dataset "no_such_dataset"'):
+        client.search("no_such_dataset", query="a dog")
+    other = conn.execute(
+        "SELECT id FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s) LIMIT 1", (video_dataset,)
+    ).fetchone()[0]
+    with pytest.raises(Exception, match=f'keyframe {other} is not in dataset "{coco_dataset}"'):
+        client.search(coco_dataset, keyframe=other)
+
+
+def test_search_for_concept_shows_current_labels(client, conn, coco_dataset):
+    concept = unique("plates")
+    client.create_concept(coco_dataset, concept, "food on a plate")
+    rows = client.search_for_concept(concept, "a pizza", k=5)
+    assert len(rows) == 5 and all(r["current_label"] is None for r in rows)
+    client.label_concept(concept, [rows[0]["keyframe_id"]], "yes", origin="search")
+    again = client.search_for_concept(concept, "a pizza", k=5)
+    assert again[0]["current_label"] == "yes"
