@@ -40,7 +40,9 @@ CREATE OR REPLACE FUNCTION mediatag._claim_job(worker_name text) RETURNS mediata
 LANGUAGE plpgsql AS $$
 DECLARE j mediatag.job;
 BEGIN
-    FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') ORDER BY id FOR UPDATE SKIP LOCKED LOOP
+    -- Kinds 'llm_*' call a remote model: the service's Python worker claims those (mediatag._claim_llm_job, llm.sql).
+    FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND kind NOT LIKE 'llm\_%'
+             ORDER BY id FOR UPDATE SKIP LOCKED LOOP
         IF NOT pg_try_advisory_lock(mediatag._job_lock_key(), j.id::int) THEN
             CONTINUE;   -- a live worker is on it
         END IF;

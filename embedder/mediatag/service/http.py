@@ -4,6 +4,7 @@ GET  /health                     → {"status": "ok", "loaded": [...], "worker":
 POST /embed/text  {"texts": [...], "model": name} → {"model", "dim", "vectors"}
      A visual model name embeds prompts into that model's image space; a text model name embeds transcripts.
 POST /embed/image {"paths": [...], "model": name} → {"model", "dim", "vectors"}
+POST /llm/suggest {"group", "tag", "existing", "per_list"} → {"suggestions", "source", "warning"} (docs/llm.md)
 Errors come back as {"error": "..."} with status 400 (bad request) or 500.
 """
 
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ..llm.routes import suggest_request
 from ..media import MediaError, load_image
 from ..models.registry import get_text_encoder, get_visual_encoder, is_visual_model, loaded_models
 
@@ -67,7 +69,8 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(404, {"error": f"no such endpoint {self.path}"})
 
     def do_POST(self) -> None:  # noqa: N802
-        routes = {"/embed/text": embed_text_request, "/embed/image": embed_image_request}
+        routes = {"/embed/text": embed_text_request, "/embed/image": embed_image_request,
+                  "/llm/suggest": suggest_request}
         handler = routes.get(self.path)
         if handler is None:
             self._reply(404, {"error": f"no such endpoint {self.path}"})

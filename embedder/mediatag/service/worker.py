@@ -26,6 +26,9 @@ def run_pending(url: str, max_jobs: int = 1000) -> int:
 
 
 def run_forever(url: str, stop: threading.Event, poll_s: float = 5.0) -> None:
+    from ..llm import jobs as llm_jobs
+
+    llm_jobs.start(url, stop, worker_name())  # 'llm_*' jobs (remote model calls) run in their own thread
     while not stop.is_set():
         try:
             with psycopg.connect(url, autocommit=True) as conn:
