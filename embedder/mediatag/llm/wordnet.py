@@ -89,6 +89,8 @@ def _words(lemma: Any) -> str:
 
 def _names(synsets: list[Any], skip: set[str], limit: int) -> list[str]:
     out: list[str] = []
+    # Most frequent senses first (SemCor counts in cntlist.rev); nltk's order of related synsets is not stable.
+    synsets = sorted(synsets, key=lambda s: (-sum(lm.count() for lm in s.lemmas()), s.name()))
     for s in synsets:
         for lemma in s.lemmas():
             w = _words(lemma)
@@ -164,7 +166,8 @@ def wordnet_suggestions(tag: str, existing: list[tuple[str, str, str]] = (), per
     for s in nouns[: 1 if modifiers else 2]:
         synonyms += [_words(lm) for lm in s.lemmas()
                      if not any(_variant(_words(lm), x) for x in [*skip, *synonyms])]
-        for h in s.hypernyms()[:1]:
+        # The most specific parent ("canine" rather than "domestic animal" for dog) has the nearest siblings.
+        for h in sorted(s.hypernyms(), key=lambda h: (-h.min_depth(), h.name()))[:1]:
             hypernyms += _names([h], skip, 1)
             siblings += _names([x for x in h.hyponyms() if x != s], skip | {x.lower() for x in siblings}, per_list)
         if not modifiers:  # kinds of "scene" are not kinds of "scary scene"
