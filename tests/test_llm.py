@@ -44,7 +44,10 @@ def use_fake_env(monkeypatch: pytest.MonkeyPatch, fake: FakeLLM, **extra: str) -
 
 
 @pytest.fixture(scope="module")
-def eval_group(client, coco_dataset) -> str:
+def eval_group(db_url, service, coco_dataset) -> str:
+    from mediatag import Client
+
+    client = Client(db_url)
     group = unique("Judge")
     client.create_tag_group(coco_dataset, group, ["bright scene"])
     client.add_prompt(group, "bright scene", "a sunny beach at noon", modality="visual")

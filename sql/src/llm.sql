@@ -186,13 +186,12 @@ CREATE OR REPLACE FUNCTION mediatag._record_llm_answer(evaluation_id bigint, key
         confidence real, reason text, model text, raw_reply text, error text, error_kind text, attempts int,
         prompt_tokens int, completion_tokens int, cost_usd double precision, latency_ms int, job_id bigint)
 RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
+LANGUAGE sql AS $$
     INSERT INTO mediatag.evaluation_llm_answer AS a (evaluation_id, keyframe_id, answer, confidence, reason, model,
         raw_reply, error, error_kind, attempts, prompt_tokens, completion_tokens, cost_usd, latency_ms, job_id,
         answered_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, CASE WHEN $3 IS NOT NULL THEN now() END)
-    ON CONFLICT (evaluation_id, keyframe_id) DO UPDATE SET
+    ON CONFLICT ON CONSTRAINT evaluation_llm_answer_pkey DO UPDATE SET
         answer = EXCLUDED.answer, confidence = EXCLUDED.confidence, reason = EXCLUDED.reason, model = EXCLUDED.model,
         raw_reply = EXCLUDED.raw_reply, error = EXCLUDED.error, error_kind = EXCLUDED.error_kind,
         attempts = a.attempts + EXCLUDED.attempts,
@@ -202,11 +201,9 @@ BEGIN
                         ELSE coalesce(a.cost_usd, 0) + coalesce(EXCLUDED.cost_usd, 0) END,
         latency_ms = EXCLUDED.latency_ms, job_id = EXCLUDED.job_id, asked_at = now(),
         answered_at = EXCLUDED.answered_at;
-    IF answer IS NOT NULL THEN
-        UPDATE mediatag.evaluation_item i SET truth = $3, truth_source = 'llm', judged_by = 'llm:' || $6, judged_at = now()
-        WHERE i.evaluation_id = $1 AND i.keyframe_id = $2 AND i.truth_source IS DISTINCT FROM 'person';
-    END IF;
-END $$;
+    UPDATE mediatag.evaluation_item i SET truth = $3, truth_source = 'llm', judged_by = 'llm:' || $6, judged_at = now()
+    WHERE $3 IS NOT NULL AND i.evaluation_id = $1 AND i.keyframe_id = $2 AND i.truth_source IS DISTINCT FROM 'person';
+$$;
 
 CREATE OR REPLACE FUNCTION mediatag.evaluation_progress(evaluation_id bigint)
 RETURNS TABLE (asked int, answered int, failed int, remaining int, model text, tokens bigint,

@@ -132,7 +132,8 @@ def ask(client: ChatClient, model: str, tag: dict[str, Any], item: Item, max_sid
 
 def _record(conn: psycopg.Connection, evaluation_id: int, o: Outcome, cost: float | None, job_id: int | None) -> None:
     conn.execute(
-        "SELECT mediatag._record_llm_answer(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "SELECT mediatag._record_llm_answer(%s::bigint, %s::bigint, %s::boolean, %s::real, %s::text, %s::text, "
+        "%s::text, %s::text, %s::text, %s::int, %s::int, %s::int, %s::float8, %s::int, %s::bigint)",
         (evaluation_id, o.item.keyframe_id, o.answer, o.confidence, o.reason, o.model, o.raw_reply, o.error,
          o.error_kind, o.attempts, o.prompt_tokens, o.completion_tokens, cost, o.latency_ms, job_id),
     )
