@@ -253,7 +253,7 @@ def test_refused_and_malformed_answers_are_recorded_and_asked_again(conn, fake, 
     assert progress(conn, evaluation)["remaining"] == 0
 
 
-def test_person_judgements_are_not_asked_or_overwritten(conn, fake, evaluation):
+def test_person_judgements_are_not_asked_or_overwritten(conn, client, fake, evaluation):
     rows = items(conn, evaluation)
     mine = [rows[0][0], rows[1][0]]
     conn.execute("SELECT mediatag.set_ground_truth(%s, %s, false)", (evaluation, mine))
@@ -263,6 +263,8 @@ def test_person_judgements_are_not_asked_or_overwritten(conn, fake, evaluation):
     after = {r[0]: r for r in items(conn, evaluation)}
     assert all(after[k][2] is False and after[k][3] == "person" for k in mine)
     assert progress(conn, evaluation)["remaining"] == 0
+    sdk = client.evaluation_progress(evaluation)  # the SDK method of the same name
+    assert (sdk["asked"], sdk["answered"], sdk["remaining"]) == (17, 17, 0)
 
 
 def test_outage_mid_evaluation_is_resumable_through_the_job(conn, db_url, fake, evaluation, monkeypatch):
@@ -348,6 +350,7 @@ def test_offline_suggestions_in_sql_and_add_all(conn, client, coco_dataset, monk
     client.create_tag_group(coco_dataset, group, ["dog"])
     rows = _suggest(conn, group, "dog")
     assert rows and {r["source"] for r in rows} == {"wordnet"}
+    assert client.suggest_prompts(group, "dog") == rows  # the SDK method; the same WordNet data gives the same rows
     assert {r["modality"] for r in rows} == {"visual", "transcript"} and {r["polarity"] for r in rows} == {
         "positive", "negative"}
     n = conn.execute("SELECT mediatag.add_suggested_prompts(tag_group => %s, tag => %s)", (group, "dog")).fetchone()[0]
@@ -414,3 +417,35 @@ def test_suggest_errors(conn, client, coco_dataset):
         _suggest(conn, group, "cat")
     with pytest.raises(psycopg.Error, match="per_list"):
         conn.execute("SELECT * FROM mediatag.suggest_prompts(%s, 'dog', per_list => 0)", (group,))
+
+
+def test_serve_worker_runs_the_ground_truth_job(conn, db_url, fake, evaluation):
+    """`mediatag serve`'s worker claims the LLM job (the hook in service/worker.py) and finishes it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "MEDIATAG_DATABASE_URL": db_url, "MEDIATAG_LLM_URL": fake.url,
+           "MEDIATAG_LLM_MODEL": "fake-llm", "MEDIATAG_VLM_MODEL": "fake-vlm", "MEDIATAG_LLM_CONCURRENCY": "3"}
+    proc = subprocess.Popen([sys.executable, "-m", "mediatag.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        job = conn.execute("SELECT mediatag.request_ground_truth(evaluation => %s)", (evaluation,)).fetchone()[0]
+        state = None
+        for _ in range(300):
+            state = conn.execute("SELECT state FROM mediatag.job WHERE id = %s", (job,)).fetchone()[0]
+            if state in ("done", "error"):
+                break
+            time.sleep(0.2)
+        assert state == "done"
+        p = progress(conn, evaluation)
+        assert (p["answered"], p["remaining"], p["job_state"]) == (20, 0, "done")
+        worker = conn.execute("SELECT worker FROM mediatag.job WHERE id = %s", (job,)).fetchone()[0]
+        assert worker.endswith(f":{proc.pid}")
+    finally:
+        proc.terminate()
+        proc.wait(10)
