@@ -417,6 +417,12 @@ def test_suggest_errors(conn, client, coco_dataset):
         _suggest(conn, group, "cat")
     with pytest.raises(psycopg.Error, match="per_list"):
         conn.execute("SELECT * FROM mediatag.suggest_prompts(%s, 'dog', per_list => 0)", (group,))
+    conn.execute("SET mediatag.service_url = 'http://127.0.0.1:9'")  # nothing listens on the discard port
+    try:
+        with pytest.raises(psycopg.Error, match="service is not running"):
+            _suggest(conn, group, "dog")
+    finally:
+        conn.execute("RESET mediatag.service_url")
 
 
 def test_serve_worker_runs_the_ground_truth_job(conn, db_url, fake, evaluation):
