@@ -52,8 +52,9 @@ def dedupe(suggestions: Iterable[Suggestion], existing: Iterable[tuple[str, str,
     return out
 
 
-def _schema(per_list: int) -> dict[str, Any]:
-    lst = {"type": "array", "items": {"type": "string"}, "maxItems": per_list * 2}
+def _schema() -> dict[str, Any]:
+    # No minItems/maxItems: strict structured-output modes reject them; the count is asked for in words and cut here.
+    lst = {"type": "array", "items": {"type": "string"}}
     pair = {"type": "object", "properties": {"positive": lst, "negative": lst}, "required": ["positive", "negative"],
             "additionalProperties": False}
     return {"type": "object", "properties": {"visual": pair, "transcript": pair}, "required": ["visual", "transcript"],
@@ -110,7 +111,7 @@ def llm_suggestions(config: LLMConfig, group: str, tag: str, existing: list[tupl
     client = client or ChatClient(config)
     try:
         # Interactive (SQL waits on it): fewer retries than a background job.
-        res = client.chat(_messages(group, tag, existing, per_list), schema=_schema(per_list), max_tokens=1200,
+        res = client.chat(_messages(group, tag, existing, per_list), schema=_schema(), max_tokens=1200,
                           temperature=0.7, max_retries=min(config.max_retries, 2))
     finally:
         if own:
