@@ -13,6 +13,7 @@ BENCHES = [
     ["bench_offline_model.py"],
     ["bench_training.py"],
     ["bench_quality.py"],
+    ["bench_llm.py"],
     ["bench_scoring.py", "--keyframes", "1000000"],
 ]
 

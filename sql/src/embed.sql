@@ -2,7 +2,8 @@
 -- one process; Postgres never loads torch. The service's URL and token are admin settings (access.sql); the
 -- server never follows redirects, opens nothing but http(s), and does not echo what another server answered.
 
-CREATE OR REPLACE FUNCTION mediatag.embed_texts(texts text[], model text) RETURNS SETOF vector
+-- POST a JSON body to the service and return its JSON reply: the one way the server reaches out.
+CREATE OR REPLACE FUNCTION mediatag._service_post(path text, body jsonb, timeout_s int DEFAULT 120) RETURNS jsonb
 LANGUAGE plpython3u AS $$
 import json
 import urllib.error
@@ -25,14 +26,15 @@ opener = urllib.request.OpenerDirector()
 for h in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(), NoRedirect(),
           urllib.request.HTTPErrorProcessor(), urllib.request.HTTPDefaultErrorHandler()):
     opener.add_handler(h)
-body = json.dumps({"texts": list(texts or []), "model": model}).encode()
 headers = {"Content-Type": "application/json"}
 if token:
     headers["Authorization"] = "Bearer " + token
-req = urllib.request.Request(url + "/embed/text", data=body, headers=headers)
+req = urllib.request.Request(url + path, data=body.encode(), headers=headers)
 try:
-    with opener.open(req, timeout=120) as resp:
-        out = json.loads(resp.read(64 << 20))
+    with opener.open(req, timeout=timeout_s) as resp:
+        out = resp.read(64 << 20)
+    json.loads(out)
+    return out.decode()
 except urllib.error.HTTPError as e:
     # Our service says what was wrong in a short JSON "error"; anything else stays out of the message.
     detail = f"HTTP {e.code}"
@@ -41,13 +43,20 @@ except urllib.error.HTTPError as e:
             detail = str(json.loads(e.read(4096)).get("error", detail))[:300]
         except ValueError:
             pass
-    plpy.error(f"mediatag embedding service at {url} refused the request: {detail}")
+    plpy.error(f"mediatag embedding service at {url} refused {path}: {detail}")
 except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
     plpy.error(f"mediatag embedding service is not running at {url} ({type(getattr(e, 'reason', e)).__name__})",
                hint="start it with `mediatag serve` (an admin points the database at it with mediatag.set_service())")
 except ValueError:
     plpy.error(f"mediatag embedding service at {url} sent a reply that is not JSON")
-return ["[" + ",".join(repr(float(x)) for x in v) + "]" for v in out["vectors"]]
+$$;
+
+CREATE OR REPLACE FUNCTION mediatag.embed_texts(texts text[], model text) RETURNS SETOF vector
+LANGUAGE sql AS $$
+    SELECT v::text::vector
+    FROM jsonb_array_elements(mediatag._service_post('/embed/text', jsonb_build_object(
+             'texts', to_jsonb(coalesce(texts, '{}'::text[])), 'model', model)) -> 'vectors') WITH ORDINALITY AS x(v, i)
+    ORDER BY i
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag.embed_text(text text, model text) RETURNS vector

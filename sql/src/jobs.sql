@@ -84,7 +84,9 @@ CREATE OR REPLACE FUNCTION mediatag._claim_job(worker_name text) RETURNS mediata
 LANGUAGE plpgsql AS $$
 DECLARE j mediatag.job; stale interval := mediatag._setting_interval('mediatag.job_heartbeat_timeout', '30 minutes');
 BEGIN
+    -- Kinds 'llm_*' call a remote model: the service's Python worker claims those (mediatag._claim_llm_job, llm.sql).
     FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND run_after <= now()
+                                          AND kind NOT LIKE 'llm\_%'
              ORDER BY id FOR UPDATE SKIP LOCKED LOOP
         IF j.state = 'running' THEN
             IF NOT pg_try_advisory_lock(mediatag._job_lock_key(j.id, j.attempts)) THEN

@@ -4,6 +4,7 @@ GET  /health                     → {"status": "ok", "loaded": [...], "worker":
 POST /embed/text  {"texts": [...], "model": name} → {"model", "dim", "vectors"}
      A visual model name embeds prompts into that model's image space; a text model name embeds transcripts.
 POST /embed/image {"paths": [...], "model": name} → {"model", "dim", "vectors"}
+POST /llm/suggest {"group", "tag", "existing", "per_list"} → {"suggestions", "source", "warning"} (docs/llm.md)
 Errors come back as {"error": "..."} with status 400 (bad request), 401/403 (token, Host), 413 or 500.
 
 Only the database server and the project's own processes should reach this: every request carries the shared
@@ -29,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ..llm.routes import suggest_request
 from ..media import MediaError, load_image
 from ..models.registry import get_text_encoder, get_visual_encoder, is_visual_model, list_models, loaded_models
 
@@ -193,6 +195,7 @@ class Handler(BaseHTTPRequestHandler):
         routes: dict[str, Callable[[dict[str, Any], ServiceConfig], dict[str, Any]]] = {
             "/embed/text": embed_text_request,
             "/embed/image": embed_image_request,
+            "/llm/suggest": lambda body, _config: suggest_request(body),
         }
         if not self._admitted():
             return

@@ -59,7 +59,10 @@ def run_pending(url: str, max_jobs: int = 1000) -> int:
 
 
 def run_forever(url: str, stop: threading.Event, poll_s: float = 5.0) -> None:
+    from ..llm import jobs as llm_jobs
+
     name = worker_name()
+    llm_jobs.start(url, stop, name)  # 'llm_*' jobs (remote model calls) run in their own thread
     with Heartbeat(url, name):
         while not stop.is_set():
             try:
