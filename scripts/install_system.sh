@@ -14,7 +14,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-plpython3-15 python3-numpy python3-scipy
-  python3-sklearn ffmpeg dpkg-dev build-essential)
+  python3-sklearn ffmpeg dpkg-dev build-essential
+  chromium)  # chromium: the browser tests of the web UI (tests/browser, driven by Playwright)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -46,6 +46,8 @@ class Session:
     roles: tuple[str, ...]
     pool: AsyncConnectionPool
     cache: dict[str, Any] = field(default_factory=dict)
+    # keyframe id -> image file, for thumbnails: looked up (with its access check) once per session.
+    images: dict[int, str] = field(default_factory=dict)
 
     def actor(self) -> dict:
         return {"id": self.login, "mediatag_roles": list(self.roles), "mediatag_sid": self.sid}
@@ -82,7 +84,13 @@ async def _open_pool(conninfo: str) -> tuple[AsyncConnectionPool, str, tuple[str
         cur = await probe.execute(ROLE_QUERY, [list(ROLES)])
         roles = tuple(r[0] for r in await cur.fetchall())
     pool = AsyncConnectionPool(
-        conninfo, min_size=1, max_size=4, open=False, kwargs={"autocommit": True, "connect_timeout": 10}
+        # Warm connections at login: a new backend compiles each PL/pgSQL function on first use (tens of ms), and a
+        # grid of thumbnails asks for several connections at once.
+        conninfo,
+        min_size=3,
+        max_size=6,
+        open=False,
+        kwargs={"autocommit": True, "connect_timeout": 10},
     )
     await pool.open(wait=True, timeout=15)
     return pool, login, roles

@@ -192,7 +192,7 @@
         preview.dataset.threshold = thr.toFixed(2);
         const ms = performance.now() - t0;
         window.mtRedraws.push(ms);
-        say("#preview-status", `redrawn in ${ms.toFixed(0)} ms`);
+        say("#redraw-time", `redrawn in ${ms.toFixed(0)} ms`);
       } catch (e) {
         if (e.name !== "AbortError") say("#preview-status", e.message, true);
       }
@@ -223,8 +223,8 @@
         }
         for (const t of tiles) { t.dataset.label = value ? "yes" : "no"; setSelected(t, false); }
         updateCount();
-        say("#preview-status", `${n} labeled ${value ? "yes" : "no"}; retrained`);
         if (level !== "transcript") await redraw(performance.now());
+        say("#preview-status", `${n} labeled ${value ? "yes" : "no"}; retrained`);
       } catch (e) { say("#preview-status", e.message, true); }
     }
     if (cfg.can_edit) {
