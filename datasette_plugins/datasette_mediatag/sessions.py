@@ -57,6 +57,16 @@ class Session:
             await cur.execute(sql, params)
             return await cur.fetchall() if cur.description else []
 
+    async def many(self, statements: list[tuple[str, Any]]) -> list[list[dict]]:
+        """Several statements on one connection: PL/Python functions import numpy once per backend, so a page
+        that calls several of them should not spread them over the pool."""
+        out = []
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            for sql, params in statements:
+                await cur.execute(sql, params)
+                out.append(await cur.fetchall() if cur.description else [])
+        return out
+
     async def one(self, sql: str, params: Any = ()) -> dict | None:
         r = await self.rows(sql, params)
         return r[0] if r else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import json
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import datasette as datasette_pkg
 import psycopg
 from datasette import Forbidden
 from datasette.utils.asgi import Response
@@ -26,6 +28,9 @@ from .sessions import PLUGIN, STORE, Session, allowed
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
+# Datasette's own stylesheet, served from here with caching headers (Datasette serves it uncached, and a
+# render-blocking stylesheet fetched on every page costs more than the page itself).
+DATASETTE_CSS = Path(datasette_pkg.__file__).parent / "static" / "app.css"
 STATIC_TYPES = {".js": "application/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 QUERY_ROW_LIMIT = 1000  # rows shown on the Query page; downloads take up to DOWNLOAD_ROW_LIMIT
 DOWNLOAD_ROW_LIMIT = 100_000
@@ -116,6 +121,7 @@ async def render(datasette, request, template: str, ctx: dict, status: int = 200
         "has_search": "search" in fns,
         "has_concepts": "create_concept" in fns,
         "local_session": bool(sess and sess.sid == "local"),
+        "static_v": STATIC_VERSION,
     }
     html = await datasette.render_template(template, {**base, **ctx}, request=request)
     return Response.html(html, status=status)
@@ -222,16 +228,32 @@ async def logout(datasette, request):
 # ---- static files and thumbnails ------------------------------------------------------------------------------------
 
 
+def static_version() -> str:
+    """Part of every static URL: a changed file gets a new URL, so the files can be cached for good."""
+    h = hashlib.sha256(DATASETTE_CSS.read_bytes())
+    for f in sorted(STATIC.iterdir()):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+STATIC_VERSION = static_version()
+
+
 async def static(datasette, request):
     name = request.url_vars["name"]
-    path = STATIC / name
-    if not path.is_file() or path.parent != STATIC or path.suffix not in STATIC_TYPES:
+    path = DATASETTE_CSS if name == "datasette-app.css" else STATIC / name
+    if name != "datasette-app.css" and (not path.is_file() or path.parent != STATIC or path.suffix not in STATIC_TYPES):
         return Response.text("not found", status=404)
     return Response(
         path.read_bytes(),
         content_type=STATIC_TYPES[path.suffix],
-        headers={"cache-control": "public, max-age=300"},
+        headers={"cache-control": "public, max-age=31536000, immutable"},
     )
+
+
+# Datasette marks responses to requests with an actor "private, no-store" unless the view is static; these two set
+# their own caching headers (thumbnails are private: the keyframe lookup checked the person's access first).
+static._datasette_static = True
 
 
 def _thumb_dir(datasette) -> Path:
@@ -260,6 +282,9 @@ async def thumb(datasette, request, sess: Session):
     if request.headers.get("if-none-match") == etag:
         return Response("", status=304, headers=headers)
     return Response(out.read_bytes(), content_type="image/jpeg", headers=headers)
+
+
+thumb._datasette_static = True
 
 
 # ---- datasets ---------------------------------------------------------------------------------------------------
@@ -651,10 +676,12 @@ async def api_evaluation_metrics(datasette, request, sess: Session):
     judged = await sess.value("SELECT judged FROM mediatag.evaluation_summary(%s)", [e])
     if not judged:
         return json_response({"ok": True, "rows": [], "suggestions": {}, "judged": 0})
-    rows = await sess.rows("SELECT * FROM mediatag.evaluation_metrics(%s)", [e])
-    suggestions = {}
-    for m in METRICS:
-        suggestions[m] = await sess.one("SELECT * FROM mediatag.suggest_threshold(%s, %s)", [e, m])
+    results = await sess.many(
+        [("SELECT * FROM mediatag.evaluation_metrics(%s)", [e])]
+        + [("SELECT * FROM mediatag.suggest_threshold(%s, %s)", [e, m]) for m in METRICS]
+    )
+    rows = results[0]
+    suggestions = {m: (r[0] if r else None) for m, r in zip(METRICS, results[1:], strict=True)}
     return json_response({"ok": True, "rows": rows, "suggestions": suggestions, "judged": judged})
 
 
