@@ -43,8 +43,3 @@ def menu_links(datasette, actor, request):
     if allowed(actor, "mediatag-query"):
         links.append({"href": "/mediatag/query", "label": "mediatag: query"})
     return links
-
-
-@hookimpl
-def extra_template_vars(datasette, request):
-    return {"mediatag_actor": (request.actor if request else None)}

@@ -557,9 +557,14 @@ async def api_uncertain(datasette, request, sess: Session):
 @view()
 async def api_status(datasette, request, sess: Session):
     group = request.args.get("group")
-    status = await sess.rows("SELECT * FROM mediatag.tag_group_status(%s)", [group]) if group else []
+    status, tags = [], []
+    if group:
+        status = await sess.rows("SELECT * FROM mediatag.tag_group_status(%s)", [group])
+        tags = await sess.rows(
+            "SELECT tag, keyframes_above_threshold, keyframes_scored FROM mediatag.group_overview(%s)", [group]
+        )
     jobs = await sess.value("SELECT mediatag.job_progress(%s)", [group])
-    return json_response({"ok": True, "status": status, "jobs": jobs})
+    return json_response({"ok": True, "status": status, "tags": tags, "jobs": jobs})
 
 
 # ---- LLM features (issue 15): shown once the functions exist ------------------------------------------------------

@@ -6,6 +6,7 @@ Its name holds markup characters, so every page also shows that user text is ren
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -222,6 +223,7 @@ def test_publish_reaches_scored(editor, group, db_url):
         c.execute("CALL mediatag.run_jobs()")
     expect(status).to_have_text("scored", timeout=15_000)  # the page polls; nobody reloads it
     assert editor.evaluate("window.mtMarker") == "same page"
+    expect(editor.locator("#group-tags tr[data-tag=car] [data-field=scored]")).to_contain_text(" of 48")
     screenshot(editor, "group_published")
 
 
@@ -251,8 +253,9 @@ def test_evaluation_and_save_threshold(editor, group, coco_dataset, db_url, labe
     expect(editor.locator("#chart polyline")).to_have_count(5, timeout=30_000)
     expect(editor.locator("#suggested-line")).to_have_count(1)
     editor.get_by_label("Optimise").select_option("precision")
-    expect(editor.locator("#suggestion")).to_contain_text("Precision")
+    expect(editor.locator("#suggestion")).to_contain_text("Precision", timeout=30_000)
     editor.get_by_label("Optimise").select_option("f1")
+    expect(editor.locator("#suggestion")).to_contain_text(re.compile(rf"F1: .* on {n} judged"), timeout=30_000)
     suggested = float(editor.locator("#eval-threshold-input").input_value())
     f1_text = editor.locator("#metric-values td[data-metric=f1]").inner_text()
     set_range(editor.locator("#eval-threshold"), "0.99")  # the values follow the slider live

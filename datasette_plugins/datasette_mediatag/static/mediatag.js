@@ -146,6 +146,11 @@
         st.className = `mt-status mt-status-${s.status}`;
         cells[5].textContent = s.scored_at || "";
       }
+      for (const t of d.tags || []) {
+        const row = $$("#group-tags tr[data-tag]").find((r) => r.dataset.tag === t.tag);
+        const cell = row && $("[data-field=scored]", row);
+        if (cell) cell.textContent = t.keyframes_scored === null ? "not scored" : `${t.keyframes_above_threshold} of ${t.keyframes_scored}`;
+      }
     });
   };
 
@@ -342,10 +347,15 @@
       if (hidden) hidden.value = thr.toFixed(3);
     }
     function setThreshold(v) { slider.value = v; input.value = Number(v).toFixed(2); showValues(); }
+    let loads = 0;
     async function loadMetrics() {
+      const mine = ++loads;
+      let fresh;
       try {
-        data = await getJSON(`/mediatag/api/evaluations/${e}/metrics`);
-      } catch (err) { say("#suggestion", err.message, true); return; }
+        fresh = await getJSON(`/mediatag/api/evaluations/${e}/metrics`);
+      } catch (err) { if (mine === loads) say("#suggestion", err.message, true); return; }
+      if (mine !== loads) return;  // a later load (after more judging) is on its way: never show older figures
+      data = fresh;
       if (!data.rows.length) { say("#suggestion", "Judge some items below to see metrics."); $("#chart").replaceChildren(); return; }
       const sug = data.suggestions[metricSel.value];
       say("#suggestion", sug ? `Suggested threshold for ${cfg.metrics[metricSel.value]}: ${sug.threshold.toFixed(2)} (${fmt(sug.value)} on ${sug.judged} judged)` : "");
