@@ -33,8 +33,9 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMINGS: dict[str, list[float]] = {}
 
 
-def record(name: str, ms: float) -> None:
-    TIMINGS.setdefault(name, []).append(ms)
+def record(name: str, value: float) -> None:
+    """A figure for the end-of-run summary; the name carries its unit."""
+    TIMINGS.setdefault(name, []).append(value)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -43,7 +44,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("mediatag UI timings (headless Chromium)")
     for name, values in TIMINGS.items():
         terminalreporter.write_line(
-            f"{name}: median {statistics.median(values):.0f} ms, max {max(values):.0f} ms (n={len(values)})"
+            f"{name}: median {statistics.median(values):.3g}, max {max(values):.3g} (n={len(values)})"
         )
 
 
@@ -115,7 +116,11 @@ def ui_url(db_url: str, service: str, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="session")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Labels retrain in PL/Python and the first call on a new backend imports numpy: on two busy cores that alone
+    # can take seconds, so assertions wait longer than Playwright's 5 s default.
+    expect.set_options(timeout=20_000)
 
     pw = sync_playwright().start()
     b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

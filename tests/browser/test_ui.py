@@ -126,9 +126,9 @@ def test_preview_edit_prompt_changes_it(editor, group):
         editor.goto(tag_url(group, "car"))
         times.append(_nav_ms(editor))
     for t in times:
-        record("preview page DOMContentLoaded", t)
-    record("preview page time to first byte", _ttfb_ms(editor))
-    record("preview page server time (Server-Timing)", _server_ms(editor))
+        record("preview page DOMContentLoaded (ms)", t)
+    record("preview page time to first byte (ms)", _ttfb_ms(editor))
+    record("preview page server time, Server-Timing (ms)", _server_ms(editor))
     expect(editor.locator("#preview .mt-tile").first).to_be_visible()
     before = _scores_on_page(editor)
     assert before, "the preview shows keyframes"
@@ -199,7 +199,7 @@ def test_threshold_slider_redraws_without_reload(editor, group, db_url):
     assert editor.evaluate("window.mtMarker") == "same page"  # no page load happened
     redraws = editor.evaluate("window.mtRedraws")
     for ms in redraws:
-        record("threshold slider redraw", ms)
+        record("threshold slider redraw (ms)", ms)
     assert len(redraws) >= 6
     editor.get_by_role("button", name="Save threshold").click()
     expect(editor.locator("#saved-threshold")).to_have_text("0.05")
@@ -330,14 +330,21 @@ def test_forms_need_the_csrf_token(editor, group):
     assert status == 403
 
 
+CLS_OBSERVER = """window.mtShift = 0;
+new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if (!e.hadRecentInput) window.mtShift += e.value;
+}).observe({type: 'layout-shift', buffered: true});"""
+
+
 def test_datasets_assets_and_timeline(editor, coco_dataset, video_dataset, db_url):
+    editor.add_init_script(CLS_OBSERVER)
     editor.goto("/mediatag/")
     expect(editor.get_by_role("link", name=coco_dataset, exact=True)).to_be_visible()
     screenshot(editor, "datasets")
     editor.get_by_role("link", name=coco_dataset, exact=True).click()
     grid = editor.locator("ul[aria-label=Assets] img")
     expect(grid).to_have_count(48)
-    editor.wait_for_function("() => Array.from(document.images).every(i => i.complete)")
+    editor.wait_for_function("() => { const i = document.images[0]; return i.complete && i.naturalWidth > 0; }")
     # Thumbnails are sized for the grid and cached by the browser.
     src = grid.first.get_attribute("src")
     info = editor.evaluate(
@@ -346,6 +353,11 @@ def test_datasets_assets_and_timeline(editor, coco_dataset, video_dataset, db_ur
         src,
     )
     assert info[0] == 200 and "max-age" in info[1] and info[2]
+    editor.mouse.wheel(0, 3000)  # bring the lazy thumbnails in
+    editor.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+    shift = editor.evaluate("window.mtShift")
+    record("asset grid cumulative layout shift (CLS)", shift)
+    assert shift < 0.01, f"thumbnails moved the layout (CLS {shift:.3f})"
     natural = grid.first.evaluate("i => [i.naturalWidth, i.naturalHeight]")
     assert natural[0] <= 320 and natural[1] <= 240
     screenshot(editor, "dataset")
