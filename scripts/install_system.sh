@@ -14,7 +14,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-plpython3-15 python3-numpy python3-scipy
-  python3-sklearn ffmpeg dpkg-dev build-essential wordnet-base)
+  python3-sklearn ffmpeg dpkg-dev build-essential wordnet-base
+  chromium)  # wordnet-base: offline prompt suggestions and the offline model; chromium: the UI's browser tests
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

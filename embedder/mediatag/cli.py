@@ -187,6 +187,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from datasette_mediatag.app import login_url_for, make_datasette, serve
+
+    from .db import connect
+
+    url = database_url()
+    with connect(url):
+        pass  # the extension exists (or is created) before the first page asks for it
+    local = url if args.no_login else None
+    app = make_datasette(login_url_for(url), local_url=local, thumb_dir=args.thumb_dir)
+    who = "everyone acts as the configured database user" if local else "log in with your PostgreSQL login"
+    print(f"mediatag UI on http://{args.host}:{args.port}/mediatag/ ({who}; Ctrl-C stops it)", flush=True)
+    serve(app, args.host, args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .media import limits
 
@@ -272,6 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_argument("--role", required=True, choices=["viewer", "editor", "admin", "query"])
     users.add_argument("--password", help="default: asked on a terminal, else generated and printed")
     users.set_defaults(func=cmd_users)
+
+    ui = sub.add_parser("ui", help="the web UI (Datasette with the datasette-mediatag plugin)")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=8001)
+    ui.add_argument(
+        "--no-login",
+        action="store_true",
+        help="no login page: every visitor acts as the configured database user (one-person laptop only)",
+    )
+    ui.add_argument("--thumb-dir", help="where thumbnails are cached (default ~/.cache/mediatag/thumbs)")
+    ui.set_defaults(func=cmd_ui)
 
     from .tags_cli import add_tag_commands
 

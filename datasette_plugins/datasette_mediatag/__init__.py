@@ -1,0 +1,45 @@
+"""datasette-mediatag: the mediatag web UI as a Datasette plugin.
+
+The hooks below only register things; request handling lives in `views.py`, connections in `sessions.py`.
+Every page calls the extension's `mediatag.*` SQL functions as the person's own PostgreSQL login, so the UI
+never holds more rights than the person using it.
+"""
+
+from __future__ import annotations
+
+from datasette import hookimpl
+
+from . import views
+from .sessions import ACTIONS, STORE, allowed
+
+PLUGIN = "datasette-mediatag"
+
+
+@hookimpl
+def register_routes(datasette):
+    return views.ROUTES
+
+
+@hookimpl
+def actor_from_request(datasette, request):
+    return STORE.actor_for(datasette, request)
+
+
+@hookimpl
+def permission_allowed(datasette, actor, action, resource):
+    if action not in ACTIONS:
+        return None  # not ours: Datasette's defaults decide
+    return allowed(actor, action)
+
+
+@hookimpl
+def menu_links(datasette, actor, request):
+    links = [
+        {"href": "/mediatag/", "label": "mediatag: datasets"},
+        {"href": "/mediatag/groups", "label": "mediatag: tag groups"},
+        {"href": "/mediatag/concepts", "label": "mediatag: concepts"},
+        {"href": "/mediatag/search", "label": "mediatag: search"},
+    ]
+    if allowed(actor, "mediatag-query"):
+        links.append({"href": "/mediatag/query", "label": "mediatag: query"})
+    return links

@@ -1,0 +1,181 @@
+"""People and their PostgreSQL connections.
+
+A person logs in with their PostgreSQL login and password; the plugin checks them by connecting (TCP, scram) and
+keeps a small async pool as that login for the session, so every function runs with that person's rights and
+`mediatag._caller()` names them. The Datasette actor carries the mediatag roles the login holds (admin, editor,
+viewer, query); the permission hook maps Datasette actions to them. Passwords stay in server memory only; the
+browser holds a signed, random session id. With `local_url` configured (`mediatag ui --no-login`, a one-person
+laptop), visitors without a session act as that URL's login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+PLUGIN = "datasette-mediatag"
+COOKIE = "mediatag_session"
+ROLES = ("mediatag_admin", "mediatag_editor", "mediatag_viewer", "mediatag_query")
+# Datasette action -> the PostgreSQL role it needs (membership, so admins hold editor and viewer too).
+ACTIONS = {
+    "mediatag-view": "mediatag_viewer",
+    "mediatag-edit": "mediatag_editor",
+    "mediatag-admin": "mediatag_admin",
+    "mediatag-query": "mediatag_query",
+}
+ROLE_QUERY = "SELECT r FROM unnest(%s::text[]) r WHERE pg_has_role(session_user, r, 'MEMBER') ORDER BY r"
+
+
+def allowed(actor: dict | None, action: str) -> bool:
+    if not actor or action not in ACTIONS:
+        return False
+    return ACTIONS[action] in (actor.get("mediatag_roles") or [])
+
+
+@dataclass
+class Session:
+    sid: str
+    login: str
+    roles: tuple[str, ...]
+    pool: AsyncConnectionPool
+    cache: dict[str, Any] = field(default_factory=dict)
+    # keyframe id -> image file, for thumbnails: looked up (with its access check) once per session.
+    images: dict[int, str] = field(default_factory=dict)
+
+    def actor(self) -> dict:
+        return {"id": self.login, "mediatag_roles": list(self.roles), "mediatag_sid": self.sid}
+
+    async def rows(self, sql: str, params: Any = ()) -> list[dict]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(sql, params)
+            return await cur.fetchall() if cur.description else []
+
+    async def many(self, statements: list[tuple[str, Any]]) -> list[list[dict]]:
+        """Several statements on one connection: PL/Python functions import numpy once per backend, so a page
+        that calls several of them should not spread them over the pool."""
+        out = []
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            for sql, params in statements:
+                await cur.execute(sql, params)
+                out.append(await cur.fetchall() if cur.description else [])
+        return out
+
+    async def one(self, sql: str, params: Any = ()) -> dict | None:
+        r = await self.rows(sql, params)
+        return r[0] if r else None
+
+    async def value(self, sql: str, params: Any = ()) -> Any:
+        r = await self.one(sql, params)
+        return None if r is None else next(iter(r.values()))
+
+    async def functions(self) -> set[str]:
+        """The mediatag.* functions this database has (features of unmerged issues light up once they exist)."""
+        if "functions" not in self.cache:
+            names = await self.rows(
+                "SELECT DISTINCT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+                " WHERE n.nspname = 'mediatag'"
+            )
+            self.cache["functions"] = {r["proname"] for r in names}
+        return self.cache["functions"]
+
+
+async def _open_pool(conninfo: str) -> tuple[AsyncConnectionPool, str, tuple[str, ...]]:
+    # One probe connection first, so a wrong password is a clear message rather than a pool timeout.
+    async with await psycopg.AsyncConnection.connect(conninfo, connect_timeout=10, autocommit=True) as probe:
+        cur = await probe.execute("SELECT session_user::text")
+        login = (await cur.fetchone())[0]
+        cur = await probe.execute(ROLE_QUERY, [list(ROLES)])
+        roles = tuple(r[0] for r in await cur.fetchall())
+    pool = AsyncConnectionPool(
+        # Warm connections at login: a new backend compiles each PL/pgSQL function on first use (tens of ms), and a
+        # grid of thumbnails asks for several connections at once.
+        conninfo,
+        min_size=3,
+        max_size=6,
+        open=False,
+        kwargs={"autocommit": True, "connect_timeout": 10},
+    )
+    await pool.open(wait=True, timeout=15)
+    return pool, login, roles
+
+
+class SessionStore:
+    def __init__(self) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._local: dict[str, Session] = {}
+        self._lock = asyncio.Lock()
+
+    @staticmethod
+    def config(datasette) -> dict:
+        return datasette.plugin_config(PLUGIN) or {}
+
+    async def login(self, datasette, user: str, password: str) -> Session:
+        base = self.config(datasette).get("login_url")
+        if not base:
+            raise PermissionError("logins are not configured (plugin setting login_url)")
+        pool, login, roles = await _open_pool(make_conninfo(base, user=user, password=password))
+        sid = secrets.token_urlsafe(24)
+        s = Session(sid, login, roles, pool)
+        self._sessions[sid] = s
+        return s
+
+    async def logout(self, sid: str) -> None:
+        s = self._sessions.pop(sid, None)
+        if s is not None:
+            await s.pool.close()
+
+    async def local(self, datasette) -> Session | None:
+        url = self.config(datasette).get("local_url")
+        if not url:
+            return None
+        async with self._lock:
+            if url not in self._local:
+                pool, login, roles = await _open_pool(url)
+                self._local[url] = Session("local", login, roles, pool)
+        return self._local[url]
+
+    def _sid(self, datasette, request) -> str | None:
+        signed = request.cookies.get(COOKIE)
+        if not signed:
+            return None
+        try:
+            return datasette.unsign(signed, "mediatag")
+        except Exception:  # a tampered or stale cookie is no session
+            return None
+
+    def actor_for(self, datasette, request):
+        sid = self._sid(datasette, request)
+        if sid and sid in self._sessions:
+            return self._sessions[sid].actor()
+        if self.config(datasette).get("local_url"):
+
+            async def inner():
+                s = await self.local(datasette)
+                return s.actor() if s else None
+
+            return inner
+        return None
+
+    def session_of(self, actor: dict | None) -> Session | None:
+        if not actor:
+            return None
+        sid = actor.get("mediatag_sid")
+        if sid == "local":
+            return next(iter(self._local.values()), None)
+        return self._sessions.get(sid) if sid else None
+
+    async def close_all(self) -> None:
+        for s in list(self._sessions.values()) + list(self._local.values()):
+            await s.pool.close()
+        self._sessions.clear()
+        self._local.clear()
+
+
+STORE = SessionStore()

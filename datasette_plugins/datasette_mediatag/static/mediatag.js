@@ -1,0 +1,486 @@
+// mediatag UI: small page scripts. Every text from the server goes into the DOM through textContent or
+// attributes, never innerHTML, so no user text is ever interpreted as markup.
+"use strict";
+(function () {
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+  const config = () => { const c = $("#mt-config"); return c ? JSON.parse(c.textContent) : {}; };
+  const csrf = () => { const m = $('meta[name="csrftoken"]'); return m ? m.content : ""; };
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "text") e.textContent = v;
+      else if (k === "dataset") Object.assign(e.dataset, v);
+      else e.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+
+  async function getJSON(url, signal) {
+    const r = await fetch(url, { credentials: "same-origin", signal });
+    const data = await r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` }));
+    if (!r.ok || data.ok === false) throw new Error(data.error || `HTTP ${r.status}`);
+    return data;
+  }
+
+  async function postJSON(url, body) {
+    const r = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrftoken": csrf() },
+      body: JSON.stringify(body),
+    });
+    const data = await r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` }));
+    if (!r.ok || data.ok === false) throw new Error(data.error || `HTTP ${r.status}`);
+    return data;
+  }
+
+  const qs = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined)).toString();
+  const fmt = (x, d = 3) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+  const thumb = (kf, alt) => el("img", { src: `/mediatag/thumb/${kf}/320.jpg`, width: 320, height: 240, loading: "lazy", decoding: "async", alt: alt || `keyframe ${kf}` });
+
+  function say(target, text, isError) {
+    const t = typeof target === "string" ? $(target) : target;
+    if (!t) return;
+    t.textContent = text;
+    t.classList.toggle("mt-error", !!isError);
+  }
+
+  // A selectable tile: checkbox, thumbnail, caption.
+  function tile(kf, caption, extra) {
+    const li = el("li", { class: "mt-tile", tabindex: 0, dataset: Object.assign({ kf: String(kf) }, extra || {}) },
+      el("label", { class: "mt-check" }, el("input", { type: "checkbox", "aria-label": `Select keyframe ${kf}` }), " select"),
+      thumb(kf), el("span", { class: "mt-cap", text: caption }));
+    return li;
+  }
+
+  // ---- selection and keyboard on grids ----------------------------------------------------------------------------
+  function selectedTiles(root) { return $$(".mt-select-grid .mt-tile.mt-selected", root); }
+  function updateCount() {
+    const c = $("#selected-count");
+    if (c) c.textContent = `${selectedTiles().length} selected`;
+  }
+  function setSelected(li, on) {
+    li.classList.toggle("mt-selected", on);
+    const cb = $("input[type=checkbox]", li);
+    if (cb) cb.checked = on;
+  }
+  // The tile in `dir` from `li`, by layout (works for any number of columns).
+  function neighbour(li, key) {
+    const tiles = $$(".mt-tile[tabindex]", li.closest("section") || document);
+    const i = tiles.indexOf(li);
+    if (key === "ArrowRight") return tiles[i + 1];
+    if (key === "ArrowLeft") return tiles[i - 1];
+    const r = li.getBoundingClientRect();
+    const cand = tiles.filter((t) => {
+      const q = t.getBoundingClientRect();
+      return key === "ArrowDown" ? q.top > r.top + 5 : q.top < r.top - 5;
+    });
+    const score = (t) => { const q = t.getBoundingClientRect(); return Math.abs(q.top - r.top) * 10 + Math.abs(q.left - r.left); };
+    return cand.sort((a, b) => score(a) - score(b))[0];
+  }
+  function wireGrids(onKey) {
+    document.addEventListener("change", (ev) => {
+      const cb = ev.target;
+      if (cb.matches(".mt-select-grid .mt-tile input[type=checkbox]")) {
+        setSelected(cb.closest(".mt-tile"), cb.checked);
+        updateCount();
+      }
+    });
+    document.addEventListener("keydown", (ev) => {
+      const li = ev.target.closest && ev.target.closest(".mt-tile[tabindex]");
+      if (!li || ev.target.matches("input:not([type=checkbox]), textarea, select") || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      if (ev.key.startsWith("Arrow")) {
+        const n = neighbour(li, ev.key);
+        if (n) { n.focus(); ev.preventDefault(); }
+      } else if (ev.key === " ") {
+        setSelected(li, !li.classList.contains("mt-selected"));
+        updateCount();
+        ev.preventDefault();
+      } else if (onKey && onKey(li, ev.key.toLowerCase())) {
+        ev.preventDefault();
+      }
+    });
+  }
+  function focusNext(li) {
+    const n = neighbour(li, "ArrowRight");
+    if (n) n.focus();
+  }
+
+  // ---- polling --------------------------------------------------------------------------------------------------
+  function renderJobs(jobs) {
+    const p = $("#job-progress");
+    if (p && jobs) p.textContent = `Jobs: ${jobs.queued} queued, ${jobs.running} running, ${jobs.done} done, ${jobs.error} failed`;
+  }
+  function poll(url, apply) {
+    let busy = false;
+    const tick = async () => {
+      if (busy || document.hidden) return;
+      busy = true;
+      try { apply(await getJSON(url)); } catch (e) { /* transient: the next tick retries */ } finally { busy = false; }
+    };
+    tick();
+    return setInterval(tick, 1000);
+  }
+
+  // ---- pages ----------------------------------------------------------------------------------------------------
+  const pages = {};
+
+  pages.home = () => poll("/mediatag/api/status", (d) => renderJobs(d.jobs));
+
+  pages.group = () => {
+    const table = $("#group-status");
+    if (!table) return;
+    poll(table.dataset.poll, (d) => {
+      renderJobs(d.jobs);
+      for (const s of d.status) {
+        const row = $$("tr[data-dataset]", table).find((r) => r.dataset.dataset === s.dataset);
+        if (!row) continue;
+        const cells = row.children;
+        cells[2].textContent = s.applied_version ?? "–";
+        cells[3].textContent = s.scored_version ?? "–";
+        const st = $("[data-field=status]", row);
+        st.textContent = s.status;
+        st.className = `mt-status mt-status-${s.status}`;
+        cells[5].textContent = s.scored_at || "";
+      }
+      for (const t of d.tags || []) {
+        const row = $$("#group-tags tr[data-tag]").find((r) => r.dataset.tag === t.tag);
+        const cell = row && $("[data-field=scored]", row);
+        if (cell) cell.textContent = t.keyframes_scored === null ? "not scored" : `${t.keyframes_above_threshold} of ${t.keyframes_scored}`;
+      }
+    });
+  };
+
+  pages.tag = () => {
+    const cfg = config();
+    const slider = $("#threshold");
+    const out = $("#threshold-value");
+    const preview = $("#preview");
+    const level = preview.dataset.level;
+    let kind = cfg.kind || "compare";
+    let controller = null;
+    window.mtRedraws = [];
+    preview.dataset.threshold = Number(cfg.threshold).toFixed(2);
+    preview.dataset.ready = "1";
+
+    function renderKeyframes(rows) {
+      for (const side of ["positive", "negative"]) {
+        const wrap = $(`.mt-side[data-side=${side}]`, preview);
+        wrap.hidden = (kind === "positives" && side === "negative") || (kind === "negatives" && side === "positive");
+        const grid = $(`.mt-grid[data-side=${side}]`, wrap);
+        const tiles = rows.filter((r) => r.side === side).map((r) => tile(r.keyframe_id, `score ${fmt(r.score)}`, { score: String(r.score) }));
+        grid.replaceChildren(...tiles);
+      }
+      updateCount();
+    }
+    function renderTranscripts(rows) {
+      const body = $("#transcript-rows");
+      const ms = (v) => `${Math.floor(v / 60000)}:${String(Math.floor(v / 1000) % 60).padStart(2, "0")}`;
+      body.replaceChildren(...rows.map((r) => el("tr", {},
+        el("td", { text: fmt(r.score) }), el("td", { text: r.decision ? "yes" : "no" }),
+        el("td", {}, el("a", { href: `/mediatag/asset?id=${r.asset_id}`, text: String(r.asset_id) })),
+        el("td", { text: `${ms(r.start_ms)}–${ms(r.end_ms)}` }), el("td", { text: r.text }))));
+      if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 5, text: "No transcript segments." })));
+    }
+
+    async function redraw(t0) {
+      const thr = Number(slider.value);
+      if (controller) controller.abort();
+      controller = new AbortController();
+      const params = { group: cfg.group, tag: cfg.tag, level, kind, threshold: thr.toFixed(2) };
+      try {
+        const d = await getJSON(`/mediatag/api/preview?${qs(params)}`, controller.signal);
+        if (level === "transcript") renderTranscripts(d.rows); else renderKeyframes(d.rows);
+        preview.dataset.threshold = thr.toFixed(2);
+        const ms = performance.now() - t0;
+        window.mtRedraws.push(ms);
+        say("#redraw-time", `redrawn in ${ms.toFixed(0)} ms`);
+      } catch (e) {
+        if (e.name !== "AbortError") say("#preview-status", e.message, true);
+      }
+    }
+    slider.addEventListener("input", () => { out.textContent = Number(slider.value).toFixed(2); redraw(performance.now()); });
+    for (const r of $$("input[name=kind]")) r.addEventListener("change", () => { kind = r.value; redraw(performance.now()); });
+
+    const save = $("#save-threshold");
+    if (save) save.addEventListener("click", async () => {
+      try {
+        await postJSON("/mediatag/api/threshold", { group: cfg.group, tag: cfg.tag, threshold: Number(slider.value) });
+        $("#saved-threshold").textContent = Number(slider.value).toFixed(2);
+        say("#preview-status", "threshold saved");
+      } catch (e) { say("#preview-status", e.message, true); }
+    });
+
+    async function label(tiles, value) {
+      if (!tiles.length) { say("#preview-status", "select keyframes first", true); return; }
+      const byOrigin = {};
+      for (const t of tiles) {
+        const origin = (t.closest("[data-origin]") || {}).dataset?.origin || "preview";
+        (byOrigin[origin] = byOrigin[origin] || []).push(Number(t.dataset.kf));
+      }
+      try {
+        let n = 0;
+        for (const [origin, keyframes] of Object.entries(byOrigin)) {
+          n += (await postJSON("/mediatag/api/label", { group: cfg.group, tag: cfg.tag, keyframes, label: value, origin })).labeled;
+        }
+        for (const t of tiles) { t.dataset.label = value ? "yes" : "no"; setSelected(t, false); }
+        updateCount();
+        if (level !== "transcript") await redraw(performance.now());
+        say("#preview-status", `${n} labeled ${value ? "yes" : "no"}; retrained`);
+      } catch (e) { say("#preview-status", e.message, true); }
+    }
+    if (cfg.can_edit) {
+      $("#label-yes")?.addEventListener("click", () => label(selectedTiles(), true));
+      $("#label-no")?.addEventListener("click", () => label(selectedTiles(), false));
+      $("#select-none")?.addEventListener("click", () => { selectedTiles().forEach((t) => setSelected(t, false)); updateCount(); });
+    }
+    wireGrids((li, key) => {
+      if (key === "s") { focusNext(li); return true; }
+      if (!cfg.can_edit || (key !== "y" && key !== "n")) return false;
+      const next = neighbour(li, "ArrowRight");
+      label([li], key === "y").then(() => { if (next && next.isConnected) next.focus(); });
+      return true;
+    });
+
+    const search = $("#label-search");
+    if (search) search.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const grid = $("#label-search-results");
+      try {
+        const d = await getJSON(`/mediatag/api/search_for_labeling?${qs({ group: cfg.group, q: $("#label-search-q").value })}`);
+        grid.replaceChildren(...d.rows.map((r) => tile(r.keyframe_id, `similarity ${fmt(r.similarity)}${r.current_label === null ? "" : r.current_label ? " · labeled yes" : " · labeled no"}`)));
+      } catch (e) { grid.replaceChildren(el("li", { class: "mt-error", text: e.message })); }
+    });
+    $("#load-uncertain")?.addEventListener("click", async () => {
+      const grid = $("#uncertain-results");
+      try {
+        const d = await getJSON(`/mediatag/api/uncertain?${qs({ group: cfg.group, tag: cfg.tag })}`);
+        grid.replaceChildren(...d.rows.map((r) => tile(r.keyframe_id, `score ${fmt(r.score)}`)));
+      } catch (e) { grid.replaceChildren(el("li", { class: "mt-error", text: e.message })); }
+    });
+
+    const suggest = $("#suggest-prompts");
+    if (suggest) suggest.addEventListener("click", async () => {
+      const list = $("#suggestion-list");
+      try {
+        const d = await getJSON(`/mediatag/api/suggest_prompts?${qs({ group: cfg.group, tag: cfg.tag })}`);
+        list.replaceChildren(...d.rows.map((r) => {
+          const li = el("li", {}, el("span", { text: `${r.modality} ${r.polarity}: ${r.prompt} ` }), el("small", { text: `(${r.source})` }));
+          if (cfg.can_edit) {
+            const b = el("button", { type: "button", text: "Add" });
+            b.addEventListener("click", async () => {
+              try {
+                await postJSON("/mediatag/api/prompt", { group: cfg.group, tag: cfg.tag, prompt: r.prompt, polarity: r.polarity, modality: r.modality, origin: "llm" });
+                b.disabled = true; b.textContent = "Added";
+              } catch (e) { say(li, e.message, true); }
+            });
+            li.append(" ", b);
+          }
+          return li;
+        }));
+        const all = $("#add-all-suggested");
+        if (all) all.hidden = !d.rows.length;
+      } catch (e) { list.replaceChildren(el("li", { class: "mt-error", text: e.message })); }
+    });
+    $("#add-all-suggested")?.addEventListener("click", async () => {
+      try {
+        await postJSON("/mediatag/api/add_suggested_prompts", { group: cfg.group, tag: cfg.tag });
+        location.reload();
+      } catch (e) { say("#suggestion-list", e.message, true); }
+    });
+  };
+
+  pages.evaluation = () => {
+    const cfg = config();
+    const e = cfg.evaluation;
+    const slider = $("#eval-threshold");
+    const input = $("#eval-threshold-input");
+    const metricSel = $("#metric");
+    let data = { rows: [], suggestions: {} };
+    const colours = { f1: "#2563eb", f05: "#7c3aed", precision: "#15803d", accuracy: "#a16207", recall: "#b91c1c" };
+
+    function nearest(thr) {
+      const rows = data.rows;
+      let best = null;
+      for (const r of rows) if (best === null || Math.abs(r.threshold - thr) < Math.abs(best.threshold - thr)) best = r;
+      return best;
+    }
+    function drawChart() {
+      const W = 760, H = 320, L = 40, R = 110, T = 10, B = 30;
+      const x = (t) => L + t * (W - L - R), y = (v) => T + (1 - v) * (H - T - B);
+      const ns = "http://www.w3.org/2000/svg";
+      const s = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text !== undefined) n.textContent = text; return n; };
+      const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "xMidYMid meet" });
+      for (let i = 0; i <= 10; i += 2) {
+        svg.append(s("line", { x1: x(i / 10), x2: x(i / 10), y1: T, y2: H - B, stroke: "#eee" }));
+        svg.append(s("text", { x: x(i / 10), y: H - B + 14, "text-anchor": "middle" }, (i / 10).toFixed(1)));
+        svg.append(s("line", { x1: L, x2: W - R, y1: y(i / 10), y2: y(i / 10), stroke: "#eee" }));
+        svg.append(s("text", { x: L - 6, y: y(i / 10) + 4, "text-anchor": "end" }, (i / 10).toFixed(1)));
+      }
+      svg.append(s("text", { x: (W - R + L) / 2, y: H - 2, "text-anchor": "middle" }, "threshold"));
+      let k = 0;
+      for (const [m, label] of Object.entries(cfg.metrics)) {
+        const pts = data.rows.filter((r) => r[m] !== null).map((r) => `${x(r.threshold).toFixed(1)},${y(r[m]).toFixed(1)}`).join(" ");
+        const selected = m === metricSel.value;
+        svg.append(s("polyline", { points: pts, fill: "none", stroke: colours[m], "stroke-width": selected ? 3 : 1.5, "data-metric": m }));
+        svg.append(s("text", { x: W - R + 8, y: T + 14 + 16 * k, fill: colours[m], "font-weight": selected ? "bold" : "normal" }, label));
+        k++;
+      }
+      const sug = data.suggestions[metricSel.value];
+      if (sug) {
+        svg.append(s("line", { x1: x(sug.threshold), x2: x(sug.threshold), y1: T, y2: H - B, stroke: "#111", "stroke-dasharray": "4 3", id: "suggested-line" }));
+        svg.append(s("text", { x: x(sug.threshold) + 4, y: T + 12 }, `suggested ${sug.threshold.toFixed(2)}`));
+      }
+      svg.append(s("line", { x1: x(Number(slider.value)), x2: x(Number(slider.value)), y1: T, y2: H - B, stroke: "#f97316", "stroke-width": 2, id: "current-line" }));
+      $("#chart").replaceChildren(svg);
+    }
+    function showValues() {
+      const thr = Number(slider.value);
+      const r = nearest(thr);
+      for (const td of $$("#metric-values td[data-metric]")) td.textContent = r ? fmt(r[td.dataset.metric]) : "–";
+      const line = $("#current-line");
+      if (line) { const W = 760, L = 40, R = 110; const xx = L + thr * (W - L - R); line.setAttribute("x1", xx); line.setAttribute("x2", xx); }
+      const hidden = $("#save-threshold-value");
+      if (hidden) hidden.value = thr.toFixed(3);
+    }
+    function setThreshold(v) { slider.value = v; input.value = Number(v).toFixed(2); showValues(); }
+    let loads = 0;
+    async function loadMetrics() {
+      const mine = ++loads;
+      let fresh;
+      try {
+        fresh = await getJSON(`/mediatag/api/evaluations/${e}/metrics`);
+      } catch (err) { if (mine === loads) say("#suggestion", err.message, true); return; }
+      if (mine !== loads) return;  // a later load (after more judging) is on its way: never show older figures
+      data = fresh;
+      if (!data.rows.length) { say("#suggestion", "Judge some items below to see metrics."); $("#chart").replaceChildren(); return; }
+      const sug = data.suggestions[metricSel.value];
+      say("#suggestion", sug ? `Suggested threshold for ${cfg.metrics[metricSel.value]}: ${sug.threshold.toFixed(2)} (${fmt(sug.value)} on ${sug.judged} judged)` : "");
+      drawChart();
+      showValues();
+    }
+    metricSel.addEventListener("change", () => {
+      const sug = data.suggestions[metricSel.value];
+      $("#save-metric") && ($("#save-metric").value = metricSel.value);
+      if (sug) setThreshold(sug.threshold);
+      loadMetrics();
+    });
+    slider.addEventListener("input", () => { input.value = Number(slider.value).toFixed(2); showValues(); });
+    input.addEventListener("input", () => { const v = Math.min(1, Math.max(0, Number(input.value) || 0)); slider.value = v; showValues(); });
+
+    function renderItem(li, truth, removed) {
+      if (truth !== undefined) {
+        li.dataset.truth = truth === null ? "none" : truth ? "yes" : "no";
+        $("[data-field=truth]", li).textContent = truth === null ? "unjudged" : truth ? "applies" : "does not apply";
+      }
+      if (removed !== undefined) li.classList.toggle("mt-removed", removed);
+    }
+    function progress(s) {
+      if (!s) return;
+      for (const f of ["judged", "items", "removed"]) { const n = $(`#eval-progress [data-field=${f}]`); if (n) n.textContent = s[f]; }
+    }
+    async function judge(tiles, body) {
+      if (!tiles.length) return;
+      try {
+        const d = await postJSON(`/mediatag/api/evaluations/${e}/truth`, Object.assign({ keyframes: tiles.map((t) => Number(t.dataset.kf)) }, body));
+        for (const t of tiles) { renderItem(t, "truth" in body ? body.truth : undefined, "removed" in body ? body.removed : undefined); setSelected(t, false); }
+        updateCount();
+        progress(d.summary);
+        await loadMetrics();
+      } catch (err) { say("#suggestion", err.message, true); }
+    }
+    if (cfg.can_edit) {
+      $("#select-all").addEventListener("click", () => { $$("#eval-items .mt-tile").forEach((t) => setSelected(t, true)); updateCount(); });
+      $("#select-none").addEventListener("click", () => { selectedTiles().forEach((t) => setSelected(t, false)); updateCount(); });
+      $("#truth-yes").addEventListener("click", () => judge(selectedTiles(), { truth: true }));
+      $("#truth-no").addEventListener("click", () => judge(selectedTiles(), { truth: false }));
+      $("#remove-items").addEventListener("click", () => judge(selectedTiles(), { removed: true }));
+      $("#restore-items").addEventListener("click", () => judge(selectedTiles(), { removed: false }));
+    }
+    wireGrids((li, key) => {
+      if (!cfg.can_edit) return false;
+      if (key === "y" || key === "n") { judge([li], { truth: key === "y" }).then(() => focusNext(li)); return true; }
+      if (key === "s") { focusNext(li); return true; }
+      return false;
+    });
+    const ask = $("#ask-llm");
+    if (ask) ask.addEventListener("click", async () => {
+      try { await postJSON("/mediatag/api/request_ground_truth", { evaluation: e }); say("#llm-progress", "queued"); } catch (err) { say("#llm-progress", err.message, true); }
+    });
+    if ($("#llm-progress")) poll(`/mediatag/api/evaluations/${e}/progress`, (d) => {
+      progress(d.summary);
+      if (d.llm) say("#llm-progress", Object.entries(d.llm).map(([k, v]) => `${k}: ${v}`).join(", "));
+    });
+    loadMetrics();
+  };
+
+  pages.concept = () => {
+    const cfg = config();
+    const grid = $("#concept-batch");
+    if (!grid) return;
+    const states = ["", "yes", "no"];
+    function setLabel(li, value) {
+      if (value) li.dataset.label = value; else delete li.dataset.label;
+      $(".mt-cap", li).textContent = value || "unlabeled";
+    }
+    async function next() {
+      try {
+        const d = await getJSON(`/mediatag/api/concepts/next?${qs({ concept: cfg.concept, n: 12 })}`);
+        grid.replaceChildren(...d.rows.map((r) => {
+          const li = el("li", { class: "mt-tile", tabindex: 0, dataset: { kf: String(r.keyframe_id) } }, thumb(r.keyframe_id), el("span", { class: "mt-cap", text: "unlabeled" }));
+          li.addEventListener("click", () => { const i = states.indexOf(li.dataset.label || ""); setLabel(li, states[(i + 1) % 3]); });
+          return li;
+        }));
+        say("#concept-status", d.rows.length ? `${d.rows.length} to label` : "nothing left to label");
+        const first = $(".mt-tile", grid);
+        if (first) first.focus();
+      } catch (e) { say("#concept-status", e.message, true); }
+    }
+    async function submit() {
+      const labels = { yes: [], no: [], skip: [] };
+      for (const li of $$(".mt-tile", grid)) if (li.dataset.label) labels[li.dataset.label].push(Number(li.dataset.kf));
+      try {
+        const d = await postJSON("/mediatag/api/concepts/label", { concept: cfg.concept, labels });
+        say("#concept-status", `${d.labeled} labels saved`);
+        await next();
+      } catch (e) { say("#concept-status", e.message, true); }
+    }
+    document.addEventListener("keydown", (ev) => {
+      const li = ev.target.closest && ev.target.closest("#concept-batch .mt-tile");
+      if (!li) return;
+      const key = ev.key.toLowerCase();
+      if (ev.key.startsWith("Arrow")) { const n = neighbour(li, ev.key); if (n) n.focus(); ev.preventDefault(); }
+      else if (key === "y" || key === "n" || key === "s") { setLabel(li, { y: "yes", n: "no", s: "skip" }[key]); focusNext(li); ev.preventDefault(); }
+      else if (ev.key === "Enter" && cfg.can_edit) { submit(); ev.preventDefault(); }
+    });
+    $("#concept-submit")?.addEventListener("click", submit);
+    next();
+  };
+
+  pages.search = () => {
+    for (const a of $$("[data-hovercard]")) {
+      const card = a.nextElementSibling;
+      let loaded = false;
+      a.addEventListener("mouseenter", async () => {
+        card.hidden = false;
+        if (loaded) return;
+        loaded = true;
+        try {
+          const d = await getJSON(`/mediatag/api/concepts/top?${qs({ concept: a.dataset.hovercard, n: 3 })}`);
+          card.replaceChildren(...d.rows.map((r) => thumb(r.keyframe_id)));
+        } catch (e) { card.replaceChildren(el("span", { class: "mt-error", text: e.message })); }
+      });
+      a.parentElement.addEventListener("mouseleave", () => { card.hidden = true; });
+    }
+  };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const main = $("#mt-main");
+    const page = main && main.dataset.page;
+    if (page && pages[page]) pages[page]();
+    document.documentElement.dataset.mtReady = "1";
+  });
+})();

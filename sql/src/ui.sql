@@ -1,0 +1,125 @@
+-- Read functions the web UI (datasette_plugins/) calls for its pages: an asset grid, one asset's timeline, job
+-- progress and an evaluation's header. Each goes through mediatag.dataset_id() / mediatag._group() so the
+-- per-dataset access checks apply here as everywhere else.
+
+CREATE OR REPLACE FUNCTION mediatag.list_assets(dataset text, lim int DEFAULT 60, off int DEFAULT 0)
+RETURNS TABLE (asset_id bigint, kind text, path text, duration_ms int, width int, height int, status text,
+               error text, metadata jsonb, keyframes bigint, shots bigint, first_keyframe_id bigint, total bigint)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE d bigint := mediatag.dataset_id(dataset);
+BEGIN
+    IF lim IS NULL OR lim < 1 OR lim > 1000 THEN
+        RAISE EXCEPTION 'lim must be between 1 and 1000, got %', lim USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF off IS NULL OR off < 0 THEN
+        RAISE EXCEPTION 'off must be 0 or more, got %', off USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
+    SELECT a.id, a.kind, a.path, a.duration_ms, a.width, a.height, a.status, a.error, a.metadata,
+           (SELECT count(*) FROM mediatag.keyframe k WHERE k.asset_id = a.id),
+           (SELECT count(*) FROM mediatag.shot s WHERE s.asset_id = a.id),
+           (SELECT k.id FROM mediatag.keyframe k WHERE k.asset_id = a.id ORDER BY k.keyframe_index LIMIT 1),
+           count(*) OVER ()
+    FROM mediatag.asset a
+    WHERE a.dataset_id = d
+    ORDER BY a.id
+    LIMIT lim OFFSET off;
+END $$;
+
+-- One asset with its shots, keyframes and transcript, for the video timeline.
+CREATE OR REPLACE FUNCTION mediatag.asset_detail(asset bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE a mediatag.asset; ds text;
+BEGIN
+    SELECT * INTO a FROM mediatag.asset x WHERE x.id = asset;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown asset %', asset USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT x_.name INTO ds FROM mediatag.dataset x_ WHERE x_.id = a.dataset_id;
+    PERFORM mediatag.dataset_id(ds);   -- the access check
+    RETURN jsonb_build_object(
+        'asset_id', a.id, 'dataset', ds, 'kind', a.kind, 'path', a.path, 'duration_ms', a.duration_ms,
+        'width', a.width, 'height', a.height, 'status', a.status, 'error', a.error, 'metadata', a.metadata,
+        'tech', a.tech,
+        'shots', coalesce((SELECT jsonb_agg(jsonb_build_object('shot_id', s.id, 'shot_index', s.shot_index,
+                                                               'start_ms', s.start_ms, 'end_ms', s.end_ms)
+                                            ORDER BY s.shot_index)
+                           FROM mediatag.shot s WHERE s.asset_id = a.id), '[]'),
+        'keyframes', coalesce((SELECT jsonb_agg(jsonb_build_object('keyframe_id', k.id, 'shot_id', k.shot_id,
+                                                                   'keyframe_index', k.keyframe_index, 'time_ms', k.time_ms)
+                                                ORDER BY k.keyframe_index)
+                               FROM mediatag.keyframe k WHERE k.asset_id = a.id), '[]'),
+        'transcript', coalesce((SELECT jsonb_agg(jsonb_build_object('segment_id', t.id, 'start_ms', t.start_ms,
+                                                                    'end_ms', t.end_ms, 'text', t.text, 'source', t.source)
+                                                 ORDER BY t.segment_index)
+                                FROM mediatag.transcript_segment t WHERE t.asset_id = a.id), '[]'));
+END $$;
+
+-- The image file of a keyframe (the UI's thumbnails), through the dataset access check.
+CREATE OR REPLACE FUNCTION mediatag.keyframe_image(keyframe bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE p text; ds text;
+BEGIN
+    SELECT k.image_path, d.name INTO p, ds FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id
+    WHERE k.id = keyframe;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown keyframe %', keyframe USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM mediatag.dataset_id(ds);
+    RETURN p;
+END $$;
+
+-- Queue counts and the latest jobs, optionally of one tag group: what "long work" pages poll.
+CREATE OR REPLACE FUNCTION mediatag.job_progress(tag_group text DEFAULT NULL, recent int DEFAULT 5)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE gid bigint;
+BEGIN
+    IF tag_group IS NOT NULL THEN
+        gid := (mediatag._group(tag_group)).id;
+    END IF;
+    RETURN (
+        WITH j AS (SELECT * FROM mediatag.job x WHERE gid IS NULL OR (x.payload ->> 'group_id')::bigint = gid)
+        SELECT jsonb_build_object(
+            'queued', (SELECT count(*) FROM j WHERE state = 'queued'),
+            'running', (SELECT count(*) FROM j WHERE state = 'running'),
+            'done', (SELECT count(*) FROM j WHERE state = 'done'),
+            'error', (SELECT count(*) FROM j WHERE state = 'error'),
+            'recent', coalesce((SELECT jsonb_agg(jsonb_build_object('id', r.id, 'kind', r.kind, 'state', r.state,
+                                                                    'error', r.error, 'created_at', r.created_at,
+                                                                    'finished_at', r.finished_at) ORDER BY r.id DESC)
+                                FROM (SELECT * FROM j ORDER BY id DESC LIMIT recent) r), '[]')));
+END $$;
+
+-- An evaluation's header: which group, tag and dataset, and how far the ground truth is.
+CREATE OR REPLACE FUNCTION mediatag.evaluation_summary(evaluation_id bigint)
+RETURNS TABLE (evaluation_id bigint, tag_group text, tag text, dataset text, threshold real, threshold_at_start real,
+               items bigint, judged bigint, removed bigint, saved_threshold real, saved_metric text, created_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT e.id, g.name, t.name, d.name, t.threshold, e.threshold_at_start,
+           (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND NOT i.removed),
+           (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND NOT i.removed AND i.truth IS NOT NULL),
+           (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND i.removed),
+           e.saved_threshold, e.saved_metric, e.created_at
+    FROM mediatag._evaluation($1) e
+    JOIN mediatag.tag t ON t.id = e.tag_id
+    JOIN mediatag.tag_group g ON g.id = t.group_id
+    JOIN mediatag.dataset d ON d.id = e.dataset_id
+    -- the group lookup carries the access check
+    WHERE (mediatag._group(g.name)).id = g.id
+$$;
+
+-- Evaluations of one tag, newest first (the preview page links them).
+CREATE OR REPLACE FUNCTION mediatag.list_evaluations(tag_group text, tag text)
+RETURNS TABLE (evaluation_id bigint, dataset text, items bigint, judged bigint, saved_threshold real, created_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT e.id, d.name,
+           (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND NOT i.removed),
+           (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND NOT i.removed AND i.truth IS NOT NULL),
+           e.saved_threshold, e.created_at
+    FROM mediatag._group(tag_group) g
+    JOIN mediatag.tag t ON t.id = (mediatag._tag(g, tag)).id
+    JOIN mediatag.evaluation e ON e.tag_id = t.id
+    JOIN mediatag.dataset d ON d.id = e.dataset_id
+    ORDER BY e.id DESC
+$$;

@@ -1,0 +1,160 @@
+"""Browser-test fixtures: the UI (Datasette + datasette-mediatag under uvicorn, in a thread) over the test database,
+PostgreSQL logins for an editor and a viewer (password auth over TCP, as people log in), and Debian's Chromium
+driven by Playwright. Timings measured by the tests are printed at the end of the run."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ..conftest import unique
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TIMINGS: dict[str, list[float]] = {}
+
+
+def record(name: str, value: float) -> None:
+    """A figure for the end-of-run summary; the name carries its unit."""
+    TIMINGS.setdefault(name, []).append(value)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not TIMINGS:
+        return
+    terminalreporter.section("mediatag UI timings (headless Chromium)")
+    for name, values in TIMINGS.items():
+        terminalreporter.write_line(
+            f"{name}: median {statistics.median(values):.3g}, max {max(values):.3g} (n={len(values)})"
+        )
+
+
+@dataclass(frozen=True)
+class Login:
+    user: str
+    password: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _create_login(conn: psycopg.Connection, prefix: str, roles: list[str]) -> Login:
+    user, password = unique(prefix), secrets.token_urlsafe(16)
+    conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
+    for r in roles:
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(r), sql.Identifier(user)))
+    return Login(user, password)
+
+
+@pytest.fixture(scope="session")
+def ui_logins(db_url: str) -> Iterator[dict[str, Login]]:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        logins = {
+            "editor": _create_login(conn, "ui_editor", ["mediatag_editor", "mediatag_query"]),
+            "viewer": _create_login(conn, "ui_viewer", ["mediatag_viewer"]),
+        }
+    yield logins
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        for login in logins.values():
+            u = sql.Identifier(login.user)
+            conn.execute(sql.SQL("REASSIGN OWNED BY {} TO CURRENT_USER").format(u))
+            conn.execute(sql.SQL("DROP OWNED BY {}").format(u))
+            conn.execute(sql.SQL("DROP ROLE {}").format(u))
+
+
+@pytest.fixture(scope="session")
+def ui_url(db_url: str, service: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import asyncio
+
+    import uvicorn
+    from datasette_mediatag.app import login_url_for, make_datasette
+    from datasette_mediatag.sessions import STORE
+
+    app = make_datasette(login_url_for(db_url), thumb_dir=str(tmp_path_factory.mktemp("thumbs")))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app.app(), host="127.0.0.1", port=port, log_level="warning"))
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.serve())
+        loop.run_until_complete(STORE.close_all())
+
+    thread = threading.Thread(target=run, daemon=True, name="mediatag-ui")
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the UI server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import expect, sync_playwright
+
+    # Labels retrain in PL/Python and the first call on a new backend imports numpy: on two busy cores that alone
+    # can take seconds, so assertions wait longer than Playwright's 5 s default.
+    expect.set_options(timeout=20_000)
+
+    pw = sync_playwright().start()
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield b
+    b.close()
+    pw.stop()
+
+
+def _logged_in(browser, ui_url: str, login: Login):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=ui_url, accept_downloads=True)
+    ctx.set_default_timeout(20_000)
+    page = ctx.new_page()
+    page.goto("/mediatag/login")
+    page.get_by_label("Login").fill(login.user)
+    page.get_by_label("Password").fill(login.password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/mediatag/")
+    return ctx, page
+
+
+@pytest.fixture(scope="session")
+def editor(browser, ui_url, ui_logins):
+    ctx, page = _logged_in(browser, ui_url, ui_logins["editor"])
+    yield page
+    ctx.close()
+
+
+@pytest.fixture(scope="session")
+def viewer(browser, ui_url, ui_logins):
+    ctx, page = _logged_in(browser, ui_url, ui_logins["viewer"])
+    yield page
+    ctx.close()
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
