@@ -99,8 +99,8 @@ DECLARE
     clean text := btrim(coalesce(create_concept.name, ''));
     c mediatag.concept;
 BEGIN
-    PERFORM mediatag._require_role('mediatag_editor', 'creating a concept');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    PERFORM mediatag._require_write(d.id, 'creating a concept');
     IF clean = '' OR length(clean) > 100 OR clean ~ '[[:cntrl:]]' THEN
         RAISE EXCEPTION 'invalid concept name %: 1 to 100 printable characters', quote_literal(create_concept.name)
             USING ERRCODE = 'invalid_parameter_value';
@@ -194,7 +194,7 @@ CREATE OR REPLACE FUNCTION mediatag._editable_concept(concept text) RETURNS medi
 LANGUAGE plpgsql AS $$
 DECLARE c mediatag.concept := mediatag._concept(concept);
 BEGIN
-    PERFORM mediatag._require_role('mediatag_editor', format('changing concept "%s"', c.name));
+    PERFORM mediatag._require_write(c.dataset_id, format('changing concept "%s"', c.name));
     SELECT * INTO c FROM mediatag.concept WHERE id = c.id FOR UPDATE;
     UPDATE mediatag.concept SET updated_at = now() WHERE id = c.id;
     RETURN c;
@@ -339,7 +339,7 @@ CREATE OR REPLACE FUNCTION mediatag.label_concept(concept text, keyframes bigint
 LANGUAGE plpgsql AS $$
 DECLARE c mediatag.concept := mediatag._concept(concept); l text := mediatag._check_concept_label(label);
 BEGIN
-    PERFORM mediatag._require_role('mediatag_editor', format('labeling concept "%s"', c.name));
+    PERFORM mediatag._require_write(c.dataset_id, format('labeling concept "%s"', c.name));
     IF origin IS NULL OR origin NOT IN ('manual', 'search', 'continue', 'import', 'top') THEN
         RAISE EXCEPTION 'invalid label origin %: use manual, search, continue, import or top', quote_literal(origin)
             USING ERRCODE = 'invalid_parameter_value';
@@ -387,7 +387,7 @@ DECLARE
     bad text;
     n_bad int;
 BEGIN
-    PERFORM mediatag._require_role('mediatag_editor', format('labeling concept "%s"', c.name));
+    PERFORM mediatag._require_write(c.dataset_id, format('labeling concept "%s"', c.name));
     IF coalesce(cardinality(items), 0) = 0 THEN
         RAISE EXCEPTION 'no rows to import' USING ERRCODE = 'invalid_parameter_value';
     END IF;

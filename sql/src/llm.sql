@@ -116,7 +116,7 @@ CREATE OR REPLACE FUNCTION mediatag.request_ground_truth(evaluation bigint) RETU
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation); j bigint;
 BEGIN
-    PERFORM mediatag._require_editor('asking a vision model for ground truth');
+    PERFORM mediatag._require_write(e.dataset_id, 'asking a vision model for ground truth');
     PERFORM pg_advisory_xact_lock(hashtextextended('mediatag.request_ground_truth:' || e.id, 0));
     -- One job per evaluation at a time: asking again while one is queued or running returns that job.
     SELECT x.id INTO j FROM mediatag.job x
