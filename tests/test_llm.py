@@ -316,6 +316,7 @@ def test_ground_truth_without_a_vlm_says_what_to_set(conn, db_url, evaluation, m
     llm_jobs.run_pending(db_url)
     state, error = conn.execute("SELECT state, error FROM mediatag.job WHERE id = %s", (job,)).fetchone()
     assert state == "error" and "MEDIATAG_LLM_URL" in error and "set_ground_truth" in error
+    assert "MEDIATAG_LLM_URL" in progress(conn, evaluation)["line"]  # the progress line says why it stopped
     with pytest.raises(psycopg.Error, match="unknown evaluation"):
         conn.execute("SELECT mediatag.request_ground_truth(evaluation => 999999999)")
 

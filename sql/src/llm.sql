@@ -184,7 +184,7 @@ CREATE OR REPLACE FUNCTION mediatag.evaluation_progress(evaluation_id bigint)
 RETURNS TABLE (asked int, answered int, failed int, remaining int, model text, tokens bigint,
                cost_usd double precision, job_state text, line text)
 LANGUAGE plpgsql STABLE AS $$
-DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id);
+DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); job_error text;
 BEGIN
     SELECT count(*) FILTER (WHERE a.keyframe_id IS NOT NULL),
            count(*) FILTER (WHERE a.answer IS NOT NULL),
@@ -197,11 +197,12 @@ BEGIN
       FROM mediatag.evaluation_item i
       LEFT JOIN mediatag.evaluation_llm_answer a ON a.evaluation_id = i.evaluation_id AND a.keyframe_id = i.keyframe_id
      WHERE i.evaluation_id = e.id;
-    SELECT x.state INTO job_state FROM mediatag.job x
+    SELECT x.state, x.error INTO job_state, job_error FROM mediatag.job x
     WHERE x.kind = 'llm_ground_truth' AND (x.payload ->> 'evaluation_id')::bigint = e.id ORDER BY x.id DESC LIMIT 1;
     line := format('evaluation %s: %s asked, %s answered, %s failed, %s remaining; %s tokens%s%s', e.id, asked, answered,
                    failed, remaining, tokens, CASE WHEN cost_usd IS NOT NULL THEN format(', $%s', round(cost_usd::numeric, 4)) ELSE '' END,
-                   CASE WHEN job_state IS NOT NULL THEN format(' (job %s)', job_state) ELSE '' END);
+                   CASE WHEN job_state = 'error' THEN format(' (job error: %s)', job_error)
+                        WHEN job_state IS NOT NULL THEN format(' (job %s)', job_state) ELSE '' END);
     RETURN NEXT;
 END $$;
 
