@@ -26,15 +26,15 @@ demo: setup
 	@$(PY) -m mediatag.cli demo
 
 test: setup
-	@$(PY) -m ruff check embedder plpython tests bench
+	@$(PY) -m ruff check embedder plpython tests bench datasette_plugins
 	@$(PY) -m pytest -q
 
 bench: setup
 	@$(PY) bench/run_all.py
 
 lint: venv
-	@$(PY) -m ruff check embedder plpython tests bench
-	@$(PY) -m ruff format --check embedder plpython tests bench
+	@$(PY) -m ruff check embedder plpython tests bench datasette_plugins
+	@$(PY) -m ruff format --check embedder plpython tests bench datasette_plugins
 
 clean-cluster:
 	-@$(PY) -m mediatag.cli db stop

@@ -69,9 +69,10 @@ def logins(db_url: str) -> dict[str, str]:
     if str(info.get("host", "")).startswith("/"):
         info.update(host="127.0.0.1", port=str(default_cluster().port))
     urls = {}
+    session = uuid.uuid4().hex[:6]  # roles are cluster-wide: test sessions on one cluster must not share logins
     with psycopg.connect(db_url, autocommit=True) as c:
         for role in ROLES:
-            name, password = f"mt_test_{role}", uuid.uuid4().hex
+            name, password = f"mt_test_{role}_{session}", uuid.uuid4().hex
             create_login(c, name, role, password)
             urls[role] = make_conninfo(**{**info, "user": name, "password": password})
     return urls

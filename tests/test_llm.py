@@ -418,15 +418,13 @@ def test_suggest_errors(conn, client, coco_dataset):
         _suggest(conn, group, "cat")
     with pytest.raises(psycopg.Error, match="per_list"):
         conn.execute("SELECT * FROM mediatag.suggest_prompts(%s, 'dog', per_list => 0)", (group,))
-    conn.execute("SET mediatag.service_url = 'http://127.0.0.1:9'")  # nothing listens on the discard port
-    try:
-        with pytest.raises(psycopg.Error, match="service is not running"):
+    with conn.transaction(force_rollback=True):  # the service setting comes back with the rollback
+        conn.execute("SELECT mediatag.set_service('http://127.0.0.1:9')")  # nothing listens on the discard port
+        with pytest.raises(psycopg.Error, match="service is not running"), conn.transaction():
             _suggest(conn, group, "dog")
-    finally:
-        conn.execute("RESET mediatag.service_url")
 
 
-def test_serve_worker_runs_the_ground_truth_job(conn, db_url, fake, evaluation):
+def test_serve_worker_runs_the_ground_truth_job(conn, db_url, fake, evaluation, service, service_token):
     """`mediatag serve`'s worker claims the LLM job (the hook in service/worker.py) and finishes it."""
     import os
     import socket
@@ -456,3 +454,6 @@ def test_serve_worker_runs_the_ground_truth_job(conn, db_url, fake, evaluation):
     finally:
         proc.terminate()
         proc.wait(10)
+        from mediatag.service.http import register_with_database
+
+        register_with_database(conn, service, service_token)  # `serve` registered itself: the session's again

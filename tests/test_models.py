@@ -308,7 +308,7 @@ def test_hf_clip_matches_transformers_run_directly(tiny_clip, tiny_clip_dir):
     np.testing.assert_allclose(tiny_clip.embed_images([photo]), i / np.linalg.norm(i), atol=1e-5)
 
 
-def test_hf_clip_through_the_embedding_service(service, tiny_clip, tiny_clip_dir, coco_files):
+def test_hf_clip_through_the_embedding_service(service, service_token, tiny_clip, tiny_clip_dir, coco_files):
     import json
     import urllib.request
 
@@ -316,7 +316,8 @@ def test_hf_clip_through_the_embedding_service(service, tiny_clip, tiny_clip_dir
 
     def post(path: str, body: dict) -> dict:
         req = urllib.request.Request(service + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {service_token}"})
         with urllib.request.urlopen(req, timeout=120) as r:
             return json.loads(r.read())
 

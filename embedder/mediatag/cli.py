@@ -184,7 +184,16 @@ def cmd_users(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo()
+    rc = run_demo()
+    if rc or os.environ.get("CI") or os.environ.get("MEDIATAG_DEMO_NO_UI"):
+        return rc
+    # The UI over the demo database, in this process (whose embedding service the demo started): Ctrl-C stops both.
+    ui_args = argparse.Namespace(host="127.0.0.1", port=int(os.environ.get("MEDIATAG_UI_PORT", 8001)), no_login=True,
+                                 thumb_dir=None)
+    try:
+        return cmd_ui(ui_args)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

@@ -443,28 +443,11 @@ END $$;
 -- Example images kept as positives: files read and embedded by the service (its /embed/image endpoint) with the
 -- dataset's visual model.
 CREATE OR REPLACE FUNCTION mediatag.embed_images(paths text[], model text) RETURNS SETOF vector
-LANGUAGE plpython3u AS $$
-import json
-import urllib.error
-import urllib.request
-
-url = plpy.execute("SELECT mediatag.service_url() AS u")[0]["u"]
-body = json.dumps({"paths": list(paths or []), "model": model}).encode()
-req = urllib.request.Request(url + "/embed/image", data=body, headers={"Content-Type": "application/json"})
-try:
-    with urllib.request.urlopen(req, timeout=300) as resp:
-        out = json.loads(resp.read())
-except urllib.error.HTTPError as e:
-    detail = e.read().decode(errors="replace")
-    try:
-        detail = json.loads(detail).get("error", detail)
-    except ValueError:
-        pass
-    plpy.error(f"mediatag embedding service at {url} could not embed the images: {detail}")
-except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-    plpy.error(f"mediatag embedding service is not running at {url} ({getattr(e, 'reason', e)})",
-               hint="start it with `mediatag serve` (or set mediatag.service_url to where it runs)")
-return ["[" + ",".join(repr(float(x)) for x in v) + "]" for v in out["vectors"]]
+LANGUAGE sql AS $$
+    SELECT v::text::vector
+    FROM jsonb_array_elements(mediatag._service_post('/embed/image', jsonb_build_object(
+             'paths', to_jsonb(coalesce(paths, '{}'::text[])), 'model', model), 300) -> 'vectors') WITH ORDINALITY AS x(v, i)
+    ORDER BY i
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag.add_concept_examples(concept text, paths text[]) RETURNS int
