@@ -141,3 +141,50 @@ def test_calibration_sample_is_topped_up_not_redrawn(client, conn, db_url, coco_
     )
     assert len(after) == 6  # below its size (10,000): the new keyframes join it
     assert {k: after[k] for k in before} == before  # the rows drawn before are untouched (same row versions)
+
+
+def _hits_match_full_table(conn, client, group: str) -> None:
+    slug = _group_slug(conn, group)
+    full = set(
+        conn.execute(
+            sql.SQL("SELECT tag, keyframe_id FROM mediatag_data.{} WHERE threshold_decision").format(
+                sql.Identifier(f"dt_{slug}_visual")
+            )
+        ).fetchall()
+    )
+    hits = set(
+        conn.execute(sql.SQL("SELECT tag, keyframe_id FROM mediatag_data.{}").format(sql.Identifier(f"dt_{slug}_hits")))
+    )
+    assert hits == full
+    total = conn.execute(
+        sql.SQL("SELECT count(*) FROM mediatag_data.{}").format(sql.Identifier(f"dt_{slug}_visual_scores"))
+    ).fetchone()[0]
+    overview = {r["tag"]: (r["keyframes_above_threshold"], r["keyframes_scored"]) for r in client.group_overview(group)}
+    assert overview == {t: (sum(1 for tt, _ in full if tt == t), total) for t in overview}
+
+
+def test_per_tag_queries_read_the_hits_table(client, conn, db_url, coco_files, media_dir, tmp_path):
+    ds = unique("hits")
+    opts = IngestOptions(progress=False, media_dir=media_dir)
+    with connect(db_url) as c:
+        ingest(c, ds, _copies(coco_files, range(30, 38), tmp_path, "g"), opts)
+    group = unique("Hits")
+    client.create_tag_group(ds, group, ["dog", "person", "pizza"])
+    conn.execute(
+        "UPDATE mediatag.tag SET threshold = 0.05 WHERE group_id = (SELECT id FROM mediatag.tag_group "
+        "WHERE lower(name) = lower(%s)) AND name = 'person'",
+        (group,),
+    )  # some hits for sure
+    client.publish_tag_group(group)
+    client.run_jobs()
+    _hits_match_full_table(conn, client, group)
+    with connect(db_url) as c:  # new assets: their hits are appended too
+        ingest(c, ds, _copies(coco_files, range(38, 41), tmp_path, "h"), opts)
+    client.run_jobs()
+    _hits_match_full_table(conn, client, group)
+    slug = _group_slug(conn, group)
+    conn.execute("SET enable_seqscan = off")
+    query = sql.SQL("EXPLAIN SELECT keyframe_id, score FROM mediatag_data.{} WHERE tag = 'person' ORDER BY score DESC")
+    plan = "\n".join(r[0] for r in conn.execute(query.format(sql.Identifier(f"dt_{slug}_hits"))))
+    conn.execute("RESET enable_seqscan")
+    assert "Index" in plan and f"dt_{slug}_hits_scores_ds" in plan, plan
