@@ -147,7 +147,7 @@ LANGUAGE sql STABLE AS $$
                ', ' ORDER BY vt.position) || ']::real[]',
            'ARRAY[' || string_agg(format('max(v.scores[%s])', vt.position), ', ' ORDER BY vt.position) || ']::real[]',
            'ARRAY[' || string_agg(format('sum(v.hits[%s])', vt.position), ', ' ORDER BY vt.position) || ']::int[]',
-           'ARRAY[' || string_agg(format('coalesce((scores[%s] >= %s)::int, 0)', vt.position, t.threshold), ', '
+           'ARRAY[' || string_agg(format('coalesce((scores[%s] >= %s::real)::int, 0)', vt.position, t.threshold), ', '
                                   ORDER BY vt.position) || ']::int[]',
            array_agg(least(t.threshold, 0.5)::real ORDER BY vt.position)
     FROM mediatag.group_version_tag vt
@@ -219,9 +219,13 @@ BEGIN
     n_hits := mediatag._build_partition(mediatag._score_table(g, 'hits'), a.dataset_id, format(
         'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, f.position::int, v.scores[f.position] AS score,
                 v.version
-         FROM mediatag_data.%I v CROSS JOIN unnest(%L::real[]) WITH ORDINALITY AS f(floor, position)
+         FROM (SELECT * FROM mediatag_data.%I v WHERE %s) v
+         CROSS JOIN unnest(%L::real[]) WITH ORDINALITY AS f(floor, position)
          WHERE v.scores[f.position] >= f.floor',
-        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new', floors), ARRAY[]::text[]);
+        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new',
+        -- Most keyframes reach no floor: a plain comparison per tag finds the rows that do, before any unnest.
+        (SELECT string_agg(format('v.scores[%s] >= %s::real', i, floors[i]), ' OR ') FROM generate_subscripts(floors, 1) i),
+        floors), ARRAY[]::text[]);
     EXECUTE format('CREATE INDEX ON mediatag_data.%I (position, score DESC)',
                    mediatag._score_table(g, 'hits') || '_ds' || a.dataset_id || '_new');
     steps := steps || jsonb_build_object('hits', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
