@@ -1,6 +1,8 @@
 """Scoring benchmark: one group of 20 tags over N keyframes (default 1,000,000 synthetic 512-d unit vectors with
-low-rank structure), against a numpy matrix-multiply lower bound over the same vectors in the same run; and the
-retrain + re-preview latency after one more label.
+low-rank structure), against a numpy matrix-multiply lower bound over the same vectors in the same run; then
+1,000 new keyframes ingested and scored incrementally (printed beside the full job's time); per-tag queries with
+their EXPLAIN ANALYZE plans (the full score table vs the hits table); and the retrain + re-preview latency after
+one more label.
 
     python bench/bench_scoring.py [--keyframes 1000000] [--dim 512] [--tags 20]
 """
@@ -82,8 +84,44 @@ def load(conn: psycopg.Connection, dataset: str, X: np.ndarray) -> None:
             j = i % KF_PER_VIDEO
             cp.write_row((did, a, shot_of[(a, j // KF_PER_SHOT)], j, j * 1000, f"/bench/kf{i}.jpg", HalfVector(X[i])))
     conn.commit()
+    conn.execute("SELECT mediatag.after_ingest(%s)", (dataset,))  # their post-ingest step: nothing applied yet
+    conn.commit()
     conn.execute("VACUUM ANALYZE mediatag.keyframe") if conn.autocommit else None
     print(f"  loaded {n:,} keyframes in {time.perf_counter() - t0:.1f}s")
+
+
+def add_video(conn: psycopg.Connection, dataset: str, X: np.ndarray, tag: str) -> int:
+    """One more video of len(X) keyframes (10 per shot), written as the ingester writes it; returns its asset id."""
+    did = conn.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
+    asset = conn.execute(
+        "INSERT INTO mediatag.asset (dataset_id, kind, path, sha256, metadata) VALUES (%s, 'video', %s, "
+        "encode(sha256(%s::bytea), 'hex'), '{\"SeriesName\": \"New\"}') RETURNING id",
+        (did, f"/bench/new/{tag}.mp4", f"new {tag}"),
+    ).fetchone()[0]
+    shots = dict(
+        conn.execute(
+            "INSERT INTO mediatag.shot (asset_id, shot_index, start_ms, end_ms) "
+            "SELECT %s, s, s * 10000, s * 10000 + 9999 FROM generate_series(0, %s) s RETURNING shot_index, id",
+            (asset, (len(X) - 1) // KF_PER_SHOT),
+        ).fetchall()
+    )
+    with conn.cursor().copy(
+        "COPY mediatag.keyframe (dataset_id, asset_id, shot_id, keyframe_index, time_ms, image_path, embedding) "
+        "FROM STDIN WITH (FORMAT BINARY)"
+    ) as cp:
+        cp.set_types(["int8", "int8", "int8", "int4", "int4", "text", "halfvec"])
+        for j in range(len(X)):
+            path = f"/bench/new/{tag}/{j}.jpg"
+            cp.write_row((did, asset, shots[j // KF_PER_SHOT], j, j * 1000, path, HalfVector(X[j])))
+    conn.commit()
+    return asset
+
+
+def explain(c: psycopg.Connection, query: str) -> tuple[float, str]:
+    plan = [r[0] for r in c.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + query)]
+    t0 = time.perf_counter()
+    c.execute(query).fetchall()
+    return time.perf_counter() - t0, "\n".join("      " + line for line in plan)
 
 
 def main() -> None:
@@ -103,6 +141,9 @@ def main() -> None:
     svc, stop = start({f"synthetic-{args.dim}": args.dim, "synthetic-text-64": 64}, {f"synthetic-{args.dim}": basis})
     dataset = f"bench_{args.keyframes}_{args.dim}"
     with connect(url) as conn:
+        # New videos of an earlier run of this benchmark go, so the library is the N keyframes again.
+        conn.execute("DELETE FROM mediatag.asset WHERE path LIKE '/bench/new/%%'")
+        conn.commit()
         load(conn, dataset, X)
     with psycopg.connect(url, autocommit=True) as c:
         c.execute("VACUUM ANALYZE mediatag.keyframe")
@@ -138,6 +179,7 @@ def main() -> None:
         res = c.execute(
             "SELECT result FROM mediatag.job WHERE kind = 'score_group' ORDER BY id DESC LIMIT 1"
         ).fetchone()[0]
+        c.execute("VACUUM ANALYZE")  # as autovacuum would, before the queries below
         W = np.vstack(
             [
                 np.array(r[0], dtype=np.float32)
@@ -165,8 +207,59 @@ def main() -> None:
     steps = res["step_seconds"]
     print(
         f"  steps: keyframe scores {steps['visual']}s ({steps['visual'] / bound:.1f}x the bound), shots "
-        f"{steps['shot']}s, videos {steps['video']}s, transcripts {steps['transcript']}s, swap {steps['swap']}s"
+        f"{steps['shot']}s, videos {steps['video']}s, transcripts {steps['transcript']}s, hits {steps['hits']}s, "
+        f"swap {steps['swap']}s"
     )
+
+    # ---- 1,000 new keyframes: ingested, then scored alone (appended to the live partitions) ----------------
+    new_n = 1000
+    Xn, _ = synthetic_vectors(new_n, args.dim, seed=1)
+    with connect(url) as conn:
+        add_video(conn, dataset, Xn, f"v{time.time_ns()}")
+        t0 = time.perf_counter()
+        queued = conn.execute("SELECT mediatag.after_ingest(%s)", (dataset,)).fetchone()[0]
+        conn.commit()
+        post = time.perf_counter() - t0
+    with psycopg.connect(url, autocommit=True) as c:
+        kinds = c.execute("SELECT kind FROM mediatag.job WHERE state = 'queued' ORDER BY id").fetchall()
+        t0 = time.perf_counter()
+        c.execute("CALL mediatag.run_jobs(10, 'bench', NULL)")
+        inc_wall = time.perf_counter() - t0
+        inc = c.execute(
+            "SELECT result FROM mediatag.job WHERE kind = 'score_assets' ORDER BY id DESC LIMIT 1"
+        ).fetchone()[0]
+    print(
+        f"  {new_n:,} new keyframes: after_ingest {post * 1000:.0f} ms "
+        f"(queued {queued} group, jobs {[k[0] for k in kinds]}); "
+        f"incremental scoring {inc_wall * 1000:.0f} ms wall, in-job {inc['seconds'] * 1000:.0f} ms "
+        f"({inc['keyframes']} keyframes, {inc['shots']} shots, {inc['hits']} hits)"
+    )
+    print(
+        f"  full job {res['seconds']:.2f}s vs incremental {inc['seconds'] * 1000:.0f} ms in-job: "
+        f"{100 * inc['seconds'] / res['seconds']:.2f}% of the full job ({100 * inc_wall / wall:.2f}% wall to wall)"
+    )
+
+    # ---- per-tag queries: the long-form view over every keyframe vs the hits table ------------------------------
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
+        slug = c.execute("SELECT slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (group,)).fetchone()[0]
+        ds_slug = c.execute("SELECT slug FROM mediatag.dataset WHERE name = %s", (dataset,)).fetchone()[0]
+        c.execute(f"ANALYZE mediatag_data.dt_{slug}_hits_scores")
+        n_hits = c.execute(f"SELECT count(*) FROM mediatag_data.dt_{slug}_hits_scores").fetchone()[0]
+        print(f"  hits table: {n_hits:,} rows ({n_hits / (args.keyframes + new_n):.3f} per keyframe, all tags)")
+        pick = (
+            "SELECT k.\"SeriesName\", v.video_id, v.keyframe_time_ms, v.score FROM mediatag_data.{t} v "
+            f"JOIN mediatag_data.{ds_slug}_keyframes k USING (keyframe_id) "
+            "WHERE v.tag = 'concept 3' AND v.threshold_decision AND v.keyframe_time_ms BETWEEN 60000 AND 120000 "
+            "ORDER BY v.video_id, v.keyframe_time_ms"
+        )
+        top = "SELECT keyframe_id, score FROM mediatag_data.{t} WHERE tag = 'concept 3' ORDER BY score DESC LIMIT 50"
+        for label, q in (("tag in a time range (README)", pick), ("top 50 of a tag", top)):
+            for table in (f"dt_{slug}_visual", f"dt_{slug}_hits"):
+                secs, plan = explain(c, q.format(t=table))
+                print(f"  {label}, {table.removeprefix('dt_' + slug)}: {secs * 1000:.0f} ms\n{plan}")
+        t0 = time.perf_counter()
+        c.execute("SELECT * FROM mediatag.group_overview(%s)", (group,)).fetchall()
+        print(f"  group_overview (counts per tag from the hits table): {(time.perf_counter() - t0) * 1000:.0f} ms")
 
     with connect(url) as conn:
         kf = conn.execute(

@@ -378,7 +378,7 @@ def test_drop_dataset_drops_derived_tables(client, conn, db_url, coco_files, med
 
     ds = unique("doomed")
     with connect(db_url) as c:
-        ingest(c, ds, coco_files[70:72], IngestOptions(progress=False, media_dir=media_dir))
+        ingest(c, ds, coco_files[62:64], IngestOptions(progress=False, media_dir=media_dir))
     g = unique("Doomed")
     client.create_tag_group(ds, g, ["dog"])
     client.publish_tag_group(g)

@@ -125,7 +125,7 @@ CREATE OR REPLACE FUNCTION mediatag.drop_tag_group(tag_group text, dataset text 
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); s text;
 BEGIN
-    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript'] LOOP
+    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits'] LOOP
         EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I', 'dt_' || g.slug || '_' || s);
         EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I CASCADE', 'dt_' || g.slug || '_' || s || '_scores');
     END LOOP;

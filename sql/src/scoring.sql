@@ -8,6 +8,14 @@
 -- Aggregates: a shot scores as its best keyframe (max); a video or image as its best keyframe (max), with the
 -- number of its shots (an image counts as one) whose score reaches the tag's threshold at scoring time
 -- (shots_above_threshold).
+-- Hits: a long-form side table dt_<group>_hits_scores holds only the keyframes whose score reaches the tag's
+-- floor (its threshold at scoring time, at most 0.5), one row per (keyframe, tag), indexed on (position, score).
+-- Per-tag questions ("keyframes of tag X above threshold", counts per tag) read it through the dt_<group>_hits
+-- view instead of scanning every keyframe's score array; it holds every above-threshold keyframe as long as a
+-- tag's live threshold is not lowered below its floor (group_application.hits_floors), after which the next
+-- scoring brings it up to date (group_overview then falls back to the full table).
+
+ALTER TABLE mediatag.group_application ADD COLUMN IF NOT EXISTS hits_floors real[];
 
 CREATE OR REPLACE FUNCTION mediatag._score_table(g mediatag.tag_group, level text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT 'dt_' || g.slug || '_' || level || '_scores' $$;
@@ -16,19 +24,30 @@ CREATE OR REPLACE FUNCTION mediatag._ensure_score_tables(g mediatag.tag_group) R
 LANGUAGE plpgsql AS $$
 DECLARE base text := 'dt_' || g.slug;
 BEGIN
-    -- Only when missing, not CREATE ... IF NOT EXISTS: inside an extension upgrade (which regenerates the views
-    -- through here) that statement refuses tables that are not extension members, and these must not be.
+    -- Each table only when missing, not CREATE ... IF NOT EXISTS: inside an extension upgrade (which regenerates
+    -- the views through here) that statement refuses tables that are not extension members, and these must not be.
     IF to_regclass(format('mediatag_data.%I', base || '_visual_scores')) IS NULL THEN
-    EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint, keyframe_id bigint,
+        EXECUTE format('CREATE TABLE mediatag_data.%I (dataset_id bigint, keyframe_id bigint,
         asset_id bigint, video_id bigint, shot_id bigint, keyframe_index int, keyframe_time_ms int,
         version int, scores real[]) PARTITION BY LIST (dataset_id)', base || '_visual_scores');
-    EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint, shot_id bigint,
+    END IF;
+    IF to_regclass(format('mediatag_data.%I', base || '_shot_scores')) IS NULL THEN
+        EXECUTE format('CREATE TABLE mediatag_data.%I (dataset_id bigint, shot_id bigint,
         asset_id bigint, video_id bigint, shot_index int, start_ms int, end_ms int, keyframes int,
         version int, scores real[], hits int[]) PARTITION BY LIST (dataset_id)', base || '_shot_scores');
-    EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint, asset_id bigint,
+    END IF;
+    IF to_regclass(format('mediatag_data.%I', base || '_video_scores')) IS NULL THEN
+        EXECUTE format('CREATE TABLE mediatag_data.%I (dataset_id bigint, asset_id bigint,
         video_id bigint, keyframes int, shots int, version int, scores real[], hits int[])
         PARTITION BY LIST (dataset_id)', base || '_video_scores');
-    EXECUTE format('CREATE TABLE IF NOT EXISTS mediatag_data.%I (dataset_id bigint, segment_id bigint,
+    END IF;
+    IF to_regclass(format('mediatag_data.%I', base || '_hits_scores')) IS NULL THEN
+        EXECUTE format('CREATE TABLE mediatag_data.%I (dataset_id bigint, keyframe_id bigint,
+        asset_id bigint, video_id bigint, keyframe_time_ms int, position int, score real, version int)
+        PARTITION BY LIST (dataset_id)', base || '_hits_scores');
+    END IF;
+    IF to_regclass(format('mediatag_data.%I', base || '_transcript_scores')) IS NULL THEN
+        EXECUTE format('CREATE TABLE mediatag_data.%I (dataset_id bigint, segment_id bigint,
         asset_id bigint, video_id bigint, start_ms int, end_ms int, text text,
         version int, scores real[]) PARTITION BY LIST (dataset_id)', base || '_transcript_scores');
     END IF;
@@ -68,17 +87,26 @@ BEGIN
         JOIN mediatag.tag t ON t.id = vt.tag_id
         LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
         WHERE s.scores[vt.position] IS NOT NULL AND s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_transcript', base || '_transcript_scores', g.id);
+    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.keyframe_time_ms, vt.tag_name AS tag,
+               s.score, coalesce(dt.threshold, t.threshold) AS threshold, true AS threshold_decision, s.version
+        FROM mediatag_data.%I s
+        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version AND vt.position = s.position
+        JOIN mediatag.tag t ON t.id = vt.tag_id
+        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
+        WHERE s.score >= coalesce(dt.threshold, t.threshold)
+          AND s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_hits', base || '_hits_scores', g.id);
     -- The views only (they filter by the caller's datasets); the wide tables behind them stay the owner's.
-    EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I
-                    TO mediatag_viewer, mediatag_query',
-                   base || '_visual', base || '_shot', base || '_video', base || '_transcript');
+    EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I,
+                    mediatag_data.%I TO mediatag_viewer, mediatag_query',
+                   base || '_visual', base || '_shot', base || '_video', base || '_transcript', base || '_hits');
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._drop_score_partitions(g mediatag.tag_group, dataset_id bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE s text;
 BEGIN
-    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript'] LOOP
+    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits'] LOOP
         EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I', mediatag._score_table(g, s) || '_ds' || dataset_id);
     END LOOP;
 END $$;
@@ -125,7 +153,8 @@ END $$;
 -- (tx), the shot/video aggregates over score rows (max, sum of hits) and the per-row hit flags at the tags'
 -- thresholds now. Shared by the full job and the incremental one, so both score alike.
 CREATE OR REPLACE FUNCTION mediatag._score_exprs(group_id bigint, version int,
-    OUT n_tags int, OUT vis_expr text, OUT tx_expr text, OUT max_expr text, OUT sum_expr text, OUT hit_expr_row text)
+    OUT n_tags int, OUT vis_expr text, OUT tx_expr text, OUT max_expr text, OUT sum_expr text, OUT hit_expr_row text,
+    OUT floors real[])
 LANGUAGE sql STABLE AS $$
     SELECT count(*)::int,
            'ARRAY[' || string_agg(CASE WHEN vc.weights IS NULL THEN 'NULL::real'
@@ -136,8 +165,9 @@ LANGUAGE sql STABLE AS $$
                ', ' ORDER BY vt.position) || ']::real[]',
            'ARRAY[' || string_agg(format('max(v.scores[%s])', vt.position), ', ' ORDER BY vt.position) || ']::real[]',
            'ARRAY[' || string_agg(format('sum(v.hits[%s])', vt.position), ', ' ORDER BY vt.position) || ']::int[]',
-           'ARRAY[' || string_agg(format('coalesce((scores[%s] >= %s)::int, 0)', vt.position, t.threshold), ', '
-                                  ORDER BY vt.position) || ']::int[]'
+           'ARRAY[' || string_agg(format('coalesce((scores[%s] >= %s::real)::int, 0)', vt.position, t.threshold), ', '
+                                  ORDER BY vt.position) || ']::int[]',
+           array_agg(least(t.threshold, 0.5)::real ORDER BY vt.position)
     FROM mediatag.group_version_tag vt
     JOIN mediatag.tag t ON t.id = vt.tag_id
     LEFT JOIN mediatag.classifier vc ON vc.id = vt.visual_classifier_id
@@ -158,6 +188,8 @@ DECLARE
     max_expr text;
     sum_expr text;
     hit_expr_row text;
+    floors real[];
+    n_hits bigint;
     n_tags int;
     n_kf bigint;
     n_shot bigint;
@@ -179,11 +211,11 @@ BEGIN
     END IF;
     v := a.applied_version;   -- whatever is applied now; a later apply re-queues anyway
     -- Only when missing: CREATE OR REPLACE VIEW would lock the views readers use for the whole job.
-    IF to_regclass(format('mediatag_data.%I', 'dt_' || g.slug || '_transcript')) IS NULL THEN
+    IF to_regclass(format('mediatag_data.%I', 'dt_' || g.slug || '_hits')) IS NULL THEN
         PERFORM mediatag._ensure_score_tables(g);
     END IF;
 
-    SELECT * INTO n_tags, vis_expr, tx_expr, max_expr, sum_expr, hit_expr_row FROM mediatag._score_exprs(g.id, v);
+    SELECT * INTO n_tags, vis_expr, tx_expr, max_expr, sum_expr, hit_expr_row, floors FROM mediatag._score_exprs(g.id, v);
 
     -- The swap needs a brief exclusive lock on the score tables; a reader (or a publish) holding a transaction
     -- open for longer than mediatag.job_lock_timeout makes the job wait its turn: run_jobs requeues it with
@@ -201,6 +233,20 @@ BEGIN
         'video', v, vis_expr, a.dataset_id), ARRAY[]::text[]);  -- no index: readers scan or hash-join it
 
     steps := steps || jsonb_build_object('visual', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
+    mark := clock_timestamp();
+    n_hits := mediatag._build_partition(mediatag._score_table(g, 'hits'), a.dataset_id, format(
+        'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, f.position::int, v.scores[f.position] AS score,
+                v.version
+         FROM (SELECT * FROM mediatag_data.%I v WHERE %s) v
+         CROSS JOIN unnest(%L::real[]) WITH ORDINALITY AS f(floor, position)
+         WHERE v.scores[f.position] >= f.floor',
+        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new',
+        -- Most keyframes reach no floor: a plain comparison per tag finds the rows that do, before any unnest.
+        (SELECT string_agg(format('v.scores[%s] >= %s::real', i, floors[i]), ' OR ') FROM generate_subscripts(floors, 1) i),
+        floors), ARRAY[]::text[]);
+    EXECUTE format('CREATE INDEX ON mediatag_data.%I (position, score DESC)',
+                   mediatag._score_table(g, 'hits') || '_ds' || a.dataset_id || '_new');
+    steps := steps || jsonb_build_object('hits', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
     -- Shots: one parallel aggregate keyed on shot_id over the new keyframe scores (max per tag), shot facts joined
     -- after on 100x fewer rows. Videos and images: from the shot rows (max, and how many shots reach the
@@ -243,14 +289,15 @@ BEGIN
     -- its time; a worker killed here must leave the live tables as they were.
     IF coalesce(delay, '') <> '' THEN PERFORM pg_sleep(delay::double precision); END IF;
     PERFORM mediatag._swap_partition(mediatag._score_table(g, lvl), a.dataset_id)
-    FROM unnest(ARRAY['visual', 'shot', 'video', 'transcript']) AS lvl;
+    FROM unnest(ARRAY['visual', 'shot', 'video', 'transcript', 'hits']) AS lvl;
     steps := steps || jsonb_build_object('swap', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
 
     UPDATE mediatag.group_application x SET status = 'scored', error = NULL, scored_version = v, scored_at = now(),
-           score_seconds = extract(epoch FROM clock_timestamp() - started)
+           score_seconds = extract(epoch FROM clock_timestamp() - started), hits_floors = floors
     WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
     RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', v, 'tags', n_tags,
                               'keyframes', n_kf, 'shots', n_shot, 'assets', n_video, 'transcript_segments', n_tx,
+                              'hits', n_hits,
                               'seconds', round(extract(epoch FROM clock_timestamp() - started)::numeric, 3),
                               'step_seconds', steps);
 END $$;
@@ -287,7 +334,9 @@ DECLARE
     g mediatag.tag_group;
     a mediatag.group_application;
     e record;
-    part_kf text; part_shot text; part_video text; part_tx text;
+    part_kf text; part_shot text; part_video text; part_tx text; part_hits text;
+    n_hits bigint := 0;
+    hits_cte text := '';
     todo bigint[];
     n_kf bigint := 0; n_shot bigint := 0; n_video bigint := 0; n_tx bigint := 0;
     started timestamptz := clock_timestamp();
@@ -305,6 +354,7 @@ BEGIN
     part_shot := mediatag._score_table(g, 'shot') || '_ds' || a.dataset_id;
     part_video := mediatag._score_table(g, 'video') || '_ds' || a.dataset_id;
     part_tx := mediatag._score_table(g, 'transcript') || '_ds' || a.dataset_id;
+    part_hits := mediatag._score_table(g, 'hits') || '_ds' || a.dataset_id;
     IF to_regclass(format('mediatag_data.%I', part_video)) IS NULL THEN
         RETURN jsonb_build_object('skipped', 'no live score partitions: the full scoring job covers these assets');
     END IF;
@@ -317,6 +367,16 @@ BEGIN
                                   'skipped', 'already scored');
     END IF;
     SELECT * INTO e FROM mediatag._score_exprs(g.id, a.scored_version);
+    -- Hits with the floors the live partition was built with (none for partitions built before hits existed).
+    IF to_regclass(format('mediatag_data.%I', part_hits)) IS NOT NULL AND a.hits_floors IS NOT NULL THEN
+        hits_cte := format($h$, hi AS (
+            INSERT INTO mediatag_data.%I (dataset_id, keyframe_id, asset_id, video_id, keyframe_time_ms, position, score, version)
+            SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, f.position, v.scores[f.position],
+                   v.version
+            FROM kf v CROSS JOIN unnest($3::real[]) WITH ORDINALITY AS f(floor, position)
+            WHERE v.scores[f.position] >= f.floor
+            RETURNING 1)$h$, part_hits);
+    END IF;
 
     -- One statement: keyframe rows in, and the shot and video rows aggregated from what was just inserted.
     EXECUTE format($q$
@@ -327,7 +387,7 @@ BEGIN
                    k.time_ms, %4$s, %5$s
             FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
             WHERE k.asset_id = ANY ($1)
-            RETURNING dataset_id, asset_id, video_id, shot_id, scores),
+            RETURNING dataset_id, keyframe_id, asset_id, video_id, shot_id, keyframe_time_ms, version, scores),
         sh AS (
             INSERT INTO mediatag_data.%2$I (dataset_id, shot_id, asset_id, video_id, shot_index, start_ms, end_ms,
                                             keyframes, version, scores, hits)
@@ -345,9 +405,11 @@ BEGIN
                   SELECT dataset_id, asset_id, video_id, 1, scores, %8$s FROM kf WHERE shot_id IS NULL) v
             GROUP BY v.dataset_id, v.asset_id, v.video_id
             RETURNING 1)
-        SELECT (SELECT count(*) FROM kf), (SELECT count(*) FROM sh), (SELECT count(*) FROM vid)$q$,
-        part_kf, part_shot, part_video, a.scored_version, e.vis_expr, e.max_expr, e.sum_expr, e.hit_expr_row)
-        INTO n_kf, n_shot, n_video USING todo, a.dataset_id;
+        %9$s
+        SELECT (SELECT count(*) FROM kf), (SELECT count(*) FROM sh), (SELECT count(*) FROM vid), %10$s$q$,
+        part_kf, part_shot, part_video, a.scored_version, e.vis_expr, e.max_expr, e.sum_expr, e.hit_expr_row,
+        hits_cte, CASE WHEN hits_cte = '' THEN '0' ELSE '(SELECT count(*) FROM hi)' END)
+        INTO n_kf, n_shot, n_video, n_hits USING todo, a.dataset_id, a.hits_floors;
 
     EXECUTE format('DELETE FROM mediatag_data.%I WHERE asset_id = ANY ($1)', part_tx) USING todo;
     EXECUTE format($q$
@@ -370,6 +432,7 @@ BEGIN
     WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
     RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', a.scored_version,
                               'assets', cardinality(todo), 'keyframes', n_kf, 'shots', n_shot, 'videos', n_video,
+                              'hits', n_hits,
                               'transcript_segments', n_tx,
                               'seconds', round(extract(epoch FROM clock_timestamp() - started)::numeric, 4));
 END $$;

@@ -482,7 +482,22 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); counts jsonb := '{}'; a mediatag.group_application;
 BEGIN
     SELECT * INTO a FROM mediatag.group_application x WHERE x.group_id = g.id AND x.role = 'training';
-    IF a.status = 'scored' THEN
+    IF a.status = 'scored' AND a.hits_floors IS NOT NULL
+       AND to_regclass(format('mediatag_data.%I', 'dt_' || g.slug || '_hits_scores')) IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM mediatag.group_version_tag vt JOIN mediatag.tag t ON t.id = vt.tag_id
+                       WHERE vt.group_id = g.id AND vt.version = a.scored_version
+                         AND t.threshold < a.hits_floors[vt.position]) THEN
+        -- The hits table holds every keyframe above the live thresholds (see scoring.sql): count there, and
+        -- take the number scored from the per-asset rows, instead of scanning every keyframe's scores.
+        EXECUTE format('SELECT coalesce(jsonb_object_agg(vt.tag_name, jsonb_build_array(coalesce(h.n_above, 0), n.total)), ''{}'')
+                        FROM mediatag.group_version_tag vt
+                        CROSS JOIN (SELECT coalesce(sum(keyframes), 0) AS total FROM mediatag_data.%I WHERE dataset_id = %s) n
+                        LEFT JOIN (SELECT v.tag, count(*) AS n_above FROM mediatag_data.%I v WHERE v.dataset_id = %s
+                                   GROUP BY v.tag) h ON h.tag = vt.tag_name
+                        WHERE vt.group_id = %s AND vt.version = %s',
+                       'dt_' || g.slug || '_video_scores', a.dataset_id, 'dt_' || g.slug || '_hits', a.dataset_id,
+                       g.id, a.scored_version) INTO counts;
+    ELSIF a.status = 'scored' THEN
         EXECUTE format('SELECT coalesce(jsonb_object_agg(tag, jsonb_build_array(n_above, n)), ''{}'') FROM (
                           SELECT v.tag, count(*) FILTER (WHERE v.threshold_decision) AS n_above, count(*) AS n
                           FROM mediatag_data.%I v WHERE v.dataset_id = %s GROUP BY v.tag) s',
