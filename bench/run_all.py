@@ -14,6 +14,7 @@ BENCHES = [
     ["bench_training.py"],
     ["bench_quality.py"],
     ["bench_scoring.py", "--keyframes", "1000000"],
+    ["bench_ui.py"],
 ]
 
 if __name__ == "__main__":
