@@ -15,6 +15,7 @@ BENCHES = [
     ["bench_quality.py"],
     ["bench_llm.py"],
     ["bench_scoring.py", "--keyframes", "1000000"],
+    ["bench_ui.py"],
 ]
 
 if __name__ == "__main__":

@@ -412,3 +412,22 @@ def test_concepts_label_with_keyboard_or_say_unavailable(editor, coco_dataset, d
     editor.keyboard.press("ArrowLeft")
     editor.keyboard.press("Enter")
     expect(editor.locator("#concept-status")).to_contain_text("labels saved")
+
+
+def test_login_wrong_password_and_no_open_redirect(browser, ui_url, ui_logins):
+    ctx = browser.new_context(base_url=ui_url)
+    page = ctx.new_page()
+    page.goto("/mediatag/group?name=x")  # not logged in: sent to the login page, coming back here afterwards
+    expect(page).to_have_url(re.compile(r"/mediatag/login\?next="))
+    login = ui_logins["viewer"]
+    page.get_by_label("Login").fill(login.user)
+    page.get_by_label("Password").fill(login.password + "x")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator(".mt-error")).to_contain_text("login failed")
+    page.goto("/mediatag/login?next=//example.invalid/")
+    page.get_by_label("Login").fill(login.user)
+    page.get_by_label("Password").fill(login.password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).to_have_url(f"{ui_url}/mediatag/")
+    expect(page.locator(".mt-who")).to_contain_text(f"{login.user} (viewer)")
+    ctx.close()
