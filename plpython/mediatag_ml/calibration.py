@@ -1,4 +1,6 @@
-"""Zero-shot classifiers from text prompts, calibrated on an unlabeled sample of the dataset.
+"""Zero-shot classifiers from text prompts, calibrated per model from labeled photos (ModelCalibration) or,
+for a model nobody calibrated, on the unlabeled sample of the dataset (the EM fit below). Either gives posterior
+log-odds; the intercept is then shifted so 0.5 flags the expected number of positives (mediatag_ml.decision).
 
 Direction: u = unit(mean of unit positive prompts) - 0.5 * unit(mean of unit negative prompts). A negative
 weight of 1 would be CLIP's softmax over {pos, neg}, which answers "pos or neg?" but not "pos or anything
@@ -9,7 +11,7 @@ of no negatives while raising pos-vs-hard-negative AUC from 0.68 to 0.82. Withou
 prompt ("a photo") may be passed as `baseline`: it cancels the offset every prompt shares (CLIP's
 text/image modality gap) and raised best F1 by 6 % (CLIP-like) to 65 % (offline-like layout) there.
 
-Calibration (why a *linear* logit is principled): project on u, s = x·u, and standardise robustly on a
+Fallback calibration (why a *linear* logit is principled): project on u, s = x·u, and standardise robustly on a
 random sample, z = (s - median) / (1.4826 MAD). If negatives are N(mu0, sigma^2) along u and positives
 N(mu0 + delta sigma, sigma^2) (equal variance), the Bayes posterior is exactly logistic and linear in x:
 
@@ -19,8 +21,8 @@ with delta the separation of the classes and pi the tag's prevalence. A small MA
 scores (four scalars; pi and delta shrunk toward pi = 3 %, delta = 2, typical of a CLIP zero-shot tag;
 delta kept >= 1) fits them, started from the robust median/MAD fit, which is right for rare tags; letting
 mu0 and sigma move fixes common tags (15-30 %), whose positives drag the median up and inflate the MAD
-(F1 at 0.5 from 0.08 to 0.55 on one such synthetic tag). So 0.5 means "more likely than not a positive"
-(an accuracy threshold; the F1-optimal one is lower for rare tags) and the slope delta / sigma spreads
+(F1 at 0.5 from 0.08 to 0.55 on one such synthetic tag). The posterior's 0.5 means "more likely than not"
+(an accuracy threshold; the F1-optimal one is lower for rare tags, hence the shift) and the slope delta / sigma spreads
 scores over [0, 1] as far as the classes actually separate along u. The sign of x·u is not used as the
 boundary: with hard negatives, unrelated keyframes split about 50/50 around zero (it flagged ~10x the true
 prevalence in the measurements); the fraction of the sample on the positive side is still recorded.
