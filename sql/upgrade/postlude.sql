@@ -22,10 +22,11 @@ BEGIN
     FOR d IN SELECT name FROM mediatag.dataset LOOP
         PERFORM mediatag.refresh_dataset_views(d);
     END LOOP;
-    FOR r IN SELECT c.oid::regclass AS obj FROM pg_catalog.pg_class c
+    -- Views regenerated above and tables a new version adds beside existing groups' (e.g. a new score level).
+    FOR r IN SELECT c.oid::regclass AS obj, c.relkind FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objid = c.oid
                                           AND dep.deptype = 'e'
-             WHERE c.relnamespace = 'mediatag_data'::regnamespace AND c.relkind = 'v' LOOP
-        EXECUTE format('ALTER EXTENSION mediatag DROP VIEW %s', r.obj);
+             WHERE c.relnamespace = 'mediatag_data'::regnamespace AND c.relkind IN ('r', 'p', 'v') LOOP
+        EXECUTE format('ALTER EXTENSION mediatag DROP %s %s', CASE r.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, r.obj);
     END LOOP;
 END $$;
