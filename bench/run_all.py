@@ -14,6 +14,8 @@ BENCHES = [
     ["bench_training.py"],
     ["bench_quality.py"],
     ["bench_scoring.py", "--keyframes", "1000000"],
+    ["bench_search.py", "--keyframes", "1000000"],
+    ["bench_concepts.py", "--keyframes", "1000000"],
 ]
 
 if __name__ == "__main__":
