@@ -16,6 +16,8 @@ BENCHES = [
     ["bench_llm.py"],
     ["bench_scoring.py", "--keyframes", "1000000"],
     ["bench_ui.py"],
+    ["bench_search.py", "--keyframes", "1000000"],
+    ["bench_concepts.py", "--keyframes", "1000000"],
 ]
 
 if __name__ == "__main__":

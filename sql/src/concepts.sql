@@ -573,6 +573,7 @@ DECLARE
     reasons text[];
     n_labeled int;
     hnsw_k int;
+    w halfvec := cc.weights::halfvec;   -- cast once, not per row
 BEGIN
     IF n IS NULL OR n < 1 OR n > 200 THEN
         RAISE EXCEPTION 'n must be between 1 and 200, got %', n USING ERRCODE = 'invalid_parameter_value';
@@ -584,18 +585,20 @@ BEGIN
     CREATE TEMP TABLE IF NOT EXISTS _mediatag_candidates (keyframe_id bigint, score real, from_sample boolean,
                                                           embedding halfvec) ON COMMIT DROP;
     TRUNCATE _mediatag_candidates;
+    -- One pass over the sample: each row scored once, then the most uncertain and a random slice (a hash of the
+    -- id, salted by seed and version, so a batch is reproducible and changes after each retrain).
     INSERT INTO _mediatag_candidates
-    SELECT DISTINCT ON (x.keyframe_id) x.* FROM (
-        (SELECT s.keyframe_id, mediatag.sigmoid(cc.bias - (s.embedding <#> cc.weights::halfvec)) AS score, true, s.embedding
-         FROM mediatag.keyframe_sample s WHERE s.dataset_id = c.dataset_id
-           AND NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.keyframe_id = s.keyframe_id)
-         ORDER BY abs(mediatag.sigmoid(cc.bias - (s.embedding <#> cc.weights::halfvec)) - 0.5) LIMIT 20 * n)
+    WITH s AS MATERIALIZED (
+        SELECT x.keyframe_id, x.embedding, mediatag.sigmoid(cc.bias - (x.embedding <#> w)) AS score,
+               hashint8extended(x.keyframe_id, coalesce(seed, 0) * 1000003 + cc.version) AS r
+        FROM mediatag.keyframe_sample x WHERE x.dataset_id = c.dataset_id
+          AND NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.keyframe_id = x.keyframe_id)
+    )
+    SELECT DISTINCT ON (y.keyframe_id) y.* FROM (
+        (SELECT s.keyframe_id, s.score, true, s.embedding FROM s ORDER BY abs(s.score - 0.5) LIMIT 20 * n)
         UNION ALL
-        (SELECT s.keyframe_id, mediatag.sigmoid(cc.bias - (s.embedding <#> cc.weights::halfvec)), true, s.embedding
-         FROM mediatag.keyframe_sample s WHERE s.dataset_id = c.dataset_id
-           AND NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.keyframe_id = s.keyframe_id)
-         ORDER BY md5(s.keyframe_id::text || coalesce(seed::text, '') || cc.version::text) LIMIT 40 * n)
-    ) x ORDER BY x.keyframe_id, x.score;
+        (SELECT s.keyframe_id, s.score, true, s.embedding FROM s ORDER BY s.r LIMIT 40 * n)
+    ) y ORDER BY y.keyframe_id;
     IF to_regclass('mediatag.keyframe_hnsw_ds' || c.dataset_id) IS NOT NULL AND vector_norm(cc.weights) > 0 THEN
         PERFORM set_config('hnsw.ef_search', least(hnsw_k, 1000)::text, true);
         EXECUTE format(
