@@ -40,7 +40,7 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco1
 
 
 def coco_dir() -> Path:
-    for d in (SHARED, Path("/work/shared/data/coco128-train2017")):
+    for d in (SHARED,):
         if (d / "labels.csv").exists():
             return d.resolve()
     from mediatag.sample_data import coco_dir as sample
