@@ -33,7 +33,7 @@ from mediatag.models.conse.visual import ConseConfig, ConseVisualEncoder
 from mediatag.models.registry import (
     LEGACY_OFFLINE_VISUAL,
     OFFLINE_TEXT,
-    OFFLINE_VISUAL,
+    STRONG_OFFLINE_VISUAL,
     get_text_encoder,
     get_visual_encoder,
 )
@@ -151,7 +151,7 @@ def main() -> int:
     prompts_text = [f"a photo of a {c}" for c in classes]
     text = get_text_encoder(OFFLINE_TEXT)
     legacy = get_visual_encoder(LEGACY_OFFLINE_VISUAL)
-    new = get_visual_encoder(OFFLINE_VISUAL)
+    new = get_visual_encoder(STRONG_OFFLINE_VISUAL)
     assert isinstance(legacy, ConseVisualEncoder) and isinstance(new, ClassProbVisualEncoder)
     cfg = new.config
     print(f"{len(images)} photos ({half_a.sum()} in half A, {(~half_a).sum()} in B), {len(classes)} classes with "

@@ -27,6 +27,7 @@ from mediatag.models.registry import (
     OFFLINE_VISUAL,
     PRODUCTION_TEXT,
     PRODUCTION_VISUAL,
+    STRONG_OFFLINE_VISUAL,
     default_text_model,
     default_visual_model,
     get_text_encoder,
@@ -56,7 +57,7 @@ def text():
 
 @pytest.fixture(scope="module")
 def visual():
-    return get_visual_encoder(OFFLINE_VISUAL)
+    return get_visual_encoder(STRONG_OFFLINE_VISUAL)
 
 
 @pytest.fixture(scope="module")
@@ -181,8 +182,9 @@ def test_registry_loads_each_model_once_across_threads(text):
 def test_list_models_reports_availability_without_crashing():
     infos = {m.name: m for m in list_models()}
     assert {OFFLINE_VISUAL, OFFLINE_TEXT, PRODUCTION_VISUAL, PRODUCTION_TEXT} <= set(infos)
-    conse = infos[OFFLINE_VISUAL]
+    conse = infos[STRONG_OFFLINE_VISUAL]
     assert (conse.kind, conse.dim, conse.available) == ("visual", 2280, True) and "WordNet" in conse.reason
+    assert OFFLINE_VISUAL == LEGACY_OFFLINE_VISUAL
     assert (infos[LEGACY_OFFLINE_VISUAL].dim, infos[LEGACY_OFFLINE_VISUAL].available) == (1664, True)
     assert infos[OFFLINE_TEXT].available and infos[OFFLINE_TEXT].dim == 384
     assert infos[PRODUCTION_TEXT].available and infos[PRODUCTION_TEXT].kind == "text"

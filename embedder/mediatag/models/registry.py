@@ -36,8 +36,11 @@ from .minilm.textual import MINILM_DIM, MINILM_HUB_ID, PACKAGED_NAME, hub_cached
 
 log = logging.getLogger("mediatag.models")
 
-OFFLINE_VISUAL = CONSE_NAME
+# The stronger offline model is not yet the default: with its 2280-d vectors the ingest test's HNSW plan check
+# failed (tests/test_ingest.py::test_hnsw_index_built_and_used), to be looked into before switching.
+STRONG_OFFLINE_VISUAL = CONSE_NAME
 LEGACY_OFFLINE_VISUAL = CONSE_LEGACY_NAME
+OFFLINE_VISUAL = LEGACY_OFFLINE_VISUAL
 OFFLINE_TEXT = PACKAGED_NAME
 PRODUCTION_VISUAL = f"{clip.PREFIX}{clip.DEFAULT_ARCH}/{clip.DEFAULT_PRETRAINED}"
 PRODUCTION_TEXT = "all-MiniLM-L6-v2"
@@ -201,7 +204,7 @@ def _info(name: str) -> ModelInfo:
 
 def list_models() -> list[ModelInfo]:
     """The built-in models, the configured ones and any loaded one, each with whether it can be used here."""
-    names = [PRODUCTION_VISUAL, OFFLINE_VISUAL, LEGACY_OFFLINE_VISUAL, PRODUCTION_TEXT, OFFLINE_TEXT]
+    names = [PRODUCTION_VISUAL, OFFLINE_VISUAL, STRONG_OFFLINE_VISUAL, PRODUCTION_TEXT, OFFLINE_TEXT]
     for extra in (os.environ.get("MEDIATAG_VISUAL_MODEL"), configured_hf_clip(), os.environ.get("MEDIATAG_TEXT_MODEL"),
                   *loaded_models()):
         if extra and extra not in names:
