@@ -18,6 +18,8 @@ from mediatag.db import connect
 from .mediafactory import COCO, coco_labels, video_with_cuts, write_srt
 
 TEST_DB = "mediatag_test"
+# Datasets in the tests use the offline model, whatever a test (or the machine) makes the default.
+os.environ.setdefault("MEDIATAG_VISUAL_MODEL", "conse-effnet-lite0")
 
 
 @pytest.fixture(scope="session")

@@ -345,14 +345,16 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM mediatag._check_concept_keyframes(c, keyframes);
+    -- The concept's row lock first, then the labels: two labelers queue on one lock instead of each holding
+    -- label rows the other needs (a deadlock), and each retrain sees every label committed before it.
+    c := mediatag._editable_concept(concept);
     INSERT INTO mediatag.concept_label AS x (concept_id, keyframe_id, label, origin, labeled_by)
-    SELECT DISTINCT c.id, k, l, origin, mediatag._caller() FROM unnest(keyframes) AS u(k)
+    SELECT DISTINCT c.id, k, l, origin, mediatag._caller() FROM unnest(keyframes) AS u(k) ORDER BY 2
     ON CONFLICT (concept_id, keyframe_id) DO UPDATE
         SET label = excluded.label, origin = excluded.origin, labeled_by = excluded.labeled_by, labeled_at = now();
     IF NOT retrain THEN
         RETURN NULL;
     END IF;
-    c := mediatag._editable_concept(concept);
     RETURN mediatag._train_concept(c.id);
 END $$;
 
