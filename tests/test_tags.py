@@ -245,8 +245,8 @@ def test_secret_groups_stay_home_and_shareable_apply(client, conn, group, video_
         (video_dataset,),
     ).fetchall()
     assert len(tx) == 3 * 3
-    best_pizza = max((r for r in tx if r[1] == "pizza"), key=lambda r: r[2])
-    assert "Fractals" not in best_pizza[0] or True  # transcript scores exist for every tag
+    # Every tag scores every segment on transcripts.
+    assert sorted(r[1] for r in tx) == sorted(["dog", "pizza", "person"] * 3)
     assert all(0 <= r[2] <= 1 for r in tx)
 
 
