@@ -147,6 +147,11 @@ def fit_concept(
     elif pos.shape[0] == 0:
         X, y = neg, np.zeros(neg.shape[0], bool)
         clf = _train_with_labels(X, y, prior, sample)
+        # A "no" never raises what it was said of: the trainer re-places 0.5 at an expected count, which with
+        # nothing but negatives can lift the intercept; pull it back so no labeled keyframe scores above its prior.
+        excess = float(np.max(clf.decision(neg) - prior.decision(neg)))
+        if excess > 0:
+            clf.b -= excess
         summary["kind"] = "negatives_only"
         notes.append(
             "only negative labels: they lower the score of keyframes like them; the positive evidence is the "
