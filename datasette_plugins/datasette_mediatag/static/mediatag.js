@@ -426,7 +426,7 @@
       if (value) li.dataset.label = value; else delete li.dataset.label;
       $(".mt-cap", li).textContent = value || "unlabeled";
     }
-    async function next() {
+    async function next(done = "") {
       try {
         const d = await getJSON(`/mediatag/api/concepts/next?${qs({ concept: cfg.concept, n: 12 })}`);
         grid.replaceChildren(...d.rows.map((r) => {
@@ -434,7 +434,8 @@
           li.addEventListener("click", () => { const i = states.indexOf(li.dataset.label || ""); setLabel(li, states[(i + 1) % 3]); });
           return li;
         }));
-        say("#concept-status", d.rows.length ? `${d.rows.length} to label` : "nothing left to label");
+        // What was just saved stays in the status line with the next batch's count.
+        say("#concept-status", done + (d.rows.length ? `${d.rows.length} to label` : "nothing left to label"));
         const first = $(".mt-tile", grid);
         if (first) first.focus();
       } catch (e) { say("#concept-status", e.message, true); }
@@ -445,7 +446,7 @@
       try {
         const d = await postJSON("/mediatag/api/concepts/label", { concept: cfg.concept, labels });
         say("#concept-status", `${d.labeled} labels saved`);
-        await next();
+        await next(`${d.labeled} labels saved; `);
       } catch (e) { say("#concept-status", e.message, true); }
     }
     document.addEventListener("keydown", (ev) => {
