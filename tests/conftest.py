@@ -59,25 +59,29 @@ def service_token(service_handle: tuple[str, str]) -> str:
     return service_handle[1]
 
 
-@pytest.fixture(scope="session")
-def logins(db_url: str) -> dict[str, str]:
-    """One login per mediatag role (viewer, editor, admin, query), as people have them: URLs over loopback TCP
-    with a password (the embedded cluster never trusts TCP)."""
+def make_login(db_url: str, name: str, role: str) -> str:
+    """Create login `name` with mediatag's `role` and a fresh password; its URL over loopback TCP, as people connect
+    (the embedded cluster asks for passwords on TCP and never trusts it)."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-    from mediatag.users import ROLES, create_login
+    from mediatag.users import create_login
 
+    password = uuid.uuid4().hex
+    with psycopg.connect(db_url, autocommit=True) as c:
+        create_login(c, name, role, password)
     info = conninfo_to_dict(db_url)
     if str(info.get("host", "")).startswith("/"):
         info.update(host="127.0.0.1", port=str(default_cluster().port))
-    urls = {}
+    return make_conninfo(**{**info, "user": name, "password": password})
+
+
+@pytest.fixture(scope="session")
+def logins(db_url: str) -> dict[str, str]:
+    """One login per mediatag role (viewer, editor, admin, query)."""
+    from mediatag.users import ROLES
+
     session = uuid.uuid4().hex[:6]  # roles are cluster-wide: test sessions on one cluster must not share logins
-    with psycopg.connect(db_url, autocommit=True) as c:
-        for role in ROLES:
-            name, password = f"mt_test_{role}_{session}", uuid.uuid4().hex
-            create_login(c, name, role, password)
-            urls[role] = make_conninfo(**{**info, "user": name, "password": password})
-    return urls
+    return {role: make_login(db_url, f"mt_test_{role}_{session}", role) for role in ROLES}
 
 
 @pytest.fixture

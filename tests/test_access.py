@@ -11,24 +11,14 @@ import uuid
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
-from mediatag.users import create_login
-
-from .conftest import unique
+from .conftest import make_login, unique
 
 
 def _login(db_url: str, role: str) -> str:
     """A fresh login for one person with `role`."""
-    name, password = f"mt_{role}_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    with psycopg.connect(db_url, autocommit=True) as c:
-        create_login(c, name, role, password)
-    info = conninfo_to_dict(db_url)
-    if str(info.get("host", "")).startswith("/"):
-        from mediatag.cluster import default_cluster
-
-        info.update(host="127.0.0.1", port=str(default_cluster().port))
-    return make_conninfo(**{**info, "user": name, "password": password})
+    return make_login(db_url, f"mt_{role}_{uuid.uuid4().hex[:6]}", role)
 
 
 # The Query role's sessions are read-only as well, which refuses a write before privileges are looked at.
