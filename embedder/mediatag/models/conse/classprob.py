@@ -1,5 +1,5 @@
 """`conse-effnet-lite02-wn`: images as ImageNet class probabilities of two EfficientNet-Lite networks, prompts as
-weights over those classes (relevance.py). Loaded by name; `conse-effnet-lite0` is still the offline default.
+weights over those classes (relevance.py). The offline default visual model.
 
 Vector layout (dim = 1000 + 1280 = 2280):
   [0, 1000)     class part. Image: sqrt(p), p the pooled class probabilities (unit L2 norm, since Σp = 1).
