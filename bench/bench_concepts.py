@@ -5,7 +5,8 @@
    half: a pool to label and a held-out half to measure on. Each concept starts from its description ("a photo of a
    {class}", zero-shot) and gets labels in batches of 5, either chosen by `mediatag_ml.active.select_batch` (what
    `continue_labeling` runs) or at random; after each batch it is retrained with `mediatag_ml.active.fit_concept`
-   (what `label_concept` runs). Prints F1 at the default threshold 0.5 and average precision after 10, 20 and 50
+   (what `label_concept` runs), with the model calibration fitted on the pool half's photos (as a deployment ships
+   one fitted on other photos). Prints F1 at the default threshold 0.5 and average precision after 10, 20 and 50
    labels, and how many labels active learning needs to match random's F1 at 20 and 50.
    The simulation calls the in-database code directly (same module, same numbers), without the SQL candidate step:
    at 128 photos the whole pool is the candidate set.
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plpython"))
 from synthetic_service import start  # noqa: E402
 
 from mediatag.cluster import default_cluster  # noqa: E402
-from mediatag_ml import active  # noqa: E402
+from mediatag_ml import active, calibration  # noqa: E402
 
 BENCH_DB = "mediatag_bench"
 CHECKPOINTS = (10, 20, 50)
@@ -78,13 +79,27 @@ def f1(scores: np.ndarray, truth: np.ndarray, thr: float = 0.5) -> float:
     return 2 * tp / max(2 * tp + int((pred & ~truth).sum()) + int((~pred & truth).sum()), 1)
 
 
-def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget):
+def pool_calibration(X, truth_sets, photos, pool, prompts_by_class, baseline):
+    """The model calibration as a deployment has it (fitted once on other labeled photos): here fitted on the
+    pool half (every class with >= 3 positives there, all its photos), never on the held-out half."""
+    zs, ys = [], []
+    for cls, prompt in prompts_by_class.items():
+        y = np.array([cls in truth_sets[photos[i].name] for i in pool])
+        if y.sum() >= 3:
+            u = calibration.prompt_direction(prompt[None, :], baseline[None, :])
+            zs.append(calibration.standardised_scores(u, X[pool])[0])
+            ys.append(y)
+    return calibration.fit_model_calibration(zs, ys, source="bench: pool half")
+
+
+def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget, mc=None):
     """F1 and AP on the test photos after each batch of labels, as {labels: (f1, ap)}."""
     sample = X[pool]
     labeled: list[int] = []
     rng = np.random.default_rng(seed)
     random_order = list(rng.permutation(pool))
-    clf = active.fit_concept(None, None, None, desc, baseline, sample, dim=X.shape[1], seed=seed)
+    clf = active.fit_concept(None, None, None, desc, baseline, sample, dim=X.shape[1], seed=seed,
+                             model_calibration=mc)
     out = {}
     while len(labeled) < budget:
         todo = [i for i in pool if i not in set(labeled)]
@@ -105,7 +120,8 @@ def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget):
         labeled += new
         lab = np.array(labeled)
         clf = active.fit_concept(
-            X[lab[truth[lab]]], X[lab[~truth[lab]]], None, desc, baseline, sample, dim=X.shape[1], seed=seed
+            X[lab[truth[lab]]], X[lab[~truth[lab]]], None, desc, baseline, sample, dim=X.shape[1], seed=seed,
+            model_calibration=mc,
         )
         s = clf.score(X[test])
         out[len(labeled)] = (f1(s, truth[test]), average_precision(s, truth[test]))
@@ -129,6 +145,9 @@ def label_efficiency(seeds: int) -> None:
             counts[c] = counts.get(c, 0) + 1
     classes = sorted(c for c, n in counts.items() if n >= 8)
     prompts = enc.embed_texts([f"a photo of a {c}" for c in classes] + ["a photo"])
+    all_classes = sorted(c for c, n in counts.items() if n >= 3)
+    prompts_by_class = dict(zip(all_classes, enc.embed_texts([f"a photo of a {c}" for c in all_classes]), strict=True))
+    calibrations = {}
     print(
         f"== concept label efficiency: {len(photos)} COCO photos, {len(classes)} classes with >= 8 positives, "
         f"{seeds} seeds, batches of {BATCH} (visual model {model}; embeddings {time.perf_counter() - t0:.0f}s)"
@@ -142,8 +161,11 @@ def label_efficiency(seeds: int) -> None:
             pool, test = sorted(perm[: len(photos) // 2]), sorted(perm[len(photos) // 2 :])
             if not truth[test].any() or not truth[pool].any():
                 continue
+            if seed not in calibrations:
+                calibrations[seed] = pool_calibration(X, truth_sets, photos, pool, prompts_by_class, prompts[-1])
             for strategy in ("active", "random"):
-                out = run_strategy(strategy, X, truth, pool, test, prompts[ci], prompts[-1], seed, budget)
+                out = run_strategy(strategy, X, truth, pool, test, prompts[ci], prompts[-1], seed, budget,
+                                   calibrations[seed])
                 for m, v in out.items():
                     res[strategy][m].append(v)
     print(f"{'labels':>8} {'active F1':>10} {'random F1':>10} {'active AP':>10} {'random AP':>10}   (held-out half)")

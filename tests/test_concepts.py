@@ -44,6 +44,8 @@ def test_create_concept_trains_version_one_from_the_description(client, coco_dat
     assert c["version"] == 1 and c["applied_version"] == 1 and c["dataset"] == coco_dataset
     assert c["training_summary"]["prior"] == "description" and c["training_summary"]["kind"] == "zero_shot"
     assert c["labels_yes"] == 0 and c["examples"] == 0
+    # The description is calibrated like a tag's prompt: with the model's shipped calibration, not the EM fit.
+    assert c["training_summary"]["prior_summary"]["calibration"] == "model"
 
 
 def test_concept_names_are_unique_ignoring_case(client, coco_dataset, video_dataset, concept):

@@ -108,6 +108,14 @@ def shipped_model_calibration(model: str | None, path: Path = MODEL_CALIBRATION_
     return ModelCalibration.from_dict(entry) if entry else None
 
 
+def resolve_model_calibration(stored_json: str | None, model: str | None) -> ModelCalibration | None:
+    """The calibration a dataset's visual model uses: the installation's own row (mediatag.model_calibration, as
+    JSON) when an admin fitted one, else the one shipped with the extension, else None (unlabeled EM fit)."""
+    if stored_json:
+        return ModelCalibration.from_dict(json.loads(stored_json))
+    return shipped_model_calibration(model)
+
+
 def standardised_scores(u: np.ndarray, sample: np.ndarray) -> tuple[np.ndarray, float, float]:
     """(z, median, robust_sigma) of the sample's projections on u (the statistics zero_shot uses)."""
     sample = np.asarray(sample)

@@ -231,7 +231,7 @@ import sys
 import time
 if "@PYDIR@" not in sys.path:
     sys.path.insert(0, "@PYDIR@")
-from mediatag_ml import active
+from mediatag_ml import active, calibration
 from mediatag_ml.jsonable import jsonable
 from mediatag_ml.vectors import decode_halfvecs, format_vector, parse_vector
 
@@ -241,7 +241,9 @@ plans = SD.get("concept_plans")
 if plans is None:
     plans = SD["concept_plans"] = {
         "concept": plpy.prepare(
-            """SELECT c.dataset_id AS ds, d.visual_dim AS dim, c.description_embedding::text AS descr,
+            """SELECT c.dataset_id AS ds, d.visual_dim AS dim, c.description_embedding::text AS descr, d.visual_model,
+                      (SELECT row_to_json(mc)::text FROM mediatag.model_calibration mc
+                       WHERE mc.model = d.visual_model) AS visual_calibration,
                       (SELECT b.embedding::text FROM mediatag.baseline_prompt b
                        WHERE b.model = d.visual_model AND b.modality = 'visual') AS baseline
                FROM mediatag.concept c JOIN mediatag.dataset d ON d.id = c.dataset_id WHERE c.id = $1""", ["bigint"]),
@@ -254,7 +256,8 @@ if plans is None:
                FROM mediatag.concept_example e WHERE e.concept_id = $1""", ["bigint"]),
         "sample": plpy.prepare(
             """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (
-                 SELECT embedding FROM mediatag.keyframe_sample WHERE dataset_id = $1 ORDER BY keyframe_id LIMIT $2) s""",
+                 SELECT embedding FROM mediatag.keyframe_sample WHERE dataset_id = $1
+                 ORDER BY hashint8(keyframe_id), keyframe_id LIMIT $2) s""",
             ["bigint", "int"]),
         "sample_key": plpy.prepare(
             """SELECT count(*)::text || '/' || coalesce(max(keyframe_id), 0)::text AS k
@@ -277,8 +280,12 @@ sample = hit[1]
 pos = decode_halfvecs(plpy.execute(plans["labels"], [concept_id, "yes"])[0]["blob"], dim)
 neg = decode_halfvecs(plpy.execute(plans["labels"], [concept_id, "no"])[0]["blob"], dim)
 ex = decode_halfvecs(plpy.execute(plans["examples"], [concept_id])[0]["blob"], dim)
+# The same calibration as the dataset's tags, and the same random subset of the sample (by a hash of the id: the
+# lowest ids would be the oldest ingests).
 clf = active.fit_concept(pos, neg, ex, parse_vector(c["descr"]), parse_vector(c["baseline"]), sample, dim=dim,
-                         seed=int(concept_id))
+                         seed=int(concept_id),
+                         model_calibration=calibration.resolve_model_calibration(c["visual_calibration"],
+                                                                                 c["visual_model"]))
 summary = dict(clf.summary)
 summary["train_ms"] = round((time.perf_counter() - started) * 1000, 1)
 return plpy.execute(plans["insert"], [concept_id, format_vector(clf.w), float(clf.b),

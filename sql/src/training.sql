@@ -152,9 +152,7 @@ def samples(ds, vdim, tdim):
 
 
 def model_calibration(t):
-    if t["visual_calibration"]:
-        return calibration.ModelCalibration.from_dict(json.loads(t["visual_calibration"]))
-    return calibration.shipped_model_calibration(t["visual_model"])
+    return calibration.resolve_model_calibration(t["visual_calibration"], t["visual_model"])
 
 
 n = 0
