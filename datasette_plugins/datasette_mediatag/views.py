@@ -36,6 +36,7 @@ QUERY_ROW_LIMIT = 1000  # rows shown on the Query page; downloads take up to DOW
 DOWNLOAD_ROW_LIMIT = 100_000
 QUERY_TIMEOUT = "15s"
 PREVIEW_N = 24
+SEARCH_K = 48  # search results per page
 METRICS = {"f1": "F1", "f05": "F0.5", "precision": "Precision", "accuracy": "Accuracy", "recall": "Recall"}
 
 
@@ -796,14 +797,17 @@ async def search_page(datasette, request, sess: Session):
     dataset = request.args.get("dataset") or (datasets[0]["name"] if datasets else None)
     q, like = request.args.get("q") or "", int_arg(request, "like")
     concept, tagf, meta = request.args.get("concept"), request.args.get("tag"), request.args.get("meta") or ""
+    k, offset = int_arg(request, "k", SEARCH_K), int_arg(request, "offset", 0)
+    by_video = request.args.get("group_by_video") in ("1", "on", "true")
     rows, error, concepts = [], None, []
     available = "search" in fns
     if available and dataset:
         if "create_concept" in fns:
             concepts = await _concepts(sess, dataset)
         if q.strip() or like:
-            named = ["dataset => %(dataset)s", "k => %(k)s"]
-            params: dict[str, Any] = {"dataset": dataset, "k": int_arg(request, "k", 48)}
+            # The window (k, offset) is checked by mediatag.search itself; its error shows on the page.
+            named = ["dataset => %(dataset)s", "k => %(k)s", '"offset" => %(offset)s', "group_by_video => %(gbv)s"]
+            params: dict[str, Any] = {"dataset": dataset, "k": k, "offset": offset, "gbv": by_video}
             if like:
                 named.append("keyframe => %(like)s")
                 params["like"] = like
@@ -839,7 +843,18 @@ async def search_page(datasette, request, sess: Session):
         "concept": concept,
         "tagf": tagf,
         "meta": meta,
+        "k": k,
+        "offset": offset,
+        "by_video": by_video,
     }
+    if rows or offset:
+        # Paging links keep every argument but the window; a full page may have a next one.
+        keep = {"dataset": dataset, "q": q or None, "like": like, "concept": concept or None, "tag": tagf or None}
+        keep |= {"meta": meta or None, "k": k if k != SEARCH_K else None, "group_by_video": "1" if by_video else None}
+        if offset:
+            ctx["prev_url"] = url("/mediatag/search", **keep, offset=max(0, offset - k) or None)
+        if len(rows) == k:
+            ctx["next_url"] = url("/mediatag/search", **keep, offset=offset + k)
     return await render(datasette, request, "mediatag_search.html", ctx)
 
 

@@ -160,3 +160,32 @@ def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), type="jpeg", quality=80)
+
+
+UNLABELED_CONTROLS = """() => Array.from(document.querySelectorAll(
+        'input:not([type=hidden]), select, textarea, button'))
+    .filter((e) => e.getClientRects().length > 0)
+    .filter((e) => {
+        const byLabel = Array.from(e.labels || []).map((l) => l.textContent).join('').trim();
+        const own = e.getAttribute('aria-label') || e.getAttribute('title')
+            || (e.tagName === 'BUTTON' ? e.textContent.trim() : '');
+        const by = e.getAttribute('aria-labelledby');
+        const ref = by ? (document.getElementById(by)?.textContent || '').trim() : '';
+        return !(byLabel || own || ref);
+    })
+    .map((e) => e.outerHTML.slice(0, 160))"""
+
+
+def assert_controls_labeled(page) -> None:
+    """Every visible input, select, textarea and button has an accessible name (a label, aria-label or text)."""
+    missing = page.evaluate(UNLABELED_CONTROLS)
+    assert not missing, f"controls without a label: {missing}"
+
+
+def tab_to(page, locator, limit: int = 60) -> None:
+    """Press Tab until `locator` has the focus: the control is reachable with the keyboard alone."""
+    for _ in range(limit):
+        if locator.evaluate("e => e === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{locator} is not reachable with Tab")
