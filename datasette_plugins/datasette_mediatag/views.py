@@ -24,7 +24,7 @@ from datasette import Forbidden
 from datasette.utils.asgi import Response
 
 from . import thumbs
-from .sessions import PLUGIN, STORE, Session, allowed
+from .sessions import ACTIONS, PLUGIN, STORE, Session, allowed
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -69,7 +69,7 @@ async def _session(datasette, request, action: str) -> Session:
     if sess is None:
         raise UIError("log in first", status=401)
     if not await datasette.permission_allowed(request.actor, action, default=False):
-        need = {"mediatag-edit": "mediatag_editor", "mediatag-query": "mediatag_query"}.get(action, "mediatag_viewer")
+        need = ACTIONS.get(action, "mediatag_viewer")
         raise UIError(f"{sess.login} may not do this: it needs the {need} role", status=403)
     return sess
 
@@ -350,6 +350,51 @@ async def dataset_groups(datasette, request, sess: Session):
     groups = await sess.rows("SELECT * FROM mediatag.list_tag_groups(%s)", [name])
     ctx = {"name": name, "groups": groups}
     return await render(datasette, request, "mediatag_dataset_groups.html", ctx)
+
+
+ACCESS_LEVELS = ("viewer", "editor")
+
+
+@view()
+async def dataset_access(datasette, request, sess: Session):
+    """Who may see / change a dataset (mediatag.dataset_access); admins grant and revoke. The database checks the
+    admin role again in grant_dataset_access / revoke_dataset_access."""
+    name = arg(request, "name")
+    if request.method == "POST":
+        if not allowed(request.actor, "mediatag-admin"):
+            raise UIError(f"{sess.login} may not change dataset access: it needs the mediatag_admin role", status=403)
+        form = await request.post_vars()
+        role, action = (form.get("role") or "").strip(), form.get("action")
+        if not role:
+            raise UIError("enter the role or login to grant access to")
+        if action == "grant":
+            level = form.get("level") or "viewer"
+            await sess.value(
+                "SELECT mediatag.grant_dataset_access(dataset => %s, role => %s, level => %s)", [name, role, level]
+            )
+            datasette.add_message(request, f'Granted {level} access to "{role}".', datasette.INFO)
+        elif action == "revoke":
+            n = await sess.value("SELECT mediatag.revoke_dataset_access(dataset => %s, role => %s)", [name, role])
+            msg = f'Revoked the access of "{role}".' if n else f'"{role}" had no access of its own to revoke.'
+            datasette.add_message(request, msg, datasette.INFO if n else datasette.WARNING)
+        else:
+            raise UIError(f"unknown action {action!r}: use grant or revoke")
+        return Response.redirect(url("/mediatag/dataset/access", name=name))
+    summary = await sess.one("SELECT * FROM mediatag.dataset_summary(%s)", [name])
+    if summary is None:
+        raise UIError(f'unknown dataset "{name}"', status=404)
+    grants = await sess.rows("SELECT * FROM mediatag.dataset_access(%s)", [name])
+    is_admin = allowed(request.actor, "mediatag-admin")
+    roles = []
+    if is_admin:
+        # Suggestions for the grant box: the mediatag roles and the logins (the catalog every login may read).
+        roles = await sess.rows(
+            "SELECT rolname AS name, rolcanlogin AS login FROM pg_catalog.pg_roles"
+            " WHERE rolname !~ '^pg_' AND rolname <> 'mediatag_owner' AND (rolcanlogin OR rolname ~ '^mediatag_')"
+            " ORDER BY NOT rolname ~ '^mediatag_', rolname LIMIT 500"
+        )
+    ctx = {"name": name, "grants": grants, "is_admin": is_admin, "roles": roles, "levels": ACCESS_LEVELS}
+    return await render(datasette, request, "mediatag_dataset_access.html", ctx)
 
 
 # ---- tag groups -------------------------------------------------------------------------------------------------
@@ -957,6 +1002,7 @@ ROUTES = [
     (r"^/mediatag/thumb/(?P<kf>\d+)/(?P<w>\d+)\.jpg$", thumb),
     (r"^/mediatag/dataset$", dataset_page),
     (r"^/mediatag/dataset/groups$", dataset_groups),
+    (r"^/mediatag/dataset/access$", dataset_access),
     (r"^/mediatag/asset$", asset_page),
     (r"^/mediatag/groups$", groups_page),
     (r"^/mediatag/groups/new$", group_new),

@@ -1,5 +1,5 @@
 """Browser-test fixtures: the UI (Datasette + datasette-mediatag under uvicorn, in a thread) over the test database,
-PostgreSQL logins for an editor and a viewer (password auth over TCP, as people log in), and Debian's Chromium
+PostgreSQL logins for an editor, a viewer and an admin (password auth over TCP, as people log in), and Debian's Chromium
 driven by Playwright. Timings measured by the tests are printed at the end of the run."""
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def ui_logins(db_url: str) -> Iterator[dict[str, Login]]:
         logins = {
             "editor": _create_login(conn, "ui_editor", ["mediatag_editor", "mediatag_query"]),
             "viewer": _create_login(conn, "ui_viewer", ["mediatag_viewer"]),
+            "admin": _create_login(conn, "ui_admin", ["mediatag_admin"]),
         }
     yield logins
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -151,6 +152,13 @@ def editor(browser, ui_url, ui_logins):
 @pytest.fixture(scope="session")
 def viewer(browser, ui_url, ui_logins):
     ctx, page = _logged_in(browser, ui_url, ui_logins["viewer"])
+    yield page
+    ctx.close()
+
+
+@pytest.fixture(scope="session")
+def admin(browser, ui_url, ui_logins):
+    ctx, page = _logged_in(browser, ui_url, ui_logins["admin"])
     yield page
     ctx.close()
 
