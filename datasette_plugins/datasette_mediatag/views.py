@@ -23,7 +23,7 @@ import psycopg
 from datasette import Forbidden
 from datasette.utils.asgi import Response
 
-from . import thumbs
+from . import thumbs, uploads
 from .sessions import ACTIONS, PLUGIN, STORE, Session, allowed
 
 HERE = Path(__file__).parent
@@ -921,10 +921,24 @@ async def _concepts(sess: Session, dataset: str | None = None) -> list[dict]:
     return []
 
 
-@view()
-async def concepts_page(datasette, request, sess: Session):
+async def _concepts_ctx(sess: Session) -> dict:
     fns = await sess.functions()
     available = "create_concept" in fns
+    datasets = await sess.rows("SELECT name FROM mediatag.dataset_summary()")
+    concepts = await _concepts(sess) if available else []
+    return {
+        "available": available,
+        "concepts": concepts,
+        "datasets": datasets,
+        "has_import": "import_concept_labels_csv" in fns,
+        "has_examples": "add_concept_examples" in fns,
+        "max_images": uploads.MAX_IMAGES,
+        "form": {},
+    }
+
+
+@view()
+async def concepts_page(datasette, request, sess: Session):
     if request.method == "POST":
         if not allowed(request.actor, "mediatag-edit"):
             raise UIError(f"{sess.login} may not create concepts: it needs the mediatag_editor role", status=403)
@@ -936,22 +950,111 @@ async def concepts_page(datasette, request, sess: Session):
             [form.get("dataset") or "", name, form.get("description") or ""],
         )
         return Response.redirect(url("/mediatag/concept", name=name, q=form.get("description") or None))
-    datasets = await sess.rows("SELECT name FROM mediatag.dataset_summary()")
-    concepts = await _concepts(sess) if available else []
-    ctx = {"available": available, "concepts": concepts, "datasets": datasets}
-    return await render(datasette, request, "mediatag_concepts.html", ctx)
+    return await render(datasette, request, "mediatag_concepts.html", await _concepts_ctx(sess))
+
+
+async def _concept_ctx(sess: Session, name: str) -> dict:
+    fns = await sess.functions()
+    available = {"continue_labeling", "label_concept", "concept_top"} <= fns
+    top, info = [], None
+    if available:
+        top = await sess.rows("SELECT * FROM mediatag.concept_top(concept => %s, n => %s)", [name, 12])
+        if "list_concepts" in fns:
+            info = await sess.one("SELECT * FROM mediatag.list_concepts() WHERE lower(name) = lower(%s)", [name])
+    return {
+        "available": available,
+        "name": info["name"] if info else name,
+        "info": info,
+        "top": top,
+        "has_import": "import_concept_labels_csv" in fns,
+        "has_examples": "add_concept_examples" in fns,
+        "max_images": uploads.MAX_IMAGES,
+    }
 
 
 @view()
 async def concept_page(datasette, request, sess: Session):
-    fns = await sess.functions()
-    name = arg(request, "name")
-    available = {"continue_labeling", "label_concept", "concept_top"} <= fns
-    top = []
-    if available:
-        top = await sess.rows("SELECT * FROM mediatag.concept_top(concept => %s, n => %s)", [name, 12])
-    ctx = {"available": available, "name": name, "top": top}
+    ctx = await _concept_ctx(sess, arg(request, "name"))
     return await render(datasette, request, "mediatag_concept.html", ctx)
+
+
+def _upload_dir(datasette) -> Path | None:
+    cfg = datasette.plugin_config(PLUGIN) or {}
+    return Path(cfg["upload_dir"]) if cfg.get("upload_dir") else None
+
+
+async def _concept_upload(datasette, request, sess: Session, kind: str) -> Response:
+    """Labels from a CSV (kind "csv") or example images (kind "images"), for a new concept (the form's dataset,
+    name, description: created in the same transaction) or an existing one (field `concept`)."""
+    await _require_function(sess, "import_concept_labels_csv" if kind == "csv" else "add_concept_examples")
+    fields: dict[str, str] = {}
+    existing = None
+    try:
+        fields, files = await uploads.read_form(request)
+        existing = (fields.get("concept") or "").strip() or None
+        name = existing or (fields.get("name") or "").strip()
+        if not name:
+            raise uploads.UploadError("enter the concept's name")
+        if kind == "csv":
+            csv_file = next((f for f in files if f.field == "csv"), None)
+            text = uploads.csv_text(csv_file)
+            work = [("SELECT * FROM mediatag.import_concept_labels_csv(concept => %s, csv_text => %s)", [name, text])]
+        else:
+            folder = _upload_dir(datasette)
+            if folder is None:
+                raise uploads.UploadError(
+                    "image uploads are not configured (plugin setting upload_dir: a folder under the embedding"
+                    " service's media roots; `mediatag ui --upload-dir`)",
+                    501,
+                )
+            images = [f for f in files if f.field == "images"]
+            paths = await asyncio.to_thread(uploads.store_images, images, folder)
+            work = [("SELECT mediatag.add_concept_examples(concept => %s, paths => %s) AS version", [name, paths])]
+        if existing is None:
+            create = "SELECT mediatag.create_concept(dataset => %s, name => %s, description => %s)"
+            work.insert(0, (create, [fields.get("dataset") or "", name, fields.get("description") or ""]))
+        results = await sess.atomic(work)
+    except uploads.UploadError as e:
+        return await _upload_failed(datasette, request, sess, kind, existing, fields, str(e), None, e.status)
+    except psycopg.Error as e:
+        msg, hint = db_message(e)
+        status = 403 if isinstance(e, psycopg.errors.InsufficientPrivilege) else 400
+        return await _upload_failed(datasette, request, sess, kind, existing, fields, msg, hint, status)
+    out = results[-1]
+    if kind == "csv":
+        counts: dict[str, int] = {}
+        for r in out:
+            counts[r["label"]] = counts.get(r["label"], 0) + r["keyframes"]
+        done = ", ".join(f"{n} {lab}" for lab, n in sorted(counts.items()))
+        msg = f"Imported {len(out)} rows of {csv_file.filename}: {done} (keyframes labeled)."
+    else:
+        n = len(paths)
+        msg = f"Added {n} example image{'s' if n != 1 else ''}; the concept is at version {out[0]['version']}."
+    datasette.add_message(request, msg, datasette.INFO)
+    return Response.redirect(url("/mediatag/concept", name=name))
+
+
+async def _upload_failed(datasette, request, sess, kind, existing, fields, message, hint, status) -> Response:
+    """The page the form was on, with the error by the form and what was typed kept."""
+    if existing:
+        ctx = await _concept_ctx(sess, existing)
+        template = "mediatag_concept.html"
+    else:
+        ctx = await _concepts_ctx(sess)
+        ctx["form"] = {k: fields.get(k) for k in ("dataset", "name", "description")}
+        template = "mediatag_concepts.html"
+    ctx |= {"upload_error": message, "upload_hint": hint, "upload_kind": kind}
+    return await render(datasette, request, template, ctx, status=status)
+
+
+@view("mediatag-edit")
+async def concept_import(datasette, request, sess: Session):
+    return await _concept_upload(datasette, request, sess, "csv")
+
+
+@view("mediatag-edit")
+async def concept_examples(datasette, request, sess: Session):
+    return await _concept_upload(datasette, request, sess, "images")
 
 
 @view()
@@ -1018,6 +1121,8 @@ ROUTES = [
     (r"^/mediatag/search$", search_page),
     (r"^/mediatag/concepts$", concepts_page),
     (r"^/mediatag/concept$", concept_page),
+    (r"^/mediatag/concepts/import$", concept_import),
+    (r"^/mediatag/concepts/examples$", concept_examples),
     (r"^/mediatag/api/preview$", api_preview),
     (r"^/mediatag/api/label$", api_label),
     (r"^/mediatag/api/threshold$", api_threshold),

@@ -93,7 +93,12 @@ def ui_url(db_url: str, service: str, tmp_path_factory: pytest.TempPathFactory) 
     from datasette_mediatag.app import login_url_for, make_datasette
     from datasette_mediatag.sessions import STORE
 
-    app = make_datasette(login_url_for(db_url), thumb_dir=str(tmp_path_factory.mktemp("thumbs")))
+    # Uploads under the pytest base folder: one of the test embedding service's media roots.
+    app = make_datasette(
+        login_url_for(db_url),
+        thumb_dir=str(tmp_path_factory.mktemp("thumbs")),
+        upload_dir=str(tmp_path_factory.mktemp("uploads")),
+    )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app.app(), host="127.0.0.1", port=port, log_level="warning"))
     loop = asyncio.new_event_loop()

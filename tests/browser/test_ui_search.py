@@ -67,6 +67,10 @@ def test_search_one_result_per_video_and_filters_kept(editor, video_dataset):
     assert len(first) == len(second) == 1 and first[0][0] != second[0][0] and second[0][1] == 2
     editor.goto("/mediatag/search?" + urlencode({**base, "meta": json.dumps({"SeriesName": "Other"})}))
     expect(editor.locator("#search-results")).to_contain_text("No results.")
+    # The query text is shown as text, never as markup.
+    editor.goto("/mediatag/search?" + urlencode({**base, "q": "a <b>red</b> screen"}))
+    expect(editor.get_by_label("Text", exact=True)).to_have_value("a <b>red</b> screen")
+    assert editor.locator("main b").count() == 0
     # A bad window is the database's error, shown on the page.
     editor.goto("/mediatag/search?" + urlencode({**base, "offset": -1}))
     expect(editor.locator(".mt-error")).to_be_visible()
