@@ -837,6 +837,7 @@ async def query_download(datasette, request, sess: Session):
 
 @view()
 async def search_page(datasette, request, sess: Session):
+    t0 = time.perf_counter()
     fns = await sess.functions()
     datasets = await sess.rows("SELECT name FROM mediatag.dataset_summary()")
     dataset = request.args.get("dataset") or (datasets[0]["name"] if datasets else None)
@@ -900,7 +901,9 @@ async def search_page(datasette, request, sess: Session):
             ctx["prev_url"] = url("/mediatag/search", **keep, offset=max(0, offset - k) or None)
         if len(rows) == k:
             ctx["next_url"] = url("/mediatag/search", **keep, offset=offset + k)
-    return await render(datasette, request, "mediatag_search.html", ctx)
+    resp = await render(datasette, request, "mediatag_search.html", ctx)
+    resp.headers["server-timing"] = f"app;dur={(time.perf_counter() - t0) * 1000:.1f}"
+    return resp
 
 
 async def _concepts(sess: Session, dataset: str | None = None) -> list[dict]:

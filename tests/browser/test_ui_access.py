@@ -98,6 +98,7 @@ def test_admin_grants_access(admin, private_dataset, team_role, ui_logins, db_ur
     admin.get_by_role("button", name="Grant").click()
     expect(admin.locator("#dataset-access tbody")).to_contain_text(team_role)
     assert admin.locator("#dataset-access b").count() == 0
+    screenshot(admin, "dataset_access")
     # A role that does not exist: the database's words.
     admin.get_by_label("Role or login").fill("no_such_role_here")
     admin.get_by_role("button", name="Grant").click()
@@ -106,7 +107,6 @@ def test_admin_grants_access(admin, private_dataset, team_role, ui_logins, db_ur
     expect(admin.locator("#dataset-access tbody tr")).to_have_count(3)
     assert _grants(db_url, private_dataset) == {editor_login: "editor", viewer_login: "viewer", team_role: "viewer"}
     assert {admin.get_by_role("button", name=f"Revoke access of {r}").count() for r in (editor_login, team_role)} == {1}
-    screenshot(admin, "dataset_access")
 
 
 @pytest.mark.parametrize("who", ["editor", "viewer"])

@@ -4,6 +4,7 @@ viewers get no forms and their POSTs are refused."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -12,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from ..conftest import unique
-from .conftest import assert_controls_labeled, screenshot, tab_to
+from .conftest import assert_controls_labeled, record, screenshot, tab_to
 
 # A multipart POST from the page itself. token: true (the page's, first), false (none), "late" (the page's, after
 # the file), or any other string (sent instead of the page's).
@@ -66,8 +67,10 @@ def csv_concept(editor, coco_dataset, labels, db_url, ui_logins) -> str:
         files=[{"name": "giraffes.csv", "mimeType": "text/csv", "buffer": body.encode()}]
     )
     screenshot(editor, "concepts")
+    t0 = time.perf_counter()
     form.get_by_role("button", name="Create and import labels").click()
     editor.wait_for_url("**/mediatag/concept?*")
+    record("new concept from a 10-row CSV: submit to its page (ms)", (time.perf_counter() - t0) * 1000)
     n_yes = sum(yes for _, yes in rows)
     expect(editor.locator(".message-info")).to_contain_text(
         f"Imported 10 rows of giraffes.csv: {10 - n_yes} no, {n_yes} yes"
@@ -153,8 +156,10 @@ def test_example_image_upload_with_the_keyboard(editor, coco_dataset, coco_files
         form = editor.locator("#concept-examples")
     assert _concept(db_url, name)["examples"] == 1  # nothing was added
     form.get_by_label("Example images").set_input_files([str(coco_files[52]), str(coco_files[53])])
+    t0 = time.perf_counter()
     form.get_by_role("button", name="Add example images").click()
     expect(editor.locator(".message-info")).to_contain_text("Added 2 example images; the concept is at version 3")
+    record("two example images: submit to the retrained concept's page (ms)", (time.perf_counter() - t0) * 1000)
     expect(editor.locator("#concept-counts [data-field=examples]")).to_have_text("3")
     screenshot(editor, "concept_examples")
 

@@ -8,7 +8,16 @@ from urllib.parse import urlencode
 
 from playwright.sync_api import expect
 
-from .conftest import assert_controls_labeled, screenshot, tab_to
+from .conftest import assert_controls_labeled, record, screenshot, tab_to
+
+
+def _timings(page, what: str) -> None:
+    nav = page.evaluate(
+        "() => { const n = performance.getEntriesByType('navigation')[0];"
+        " return [n.serverTiming[0].duration, n.domContentLoadedEventEnd - n.startTime]; }"
+    )
+    record(f"search {what}: server time, Server-Timing (ms)", nav[0])
+    record(f"search {what}: navigation to DOMContentLoaded (ms)", nav[1])
 
 
 def _results(page) -> list[tuple[int, int]]:
@@ -29,6 +38,7 @@ def test_search_pages_do_not_overlap(editor, coco_dataset):
     expect(editor.locator("#search-window")).to_have_text("Results 1–12.")
     page1 = _results(editor)
     assert [r for _, r in page1] == list(range(1, 13))
+    _timings(editor, "page 1")
     expect(editor.get_by_role("link", name="Previous page")).to_have_count(0)
     editor.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     screenshot(editor, "search")
@@ -36,6 +46,7 @@ def test_search_pages_do_not_overlap(editor, coco_dataset):
     expect(editor.locator("#search-window")).to_have_text("Results 13–24.")
     page2 = _results(editor)
     assert [r for _, r in page2] == list(range(13, 25))  # ranks go on where page 1 stopped
+    _timings(editor, "next page")
     assert not {k for k, _ in page1} & {k for k, _ in page2}, "page 2 repeats keyframes of page 1"
     assert editor.get_by_label("Text", exact=True).input_value() == "a giraffe standing in a field"
     editor.get_by_role("link", name="Previous page").click()
@@ -55,6 +66,7 @@ def test_search_one_result_per_video_and_filters_kept(editor, video_dataset):
     editor.get_by_role("button", name="Search", exact=True).last.click()
     expect(editor.locator("#search-window")).to_have_text("Results 1–1, one per video.")
     grouped = _results(editor)
+    _timings(editor, "one per video")
     assert grouped == [(every[0][0], 1)]  # the video's best keyframe
     expect(editor.locator("#search-results [data-field=matches]")).to_have_text(f"{len(every)} matching keyframes")
     # A metadata filter travels with the paging links.
