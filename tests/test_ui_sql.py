@@ -84,3 +84,56 @@ def test_thumbnail_follows_a_changed_file(tmp_path, coco_files):
     os.utime(src, ns=(time.time_ns(), time.time_ns() + 1_000_000))
     _, k2 = thumbs.thumbnail(src, 160, tmp_path / "cache")
     assert k1 != k2
+
+
+def _concept_on(conn, dataset: str) -> str:
+    from .conftest import unique
+
+    name = unique("ui_csv")
+    conn.execute("SELECT mediatag.create_concept(%s, %s, 'a photo of a giraffe')", [dataset, name])
+    return name
+
+
+def test_import_concept_labels_csv_header_or_not(conn, coco_dataset):
+    concept = _concept_on(conn, coco_dataset)
+    rows = conn.execute(
+        "SELECT a.id, k.id, k.image_path FROM mediatag.asset a JOIN mediatag.keyframe k ON k.asset_id = a.id"
+        " WHERE a.dataset_id = mediatag.dataset_id(%s) ORDER BY a.id LIMIT 4",
+        [coco_dataset],
+    ).fetchall()
+    (a0, _, p0), (a1, _, _), (_, k2, _), (a3, _, p3) = rows
+    name0 = os.path.basename(p0)
+    # A byte-order mark, a header in another order, blank lines and quoting.
+    text = f'\ufefflabel,file\n\nyes,"{name0}"\nno,{a1}\n'
+    got = conn.execute("SELECT * FROM mediatag.import_concept_labels_csv(%s, %s)", [concept, text]).fetchall()
+    assert got == [(name0, "yes", 1), (str(a1), "no", 1)]
+    got = conn.execute(
+        "SELECT * FROM mediatag.import_concept_labels_csv(%s, %s)", [concept, f"keyframe_id,answer\n{k2},skip\n"]
+    ).fetchall()
+    assert got == [(f"keyframe:{k2}", "skip", 1)]
+    got = conn.execute(
+        "SELECT * FROM mediatag.import_concept_labels_csv(%s, %s)", [concept, f"{a3},yes\n{os.path.basename(p3)},no\n"]
+    ).fetchall()
+    assert got == [(str(a3), "yes", 1), (os.path.basename(p3), "no", 1)]  # no header: item, label
+    labels = dict(
+        conn.execute("SELECT l.label, count(*) FROM mediatag.concept_labels(%s) l GROUP BY 1", [concept]).fetchall()
+    )
+    assert labels == {"yes": 1, "no": 2, "skip": 1}  # asset 3 labeled twice: the last row wins
+
+
+@pytest.mark.parametrize(
+    "text, error, match",
+    [
+        ("", psycopg.errors.InvalidParameterValue, "the CSV is empty"),
+        ("file,verdict\nx.jpg,yes\n", psycopg.errors.InvalidParameterValue, "needs an item column .* a label column"),
+        ("file,label\n", psycopg.errors.InvalidParameterValue, "a header but no rows"),
+        ("file,label\nonly_one_column\n", psycopg.errors.InvalidParameterValue, "CSV line 2: expected an item"),
+        ("no_such_file.jpg,yes\n", psycopg.errors.NoDataFound, "1 of 1 rows match no asset"),
+        ("x.jpg,maybe\n", psycopg.errors.InvalidParameterValue, "maybe"),
+    ],
+)
+def test_import_concept_labels_csv_errors(conn, coco_dataset, text, error, match):
+    concept = _concept_on(conn, coco_dataset)
+    with pytest.raises(error, match=match):
+        conn.execute("SELECT * FROM mediatag.import_concept_labels_csv(%s, %s)", [concept, text])
+    assert conn.execute("SELECT count(*) FROM mediatag.concept_labels(%s)", [concept]).fetchone()[0] == 0

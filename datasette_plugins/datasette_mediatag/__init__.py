@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datasette import hookimpl
 
-from . import views
+from . import csrf_multipart, views
 from .sessions import ACTIONS, STORE, allowed
 
 PLUGIN = "datasette-mediatag"
@@ -18,6 +18,12 @@ PLUGIN = "datasette-mediatag"
 @hookimpl
 def register_routes(datasette):
     return views.ROUTES
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    # Outside Datasette's CSRF middleware: upload forms' tokens reach it in a header (see csrf_multipart).
+    return lambda app: csrf_multipart.wrap(app, datasette)
 
 
 @hookimpl

@@ -31,12 +31,16 @@ def register_plugin() -> None:
         pm.register(module, name=PLUGIN)
 
 
-def make_datasette(login_url: str | None, local_url: str | None = None, thumb_dir: str | None = None):
-    """A Datasette whose /mediatag/ pages talk to PostgreSQL; `local_url` lets visitors without a login act as it."""
+def make_datasette(
+    login_url: str | None, local_url: str | None = None, thumb_dir: str | None = None, upload_dir: str | None = None
+):
+    """A Datasette whose /mediatag/ pages talk to PostgreSQL; `local_url` lets visitors without a login act as it.
+
+    `upload_dir` holds uploaded example images; it must lie under the embedding service's media roots."""
     from datasette.app import Datasette
 
     register_plugin()
-    cfg = {"login_url": login_url, "local_url": local_url, "thumb_dir": thumb_dir}
+    cfg = {"login_url": login_url, "local_url": local_url, "thumb_dir": thumb_dir, "upload_dir": upload_dir}
     return Datasette(
         metadata={"title": "mediatag", "plugins": {PLUGIN: {k: v for k, v in cfg.items() if v}}},
         settings={"default_page_size": 50},

@@ -67,6 +67,16 @@ class Session:
                 out.append(await cur.fetchall() if cur.description else [])
         return out
 
+    async def atomic(self, statements: list[tuple[str, Any]]) -> list[list[dict]]:
+        """Several statements in one transaction: all of them happen or none (create a concept and import its
+        labels: a refused import leaves no empty concept behind)."""
+        out = []
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            for sql, params in statements:
+                await cur.execute(sql, params)
+                out.append(await cur.fetchall() if cur.description else [])
+        return out
+
     async def one(self, sql: str, params: Any = ()) -> dict | None:
         r = await self.rows(sql, params)
         return r[0] if r else None

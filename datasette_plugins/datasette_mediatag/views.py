@@ -23,8 +23,8 @@ import psycopg
 from datasette import Forbidden
 from datasette.utils.asgi import Response
 
-from . import thumbs
-from .sessions import PLUGIN, STORE, Session, allowed
+from . import thumbs, uploads
+from .sessions import ACTIONS, PLUGIN, STORE, Session, allowed
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -36,6 +36,7 @@ QUERY_ROW_LIMIT = 1000  # rows shown on the Query page; downloads take up to DOW
 DOWNLOAD_ROW_LIMIT = 100_000
 QUERY_TIMEOUT = "15s"
 PREVIEW_N = 24
+SEARCH_K = 48  # search results per page
 METRICS = {"f1": "F1", "f05": "F0.5", "precision": "Precision", "accuracy": "Accuracy", "recall": "Recall"}
 
 
@@ -68,7 +69,7 @@ async def _session(datasette, request, action: str) -> Session:
     if sess is None:
         raise UIError("log in first", status=401)
     if not await datasette.permission_allowed(request.actor, action, default=False):
-        need = {"mediatag-edit": "mediatag_editor", "mediatag-query": "mediatag_query"}.get(action, "mediatag_viewer")
+        need = ACTIONS.get(action, "mediatag_viewer")
         raise UIError(f"{sess.login} may not do this: it needs the {need} role", status=403)
     return sess
 
@@ -349,6 +350,51 @@ async def dataset_groups(datasette, request, sess: Session):
     groups = await sess.rows("SELECT * FROM mediatag.list_tag_groups(%s)", [name])
     ctx = {"name": name, "groups": groups}
     return await render(datasette, request, "mediatag_dataset_groups.html", ctx)
+
+
+ACCESS_LEVELS = ("viewer", "editor")
+
+
+@view()
+async def dataset_access(datasette, request, sess: Session):
+    """Who may see / change a dataset (mediatag.dataset_access); admins grant and revoke. The database checks the
+    admin role again in grant_dataset_access / revoke_dataset_access."""
+    name = arg(request, "name")
+    if request.method == "POST":
+        if not allowed(request.actor, "mediatag-admin"):
+            raise UIError(f"{sess.login} may not change dataset access: it needs the mediatag_admin role", status=403)
+        form = await request.post_vars()
+        role, action = (form.get("role") or "").strip(), form.get("action")
+        if not role:
+            raise UIError("enter the role or login to grant access to")
+        if action == "grant":
+            level = form.get("level") or "viewer"
+            await sess.value(
+                "SELECT mediatag.grant_dataset_access(dataset => %s, role => %s, level => %s)", [name, role, level]
+            )
+            datasette.add_message(request, f'Granted {level} access to "{role}".', datasette.INFO)
+        elif action == "revoke":
+            n = await sess.value("SELECT mediatag.revoke_dataset_access(dataset => %s, role => %s)", [name, role])
+            msg = f'Revoked the access of "{role}".' if n else f'"{role}" had no access of its own to revoke.'
+            datasette.add_message(request, msg, datasette.INFO if n else datasette.WARNING)
+        else:
+            raise UIError(f"unknown action {action!r}: use grant or revoke")
+        return Response.redirect(url("/mediatag/dataset/access", name=name))
+    summary = await sess.one("SELECT * FROM mediatag.dataset_summary(%s)", [name])
+    if summary is None:
+        raise UIError(f'unknown dataset "{name}"', status=404)
+    grants = await sess.rows("SELECT * FROM mediatag.dataset_access(%s)", [name])
+    is_admin = allowed(request.actor, "mediatag-admin")
+    roles = []
+    if is_admin:
+        # Suggestions for the grant box: the mediatag roles and the logins (the catalog every login may read).
+        roles = await sess.rows(
+            "SELECT rolname AS name, rolcanlogin AS login FROM pg_catalog.pg_roles"
+            " WHERE rolname !~ '^pg_' AND rolname <> 'mediatag_owner' AND (rolcanlogin OR rolname ~ '^mediatag_')"
+            " ORDER BY NOT rolname ~ '^mediatag_', rolname LIMIT 500"
+        )
+    ctx = {"name": name, "grants": grants, "is_admin": is_admin, "roles": roles, "levels": ACCESS_LEVELS}
+    return await render(datasette, request, "mediatag_dataset_access.html", ctx)
 
 
 # ---- tag groups -------------------------------------------------------------------------------------------------
@@ -791,19 +837,23 @@ async def query_download(datasette, request, sess: Session):
 
 @view()
 async def search_page(datasette, request, sess: Session):
+    t0 = time.perf_counter()
     fns = await sess.functions()
     datasets = await sess.rows("SELECT name FROM mediatag.dataset_summary()")
     dataset = request.args.get("dataset") or (datasets[0]["name"] if datasets else None)
     q, like = request.args.get("q") or "", int_arg(request, "like")
     concept, tagf, meta = request.args.get("concept"), request.args.get("tag"), request.args.get("meta") or ""
+    k, offset = int_arg(request, "k", SEARCH_K), int_arg(request, "offset", 0)
+    by_video = request.args.get("group_by_video") in ("1", "on", "true")
     rows, error, concepts = [], None, []
     available = "search" in fns
     if available and dataset:
         if "create_concept" in fns:
             concepts = await _concepts(sess, dataset)
         if q.strip() or like:
-            named = ["dataset => %(dataset)s", "k => %(k)s"]
-            params: dict[str, Any] = {"dataset": dataset, "k": int_arg(request, "k", 48)}
+            # The window (k, offset) is checked by mediatag.search itself; its error shows on the page.
+            named = ["dataset => %(dataset)s", "k => %(k)s", '"offset" => %(offset)s', "group_by_video => %(gbv)s"]
+            params: dict[str, Any] = {"dataset": dataset, "k": k, "offset": offset, "gbv": by_video}
             if like:
                 named.append("keyframe => %(like)s")
                 params["like"] = like
@@ -839,8 +889,21 @@ async def search_page(datasette, request, sess: Session):
         "concept": concept,
         "tagf": tagf,
         "meta": meta,
+        "k": k,
+        "offset": offset,
+        "by_video": by_video,
     }
-    return await render(datasette, request, "mediatag_search.html", ctx)
+    if rows or offset:
+        # Paging links keep every argument but the window; a full page may have a next one.
+        keep = {"dataset": dataset, "q": q or None, "like": like, "concept": concept or None, "tag": tagf or None}
+        keep |= {"meta": meta or None, "k": k if k != SEARCH_K else None, "group_by_video": "1" if by_video else None}
+        if offset:
+            ctx["prev_url"] = url("/mediatag/search", **keep, offset=max(0, offset - k) or None)
+        if len(rows) == k:
+            ctx["next_url"] = url("/mediatag/search", **keep, offset=offset + k)
+    resp = await render(datasette, request, "mediatag_search.html", ctx)
+    resp.headers["server-timing"] = f"app;dur={(time.perf_counter() - t0) * 1000:.1f}"
+    return resp
 
 
 async def _concepts(sess: Session, dataset: str | None = None) -> list[dict]:
@@ -861,10 +924,24 @@ async def _concepts(sess: Session, dataset: str | None = None) -> list[dict]:
     return []
 
 
-@view()
-async def concepts_page(datasette, request, sess: Session):
+async def _concepts_ctx(sess: Session) -> dict:
     fns = await sess.functions()
     available = "create_concept" in fns
+    datasets = await sess.rows("SELECT name FROM mediatag.dataset_summary()")
+    concepts = await _concepts(sess) if available else []
+    return {
+        "available": available,
+        "concepts": concepts,
+        "datasets": datasets,
+        "has_import": "import_concept_labels_csv" in fns,
+        "has_examples": "add_concept_examples" in fns,
+        "max_images": uploads.MAX_IMAGES,
+        "form": {},
+    }
+
+
+@view()
+async def concepts_page(datasette, request, sess: Session):
     if request.method == "POST":
         if not allowed(request.actor, "mediatag-edit"):
             raise UIError(f"{sess.login} may not create concepts: it needs the mediatag_editor role", status=403)
@@ -876,22 +953,111 @@ async def concepts_page(datasette, request, sess: Session):
             [form.get("dataset") or "", name, form.get("description") or ""],
         )
         return Response.redirect(url("/mediatag/concept", name=name, q=form.get("description") or None))
-    datasets = await sess.rows("SELECT name FROM mediatag.dataset_summary()")
-    concepts = await _concepts(sess) if available else []
-    ctx = {"available": available, "concepts": concepts, "datasets": datasets}
-    return await render(datasette, request, "mediatag_concepts.html", ctx)
+    return await render(datasette, request, "mediatag_concepts.html", await _concepts_ctx(sess))
+
+
+async def _concept_ctx(sess: Session, name: str) -> dict:
+    fns = await sess.functions()
+    available = {"continue_labeling", "label_concept", "concept_top"} <= fns
+    top, info = [], None
+    if available:
+        top = await sess.rows("SELECT * FROM mediatag.concept_top(concept => %s, n => %s)", [name, 12])
+        if "list_concepts" in fns:
+            info = await sess.one("SELECT * FROM mediatag.list_concepts() WHERE lower(name) = lower(%s)", [name])
+    return {
+        "available": available,
+        "name": info["name"] if info else name,
+        "info": info,
+        "top": top,
+        "has_import": "import_concept_labels_csv" in fns,
+        "has_examples": "add_concept_examples" in fns,
+        "max_images": uploads.MAX_IMAGES,
+    }
 
 
 @view()
 async def concept_page(datasette, request, sess: Session):
-    fns = await sess.functions()
-    name = arg(request, "name")
-    available = {"continue_labeling", "label_concept", "concept_top"} <= fns
-    top = []
-    if available:
-        top = await sess.rows("SELECT * FROM mediatag.concept_top(concept => %s, n => %s)", [name, 12])
-    ctx = {"available": available, "name": name, "top": top}
+    ctx = await _concept_ctx(sess, arg(request, "name"))
     return await render(datasette, request, "mediatag_concept.html", ctx)
+
+
+def _upload_dir(datasette) -> Path | None:
+    cfg = datasette.plugin_config(PLUGIN) or {}
+    return Path(cfg["upload_dir"]) if cfg.get("upload_dir") else None
+
+
+async def _concept_upload(datasette, request, sess: Session, kind: str) -> Response:
+    """Labels from a CSV (kind "csv") or example images (kind "images"), for a new concept (the form's dataset,
+    name, description: created in the same transaction) or an existing one (field `concept`)."""
+    await _require_function(sess, "import_concept_labels_csv" if kind == "csv" else "add_concept_examples")
+    fields: dict[str, str] = {}
+    existing = None
+    try:
+        fields, files = await uploads.read_form(request)
+        existing = (fields.get("concept") or "").strip() or None
+        name = existing or (fields.get("name") or "").strip()
+        if not name:
+            raise uploads.UploadError("enter the concept's name")
+        if kind == "csv":
+            csv_file = next((f for f in files if f.field == "csv"), None)
+            text = uploads.csv_text(csv_file)
+            work = [("SELECT * FROM mediatag.import_concept_labels_csv(concept => %s, csv_text => %s)", [name, text])]
+        else:
+            folder = _upload_dir(datasette)
+            if folder is None:
+                raise uploads.UploadError(
+                    "image uploads are not configured (plugin setting upload_dir: a folder under the embedding"
+                    " service's media roots; `mediatag ui --upload-dir`)",
+                    501,
+                )
+            images = [f for f in files if f.field == "images"]
+            paths = await asyncio.to_thread(uploads.store_images, images, folder)
+            work = [("SELECT mediatag.add_concept_examples(concept => %s, paths => %s) AS version", [name, paths])]
+        if existing is None:
+            create = "SELECT mediatag.create_concept(dataset => %s, name => %s, description => %s)"
+            work.insert(0, (create, [fields.get("dataset") or "", name, fields.get("description") or ""]))
+        results = await sess.atomic(work)
+    except uploads.UploadError as e:
+        return await _upload_failed(datasette, request, sess, kind, existing, fields, str(e), None, e.status)
+    except psycopg.Error as e:
+        msg, hint = db_message(e)
+        status = 403 if isinstance(e, psycopg.errors.InsufficientPrivilege) else 400
+        return await _upload_failed(datasette, request, sess, kind, existing, fields, msg, hint, status)
+    out = results[-1]
+    if kind == "csv":
+        counts: dict[str, int] = {}
+        for r in out:
+            counts[r["label"]] = counts.get(r["label"], 0) + r["keyframes"]
+        done = ", ".join(f"{n} {lab}" for lab, n in sorted(counts.items()))
+        msg = f"Imported {len(out)} rows of {csv_file.filename}: {done} (keyframes labeled)."
+    else:
+        n = len(paths)
+        msg = f"Added {n} example image{'s' if n != 1 else ''}; the concept is at version {out[0]['version']}."
+    datasette.add_message(request, msg, datasette.INFO)
+    return Response.redirect(url("/mediatag/concept", name=name))
+
+
+async def _upload_failed(datasette, request, sess, kind, existing, fields, message, hint, status) -> Response:
+    """The page the form was on, with the error by the form and what was typed kept."""
+    if existing:
+        ctx = await _concept_ctx(sess, existing)
+        template = "mediatag_concept.html"
+    else:
+        ctx = await _concepts_ctx(sess)
+        ctx["form"] = {k: fields.get(k) for k in ("dataset", "name", "description")}
+        template = "mediatag_concepts.html"
+    ctx |= {"upload_error": message, "upload_hint": hint, "upload_kind": kind}
+    return await render(datasette, request, template, ctx, status=status)
+
+
+@view("mediatag-edit")
+async def concept_import(datasette, request, sess: Session):
+    return await _concept_upload(datasette, request, sess, "csv")
+
+
+@view("mediatag-edit")
+async def concept_examples(datasette, request, sess: Session):
+    return await _concept_upload(datasette, request, sess, "images")
 
 
 @view()
@@ -942,6 +1108,7 @@ ROUTES = [
     (r"^/mediatag/thumb/(?P<kf>\d+)/(?P<w>\d+)\.jpg$", thumb),
     (r"^/mediatag/dataset$", dataset_page),
     (r"^/mediatag/dataset/groups$", dataset_groups),
+    (r"^/mediatag/dataset/access$", dataset_access),
     (r"^/mediatag/asset$", asset_page),
     (r"^/mediatag/groups$", groups_page),
     (r"^/mediatag/groups/new$", group_new),
@@ -957,6 +1124,8 @@ ROUTES = [
     (r"^/mediatag/search$", search_page),
     (r"^/mediatag/concepts$", concepts_page),
     (r"^/mediatag/concept$", concept_page),
+    (r"^/mediatag/concepts/import$", concept_import),
+    (r"^/mediatag/concepts/examples$", concept_examples),
     (r"^/mediatag/api/preview$", api_preview),
     (r"^/mediatag/api/label$", api_label),
     (r"^/mediatag/api/threshold$", api_threshold),

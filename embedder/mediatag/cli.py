@@ -189,7 +189,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return rc
     # The UI over the demo database, in this process (whose embedding service the demo started): Ctrl-C stops both.
     ui_args = argparse.Namespace(host="127.0.0.1", port=int(os.environ.get("MEDIATAG_UI_PORT", 8001)), no_login=True,
-                                 thumb_dir=None)
+                                 thumb_dir=None, upload_dir=None)
     try:
         return cmd_ui(ui_args)
     except KeyboardInterrupt:
@@ -205,7 +205,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
     with connect(url):
         pass  # the extension exists (or is created) before the first page asks for it
     local = url if args.no_login else None
-    app = make_datasette(login_url_for(url), local_url=local, thumb_dir=args.thumb_dir)
+    # Uploaded example images go where the embedding service may read them (the database asks it to embed them).
+    from .service.http import default_media_roots
+
+    uploads = args.upload_dir or str(default_media_roots()[0] / "uploads")
+    app = make_datasette(login_url_for(url), local_url=local, thumb_dir=args.thumb_dir, upload_dir=uploads)
     who = "everyone acts as the configured database user" if local else "log in with your PostgreSQL login"
     print(f"mediatag UI on http://{args.host}:{args.port}/mediatag/ ({who}; Ctrl-C stops it)", flush=True)
     serve(app, args.host, args.port)
@@ -307,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="no login page: every visitor acts as the configured database user (one-person laptop only)",
     )
     ui.add_argument("--thumb-dir", help="where thumbnails are cached (default ~/.cache/mediatag/thumbs)")
+    ui.add_argument(
+        "--upload-dir",
+        help="where uploaded example images are kept: under the embedding service's media roots "
+        "(default: the first of MEDIATAG_MEDIA_ROOTS / the media folder, then uploads/)",
+    )
     ui.set_defaults(func=cmd_ui)
 
     from .tags_cli import add_tag_commands

@@ -89,7 +89,10 @@ END $$;
 CREATE OR REPLACE FUNCTION mediatag.dataset_access(dataset text)
 RETURNS TABLE (role text, level text, granted_by text, granted_at timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT a.grantee::text, a.level, a.granted_by, a.granted_at FROM mediatag.dataset_access a
+    -- The role's plain name (regrole::text would quote "Mixed Case" names, which revoke_dataset_access and
+    -- grant_dataset_access, taking the plain name, would not find).
+    SELECT r.rolname::text, a.level, a.granted_by, a.granted_at FROM mediatag.dataset_access a
+    JOIN pg_catalog.pg_roles r ON r.oid = a.grantee::oid
     WHERE a.dataset_id = mediatag.dataset_id(dataset) ORDER BY 1
 $$;
 

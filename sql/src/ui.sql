@@ -123,3 +123,48 @@ LANGUAGE sql STABLE AS $$
     JOIN mediatag.dataset d ON d.id = e.dataset_id
     ORDER BY e.id DESC
 $$;
+
+-- Existing labels as CSV text (the web UI's upload; psql users can pass a file's contents): the same columns as
+-- the SDK's read_label_csv. With a header, the item column is one of keyframe_id, asset_id, path, file, filename,
+-- file_name, image (keyframe_id values become "keyframe:<id>") and the label column one of label, answer, value;
+-- without a header, the first column is the item and the second the label. The rows then go through
+-- mediatag.import_concept_labels, which matches them to the concept's dataset and checks the caller's access.
+CREATE OR REPLACE FUNCTION mediatag.import_concept_labels_csv(concept text, csv_text text)
+RETURNS TABLE (item text, label text, keyframes int)
+LANGUAGE plpython3u AS $$
+import csv
+import io
+
+ITEM_COLUMNS = ("keyframe_id", "asset_id", "path", "file", "filename", "file_name", "image")
+LABEL_COLUMNS = ("label", "answer", "value")
+BAD = "22023"  # invalid_parameter_value
+if csv_text is None or not csv_text.strip():
+    plpy.error("the CSV is empty: give one row per item (file name or asset id, then yes / no)", sqlstate=BAD)
+if len(csv_text) > 16 * 1024 * 1024:
+    plpy.error(f"the CSV has {len(csv_text)} characters; at most 16 MiB of labels at once", sqlstate=BAD)
+try:
+    rows = [r for r in csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))) if any(c.strip() for c in r)]
+except csv.Error as e:
+    plpy.error(f"the CSV could not be read: {e}", sqlstate=BAD)
+header = [c.strip().lower() for c in rows[0]]
+item_col = next((c for c in ITEM_COLUMNS if c in header), None)
+label_col = next((c for c in LABEL_COLUMNS if c in header), None)
+if item_col is not None and label_col is not None:
+    i, j, body, first_line = header.index(item_col), header.index(label_col), rows[1:], 2
+elif item_col is None and label_col is None:
+    i, j, body, first_line = 0, 1, rows, 1
+else:
+    plpy.error(
+        "the CSV header needs an item column (" + ", ".join(ITEM_COLUMNS) + ") and a label column ("
+        + ", ".join(LABEL_COLUMNS) + "); found " + ", ".join(header), sqlstate=BAD)
+if not body:
+    plpy.error("the CSV has a header but no rows", sqlstate=BAD)
+items, labels = [], []
+for n, r in enumerate(body, start=first_line):
+    if len(r) <= max(i, j):
+        plpy.error(f"CSV line {n}: expected an item and a label, got {r!r}"[:300], sqlstate=BAD)
+    items.append(("keyframe:" if item_col == "keyframe_id" else "") + r[i].strip())
+    labels.append(r[j].strip())
+plan = plpy.prepare("SELECT * FROM mediatag.import_concept_labels($1, $2, $3)", ["text", "text[]", "text[]"])
+return plpy.execute(plan, [concept, items, labels])
+$$;

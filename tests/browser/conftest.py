@@ -1,5 +1,5 @@
 """Browser-test fixtures: the UI (Datasette + datasette-mediatag under uvicorn, in a thread) over the test database,
-PostgreSQL logins for an editor and a viewer (password auth over TCP, as people log in), and Debian's Chromium
+PostgreSQL logins for an editor, a viewer and an admin (password auth over TCP, as people log in), and Debian's Chromium
 driven by Playwright. Timings measured by the tests are printed at the end of the run."""
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ def ui_logins(db_url: str) -> Iterator[dict[str, Login]]:
         logins = {
             "editor": _create_login(conn, "ui_editor", ["mediatag_editor", "mediatag_query"]),
             "viewer": _create_login(conn, "ui_viewer", ["mediatag_viewer"]),
+            "admin": _create_login(conn, "ui_admin", ["mediatag_admin"]),
         }
     yield logins
     with psycopg.connect(db_url, autocommit=True) as conn:
@@ -92,7 +93,12 @@ def ui_url(db_url: str, service: str, tmp_path_factory: pytest.TempPathFactory) 
     from datasette_mediatag.app import login_url_for, make_datasette
     from datasette_mediatag.sessions import STORE
 
-    app = make_datasette(login_url_for(db_url), thumb_dir=str(tmp_path_factory.mktemp("thumbs")))
+    # Uploads under the pytest base folder: one of the test embedding service's media roots.
+    app = make_datasette(
+        login_url_for(db_url),
+        thumb_dir=str(tmp_path_factory.mktemp("thumbs")),
+        upload_dir=str(tmp_path_factory.mktemp("uploads")),
+    )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app.app(), host="127.0.0.1", port=port, log_level="warning"))
     loop = asyncio.new_event_loop()
@@ -155,8 +161,44 @@ def viewer(browser, ui_url, ui_logins):
     ctx.close()
 
 
+@pytest.fixture(scope="session")
+def admin(browser, ui_url, ui_logins):
+    ctx, page = _logged_in(browser, ui_url, ui_logins["admin"])
+    yield page
+    ctx.close()
+
+
 def screenshot(page, name: str) -> None:
     """The top of the page at 1280 px, as JPEG (the pages are mostly photos: a tenth of the PNG's size)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOTS / f"{name}.jpg"), type="jpeg", quality=80)
+
+
+UNLABELED_CONTROLS = """() => Array.from(document.querySelectorAll(
+        'input:not([type=hidden]), select, textarea, button'))
+    .filter((e) => e.getClientRects().length > 0)
+    .filter((e) => {
+        const byLabel = Array.from(e.labels || []).map((l) => l.textContent).join('').trim();
+        const own = e.getAttribute('aria-label') || e.getAttribute('title')
+            || (e.tagName === 'BUTTON' ? e.textContent.trim() : '');
+        const by = e.getAttribute('aria-labelledby');
+        const ref = by ? (document.getElementById(by)?.textContent || '').trim() : '';
+        return !(byLabel || own || ref);
+    })
+    .map((e) => e.outerHTML.slice(0, 160))"""
+
+
+def assert_controls_labeled(page) -> None:
+    """Every visible input, select, textarea and button has an accessible name (a label, aria-label or text)."""
+    missing = page.evaluate(UNLABELED_CONTROLS)
+    assert not missing, f"controls without a label: {missing}"
+
+
+def tab_to(page, locator, limit: int = 60) -> None:
+    """Press Tab until `locator` has the focus: the control is reachable with the keyboard alone."""
+    for _ in range(limit):
+        if locator.evaluate("e => e === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{locator} is not reachable with Tab")

@@ -400,10 +400,11 @@ def test_concepts_label_with_keyboard_or_say_unavailable(editor, coco_dataset, d
         expect(editor.locator(".mt-unavailable")).to_contain_text("not available in this database")
         return
     name = unique("giraffe_like")
-    editor.get_by_label("Dataset", exact=True).select_option(coco_dataset)
-    editor.get_by_label("Name", exact=True).fill(name)
-    editor.get_by_label("Description (also the first text search)").fill("a giraffe")
-    editor.get_by_role("button", name="Create and start labeling").click()
+    form = editor.locator("#concept-new")  # the page has a form per way of creating a concept
+    form.get_by_label("Dataset", exact=True).select_option(coco_dataset)
+    form.get_by_label("Name", exact=True).fill(name)
+    form.get_by_label("Description (also the first text search)").fill("a giraffe")
+    form.get_by_role("button", name="Create and start labeling").click()
     first = editor.locator("#concept-batch .mt-tile").first
     expect(first).to_be_focused()
     for key in ["y", "n", "s", "y"]:
