@@ -108,7 +108,13 @@ def build_index(url: str, dataset: str) -> None:
         c.execute("SET maintenance_work_mem = '3GB'")
         c.execute("SET max_parallel_maintenance_workers = 2")
         c.execute("SELECT mediatag.build_indexes(%s)", (dataset,))
-        print(f"  HNSW index (m=16, ef_construction=64) built or present: {time.perf_counter() - t0:.1f}s")
+        opts = c.execute(
+            "SELECT array_to_string(c.reloptions, ', ') FROM pg_class c "
+            "WHERE c.oid = format('mediatag.keyframe_hnsw_ds%%s', mediatag.dataset_id(%s))::regclass",
+            (dataset,),
+        ).fetchone()[0]
+        print(f"  HNSW index ({opts or 'pgvector defaults m=16, ef_construction=64'}) built or present: "
+              f"{time.perf_counter() - t0:.1f}s")
 
 
 def vec(q: np.ndarray) -> str:

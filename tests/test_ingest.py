@@ -103,6 +103,11 @@ def test_hnsw_index_built_and_used(conn, coco_dataset):
         )
     )
     assert f"keyframe_hnsw_ds{did}" in plan
+    # Built with the recall-tuned parameters (ef_construction 128, docs/concepts-and-search.md), not pgvector's 64.
+    opts = conn.execute(
+        "SELECT reloptions FROM pg_class WHERE oid = to_regclass(%s)", (f"mediatag.keyframe_hnsw_ds{did}",)
+    ).fetchone()[0]
+    assert set(opts) == {"m=16", "ef_construction=128"}
 
 
 def test_unknown_model_is_a_clear_error(db_url, service, coco_files):
