@@ -94,7 +94,7 @@ def pool_calibration(X, truth_sets, photos, pool, prompts_by_class, baseline):
 
 def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget, mc=None):
     """F1 and AP on the test photos after each batch of labels, as {labels: (f1, ap)}."""
-    sample = X[pool]
+    sample = X  # the dataset's sample: every photo, labeled or not (labels of the held-out half are never used)
     labeled: list[int] = []
     rng = np.random.default_rng(seed)
     random_order = list(rng.permutation(pool))
