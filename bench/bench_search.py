@@ -214,20 +214,23 @@ def main() -> None:
 
 def real_text_latency(n: int) -> None:
     """The offline model's text embedding through the real service's HTTP endpoint (what embed_text adds)."""
+    import secrets
     import threading
     import urllib.request
 
     from mediatag.models.registry import default_visual_model
-    from mediatag.service.http import make_server
+    from mediatag.service.http import ServiceConfig, make_server
 
-    server = make_server("127.0.0.1", 0)
+    token = secrets.token_urlsafe(16)
+    server = make_server("127.0.0.1", 0, ServiceConfig(token=token))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/embed/text"
     model = default_visual_model()
 
     def embed(t: str) -> None:
         body = json.dumps({"texts": [t], "model": model}).encode()
-        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        req = urllib.request.Request(url, data=body, headers=headers)
         with urllib.request.urlopen(req, timeout=300) as r:
             r.read()
 

@@ -184,7 +184,7 @@ def test_list_models_reports_availability_without_crashing():
     assert {OFFLINE_VISUAL, OFFLINE_TEXT, PRODUCTION_VISUAL, PRODUCTION_TEXT} <= set(infos)
     conse = infos[STRONG_OFFLINE_VISUAL]
     assert (conse.kind, conse.dim, conse.available) == ("visual", 2280, True) and "WordNet" in conse.reason
-    assert OFFLINE_VISUAL == LEGACY_OFFLINE_VISUAL
+    assert OFFLINE_VISUAL == STRONG_OFFLINE_VISUAL  # the offline default since 2026-12-02
     assert (infos[LEGACY_OFFLINE_VISUAL].dim, infos[LEGACY_OFFLINE_VISUAL].available) == (1664, True)
     assert infos[OFFLINE_TEXT].available and infos[OFFLINE_TEXT].dim == 384
     assert infos[PRODUCTION_TEXT].available and infos[PRODUCTION_TEXT].kind == "text"

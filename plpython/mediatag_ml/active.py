@@ -38,6 +38,8 @@ BACKGROUND_PER_POSITIVE = 20
 BACKGROUND_MIN, BACKGROUND_MAX = 100, 2000
 # A background keyframe this close (cosine) to a positive is not taken as a negative.
 BACKGROUND_MAX_COS = 0.9
+# Log-odds by which a "no" label's keyframe stays below its prior score when only negatives are known.
+NO_RAISE_MARGIN = 1e-3
 # The flat classifier's probability before anything positive is known.
 FLAT_PRIOR = 0.01
 # Two keyframes with cosine at or above this are near-duplicates: never both in one batch, and never one
@@ -161,9 +163,11 @@ def fit_concept(
         clf = _train_with_labels(X, y, prior, sample)
         # A "no" never raises what it was said of: the trainer re-places 0.5 at an expected count, which with
         # nothing but negatives can lift the intercept; pull it back so no labeled keyframe scores above its prior.
+        # The margin covers the float32 arithmetic of scoring in SQL, where the keyframe that set the excess
+        # would otherwise land a rounding error above its prior.
         excess = float(np.max(clf.decision(neg) - prior.decision(neg)))
-        if excess > 0:
-            clf.b -= excess
+        if excess > -NO_RAISE_MARGIN:
+            clf.b -= excess + NO_RAISE_MARGIN
         summary["kind"] = "negatives_only"
         notes.append(
             "only negative labels: they lower the score of keyframes like them; the positive evidence is the "
