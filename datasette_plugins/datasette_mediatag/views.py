@@ -304,14 +304,20 @@ async def home(datasette, request, sess: Session):
     )
 
 
+async def dataset_summary_or_404(sess: Session, name: str) -> dict:
+    """The dataset's summary row; a dataset that does not exist, or that this login may not see, is a 404."""
+    summary = await sess.one("SELECT * FROM mediatag.dataset_summary(%s)", [name])
+    if summary is None:
+        raise UIError(f'unknown dataset "{name}"', status=404)
+    return summary
+
+
 @view()
 async def dataset_page(datasette, request, sess: Session):
     name = arg(request, "name")
     page = max(int_arg(request, "page", 1) or 1, 1)
     per = 60
-    summary = await sess.one("SELECT * FROM mediatag.dataset_summary(%s)", [name])
-    if summary is None:
-        raise UIError(f'unknown dataset "{name}"', status=404)
+    summary = await dataset_summary_or_404(sess, name)
     assets = await sess.rows("SELECT * FROM mediatag.list_assets(%s, %s, %s)", [name, per, (page - 1) * per])
     total = assets[0]["total"] if assets else 0
     ctx = {"name": name, "summary": summary, "assets": assets, "page": page, "pages": max(1, -(-total // per))}
@@ -344,9 +350,7 @@ async def dataset_groups(datasette, request, sess: Session):
         else:
             raise UIError(f"unknown action {action!r}: use apply or update")
         return Response.redirect(url("/mediatag/dataset/groups", name=name))
-    summary = await sess.one("SELECT * FROM mediatag.dataset_summary(%s)", [name])
-    if summary is None:
-        raise UIError(f'unknown dataset "{name}"', status=404)
+    await dataset_summary_or_404(sess, name)
     groups = await sess.rows("SELECT * FROM mediatag.list_tag_groups(%s)", [name])
     ctx = {"name": name, "groups": groups}
     return await render(datasette, request, "mediatag_dataset_groups.html", ctx)
@@ -380,9 +384,7 @@ async def dataset_access(datasette, request, sess: Session):
         else:
             raise UIError(f"unknown action {action!r}: use grant or revoke")
         return Response.redirect(url("/mediatag/dataset/access", name=name))
-    summary = await sess.one("SELECT * FROM mediatag.dataset_summary(%s)", [name])
-    if summary is None:
-        raise UIError(f'unknown dataset "{name}"', status=404)
+    await dataset_summary_or_404(sess, name)
     grants = await sess.rows("SELECT * FROM mediatag.dataset_access(%s)", [name])
     is_admin = allowed(request.actor, "mediatag-admin")
     roles = []
