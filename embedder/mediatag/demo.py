@@ -15,10 +15,11 @@ TAGS = ["dog", "cat", "car", "pizza", "bus", "train", "elephant", "giraffe"]
 
 
 def _ensure_service(conn: psycopg.Connection) -> None:
-    """Serve the models from this process for the demo's duration, registered in the database with its token."""
-    from .service.http import serve_in_background
+    """Serve the models from this process for the demo's duration, registered in the database with its token.
+    Its media roots: the sample photos and the default roots, where the UI that follows keeps uploaded images."""
+    from .service.http import default_media_roots, serve_in_background
 
-    serve_in_background(conn, media_roots=[coco_dir()])
+    serve_in_background(conn, media_roots=[coco_dir(), *default_media_roots()])
 
 
 def _demo_video(folder: Path) -> Path:

@@ -48,8 +48,11 @@ NEAR_DUPLICATE_COS = 0.95
 # Share of a batch spent exploring (farthest-first over the random sample): half at the start, decaying
 # with the number of labels to EXPLORE_MIN.
 EXPLORE_START, EXPLORE_MIN, EXPLORE_DECAY_LABELS = 0.5, 0.1, 30.0
-# The uncertainty pool holds this many candidates per uncertainty pick before clustering.
+# The uncertainty pool holds this many candidates per uncertainty pick before clustering, but never more than
+# this share of the candidates left: on a small candidate set (a dataset of a few hundred photos) 8 per pick would
+# take most of it, and "near the boundary" would mean "anywhere".
 POOL_PER_PICK = 8
+POOL_MAX_SHARE = 0.25
 KMEANS_ITERATIONS = 8
 
 
@@ -237,8 +240,8 @@ def select_batch(
     Strategy:
     1. Drop candidates that near-duplicate (cosine >= NEAR_DUPLICATE_COS) anything already labeled: a second
        copy of a labeled frame teaches nothing.
-    2. Uncertainty with diversity: the POOL_PER_PICK * m candidates nearest the decision boundary (score 0.5)
-       are clustered into m groups (spherical k-means), and each group gives its most uncertain member, so the
+    2. Uncertainty with diversity: the POOL_PER_PICK * m candidates nearest the decision boundary (score 0.5),
+       at most POOL_MAX_SHARE of the candidates, are clustered into m groups (spherical k-means), and each group gives its most uncertain member, so the
        batch covers m different regions of the boundary instead of m frames of one scene.
     3. Exploration: explore_share(n_labeled) of the batch (half at first, 10 % later) goes to random-sample
        keyframes farthest from everything labeled or picked (farthest-first traversal), which finds regions the
@@ -275,7 +278,9 @@ def select_batch(
 
     # 2. uncertainty, one pick per cluster of the boundary pool
     order = np.argsort(-u, kind="stable")
-    pool = order[alive[order]][: POOL_PER_PICK * max(n_uncertain, 1)]
+    alive_order = order[alive[order]]
+    pool_size = min(POOL_PER_PICK * max(n_uncertain, 1), max(n_uncertain, int(POOL_MAX_SHARE * alive_order.shape[0])))
+    pool = alive_order[:pool_size]
     if n_uncertain > 0 and pool.shape[0]:
         assign = _kmeans(V[pool], n_uncertain, seed)
         for j in range(int(assign.max()) + 1):
