@@ -98,8 +98,7 @@ def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget, m
     labeled: list[int] = []
     rng = np.random.default_rng(seed)
     random_order = list(rng.permutation(pool))
-    clf = active.fit_concept(None, None, None, desc, baseline, sample, dim=X.shape[1], seed=seed,
-                             model_calibration=mc)
+    clf = active.fit_concept(None, None, None, desc, baseline, sample, dim=X.shape[1], seed=seed, model_calibration=mc)
     out = {}
     while len(labeled) < budget:
         todo = [i for i in pool if i not in set(labeled)]
@@ -120,7 +119,14 @@ def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget, m
         labeled += new
         lab = np.array(labeled)
         clf = active.fit_concept(
-            X[lab[truth[lab]]], X[lab[~truth[lab]]], None, desc, baseline, sample, dim=X.shape[1], seed=seed,
+            X[lab[truth[lab]]],
+            X[lab[~truth[lab]]],
+            None,
+            desc,
+            baseline,
+            sample,
+            dim=X.shape[1],
+            seed=seed,
             model_calibration=mc,
         )
         s = clf.score(X[test])
@@ -164,8 +170,9 @@ def label_efficiency(seeds: int) -> None:
             if seed not in calibrations:
                 calibrations[seed] = pool_calibration(X, truth_sets, photos, pool, prompts_by_class, prompts[-1])
             for strategy in ("active", "random"):
-                out = run_strategy(strategy, X, truth, pool, test, prompts[ci], prompts[-1], seed, budget,
-                                   calibrations[seed])
+                out = run_strategy(
+                    strategy, X, truth, pool, test, prompts[ci], prompts[-1], seed, budget, calibrations[seed]
+                )
                 for m, v in out.items():
                     res[strategy][m].append(v)
     print(f"{'labels':>8} {'active F1':>10} {'random F1':>10} {'active AP':>10} {'random AP':>10}   (held-out half)")

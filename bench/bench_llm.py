@@ -25,8 +25,15 @@ TAG = {"tag": "bright scene", "tag_group": "Bench", "positives": ["a sunny beach
 def run(fake: FakeLLM, paths: list[Path], concurrency: int) -> tuple[float, int, int]:
     from concurrent.futures import ThreadPoolExecutor
 
-    cfg = LLMConfig(url=fake.url, model="bench", concurrency=concurrency, max_retries=6, backoff_s=0.05,
-                    max_backoff_s=1.0, timeout_s=10)
+    cfg = LLMConfig(
+        url=fake.url,
+        model="bench",
+        concurrency=concurrency,
+        max_retries=6,
+        backoff_s=0.05,
+        max_backoff_s=1.0,
+        timeout_s=10,
+    )
     fake.requests.clear()
     fake.counts.clear()
     t0 = time.perf_counter()
@@ -57,8 +64,10 @@ def main() -> None:
 
         fake.behaviour = limited
         rate, answered, requests = run(fake, paths, 4)
-        print(f"  concurrency 4, each item 429 once (Retry-After 0.2 s): {rate:6.1f} items/s  answered "
-              f"{answered}/{len(paths)}  requests {requests}")
+        print(
+            f"  concurrency 4, each item 429 once (Retry-After 0.2 s): {rate:6.1f} items/s  answered "
+            f"{answered}/{len(paths)}  requests {requests}"
+        )
     finally:
         fake.close()
 
@@ -71,8 +80,10 @@ def main() -> None:
     t0 = time.perf_counter()
     counts = [len(wordnet_suggestions(t)) for t in tags]
     dt = (time.perf_counter() - t0) / len(tags)
-    print(f"WordNet suggestions: {dt * 1000:.1f} ms per tag, {sum(counts) / len(counts):.1f} prompts per tag "
-          f"({', '.join(f'{t}: {n}' for t, n in zip(tags, counts, strict=True))})")
+    print(
+        f"WordNet suggestions: {dt * 1000:.1f} ms per tag, {sum(counts) / len(counts):.1f} prompts per tag "
+        f"({', '.join(f'{t}: {n}' for t, n in zip(tags, counts, strict=True))})"
+    )
 
 
 if __name__ == "__main__":

@@ -73,8 +73,15 @@ def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
 
 
 def mean_ap(scores: np.ndarray, truth: np.ndarray, min_pos: int = 1) -> float:
-    return float(np.mean([average_precision(scores[:, j], truth[:, j])
-                          for j in range(truth.shape[1]) if truth[:, j].sum() >= min_pos]))
+    return float(
+        np.mean(
+            [
+                average_precision(scores[:, j], truth[:, j])
+                for j in range(truth.shape[1])
+                if truth[:, j].sum() >= min_pos
+            ]
+        )
+    )
 
 
 def softmax(x: np.ndarray, temperature: float) -> np.ndarray:
@@ -88,7 +95,7 @@ def outputs(net: object, images: list[Image.Image], size: int) -> dict[str, np.n
     g, w2, w3, f = [], [], [], []
     with torch.inference_mode():
         for i in range(0, len(images), 8):
-            a, b, c, d = forward_multiscale(net, to_batch(images[i:i + 8], size))
+            a, b, c, d = forward_multiscale(net, to_batch(images[i : i + 8], size))
             g.append(a.numpy()), w2.append(b.numpy()), w3.append(c.numpy()), f.append(d.numpy())
     return {k: np.concatenate(v) for k, v in (("g", g), ("w2", w2), ("w3", w3), ("f", f))}
 
@@ -98,8 +105,11 @@ def crops_224(net: object, images: list[Image.Image]) -> np.ndarray:
     out = []
     for im in images:
         w, h = im.size
-        boxes = [(0, 0, w, h), *((j * w // 2, i * h // 2, (j + 1) * w // 2, (i + 1) * h // 2)
-                                 for i in range(2) for j in range(2)), (w // 4, h // 4, 3 * w // 4, 3 * h // 4)]
+        boxes = [
+            (0, 0, w, h),
+            *((j * w // 2, i * h // 2, (j + 1) * w // 2, (i + 1) * h // 2) for i in range(2) for j in range(2)),
+            (w // 4, h // 4, 3 * w // 4, 3 * h // 4),
+        ]
         with torch.inference_mode():
             g, _, _ = forward(net, to_batch([im.crop(b) for b in boxes], 224))
         out.append(g.numpy())
@@ -144,8 +154,7 @@ def timed(fn: Callable[[], object], n: int) -> tuple[object, float]:
 
 def main() -> int:
     if not (COCO / "labels.csv").is_file():
-        print(f"no photos at {COCO}; set MEDIATAG_SHARED_DATA to the folder holding coco128-train2017",
-              file=sys.stderr)
+        print(f"no photos at {COCO}; set MEDIATAG_SHARED_DATA to the folder holding coco128-train2017", file=sys.stderr)
         return 1
     images, classes, truth, half_a = load_photos()
     prompts_text = [f"a photo of a {c}" for c in classes]
@@ -154,8 +163,10 @@ def main() -> int:
     new = get_visual_encoder(STRONG_OFFLINE_VISUAL)
     assert isinstance(legacy, ConseVisualEncoder) and isinstance(new, ClassProbVisualEncoder)
     cfg = new.config
-    print(f"{len(images)} photos ({half_a.sum()} in half A, {(~half_a).sum()} in B), {len(classes)} classes with "
-          f">= {MIN_POSITIVES} positives, positive rate {truth.mean():.3f}, torch threads {torch.get_num_threads()}")
+    print(
+        f"{len(images)} photos ({half_a.sum()} in half A, {(~half_a).sum()} in B), {len(classes)} classes with "
+        f">= {MIN_POSITIVES} positives, positive rate {truth.mean():.3f}, torch threads {torch.get_num_threads()}"
+    )
     print(f"WordNet: {'found' if new.relevance.wordnet is not None else 'NOT FOUND (apt-get install wordnet-base)'}\n")
 
     prompts = text.embed_texts(prompts_text)  # MiniLM, for the ConSE rows
@@ -175,8 +186,10 @@ def main() -> int:
     add_conse("°   + temperature T=2", pooled(lite0[224], 2, 0))
     add_conse("° 6 crops at 224 (whole, 2x2 tiles, centre), mean p, T=1", softmax(crops, 1).mean(1))
     add_conse("° 6 crops at 224, mean p, T=2", softmax(crops, 2).mean(1))
-    add_conse("° 6 crops at 224, ½ whole + ½ max over tiles, T=2",
-              0.5 * softmax(crops[:, 0], 2) + 0.5 * softmax(crops[:, 1:5], 2).max(1))
+    add_conse(
+        "° 6 crops at 224, ½ whole + ½ max over tiles, T=2",
+        0.5 * softmax(crops[:, 0], 2) + 0.5 * softmax(crops[:, 1:5], 2).max(1),
+    )
     for s in (288, 352, 416):
         add_conse(f"° one pass at {s}, whole image, T=2", pooled(lite0[s], 2, 0))
     for s in (224, 288, 416):
@@ -186,16 +199,20 @@ def main() -> int:
     for k in (10, 50):
         add_conse(f"° one pass at 352, windows, T=2, top-{k}", pooled(lite0[352], 2, 0.5), top_t=k)
     legacy_vecs, legacy_speed = timed(lambda: legacy.embed_images(images), len(images))
-    rows.append(("° conse-effnet-lite0 as shipped (public API): 352, windows, T=2, top-20",
-                 legacy_vecs @ legacy.embed_texts(prompts_text).T))
+    rows.append(
+        (
+            "° conse-effnet-lite0 as shipped (public API): 352, windows, T=2, top-20",
+            legacy_vecs @ legacy.embed_texts(prompts_text).T,
+        )
+    )
 
     # The current model's steps. Prompt side: relevance weights over the 1000 classes (relevance.py).
     relevance = new.relevance
-    weights_wn = new.embed_texts(prompts_text)[:, :new.class_dims]
+    weights_wn = new.embed_texts(prompts_text)[:, : new.class_dims]
     weights_no_wn = relevance.weights(["" for _ in prompts_text], prompts)  # "" names no noun: no WordNet
 
     def class_scores(p: np.ndarray, weights: np.ndarray, power: float = 0.5) -> np.ndarray:
-        return l2_normalize(p ** power) @ weights.T
+        return l2_normalize(p**power) @ weights.T
 
     def relevance_with(tau: float) -> np.ndarray:
         sims = l2_normalize(prompts - relevance.mean) @ relevance.centred.T
@@ -205,8 +222,9 @@ def main() -> int:
         return l2_normalize(r)
 
     p0 = pooled(lite0[352], 2, 0.5)
-    rows.append(("  class weights: lite0 352, windows, T=2; sqrt(p)·r, tau .12, no WordNet",
-                 class_scores(p0, weights_no_wn)))
+    rows.append(
+        ("  class weights: lite0 352, windows, T=2; sqrt(p)·r, tau .12, no WordNet", class_scores(p0, weights_no_wn))
+    )
     rows.append(("    + WordNet hyponyms (γ=.5)", class_scores(p0, weights_wn)))
     p0b = pooled(lite0[352], cfg.temperature, cfg.half_window_weight, cfg.third_window_weight)
     rows.append(("    + third windows, T=3 (lite0 alone)", class_scores(p0b, weights_wn)))
@@ -216,36 +234,47 @@ def main() -> int:
     rows.append(("    lite2 alone at 448", class_scores(p2, weights_wn)))
     rows.append(("    + lite2 at 352 (mean of the two networks' p)", class_scores((p0b + p2_352) / 2, weights_wn)))
     p_new = (p0b + p2) / 2
-    rows.append(("    + lite2 at 448 (the shipped configuration, from the bench's passes)",
-                 class_scores(p_new, weights_wn)))
+    rows.append(
+        ("    + lite2 at 448 (the shipped configuration, from the bench's passes)", class_scores(p_new, weights_wn))
+    )
     new_vecs, new_speed = timed(lambda: new.embed_images(images), len(images))
     rows.append(("* conse-effnet-lite02-wn as shipped (public API)", new_vecs @ new.embed_texts(prompts_text).T))
     rows.append(("  shipped without WordNet (γ=0)", class_scores(p_new, weights_no_wn)))
     rows.append(("  shipped, p instead of sqrt(p)", class_scores(p_new, weights_wn, 1.0)))
     for tau in (0.06, 0.25):
         rows.append((f"  shipped, tau={tau}", class_scores(p_new, relevance_with(tau))))
-    rows.append(("  shipped, T=2", class_scores((pooled(lite0[352], 2, .3, .3) + pooled(lite2[448], 2, .3, .3)) / 2,
-                                                weights_wn)))
+    rows.append(
+        (
+            "  shipped, T=2",
+            class_scores((pooled(lite0[352], 2, 0.3, 0.3) + pooled(lite2[448], 2, 0.3, 0.3)) / 2, weights_wn),
+        )
+    )
     rows.append(("  shipped image side, ConSE prompt side (top-20)", conse(p_new, photo) @ prompts.T))
 
     width = max(len(r[0]) for r in rows)
     print(f"{'variant':<{width}}  mAP all   half A   half B")
     for label, scores in rows:
-        print(f"{label:<{width}}  {mean_ap(scores, truth):7.3f}  {mean_ap(scores[half_a], truth[half_a]):7.3f}  "
-              f"{mean_ap(scores[~half_a], truth[~half_a]):7.3f}")
+        print(
+            f"{label:<{width}}  {mean_ap(scores, truth):7.3f}  {mean_ap(scores[half_a], truth[half_a]):7.3f}  "
+            f"{mean_ap(scores[~half_a], truth[~half_a]):7.3f}"
+        )
     print("(° previous model's variants; * current offline default; knobs chosen on half A, B held out)")
 
     print(f"\nshipped model, other prompt wordings ({len(classes)} classes), mAP all:")
     for template in ("{}", "a {}", "a photo of a {}", "a picture of a {}", "a photo of {}s"):
         q = new.embed_texts([template.format(c) for c in classes])
         ql = legacy.embed_texts([template.format(c) for c in classes])
-        print(f"  {template!r:<22} {mean_ap(new_vecs @ q.T, truth):.3f}   (conse-effnet-lite0: "
-              f"{mean_ap(legacy_vecs @ ql.T, truth):.3f})")
+        print(
+            f"  {template!r:<22} {mean_ap(new_vecs @ q.T, truth):.3f}   (conse-effnet-lite0: "
+            f"{mean_ap(legacy_vecs @ ql.T, truth):.3f})"
+        )
 
-    probe_rows = [("conse-effnet-lite0 whole vector (1664)", legacy_vecs),
-                  ("lite02-wn class part only (1000)", new_vecs[:, :new.class_dims]),
-                  ("lite02-wn feature part only (1280)", new_vecs[:, new.class_dims:]),
-                  (f"lite02-wn whole vector ({new.dim})", new_vecs)]
+    probe_rows = [
+        ("conse-effnet-lite0 whole vector (1664)", legacy_vecs),
+        ("lite02-wn class part only (1000)", new_vecs[:, : new.class_dims]),
+        ("lite02-wn feature part only (1280)", new_vecs[:, new.class_dims :]),
+        (f"lite02-wn whole vector ({new.dim})", new_vecs),
+    ]
     probe = [(label, linear_probe(x, truth)) for label, x in probe_rows]
     if all(v is not None for _, v in probe):
         print("\nlinear probe from labels (4-fold CV logistic regression, C=10), held-out mAP:")
@@ -255,10 +284,16 @@ def main() -> int:
     few = images[:SPEED_PHOTOS]
     fast = ConseVisualEncoder("bench-224", text, ConseConfig(input_size=224, window_weight=0.0))
     fast.embed_images(few[:2])
-    lite2_only = ClassProbVisualEncoder("bench-lite2-352", text, ClassProbConfig(
-        networks=(("efficientnet-lite2", 352),), wordnet_weight=0.0))
-    lite0_only = ClassProbVisualEncoder("bench-lite0-352", text, ClassProbConfig(
-        networks=(("efficientnet-lite0", 352),), features_from="efficientnet-lite0", wordnet_weight=0.0))
+    lite2_only = ClassProbVisualEncoder(
+        "bench-lite2-352", text, ClassProbConfig(networks=(("efficientnet-lite2", 352),), wordnet_weight=0.0)
+    )
+    lite0_only = ClassProbVisualEncoder(
+        "bench-lite0-352",
+        text,
+        ClassProbConfig(
+            networks=(("efficientnet-lite0", 352),), features_from="efficientnet-lite0", wordnet_weight=0.0
+        ),
+    )
     files = sorted((COCO / "images").iterdir())[:SPEED_PHOTOS]
     speeds = [
         ("* conse-effnet-lite02-wn (lite0 352 + lite2 448)", new_speed, len(images)),
@@ -267,12 +302,19 @@ def main() -> int:
         ("  class-weight model, lite2 352 only", timed(lambda: lite2_only.embed_images(few), len(few))[1], len(few)),
         ("° one pass at 224, whole image", timed(lambda: fast.embed_images(few), len(few))[1], len(few)),
         ("° 6 crops at 224", timed(lambda: crops_224(legacy.net, few), len(few))[1], len(few)),
-        ("* lite02-wn, JPEG decode included", timed(
-            lambda: new.embed_images([ImageOps.exif_transpose(Image.open(p)).convert("RGB") for p in files]),
-            len(files))[1], len(files)),
+        (
+            "* lite02-wn, JPEG decode included",
+            timed(
+                lambda: new.embed_images([ImageOps.exif_transpose(Image.open(p)).convert("RGB") for p in files]),
+                len(files),
+            )[1],
+            len(files),
+        ),
     ]
-    print(f"\nspeed on {torch.get_num_threads()} torch threads, batches of {cfg.batch_size} "
-          "(shared machine: compare rows with each other, not across runs):")
+    print(
+        f"\nspeed on {torch.get_num_threads()} torch threads, batches of {cfg.batch_size} "
+        "(shared machine: compare rows with each other, not across runs):"
+    )
     for label, value, n in speeds:
         print(f"  {label:<50} {value:6.1f} images/s  ({n} photos)")
     return 0

@@ -185,18 +185,22 @@ def bench_evaluator() -> None:
     pop = np.bincount(sampling.bucket_index(s, 10), minlength=10)
     thr = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
     truth = metrics.threshold_metrics(s, y, thr)
-    print(f"\n== evaluator on a skewed synthetic set: {s.shape[0]:,} keyframes, {y.mean():.1%} positives, "
-          f"400-item bucket-stratified samples, mean over 8 samples (max |error| over one sample)")
+    print(
+        f"\n== evaluator on a skewed synthetic set: {s.shape[0]:,} keyframes, {y.mean():.1%} positives, "
+        f"400-item bucket-stratified samples, mean over 8 samples (max |error| over one sample)"
+    )
     runs = []
     for seed in range(8):
         pick = sampling.stratified_sample(np.arange(s.shape[0]), s, 400, seed=seed)
         w = sampling.inclusion_weights(sampling.bucket_index(s[pick], 10), pop)
-        runs.append((
-            metrics.threshold_metrics(s[pick], y[pick], thr, weights=w),
-            metrics.threshold_metrics(s[pick], y[pick], thr),
-            metrics.best_threshold(s[pick], y[pick], "f1", weights=w),
-            metrics.best_threshold(s[pick], y[pick], "f1"),
-        ))
+        runs.append(
+            (
+                metrics.threshold_metrics(s[pick], y[pick], thr, weights=w),
+                metrics.threshold_metrics(s[pick], y[pick], thr),
+                metrics.best_threshold(s[pick], y[pick], "f1", weights=w),
+                metrics.best_threshold(s[pick], y[pick], "f1"),
+            )
+        )
     for k in ("precision", "recall", "f1"):
         print(f"  {k:<9} threshold " + " ".join(f"{t:>6.1f}" for t in thr))
         print(f"  {'':<9} population " + " ".join(f"{v:>6.3f}" for v in truth[k]))
@@ -214,8 +218,10 @@ def bench_evaluator() -> None:
             f"population: best {best_t:.2f} / F1 {best_v:.3f})"
         )
     for name, key in (("AP", "average_precision"), ("AUC", "auc")):
-        print(f"  {name}: population {truth[key]:.3f}, weighted {np.mean([r[0][key] for r in runs]):.3f}, "
-              f"unweighted {np.mean([r[1][key] for r in runs]):.3f}")
+        print(
+            f"  {name}: population {truth[key]:.3f}, weighted {np.mean([r[0][key] for r in runs]):.3f}, "
+            f"unweighted {np.mean([r[1][key] for r in runs]):.3f}"
+        )
 
 
 def main() -> None:
@@ -247,14 +253,18 @@ def main() -> None:
             for c in truth_sets[f]:
                 counts[c] = counts.get(c, 0) + 1
         classes = sorted(c for c, n in counts.items() if n >= MIN_POS_ALL)
-        print(f"== tag quality on {len(files)} COCO photos, {len(classes)} classes with >= {MIN_POS_ALL} positives "
-              f"(visual model: {model}); labels {LABEL_COUNTS}, seeds {SEEDS}")
+        print(
+            f"== tag quality on {len(files)} COCO photos, {len(classes)} classes with >= {MIN_POS_ALL} positives "
+            f"(visual model: {model}); labels {LABEL_COUNTS}, seeds {SEEDS}"
+        )
         fits = {}
         try:
             for fit, report in (("A", "B"), ("B", "A")):
                 fits[fit] = cal = fit_calibration(conn, model, fit, folds[fit], truth_sets)
-                print(f"\n-- calibration fitted on fold {fit} ({cal['tags']} classes, {cal['pairs']} photo-class "
-                      f"pairs): temperature {cal['temperature']:.3f}, tail {cal['tail']:.3f}, bias {cal['bias']:.3f}")
+                print(
+                    f"\n-- calibration fitted on fold {fit} ({cal['tags']} classes, {cal['pairs']} photo-class "
+                    f"pairs): temperature {cal['temperature']:.3f}, tail {cal['tail']:.3f}, bias {cal['bias']:.3f}"
+                )
                 res = evaluate(conn, dataset, f"{fit}{report}", set(folds[report]), ids, files, truth_sets, classes)
                 print_results(f"   reported on fold {report}'s never-labeled photos (mean over classes x seeds):", res)
         finally:
@@ -264,12 +274,18 @@ def main() -> None:
     if args.write_calibration and "A" in fits:
         cal = fits["A"]
         doc = json.loads(CALIBRATION_FILE.read_text()) if CALIBRATION_FILE.is_file() else {}
-        doc.setdefault("about", "Per-model calibration of prompt-only tags (mediatag_ml.calibration.ModelCalibration). "
-                       "Regenerate: python bench/bench_quality.py --write-calibration")
+        doc.setdefault(
+            "about",
+            "Per-model calibration of prompt-only tags (mediatag_ml.calibration.ModelCalibration). "
+            "Regenerate: python bench/bench_quality.py --write-calibration",
+        )
         doc.setdefault("models", {})[model] = {
-            "temperature": cal["temperature"], "bias": cal["bias"], "tail": cal["tail"], "tail_quantile": 0.95,
+            "temperature": cal["temperature"],
+            "bias": cal["bias"],
+            "tail": cal["tail"],
+            "tail_quantile": 0.95,
             "source": f"COCO train2017 photos 65-128 of coco128 (not in samples/coco64): {cal['tags']} classes with "
-                      f">= {MIN_POS_FIT} positives, prompt = class name, via mediatag.fit_model_calibration()",
+            f">= {MIN_POS_FIT} positives, prompt = class name, via mediatag.fit_model_calibration()",
         }
         CALIBRATION_FILE.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {CALIBRATION_FILE}")

@@ -247,7 +247,7 @@ def main() -> None:
         n_hits = c.execute(f"SELECT count(*) FROM mediatag_data.dt_{slug}_hits_scores").fetchone()[0]
         print(f"  hits table: {n_hits:,} rows ({n_hits / (args.keyframes + new_n):.3f} per keyframe, all tags)")
         pick = (
-            "SELECT k.\"SeriesName\", v.video_id, v.keyframe_time_ms, v.score FROM mediatag_data.{t} v "
+            'SELECT k."SeriesName", v.video_id, v.keyframe_time_ms, v.score FROM mediatag_data.{t} v '
             f"JOIN mediatag_data.{ds_slug}_keyframes k USING (keyframe_id) "
             "WHERE v.tag = 'concept 3' AND v.threshold_decision AND v.keyframe_time_ms BETWEEN 60000 AND 120000 "
             "ORDER BY v.video_id, v.keyframe_time_ms"

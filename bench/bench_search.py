@@ -113,8 +113,10 @@ def build_index(url: str, dataset: str) -> None:
             "WHERE c.oid = format('mediatag.keyframe_hnsw_ds%%s', mediatag.dataset_id(%s))::regclass",
             (dataset,),
         ).fetchone()[0]
-        print(f"  HNSW index ({opts or 'pgvector defaults m=16, ef_construction=64'}) built or present: "
-              f"{time.perf_counter() - t0:.1f}s")
+        print(
+            f"  HNSW index ({opts or 'pgvector defaults m=16, ef_construction=64'}) built or present: "
+            f"{time.perf_counter() - t0:.1f}s"
+        )
 
 
 def vec(q: np.ndarray) -> str:

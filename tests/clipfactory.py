@@ -83,16 +83,31 @@ def make_tiny_clip(folder: Path, *, projection_dim: int = 24, image_size: int = 
     tokenizer = CLIPTokenizer.from_pretrained(folder)
     tokenizer.save_pretrained(folder)
     ImageProcessor(
-        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
-        image_mean=[0.48145466, 0.4578275, 0.40821073], image_std=[0.26862954, 0.26130258, 0.27577711],
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
     ).save_pretrained(folder)
     config = CLIPConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 77,
-                     "bos_token_id": vocab[SPECIALS[0]], "eos_token_id": vocab[SPECIALS[1]],
-                     "pad_token_id": vocab[SPECIALS[1]]},
-        vision_config={"image_size": image_size, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 2, "num_attention_heads": 2},
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+            "bos_token_id": vocab[SPECIALS[0]],
+            "eos_token_id": vocab[SPECIALS[1]],
+            "pad_token_id": vocab[SPECIALS[1]],
+        },
+        vision_config={
+            "image_size": image_size,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+        },
         projection_dim=projection_dim,
     )
     torch.manual_seed(seed)

@@ -32,17 +32,31 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def completion(content: str | None, model: str = "fake-vlm", refusal: str | None = None, prompt_tokens: int = 120,
-               completion_tokens: int = 12, finish_reason: str = "stop") -> Reply:
+def completion(
+    content: str | None,
+    model: str = "fake-vlm",
+    refusal: str | None = None,
+    prompt_tokens: int = 120,
+    completion_tokens: int = 12,
+    finish_reason: str = "stop",
+) -> Reply:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if refusal is not None:
         message["refusal"] = refusal
-    return Reply(200, {
-        "id": "chatcmpl-test", "object": "chat.completion", "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    })
+    return Reply(
+        200,
+        {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish_reason}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        },
+    )
 
 
 def image_of(request: dict[str, Any]) -> bytes | None:

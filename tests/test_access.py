@@ -63,8 +63,11 @@ def test_viewer_reads_but_cannot_change(logins, client, coco_dataset):
         names = [r[0] for r in c.execute("SELECT name FROM mediatag.dataset")]
         assert coco_dataset in names
         assert c.execute("SELECT count(*) FROM mediatag.preview(%s, 'dog', n => 4)", (group,)).fetchone()[0] > 0
-        kf = c.execute("SELECT min(k.id) FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id "
-                       "WHERE d.name = %s", (coco_dataset,)).fetchone()[0]
+        kf = c.execute(
+            "SELECT min(k.id) FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id "
+            "WHERE d.name = %s",
+            (coco_dataset,),
+        ).fetchone()[0]
     for statement, params in [
         ("SELECT mediatag.label_keyframes(%s, 'dog', ARRAY[%s]::bigint[], true)", (group, kf)),
         ("SELECT mediatag.add_prompt(%s, 'dog', 'a puppy')", (group,)),
@@ -79,8 +82,9 @@ def test_viewer_reads_but_cannot_change(logins, client, coco_dataset):
 def test_editor_edits_through_functions(logins, coco_dataset):
     group = unique("EditorMade")
     with psycopg.connect(logins["editor"], autocommit=True) as c:
-        c.execute("SELECT mediatag.create_tag_group(dataset => %s, name => %s, tags => ARRAY['dog'])",
-                  (coco_dataset, group))
+        c.execute(
+            "SELECT mediatag.create_tag_group(dataset => %s, name => %s, tags => ARRAY['dog'])", (coco_dataset, group)
+        )
         c.execute("SELECT mediatag.add_prompt(%s, 'dog', 'a puppy on grass')", (group,))
         who = c.execute("SELECT created_by FROM mediatag.tag_group WHERE name = %s", (group,)).fetchone()[0]
         assert who.startswith("mt_test_editor")  # the person, not the owner role the function ran as
@@ -101,8 +105,13 @@ def test_query_role_reads_views_only_with_a_timeout(logins, client, coco_dataset
         n = c.execute(f"SELECT count(*) FROM mediatag_data.dt_{slug}_visual").fetchone()[0]
         assert n > 0
         assert c.execute(f"SELECT count(*) FROM mediatag_data.{ds_slug}_keyframes").fetchone()[0] == 48
-    for table in ("mediatag.tag_prompt", "mediatag.classifier", "mediatag.visual_label", "mediatag.keyframe",
-                  f"mediatag_data.dt_{slug}_visual_scores"):
+    for table in (
+        "mediatag.tag_prompt",
+        "mediatag.classifier",
+        "mediatag.visual_label",
+        "mediatag.keyframe",
+        f"mediatag_data.dt_{slug}_visual_scores",
+    ):
         _denied(logins["query"], f"SELECT * FROM {table} LIMIT 1")
     _denied(logins["query"], "SELECT mediatag.preview(%s, 'dog')", (group,))
 
@@ -125,8 +134,11 @@ def test_secret_group_is_invisible_outside_its_dataset(db_url, client, coco_file
     with psycopg.connect(alice, autocommit=True) as a:
         a.execute("SELECT mediatag.create_tag_group(dataset => %s, name => %s, tags => ARRAY['dog'])", (home, secret))
         a.execute("SELECT mediatag.add_prompt(%s, 'dog', 'codename bluebird')", (secret,))
-        kf = a.execute("SELECT min(k.id) FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id "
-                       "WHERE d.name = %s", (home,)).fetchone()[0]
+        kf = a.execute(
+            "SELECT min(k.id) FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id "
+            "WHERE d.name = %s",
+            (home,),
+        ).fetchone()[0]
         a.execute("SELECT mediatag.label_keyframes(%s, 'dog', ARRAY[%s]::bigint[], true)", (secret, kf))
         a.execute("SELECT mediatag.publish_tag_group(%s)", (secret,))
     admin.execute("CALL mediatag.run_jobs()")
@@ -140,12 +152,21 @@ def test_secret_group_is_invisible_outside_its_dataset(db_url, client, coco_file
         assert b.execute("SELECT count(*) FROM mediatag.tag_group WHERE name = %s", (secret,)).fetchone()[0] == 0
         assert b.execute("SELECT count(*) FROM mediatag.tag_prompt WHERE text = 'codename bluebird'").fetchone()[0] == 0
         assert b.execute("SELECT count(*) FROM mediatag.visual_label WHERE keyframe_id = %s", (kf,)).fetchone()[0] == 0
-        weights = b.execute("SELECT count(*) FROM mediatag.classifier c JOIN mediatag.tag t ON t.id = c.tag_id "
-                            "JOIN mediatag.tag_group g ON g.id = t.group_id WHERE g.name = %s", (secret,))
+        weights = b.execute(
+            "SELECT count(*) FROM mediatag.classifier c JOIN mediatag.tag t ON t.id = c.tag_id "
+            "JOIN mediatag.tag_group g ON g.id = t.group_id WHERE g.name = %s",
+            (secret,),
+        )
         assert weights.fetchone()[0] == 0
         assert b.execute(f"SELECT count(*) FROM mediatag_data.dt_{slug}_visual").fetchone()[0] == 0
-        assert b.execute("SELECT count(*) FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id "
-                         "WHERE d.name = %s", (home,)).fetchone()[0] == 0
+        assert (
+            b.execute(
+                "SELECT count(*) FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id "
+                "WHERE d.name = %s",
+                (home,),
+            ).fetchone()[0]
+            == 0
+        )
         assert secret not in [r[0] for r in b.execute("SELECT name FROM mediatag.list_tag_groups()")]
         with pytest.raises(psycopg.errors.NoDataFound, match="unknown tag group"):
             b.execute("SELECT * FROM mediatag.preview(%s, 'dog')", (secret,))
@@ -169,8 +190,10 @@ def test_functions_cannot_be_hijacked(db_url, logins):
                         AND 'search_path=pg_catalog, mediatag, public, pg_temp' = ANY (p.proconfig))"""
         ).fetchall()
         assert bad == []
-        owners = c.execute("SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class "
-                           "WHERE relnamespace = 'mediatag'::regnamespace AND relkind IN ('r', 'v')").fetchall()
+        owners = c.execute(
+            "SELECT DISTINCT pg_get_userbyid(relowner) FROM pg_class "
+            "WHERE relnamespace = 'mediatag'::regnamespace AND relkind IN ('r', 'v')"
+        ).fetchall()
         assert owners == [("mediatag_owner",)]
     for role in ("editor", "admin"):
         # A function planted where an admin's search_path (README: mediatag_data, mediatag, public) would find it.

@@ -21,8 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _cli(clone: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIATAG_")}
     env["MEDIATAG_HOME"] = str(clone)
-    return subprocess.run([sys.executable, "-m", "mediatag.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=600, cwd=clone)
+    return subprocess.run(
+        [sys.executable, "-m", "mediatag.cli", *args], capture_output=True, text=True, env=env, timeout=600, cwd=clone
+    )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the closed-folder case is about root's clones (run as root)")
@@ -35,9 +36,20 @@ def test_clone_in_a_closed_folder_runs_its_own_cluster():
         try:
             r = _cli(clone, "db", "prepare")
             assert r.returncode == 0, r.stderr
-            r = subprocess.run(["make", "-s", "-C", "sql", "install",
-                                f"PG_CONFIG={clone / '.mediatag/pg/lib/postgresql/15/bin/pg_config'}"],
-                               cwd=clone, capture_output=True, text=True, timeout=300)
+            r = subprocess.run(
+                [
+                    "make",
+                    "-s",
+                    "-C",
+                    "sql",
+                    "install",
+                    f"PG_CONFIG={clone / '.mediatag/pg/lib/postgresql/15/bin/pg_config'}",
+                ],
+                cwd=clone,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert r.returncode == 0, r.stderr
             r = _cli(clone, "db", "start")
             assert r.returncode == 0, r.stderr
@@ -77,6 +89,7 @@ def test_embedded_cluster_is_durable_by_default():
 
 def test_a_configured_server_is_never_managed(tmp_path):
     env = {**os.environ, "MEDIATAG_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
-    r = subprocess.run([sys.executable, "-m", "mediatag.cli", "db", "start"], capture_output=True, text=True, env=env,
-                       timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "mediatag.cli", "db", "start"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert r.returncode == 0 and "manages no local cluster" in r.stdout

@@ -34,20 +34,30 @@ def _fresh_db(db_url: str, name: str) -> str:
 
 
 def _table_counts(conn: psycopg.Connection) -> dict[str, int]:
-    tables = [r[0] for r in conn.execute(
-        "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace IN ('mediatag'::regnamespace, "
-        "'mediatag_data'::regnamespace) AND c.relkind = 'r' ORDER BY 1")]
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace IN ('mediatag'::regnamespace, "
+            "'mediatag_data'::regnamespace) AND c.relkind = 'r' ORDER BY 1"
+        )
+    ]
     return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 
 def _scores(conn: psycopg.Connection, slug: str) -> list[tuple]:
-    return conn.execute(f"SELECT keyframe_id, tag, round(score::numeric, 6), threshold_decision "
-                        f"FROM mediatag_data.dt_{slug}_visual ORDER BY 1, 2").fetchall()
+    return conn.execute(
+        f"SELECT keyframe_id, tag, round(score::numeric, 6), threshold_decision "
+        f"FROM mediatag_data.dt_{slug}_visual ORDER BY 1, 2"
+    ).fetchall()
 
 
 def _sequences(conn: psycopg.Connection) -> dict[str, int]:
-    return dict(conn.execute("SELECT schemaname || '.' || sequencename, coalesce(last_value, 0) FROM pg_sequences "
-                             "WHERE schemaname = 'mediatag'").fetchall())
+    return dict(
+        conn.execute(
+            "SELECT schemaname || '.' || sequencename, coalesce(last_value, 0) FROM pg_sequences "
+            "WHERE schemaname = 'mediatag'"
+        ).fetchall()
+    )
 
 
 def test_dump_and_restore_keep_every_row(db_url, service, service_token, coco_files, media_dir, sample_video):
@@ -66,8 +76,10 @@ def test_dump_and_restore_keep_every_row(db_url, service, service_token, coco_fi
         c.execute("SELECT mediatag.apply_tag_group('Pets', 'clips')")
         c.execute("CALL mediatag.run_jobs()")
         e = c.execute("SELECT mediatag.start_evaluation('Pets', 'dog', size => 10)").fetchone()[0]
-        c.execute("SELECT mediatag.set_ground_truth(%s, ARRAY(SELECT keyframe_id FROM mediatag.evaluation_items(%s)), "
-                  "false)", (e, e))
+        c.execute(
+            "SELECT mediatag.set_ground_truth(%s, ARRAY(SELECT keyframe_id FROM mediatag.evaluation_items(%s)), false)",
+            (e, e),
+        )
         slug = c.execute("SELECT slug FROM mediatag.tag_group WHERE name = 'Pets'").fetchone()[0]
         before, scores, seqs = _table_counts(c), _scores(c, slug), _sequences(c)
     assert before["mediatag.keyframe"] >= 8 and before["mediatag.classifier"] > 0 and len(scores) > 0
@@ -75,8 +87,9 @@ def test_dump_and_restore_keep_every_row(db_url, service, service_token, coco_fi
     pg_bin = default_cluster().pg_bin
     dump = subprocess.run([str(pg_bin / "pg_dump"), "-Fc", "-d", src], capture_output=True, check=True).stdout
     dst = _fresh_db(db_url, "mt_dump_dst")
-    subprocess.run([str(pg_bin / "pg_restore"), "--exit-on-error", "-d", dst], input=dump, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(pg_bin / "pg_restore"), "--exit-on-error", "-d", dst], input=dump, check=True, capture_output=True
+    )
 
     with connect(dst, autocommit=True) as c:
         assert _table_counts(c) == before
@@ -102,8 +115,11 @@ class _TokenProxy(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        req = urllib.request.Request(self.target + self.path, data=body, headers={
-            "Content-Type": "application/json", "Authorization": f"Bearer {self.token}"})
+        req = urllib.request.Request(
+            self.target + self.path,
+            data=body,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+        )
         with urllib.request.urlopen(req, timeout=120) as r:
             data = r.read()
         self.send_response(200)
@@ -173,8 +189,13 @@ def test_upgrade_from_0_1_0_keeps_data_and_matches_a_fresh_install(db_url, servi
 
         with psycopg.connect(old) as c, pytest.raises(ExtensionVersionMismatch, match="0.1.0.*mediatag upgrade"):
             ensure_extension(c)  # a client refuses the old database and says what to do; it does not upgrade it
-        r = subprocess.run([sys.executable, "-m", "mediatag.cli", "upgrade"], capture_output=True, text=True,
-                           env={**os.environ, "MEDIATAG_DATABASE_URL": old}, timeout=300)
+        r = subprocess.run(
+            [sys.executable, "-m", "mediatag.cli", "upgrade"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MEDIATAG_DATABASE_URL": old},
+            timeout=300,
+        )
         assert r.returncode == 0 and "0.1.0 → 0.2.0" in r.stdout, r.stderr
 
         with psycopg.connect(old, autocommit=True) as c:
@@ -185,15 +206,19 @@ def test_upgrade_from_0_1_0_keeps_data_and_matches_a_fresh_install(db_url, servi
             assert _scores(c, slug) == scores
             upgraded = _catalog(c)
             # The runtime views are the owner's, regenerated, and not extension members (or pg_dump would skip them).
-            members = c.execute("SELECT count(*) FROM pg_depend d JOIN pg_class k ON k.oid = d.objid "
-                                "WHERE d.deptype = 'e' AND k.relnamespace = 'mediatag_data'::regnamespace").fetchone()
+            members = c.execute(
+                "SELECT count(*) FROM pg_depend d JOIN pg_class k ON k.oid = d.objid "
+                "WHERE d.deptype = 'e' AND k.relnamespace = 'mediatag_data'::regnamespace"
+            ).fetchone()
             assert members[0] == 0
             register_with_database(c, service, service_token)
             c.execute("SELECT mediatag.add_prompt('Old tags', 'dog', 'a puppy')")
             c.execute("SELECT mediatag.publish_tag_group('Old tags')")
             c.execute("CALL mediatag.run_jobs()")
             assert c.execute("SELECT status, scored_version FROM mediatag.tag_group_status('Old tags')").fetchone() == (
-                "scored", 2)
+                "scored",
+                2,
+            )
         fresh = _fresh_db(db_url, "mt_fresh")
         with connect(fresh) as c:
             expected = _catalog(c)

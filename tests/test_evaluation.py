@@ -141,8 +141,12 @@ def test_evaluates_the_scored_version_not_the_draft(client, conn, coco_dataset, 
     client.publish_tag_group(group)
     client.run_jobs()
     # A draft edit after scoring: new labels retrain the tag, the dataset keeps its published scores.
-    kf = {Path(p).name: i for p, i in conn.execute(
-        "SELECT image_path, id FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s)", (coco_dataset,))}
+    kf = {
+        Path(p).name: i
+        for p, i in conn.execute(
+            "SELECT image_path, id FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s)", (coco_dataset,)
+        )
+    }
     dogs = [i for f, i in kf.items() if "dog" in labels[f]][:2]
     others = [i for f, i in kf.items() if "dog" not in labels[f]][:6]
     client.label_keyframes(group, "dog", dogs, True)
@@ -176,7 +180,7 @@ def test_threshold_per_dataset(client, conn, coco_dataset, video_dataset):
     assert overview["person"] == pytest.approx(0.5)  # the training dataset's (default) threshold is unchanged
     slug = conn.execute("SELECT slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (group,)).fetchone()[0]
     rows = conn.execute(
-        f'SELECT d.name, v.threshold, bool_and(v.threshold_decision = (v.score >= v.threshold)) '
+        f"SELECT d.name, v.threshold, bool_and(v.threshold_decision = (v.score >= v.threshold)) "
         f'FROM mediatag_data."dt_{slug}_visual" v JOIN mediatag.dataset d ON d.id = v.dataset_id GROUP BY 1, 2'
     ).fetchall()
     by_ds = {r[0]: (r[1], r[2]) for r in rows}

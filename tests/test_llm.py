@@ -29,16 +29,32 @@ def fake():
 
 
 def config(fake: FakeLLM, **kw) -> LLMConfig:
-    base = dict(url=fake.url, model="fake-llm", vlm_model="fake-vlm", timeout_s=2.0, concurrency=2, max_retries=3,
-                backoff_s=0.01, max_backoff_s=0.05, breaker=3)
+    base = dict(
+        url=fake.url,
+        model="fake-llm",
+        vlm_model="fake-vlm",
+        timeout_s=2.0,
+        concurrency=2,
+        max_retries=3,
+        backoff_s=0.01,
+        max_backoff_s=0.05,
+        breaker=3,
+    )
     base.update(kw)
     return LLMConfig(**base)
 
 
 def use_fake_env(monkeypatch: pytest.MonkeyPatch, fake: FakeLLM, **extra: str) -> None:
-    env = {"MEDIATAG_LLM_URL": fake.url, "MEDIATAG_LLM_MODEL": "fake-llm", "MEDIATAG_VLM_MODEL": "fake-vlm",
-           "MEDIATAG_LLM_API_KEY": "sk-test", "MEDIATAG_LLM_BACKOFF": "0.01", "MEDIATAG_LLM_MAX_BACKOFF": "0.05",
-           "MEDIATAG_LLM_TIMEOUT": "2", **extra}
+    env = {
+        "MEDIATAG_LLM_URL": fake.url,
+        "MEDIATAG_LLM_MODEL": "fake-llm",
+        "MEDIATAG_VLM_MODEL": "fake-vlm",
+        "MEDIATAG_LLM_API_KEY": "sk-test",
+        "MEDIATAG_LLM_BACKOFF": "0.01",
+        "MEDIATAG_LLM_MAX_BACKOFF": "0.05",
+        "MEDIATAG_LLM_TIMEOUT": "2",
+        **extra,
+    }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
 
@@ -65,7 +81,9 @@ def evaluation(client, eval_group) -> int:
 def items(conn: psycopg.Connection, eid: int) -> list[tuple]:
     return conn.execute(
         "SELECT i.keyframe_id, k.image_path, i.truth, i.truth_source FROM mediatag.evaluation_item i "
-        "JOIN mediatag.keyframe k ON k.id = i.keyframe_id WHERE i.evaluation_id = %s ORDER BY 1", (eid,)).fetchall()
+        "JOIN mediatag.keyframe k ON k.id = i.keyframe_id WHERE i.evaluation_id = %s ORDER BY 1",
+        (eid,),
+    ).fetchall()
 
 
 def answers(conn: psycopg.Connection, eid: int) -> dict[int, dict]:
@@ -88,10 +106,13 @@ def expected_truth(path: str, cfg: LLMConfig) -> bool:
 
 # ---- parsing -----------------------------------------------------------------------------------------------------
 
+
 def test_tolerant_json_and_verdicts():
     assert extract_json('Sure! ```json\n{"applies": true}\n``` hope that helps') == {"applies": True}
-    assert extract_json('The answer is {"applies": false, "reason": "dark"} as asked.') == {"applies": False,
-                                                                                           "reason": "dark"}
+    assert extract_json('The answer is {"applies": false, "reason": "dark"} as asked.') == {
+        "applies": False,
+        "reason": "dark",
+    }
     v = parse_verdict('{"applies": "yes", "confidence": 7, "reason": "a beach"}')
     assert v.applies is True and v.confidence == 1.0 and v.reason == "a beach"
     assert parse_verdict("No. The image shows a night street.").applies is False
@@ -113,8 +134,15 @@ def test_config_from_env_names_the_problem():
     assert not LLMConfig.from_env({}).configured
     c = LLMConfig.from_env({"MEDIATAG_LLM_URL": "http://127.0.0.1:11434/v1/", "MEDIATAG_LLM_MODEL": "llava"})
     assert c.configured and c.url == "http://127.0.0.1:11434/v1" and c.vision_model == "llava"
-    c = LLMConfig.from_env({"MEDIATAG_LLM_URL": "http://h/v1", "MEDIATAG_LLM_MODEL": "m", "MEDIATAG_VLM_MODEL": "v",
-                            "MEDIATAG_LLM_PRICE_INPUT": "2", "MEDIATAG_LLM_PRICE_OUTPUT": "8"})
+    c = LLMConfig.from_env(
+        {
+            "MEDIATAG_LLM_URL": "http://h/v1",
+            "MEDIATAG_LLM_MODEL": "m",
+            "MEDIATAG_VLM_MODEL": "v",
+            "MEDIATAG_LLM_PRICE_INPUT": "2",
+            "MEDIATAG_LLM_PRICE_OUTPUT": "8",
+        }
+    )
     assert c.vision_model == "v" and c.cost_usd(1_000_000, 500_000) == pytest.approx(6.0)
     with pytest.raises(ConfigError, match="MEDIATAG_LLM_MODEL"):
         LLMConfig.from_env({"MEDIATAG_LLM_URL": "http://h/v1"})
@@ -125,6 +153,7 @@ def test_config_from_env_names_the_problem():
 
 
 # ---- the client against the local server -------------------------------------------------------------------------
+
 
 def test_request_shape_and_retries_on_429_and_500(fake):
     def flaky(req, n):
@@ -159,7 +188,13 @@ def test_gives_up_after_max_retries_and_does_not_retry_client_errors(fake):
 
 
 def test_slow_reply_past_the_timeout_is_retried(fake):
-    fake.behaviour = lambda req, n: completion("yes", ) if n > 1 else Reply(200, completion("no").body, delay=1.5)
+    fake.behaviour = lambda req, n: (
+        completion(
+            "yes",
+        )
+        if n > 1
+        else Reply(200, completion("no").body, delay=1.5)
+    )
     with ChatClient(config(fake, timeout_s=0.3)) as c:
         res = c.chat([{"role": "user", "content": "slow"}])
     assert res.attempts == 2 and res.content == "yes"
@@ -176,8 +211,11 @@ def test_response_format_falls_back_where_the_server_rejects_it(fake):
     with ChatClient(config(fake)) as c:
         first = c.chat([{"role": "user", "content": "a"}], schema={"type": "object"})
         second = c.chat([{"role": "user", "content": "b"}], schema={"type": "object"})
-    assert [r.get("response_format", {}).get("type") for r in fake.requests] == ["json_schema", "json_object",
-                                                                                 "json_object"]
+    assert [r.get("response_format", {}).get("type") for r in fake.requests] == [
+        "json_schema",
+        "json_object",
+        "json_object",
+    ]
     assert first.attempts == 1 and c.response_format == "json_object"
     assert parse_verdict(second.content).applies is False
 
@@ -189,6 +227,7 @@ def test_malformed_http_reply_is_an_error(fake):
 
 
 # ---- ground truth ------------------------------------------------------------------------------------------------
+
 
 def test_ground_truth_asks_with_images_and_stores_answers(conn, fake, evaluation):
     cfg = config(fake, price_input=1.0, price_output=4.0)
@@ -294,8 +333,9 @@ def test_outage_mid_evaluation_is_resumable_through_the_job(conn, db_url, fake, 
     assert state == "error" and "endpoint looks down" in error and "request_ground_truth" in error
     p = progress(conn, evaluation)
     assert p["answered"] == 7 and p["remaining"] == 13 and p["job_state"] == "error"
-    truth_set = conn.execute("SELECT count(*) FROM mediatag.evaluation_item WHERE evaluation_id = %s AND "
-                             "truth_source = 'llm'", (evaluation,)).fetchone()[0]
+    truth_set = conn.execute(
+        "SELECT count(*) FROM mediatag.evaluation_item WHERE evaluation_id = %s AND truth_source = 'llm'", (evaluation,)
+    ).fetchone()[0]
     assert truth_set == 7  # every answer that came back is stored with its ground truth
 
     up["ok_left"] = 10**6  # the endpoint is back
@@ -323,11 +363,16 @@ def test_ground_truth_without_a_vlm_says_what_to_set(conn, db_url, evaluation, m
 
 # ---- prompt suggestions ------------------------------------------------------------------------------------------
 
+
 def test_wordnet_suggestions_from_the_real_database():
     got = wordnet_suggestions("dog", [("positive", "visual", "dog"), ("negative", "visual", "a photo of a wolf")])
     kinds = {(s.polarity, s.modality) for s in got}
-    assert kinds == {("positive", "visual"), ("negative", "visual"), ("positive", "transcript"),
-                     ("negative", "transcript")}
+    assert kinds == {
+        ("positive", "visual"),
+        ("negative", "visual"),
+        ("positive", "transcript"),
+        ("negative", "transcript"),
+    }
     assert all(s.source == "wordnet" for s in got)
     visual_pos = " | ".join(s.prompt for s in got if s.polarity == "positive" and s.modality == "visual")
     visual_neg = " | ".join(s.prompt for s in got if s.polarity == "negative" and s.modality == "visual")
@@ -353,12 +398,16 @@ def test_offline_suggestions_in_sql_and_add_all(conn, client, coco_dataset, monk
     assert rows and {r["source"] for r in rows} == {"wordnet"}
     assert client.suggest_prompts(group, "dog") == rows  # the SDK method; the same WordNet data gives the same rows
     assert {r["modality"] for r in rows} == {"visual", "transcript"} and {r["polarity"] for r in rows} == {
-        "positive", "negative"}
+        "positive",
+        "negative",
+    }
     n = conn.execute("SELECT mediatag.add_suggested_prompts(tag_group => %s, tag => %s)", (group, "dog")).fetchone()[0]
     assert n == len(rows)
     prompts = conn.execute(
         "SELECT polarity, modality, text FROM mediatag.tag_prompt p JOIN mediatag.tag t ON t.id = p.tag_id "
-        "JOIN mediatag.tag_group g ON g.id = t.group_id WHERE g.name = %s AND p.origin = 'llm'", (group,)).fetchall()
+        "JOIN mediatag.tag_group g ON g.id = t.group_id WHERE g.name = %s AND p.origin = 'llm'",
+        (group,),
+    ).fetchall()
     assert sorted(prompts) == sorted((r["polarity"], r["modality"], r["prompt"]) for r in rows)
     # asking again suggests nothing the tag already has
     again = _suggest(conn, group, "dog")
@@ -371,18 +420,25 @@ def test_llm_suggestions_in_sql(conn, client, coco_dataset, fake, monkeypatch):
     client.create_tag_group(coco_dataset, group, ["scary scenes"])
     client.add_prompt(group, "scary scenes", "a dark hallway lit by a flashlight", modality="visual")
     reply = {
-        "visual": {"positive": ["A dark hallway lit by a flashlight.", "a masked figure in the fog",
-                                "a masked figure in the fog"],
-                   "negative": ["a brightly lit birthday party"]},
+        "visual": {
+            "positive": [
+                "A dark hallway lit by a flashlight.",
+                "a masked figure in the fog",
+                "a masked figure in the fog",
+            ],
+            "negative": ["a brightly lit birthday party"],
+        },
         "transcript": {"positive": ["did you hear that?", "scary scenes"], "negative": ["happy birthday to you"]},
     }
     fake.behaviour = lambda req, n: completion("```json\n" + json.dumps(reply) + "\n```", model="fake-llm-7b")
     rows = _suggest(conn, group, "scary scenes")
     got = {(r["polarity"], r["modality"], r["prompt"]) for r in rows}
-    assert got == {("positive", "visual", "a masked figure in the fog"),
-                   ("negative", "visual", "a brightly lit birthday party"),
-                   ("positive", "transcript", "did you hear that?"),
-                   ("negative", "transcript", "happy birthday to you")}  # duplicates of existing prompts dropped
+    assert got == {
+        ("positive", "visual", "a masked figure in the fog"),
+        ("negative", "visual", "a brightly lit birthday party"),
+        ("positive", "transcript", "did you hear that?"),
+        ("negative", "transcript", "happy birthday to you"),
+    }  # duplicates of existing prompts dropped
     assert {r["source"] for r in rows} == {"llm:fake-llm-7b"}
     req = fake.requests[-1]
     assert req["model"] == "fake-llm" and req["response_format"]["type"] == "json_schema"
@@ -392,8 +448,9 @@ def test_llm_suggestions_in_sql(conn, client, coco_dataset, fake, monkeypatch):
     assert fake.headers[-1]["Authorization"] == "Bearer sk-test"
     # what add_suggested_prompts adds is what the user saw, without asking the LLM again
     n_req = len(fake.requests)
-    added = conn.execute("SELECT mediatag.add_suggested_prompts(tag_group => %s, tag => %s)",
-                         (group, "scary scenes")).fetchone()[0]
+    added = conn.execute(
+        "SELECT mediatag.add_suggested_prompts(tag_group => %s, tag => %s)", (group, "scary scenes")
+    ).fetchone()[0]
     assert added == 4 and len(fake.requests) == n_req
 
 
@@ -434,10 +491,21 @@ def test_serve_worker_runs_the_ground_truth_job(conn, db_url, fake, evaluation, 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "MEDIATAG_DATABASE_URL": db_url, "MEDIATAG_LLM_URL": fake.url,
-           "MEDIATAG_LLM_MODEL": "fake-llm", "MEDIATAG_VLM_MODEL": "fake-vlm", "MEDIATAG_LLM_CONCURRENCY": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "mediatag.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "MEDIATAG_DATABASE_URL": db_url,
+        "MEDIATAG_LLM_URL": fake.url,
+        "MEDIATAG_LLM_MODEL": "fake-llm",
+        "MEDIATAG_VLM_MODEL": "fake-vlm",
+        "MEDIATAG_LLM_CONCURRENCY": "3",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mediatag.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         job = conn.execute("SELECT mediatag.request_ground_truth(evaluation => %s)", (evaluation,)).fetchone()[0]
         state = None

@@ -66,7 +66,7 @@ def photos(visual):
     rows = list(csv.DictReader(open(COCO / "labels.csv", newline="")))
     sets = {r["file"]: set(filter(None, r["classes"].split(";"))) for r in rows}
     chosen = [f for f in sets if sets[f] & {"dog", "car"}]
-    chosen += [f for f in sets if f not in chosen][:N_PHOTOS - len(chosen)]
+    chosen += [f for f in sets if f not in chosen][: N_PHOTOS - len(chosen)]
     images = [ImageOps.exif_transpose(Image.open(COCO / "images" / f)).convert("RGB") for f in chosen]
     return visual.embed_images(images), [sets[f] for f in chosen]
 
@@ -90,7 +90,7 @@ def test_image_vector_layout(visual, photos):
     vecs, _ = photos
     assert visual.dim == visual.class_dims + visual.feature_dims == 1000 + 1280
     assert vecs.shape == (N_PHOTOS, visual.dim) and vecs.dtype == np.float32
-    classes = vecs[:, :visual.class_dims]
+    classes = vecs[:, : visual.class_dims]
     assert (classes >= 0).all()  # square roots of probabilities
     np.testing.assert_allclose(np.linalg.norm(classes, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), visual.image_norm, atol=1e-5)
@@ -100,9 +100,9 @@ def test_prompts_are_class_weights_with_zero_feature_part(visual, photos):
     vecs, _ = photos
     q = visual.embed_texts(["a photo of a dog", "a red car on a street"])
     assert q.shape == (2, visual.dim) and q.dtype == np.float32
-    assert not q[:, visual.class_dims:].any() and (q >= 0).all()
+    assert not q[:, visual.class_dims :].any() and (q >= 0).all()
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(vecs @ q.T, vecs[:, :visual.class_dims] @ q[:, :visual.class_dims].T, atol=1e-6)
+    np.testing.assert_allclose(vecs @ q.T, vecs[:, : visual.class_dims] @ q[:, : visual.class_dims].T, atol=1e-6)
     names = imagenet_class_names()
     top_car = {names[k] for k in np.argsort(-q[1])[:5]}
     assert top_car & {"sports car", "race car", "taxicab", "minivan", "convertible", "car wheel"}, top_car
@@ -118,7 +118,7 @@ def test_wordnet_finds_the_noun_a_prompt_names():
 
 
 def test_wordnet_hyponyms_weigh_every_breed(visual):
-    """"dog" covers all 118 dog breeds, including those whose names MiniLM does not relate to dogs."""
+    """ "dog" covers all 118 dog breeds, including those whose names MiniLM does not relate to dogs."""
     names = imagenet_class_names()
     below = visual.relevance.classes_below("a photo of a dog")
     assert len(below) == 118 and names.index("Leonberger") in below and names.index("tabby cat") not in below
@@ -233,6 +233,7 @@ def test_open_clip_spec_parsing():
 
 def test_open_clip_glue_with_a_stand_in_module(monkeypatch):
     """open_clip is not installed here: a stand-in with its API checks the loading and embedding code paths."""
+
     class TinyClip(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -359,9 +360,11 @@ def test_hf_clip_through_the_embedding_service(service, service_token, tiny_clip
     name = f"{hf_clip.PREFIX}{tiny_clip_dir}"
 
     def post(path: str, body: dict) -> dict:
-        req = urllib.request.Request(service + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {service_token}"})
+        req = urllib.request.Request(
+            service + path,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {service_token}"},
+        )
         with urllib.request.urlopen(req, timeout=120) as r:
             return json.loads(r.read())
 

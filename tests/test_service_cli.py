@@ -116,8 +116,13 @@ def test_serve_process_registers_and_answers_health_with_worker(db_url, service,
 
     port = _free_port()
     env = {**os.environ, "MEDIATAG_DATABASE_URL": db_url, "MEDIATAG_SERVICE_TOKEN": "t0ken-for-this-test"}
-    proc = subprocess.Popen([sys.executable, "-m", "mediatag.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mediatag.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         health = None
         for _ in range(100):

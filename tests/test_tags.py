@@ -400,7 +400,9 @@ def test_uncertain_after_publish_draws_on_the_score_table(client, conn, group):
     boundary = conn.execute(
         "SELECT count(*) FROM mediatag._scored_boundary((SELECT g FROM mediatag.tag_group g WHERE g.name = %s),"
         " (SELECT t FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id WHERE g.name = %s AND "
-        "t.name = 'dog'), 7)", (group, group)).fetchone()[0]
+        "t.name = 'dog'), 7)",
+        (group, group),
+    ).fetchone()[0]
     assert boundary == 7
 
 
@@ -438,9 +440,7 @@ def test_model_calibration_from_labeled_photos(client, conn, coco_dataset, label
         for value in (True, False):
             ids = [i for f, i in kf.items() if (c in labels[f]) == value]
             client.label_keyframes(group, c, ids, value, origin="import")
-    model = conn.execute(
-        "SELECT visual_model FROM mediatag.dataset WHERE name = %s", (coco_dataset,)
-    ).fetchone()[0]
+    model = conn.execute("SELECT visual_model FROM mediatag.dataset WHERE name = %s", (coco_dataset,)).fetchone()[0]
     try:
         fit = client.fit_model_calibration(group, save=False)
         assert fit["model"] == model and fit["tags"] == len(classes) and fit["pairs"] == len(classes) * len(kf)
@@ -470,9 +470,12 @@ def test_model_calibration_from_labeled_photos(client, conn, coco_dataset, label
 def test_calibration_sample_is_random_not_the_oldest(conn, coco_dataset):
     # The training reads 2,000 rows of the dataset's random sample ordered by a hash of the id; on a sample
     # larger than that, the picks must not be the lowest ids.
-    ids = [r[0] for r in conn.execute(
-        "SELECT keyframe_id FROM mediatag.keyframe_sample WHERE dataset_id = mediatag.dataset_id(%s) "
-        "ORDER BY hashint8(keyframe_id), keyframe_id LIMIT 10",
-        (coco_dataset,),
-    )]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT keyframe_id FROM mediatag.keyframe_sample WHERE dataset_id = mediatag.dataset_id(%s) "
+            "ORDER BY hashint8(keyframe_id), keyframe_id LIMIT 10",
+            (coco_dataset,),
+        )
+    ]
     assert len(ids) == 10 and ids != sorted(ids)

@@ -27,22 +27,32 @@ def test_readme_queries(client, conn, video_dataset):
     group, slug = _published_on_clips(client, video_dataset)
     ds_slug = conn.execute("SELECT slug FROM mediatag.dataset WHERE name = %s", (video_dataset,)).fetchone()[0]
     conn.execute("SET search_path = mediatag_data, mediatag, public")
-    visual, video, keyframes = (sql.Identifier(f"dt_{slug}_visual"), sql.Identifier(f"dt_{slug}_video"),
-                                sql.Identifier(f"{ds_slug}_keyframes"))
-    counts = conn.execute(sql.SQL(
-        "SELECT tag, count(*) FILTER (WHERE threshold_decision) AS keyframes, "
-        "count(DISTINCT video_id) FILTER (WHERE threshold_decision) AS videos FROM {} GROUP BY tag ORDER BY tag"
-    ).format(visual)).fetchall()
+    visual, video, keyframes = (
+        sql.Identifier(f"dt_{slug}_visual"),
+        sql.Identifier(f"dt_{slug}_video"),
+        sql.Identifier(f"{ds_slug}_keyframes"),
+    )
+    counts = conn.execute(
+        sql.SQL(
+            "SELECT tag, count(*) FILTER (WHERE threshold_decision) AS keyframes, "
+            "count(DISTINCT video_id) FILTER (WHERE threshold_decision) AS videos FROM {} GROUP BY tag ORDER BY tag"
+        ).format(visual)
+    ).fetchall()
     assert [c[0] for c in counts] == ["fractal", "red screen"]
-    in_range = conn.execute(sql.SQL(
-        'SELECT k."SeriesName", k."EpisodeName", v.keyframe_time_ms, v.score, k.path FROM {} v JOIN {} k '
-        "USING (keyframe_id) WHERE v.tag = 'fractal' AND v.keyframe_time_ms BETWEEN 0 AND 6000 "
-        "ORDER BY v.video_id, v.keyframe_time_ms").format(visual, keyframes)).fetchall()
+    in_range = conn.execute(
+        sql.SQL(
+            'SELECT k."SeriesName", k."EpisodeName", v.keyframe_time_ms, v.score, k.path FROM {} v JOIN {} k '
+            "USING (keyframe_id) WHERE v.tag = 'fractal' AND v.keyframe_time_ms BETWEEN 0 AND 6000 "
+            "ORDER BY v.video_id, v.keyframe_time_ms"
+        ).format(visual, keyframes)
+    ).fetchall()
     assert in_range and all(r[0] == "Test Series" and r[1] == "Pilot" for r in in_range)
-    top = conn.execute(sql.SQL(
-        "SELECT tag, video_id, score, shots_above_threshold FROM (SELECT *, row_number() OVER "
-        "(PARTITION BY tag ORDER BY score DESC) AS r FROM {} WHERE video_id IS NOT NULL) x WHERE r <= 5"
-    ).format(video)).fetchall()
+    top = conn.execute(
+        sql.SQL(
+            "SELECT tag, video_id, score, shots_above_threshold FROM (SELECT *, row_number() OVER "
+            "(PARTITION BY tag ORDER BY score DESC) AS r FROM {} WHERE video_id IS NOT NULL) x WHERE r <= 5"
+        ).format(video)
+    ).fetchall()
     assert len(top) == 2 and all(0 <= r[2] <= 1 for r in top)
 
 
@@ -71,8 +81,11 @@ def test_serve_worker_scores_published_groups(client, db_url, video_dataset):
         while time.monotonic() < deadline and client.tag_group_status(group)[0]["status"] != "scored":
             time.sleep(0.2)
         assert client.tag_group_status(group)[0]["status"] == "scored"
-        job = client.query("SELECT worker FROM mediatag.job WHERE payload->>'group_id' = "
-                           "(SELECT id::text FROM mediatag.tag_group WHERE name = :n)", n=group)[0]
+        job = client.query(
+            "SELECT worker FROM mediatag.job WHERE payload->>'group_id' = "
+            "(SELECT id::text FROM mediatag.tag_group WHERE name = :n)",
+            n=group,
+        )[0]
         assert job["worker"] == worker.worker_name()
     finally:
         stop.set()

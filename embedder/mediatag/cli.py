@@ -188,8 +188,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if rc or os.environ.get("CI") or os.environ.get("MEDIATAG_DEMO_NO_UI"):
         return rc
     # The UI over the demo database, in this process (whose embedding service the demo started): Ctrl-C stops both.
-    ui_args = argparse.Namespace(host="127.0.0.1", port=int(os.environ.get("MEDIATAG_UI_PORT", 8001)), no_login=True,
-                                 thumb_dir=None, upload_dir=None)
+    ui_args = argparse.Namespace(
+        host="127.0.0.1",
+        port=int(os.environ.get("MEDIATAG_UI_PORT", 8001)),
+        no_login=True,
+        thumb_dir=None,
+        upload_dir=None,
+    )
     try:
         return cmd_ui(ui_args)
     except KeyboardInterrupt:

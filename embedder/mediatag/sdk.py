@@ -343,15 +343,18 @@ class Client(ConceptsAndSearch):
     def suggest_prompts(self, tag_group: str, tag: str, per_list: int = 5) -> list[dict[str, Any]]:
         return self.query(
             "SELECT * FROM mediatag.suggest_prompts(tag_group => :g, tag => :t, per_list => CAST(:n AS int))",
-            g=tag_group, t=tag, n=per_list,
+            g=tag_group,
+            t=tag,
+            n=per_list,
         )
 
     def add_suggested_prompts(self, tag_group: str, tag: str, dataset: str | None = None) -> int:
         return self.call("add_suggested_prompts", tag_group=tag_group, tag=tag, dataset=dataset)
 
     def request_ground_truth(self, evaluation: int) -> int:
-        return self.query("SELECT mediatag.request_ground_truth(evaluation => CAST(:e AS bigint)) AS job",
-                          e=evaluation)[0]["job"]
+        return self.query(
+            "SELECT mediatag.request_ground_truth(evaluation => CAST(:e AS bigint)) AS job", e=evaluation
+        )[0]["job"]
 
     def evaluation_progress(self, evaluation_id: int) -> dict[str, Any]:
         return self.rows("evaluation_progress", evaluation_id=evaluation_id)[0]

@@ -241,8 +241,9 @@ def select_batch(
     1. Drop candidates that near-duplicate (cosine >= NEAR_DUPLICATE_COS) anything already labeled: a second
        copy of a labeled frame teaches nothing.
     2. Uncertainty with diversity: the POOL_PER_PICK * m candidates nearest the decision boundary (score 0.5),
-       at most POOL_MAX_SHARE of the candidates, are clustered into m groups (spherical k-means), and each group gives its most uncertain member, so the
-       batch covers m different regions of the boundary instead of m frames of one scene.
+       at most POOL_MAX_SHARE of the candidates, are clustered into m groups (spherical k-means), and each group
+       gives its most uncertain member, so the batch covers m different regions of the boundary instead of m
+       frames of one scene.
     3. Exploration: explore_share(n_labeled) of the batch (half at first, 10 % later) goes to random-sample
        keyframes farthest from everything labeled or picked (farthest-first traversal), which finds regions the
        classifier has never seen; early on its boundary is wrong and uncertainty alone would keep polishing it.

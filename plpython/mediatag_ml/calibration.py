@@ -335,8 +335,15 @@ def zero_shot(
         q = float(np.quantile(z, mc.tail_quantile)) if z.shape[0] >= 2 else 0.0
         w = (mc.temperature / sigma) * u
         b = -mc.temperature * med / sigma + mc.tail * q + mc.bias
-        summary.update({"calibration": "model", "model_calibration": mc.to_dict(), "median": med,
-                        "robust_sigma": sigma, "tail_z": q})
+        summary.update(
+            {
+                "calibration": "model",
+                "model_calibration": mc.to_dict(),
+                "median": med,
+                "robust_sigma": sigma,
+                "tail_z": q,
+            }
+        )
     else:
         w, b = _em_calibration(z, med, sigma, u, summary, prevalence, separation)
     clf = Classifier(w=w, b=b, summary=summary)

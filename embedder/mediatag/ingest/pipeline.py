@@ -264,9 +264,7 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
         for it in items:
             if it.replaces is not None:
                 # The retry's outcome (ingested, or this run's error) takes the old error asset's place.
-                conn.execute(
-                    "DELETE FROM mediatag.asset WHERE id = %s AND status = 'error'", (it.replaces,)
-                )
+                conn.execute("DELETE FROM mediatag.asset WHERE id = %s AND status = 'error'", (it.replaces,))
             row = conn.execute(
                 """INSERT INTO mediatag.asset (dataset_id, kind, path, sha256, size_bytes, duration_ms, width, height,
                                                 tech, metadata, status, error, ingest_run_id)

@@ -107,13 +107,26 @@ class ChatClient:
             log.warning("LLM server rejected response_format %s; using %s from now on", used, self._format)
             return True
 
-    def _body(self, messages: list[dict[str, Any]], model: str, schema: dict[str, Any] | None, fmt: str,
-              max_tokens: int, temperature: float) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": model, "messages": messages, "temperature": temperature,
-                                "max_tokens": max_tokens}
+    def _body(
+        self,
+        messages: list[dict[str, Any]],
+        model: str,
+        schema: dict[str, Any] | None,
+        fmt: str,
+        max_tokens: int,
+        temperature: float,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+        }
         if schema is not None and fmt == "json_schema":
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": schema, "strict": True},
+            }
         elif schema is not None and fmt == "json_object":
             body["response_format"] = {"type": "json_object"}
         return body
@@ -130,8 +143,16 @@ class ChatClient:
         base = self.config.backoff_s * (2**attempt)
         return min(base * (0.5 + random.random() / 2), cap)
 
-    def chat(self, messages: list[dict[str, Any]], *, model: str | None = None, schema: dict[str, Any] | None = None,
-             max_tokens: int = 512, temperature: float = 0.0, max_retries: int | None = None) -> ChatResult:
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        model: str | None = None,
+        schema: dict[str, Any] | None = None,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        max_retries: int | None = None,
+    ) -> ChatResult:
         model = model or self.config.model
         if not model:
             raise LLMError("no model configured (set MEDIATAG_LLM_MODEL)", transient=False)
@@ -156,12 +177,20 @@ class ChatClient:
                     if schema is not None and _rejects_format(resp) and self._downgrade(fmt):
                         continue  # not an attempt: the same question in a form this server accepts
                     hint = " (check MEDIATAG_LLM_API_KEY)" if resp.status_code in (401, 403) else ""
-                    raise LLMError(f"LLM server answered HTTP {resp.status_code}{hint}: {resp.text[:300]}",
-                                   transient=False, status=resp.status_code, attempts=attempt + 1)
+                    raise LLMError(
+                        f"LLM server answered HTTP {resp.status_code}{hint}: {resp.text[:300]}",
+                        transient=False,
+                        status=resp.status_code,
+                        attempts=attempt + 1,
+                    )
                 err = f"HTTP {resp.status_code}: {resp.text[:200]}"
             if attempt >= retries:
-                raise LLMError(f"gave up after {attempt + 1} attempts: {err}", transient=True,
-                               status=resp.status_code if resp is not None else None, attempts=attempt + 1)
+                raise LLMError(
+                    f"gave up after {attempt + 1} attempts: {err}",
+                    transient=True,
+                    status=resp.status_code if resp is not None else None,
+                    attempts=attempt + 1,
+                )
             delay = self._delay(attempt, resp)
             log.info("LLM request failed (%s); retry %d/%d in %.2f s", err, attempt + 1, retries, delay)
             time.sleep(delay)
@@ -173,8 +202,9 @@ class ChatClient:
             choice = data["choices"][0]
             message = choice.get("message") or {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise LLMError(f"malformed chat-completions reply: {resp.text[:300]}", transient=False,
-                           attempts=attempts) from None
+            raise LLMError(
+                f"malformed chat-completions reply: {resp.text[:300]}", transient=False, attempts=attempts
+            ) from None
         usage = data.get("usage") or {}
         return ChatResult(
             content=_content_text(message.get("content")),

@@ -108,10 +108,16 @@ def ask(client: ChatClient, model: str, tag: dict[str, Any], item: Item, max_sid
         return out
     messages = [
         {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": [
-            {"type": "text", "text": question(tag["tag"], tag["tag_group"], tag["positives"], tag["negatives"], item)},
-            {"type": "image_url", "image_url": {"url": url}},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": question(tag["tag"], tag["tag_group"], tag["positives"], tag["negatives"], item),
+                },
+                {"type": "image_url", "image_url": {"url": url}},
+            ],
+        },
     ]
     try:
         res: ChatResult = client.chat(messages, model=model, schema=VERDICT_SCHEMA, max_tokens=200)
@@ -134,8 +140,23 @@ def _record(conn: psycopg.Connection, evaluation_id: int, o: Outcome, cost: floa
     conn.execute(
         "SELECT mediatag._record_llm_answer(%s::bigint, %s::bigint, %s::boolean, %s::real, %s::text, %s::text, "
         "%s::text, %s::text, %s::text, %s::int, %s::int, %s::int, %s::float8, %s::int, %s::bigint)",
-        (evaluation_id, o.item.keyframe_id, o.answer, o.confidence, o.reason, o.model, o.raw_reply, o.error,
-         o.error_kind, o.attempts, o.prompt_tokens, o.completion_tokens, cost, o.latency_ms, job_id),
+        (
+            evaluation_id,
+            o.item.keyframe_id,
+            o.answer,
+            o.confidence,
+            o.reason,
+            o.model,
+            o.raw_reply,
+            o.error,
+            o.error_kind,
+            o.attempts,
+            o.prompt_tokens,
+            o.completion_tokens,
+            cost,
+            o.latency_ms,
+            job_id,
+        ),
     )
 
 
@@ -143,13 +164,20 @@ def progress_line(conn: psycopg.Connection, evaluation_id: int) -> str:
     return conn.execute("SELECT line FROM mediatag.evaluation_progress(%s)", (evaluation_id,)).fetchone()[0]
 
 
-def run_ground_truth(conn: psycopg.Connection, evaluation_id: int, config: LLMConfig, job_id: int | None = None,
-                     client: ChatClient | None = None) -> dict[str, Any]:
+def run_ground_truth(
+    conn: psycopg.Connection,
+    evaluation_id: int,
+    config: LLMConfig,
+    job_id: int | None = None,
+    client: ChatClient | None = None,
+) -> dict[str, Any]:
     """Ask the VLM about every pending item of the evaluation; returns counts for this run. `conn` is autocommit."""
     if not config.configured:
-        raise LLMError("no vision model configured: set MEDIATAG_LLM_URL and MEDIATAG_VLM_MODEL (or MEDIATAG_LLM_MODEL)"
-                       " for `mediatag serve`, or record ground truth by hand with mediatag.set_ground_truth()",
-                       transient=False)
+        raise LLMError(
+            "no vision model configured: set MEDIATAG_LLM_URL and MEDIATAG_VLM_MODEL (or MEDIATAG_LLM_MODEL)"
+            " for `mediatag serve`, or record ground truth by hand with mediatag.set_ground_truth()",
+            transient=False,
+        )
     model = config.vision_model or ""
     tag = conn.execute(
         "SELECT tag, tag_group, positives, negatives FROM mediatag._llm_evaluation_tag(%s)", (evaluation_id,)

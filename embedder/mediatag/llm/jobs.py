@@ -44,8 +44,10 @@ def run_one(conn: psycopg.Connection, worker: str) -> bool:
     except Exception as e:  # noqa: BLE001 — the job records why it stopped
         error = str(e) if isinstance(e, (ConfigError, LLMError, EndpointDown)) else f"{type(e).__name__}: {e}"
         log.warning("job %d (%s) failed: %s", job_id, kind, error)
-    conn.execute("SELECT mediatag._finish_llm_job(%s, %s::jsonb, %s)",
-                 (job_id, json.dumps(result) if result is not None else None, error))
+    conn.execute(
+        "SELECT mediatag._finish_llm_job(%s, %s::jsonb, %s)",
+        (job_id, json.dumps(result) if result is not None else None, error),
+    )
     return True
 
 

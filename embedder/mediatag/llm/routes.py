@@ -17,8 +17,9 @@ def suggest_request(body: dict[str, Any]) -> dict[str, Any]:
         raise ValueError('"per_list" must be an integer from 1 to 20')
     existing = []
     for e in body.get("existing") or []:
-        if not (isinstance(e, list) and len(e) == 3 and e[0] in POLARITIES and e[1] in MODALITIES
-                and isinstance(e[2], str)):
+        if not (
+            isinstance(e, list) and len(e) == 3 and e[0] in POLARITIES and e[1] in MODALITIES and isinstance(e[2], str)
+        ):
             raise ValueError('"existing" must be a list of [polarity, modality, text]')
         existing.append((e[0], e[1], e[2]))
     return suggest(str(group), tag.strip(), existing, per_list, LLMConfig.from_env())

@@ -55,10 +55,18 @@ def dedupe(suggestions: Iterable[Suggestion], existing: Iterable[tuple[str, str,
 def _schema() -> dict[str, Any]:
     # No minItems/maxItems: strict structured-output modes reject them; the count is asked for in words and cut here.
     lst = {"type": "array", "items": {"type": "string"}}
-    pair = {"type": "object", "properties": {"positive": lst, "negative": lst}, "required": ["positive", "negative"],
-            "additionalProperties": False}
-    return {"type": "object", "properties": {"visual": pair, "transcript": pair}, "required": ["visual", "transcript"],
-            "additionalProperties": False}
+    pair = {
+        "type": "object",
+        "properties": {"positive": lst, "negative": lst},
+        "required": ["positive", "negative"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"visual": pair, "transcript": pair},
+        "required": ["visual", "transcript"],
+        "additionalProperties": False,
+    }
 
 
 SYSTEM = (
@@ -105,14 +113,25 @@ def parse_suggestions(data: Any, source: str) -> list[Suggestion]:
     return out
 
 
-def llm_suggestions(config: LLMConfig, group: str, tag: str, existing: list[tuple[str, str, str]], per_list: int = 5,
-                    client: ChatClient | None = None) -> list[Suggestion]:
+def llm_suggestions(
+    config: LLMConfig,
+    group: str,
+    tag: str,
+    existing: list[tuple[str, str, str]],
+    per_list: int = 5,
+    client: ChatClient | None = None,
+) -> list[Suggestion]:
     own = client is None
     client = client or ChatClient(config)
     try:
         # Interactive (SQL waits on it): fewer retries than a background job.
-        res = client.chat(_messages(group, tag, existing, per_list), schema=_schema(), max_tokens=1200,
-                          temperature=0.7, max_retries=min(config.max_retries, 2))
+        res = client.chat(
+            _messages(group, tag, existing, per_list),
+            schema=_schema(),
+            max_tokens=1200,
+            temperature=0.7,
+            max_retries=min(config.max_retries, 2),
+        )
     finally:
         if own:
             client.close()
@@ -134,8 +153,9 @@ def llm_suggestions(config: LLMConfig, group: str, tag: str, existing: list[tupl
     return kept
 
 
-def suggest(group: str, tag: str, existing: list[tuple[str, str, str]], per_list: int = 5,
-            config: LLMConfig | None = None) -> dict[str, Any]:
+def suggest(
+    group: str, tag: str, existing: list[tuple[str, str, str]], per_list: int = 5, config: LLMConfig | None = None
+) -> dict[str, Any]:
     """What the service answers: suggestions, the source that made them, and a warning when the LLM failed."""
     from .wordnet import wordnet_suggestions
 
@@ -144,8 +164,11 @@ def suggest(group: str, tag: str, existing: list[tuple[str, str, str]], per_list
     if config.configured:
         try:
             got = llm_suggestions(config, group, tag, existing, per_list)
-            return {"suggestions": [s.as_dict() for s in got], "source": got[0].source if got else
-                    f"llm:{config.model}", "warning": None}
+            return {
+                "suggestions": [s.as_dict() for s in got],
+                "source": got[0].source if got else f"llm:{config.model}",
+                "warning": None,
+            }
         except (LLMError, ReplyError) as e:
             warning = f"the LLM at {config.url} gave no usable suggestions ({e}); these come from WordNet instead"
             log.warning("%s", warning)

@@ -164,8 +164,7 @@ def wordnet_suggestions(tag: str, existing: list[tuple[str, str, str]] = (), per
     hyponyms: list[str] = []
     siblings: list[str] = []
     for s in nouns[: 1 if modifiers else 2]:
-        synonyms += [_words(lm) for lm in s.lemmas()
-                     if not any(_variant(_words(lm), x) for x in [*skip, *synonyms])]
+        synonyms += [_words(lm) for lm in s.lemmas() if not any(_variant(_words(lm), x) for x in [*skip, *synonyms])]
         # The most specific parent ("canine" rather than "domestic animal" for dog) has the nearest siblings.
         for h in sorted(s.hypernyms(), key=lambda h: (-h.min_depth(), h.name()))[:1]:
             hypernyms += _names([h], skip, 1)

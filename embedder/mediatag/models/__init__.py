@@ -28,7 +28,18 @@ from .registry import (
 )
 
 __all__ = [
-    "OFFLINE_TEXT", "OFFLINE_VISUAL", "PRODUCTION_TEXT", "PRODUCTION_VISUAL", "ModelInfo", "TextEncoder",
-    "VisualEncoder", "default_text_model", "default_visual_model", "get_text_encoder", "get_visual_encoder",
-    "is_visual_model", "list_models", "loaded_models",
+    "OFFLINE_TEXT",
+    "OFFLINE_VISUAL",
+    "PRODUCTION_TEXT",
+    "PRODUCTION_VISUAL",
+    "ModelInfo",
+    "TextEncoder",
+    "VisualEncoder",
+    "default_text_model",
+    "default_visual_model",
+    "get_text_encoder",
+    "get_visual_encoder",
+    "is_visual_model",
+    "list_models",
+    "loaded_models",
 ]

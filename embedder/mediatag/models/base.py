@@ -66,7 +66,7 @@ def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 _threads_lock = threading.Lock()

@@ -81,6 +81,7 @@ def is_visual_model(name: str) -> bool:
 
 def get_visual_encoder(name: str) -> VisualEncoder:
     if name in CONSE_DIMS:
+
         def build() -> VisualEncoder:
             ok, reason = _conse_availability(name)
             if not ok:
@@ -95,6 +96,7 @@ def get_visual_encoder(name: str) -> VisualEncoder:
 
         return _cached("visual", name, build)
     if name.startswith(clip.PREFIX):
+
         def build_clip() -> VisualEncoder:
             from .clip.visual import OpenClipVisualEncoder
 
@@ -106,13 +108,16 @@ def get_visual_encoder(name: str) -> VisualEncoder:
 
         return _cached("visual", name, build_clip)
     if name.startswith(hf_clip.PREFIX):
+
         def build_hf() -> VisualEncoder:
             hf_clip.parse_spec(name)
             return hf_clip.HFClipVisualEncoder(name)
 
         return _cached("visual", name, build_hf)
-    raise ValueError(f"unknown visual model {name!r}: use {OFFLINE_VISUAL!r}, '{clip.PREFIX}ARCH/PRETRAINED' or "
-                     f"'{hf_clip.PREFIX}FOLDER'")
+    raise ValueError(
+        f"unknown visual model {name!r}: use {OFFLINE_VISUAL!r}, '{clip.PREFIX}ARCH/PRETRAINED' or "
+        f"'{hf_clip.PREFIX}FOLDER'"
+    )
 
 
 def get_text_encoder(name: str) -> TextEncoder:
@@ -205,8 +210,12 @@ def _info(name: str) -> ModelInfo:
 def list_models() -> list[ModelInfo]:
     """The built-in models, the configured ones and any loaded one, each with whether it can be used here."""
     names = [PRODUCTION_VISUAL, OFFLINE_VISUAL, STRONG_OFFLINE_VISUAL, PRODUCTION_TEXT, OFFLINE_TEXT]
-    for extra in (os.environ.get("MEDIATAG_VISUAL_MODEL"), configured_hf_clip(), os.environ.get("MEDIATAG_TEXT_MODEL"),
-                  *loaded_models()):
+    for extra in (
+        os.environ.get("MEDIATAG_VISUAL_MODEL"),
+        configured_hf_clip(),
+        os.environ.get("MEDIATAG_TEXT_MODEL"),
+        *loaded_models(),
+    ):
         if extra and extra not in names:
             names.append(extra)
     return [_info(n) for n in names]

@@ -59,8 +59,10 @@ class ServiceConfig:
         if not isinstance(model, str) or not model:
             raise ValueError('"model" must name a model (see `mediatag models`)')
         if model not in self.allowed_models():
-            raise ValueError(f"model {model[:80]!r} is not configured on this service (see `mediatag models`; "
-                             "MEDIATAG_ALLOWED_MODELS adds more)")
+            raise ValueError(
+                f"model {model[:80]!r} is not configured on this service (see `mediatag models`; "
+                "MEDIATAG_ALLOWED_MODELS adds more)"
+            )
         return model
 
     def check_path(self, raw: str) -> Path:

@@ -22,8 +22,17 @@ DEFAULT_ARCH = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 # Embedding sizes of common architectures, so that listing models needs neither open_clip nor its weights.
 OPEN_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-KNOWN_DIMS = {"ViT-B-32": 512, "ViT-B-16": 512, "ViT-L-14": 768, "ViT-H-14": 1024, "ViT-g-14": 1024,
-              "ViT-bigG-14": 1280, "RN50": 1024, "RN101": 512, "convnext_base_w": 640}
+KNOWN_DIMS = {
+    "ViT-B-32": 512,
+    "ViT-B-16": 512,
+    "ViT-L-14": 768,
+    "ViT-H-14": 1024,
+    "ViT-g-14": 1024,
+    "ViT-bigG-14": 1280,
+    "RN50": 1024,
+    "RN101": 512,
+    "convnext_base_w": 640,
+}
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -31,7 +40,7 @@ def parse_spec(spec: str) -> tuple[str, str]:
     architecture: without a tag open_clip would build random weights, which must never pass for a model."""
     if not spec.startswith(PREFIX):
         raise ValueError(f"not an open_clip model spec: {spec!r} (expected '{PREFIX}ARCH/PRETRAINED')")
-    arch, _, tag = spec[len(PREFIX):].partition("/")
+    arch, _, tag = spec[len(PREFIX) :].partition("/")
     if not arch:
         raise ValueError(f"open_clip model spec {spec!r} names no architecture")
     if not tag:
@@ -69,8 +78,10 @@ def availability(spec: str) -> tuple[bool, str]:
     if weights is not None and not weights.is_file():
         return False, f"weights file {weights} not found"
     if not installed():
-        return False, ("open_clip is not installed (pip install 'mediatag[clip]'; it needs torchvision, which the "
-                       "pinned CPU torch build here lacks)")
+        return False, (
+            "open_clip is not installed (pip install 'mediatag[clip]'; it needs torchvision, which the "
+            "pinned CPU torch build here lacks)"
+        )
     if weights is not None:
         return True, f"weights from {weights}"
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):

@@ -34,7 +34,7 @@ def parse_spec(spec: str) -> str:
     """`hf-clip:SOURCE` → SOURCE (a folder path or a hub repo id)."""
     if not spec.startswith(PREFIX):
         raise ValueError(f"not a transformers CLIP model spec: {spec!r} (expected '{PREFIX}FOLDER_OR_REPO')")
-    source = spec[len(PREFIX):].strip()
+    source = spec[len(PREFIX) :].strip()
     if not source:
         raise ValueError(f"transformers CLIP model spec {spec!r} names no folder or hub repo")
     return source
@@ -160,8 +160,10 @@ class HFClipVisualEncoder:
         self._lock = threading.Lock()  # tokenizers are not re-entrant; the threaded service queues here
         probe_t, probe_i = self.embed_texts(["a photo"]), self._image_probe()
         if probe_t.shape[1] != self.dim or probe_i.shape[1] != self.dim:
-            raise ValueError(f"visual model {spec!r}: towers give {probe_i.shape[1]}-d images and "
-                             f"{probe_t.shape[1]}-d prompts, config says {self.dim}")
+            raise ValueError(
+                f"visual model {spec!r}: towers give {probe_i.shape[1]}-d images and "
+                f"{probe_t.shape[1]}-d prompts, config says {self.dim}"
+            )
         log.info("visual model %s loaded (dim %d, transformers)", spec, self.dim)
 
     def _image_probe(self) -> np.ndarray:
@@ -190,9 +192,11 @@ class HFClipVisualEncoder:
         out = []
         with self._lock, torch.inference_mode():
             for chunk in batched(list(texts), self.text_batch_size):
-                tokens = self._tokenizer(list(chunk), padding=True, truncation=True, max_length=self.max_tokens,
-                                         return_tensors="pt")
-                feats = self._model.get_text_features(input_ids=tokens["input_ids"],
-                                                      attention_mask=tokens["attention_mask"])
+                tokens = self._tokenizer(
+                    list(chunk), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+                )
+                feats = self._model.get_text_features(
+                    input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+                )
                 out.append(_features(feats).float().numpy())
         return l2_normalize(np.concatenate(out))

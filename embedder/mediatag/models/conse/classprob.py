@@ -68,17 +68,22 @@ class ClassProbVisualEncoder:
         wordnet = load_hierarchy() if cfg.wordnet_weight else None
         if cfg.wordnet_weight and wordnet is None:
             log.warning("%s: WordNet not found (apt-get install wordnet-base): prompts use class names only", name)
-        self.relevance = ClassRelevance(class_embeddings(text, cfg.class_template), imagenet_class_offsets(),
-                                        wordnet, cfg.relevance_tau, cfg.wordnet_weight)
+        self.relevance = ClassRelevance(
+            class_embeddings(text, cfg.class_template),
+            imagenet_class_offsets(),
+            wordnet,
+            cfg.relevance_tau,
+            cfg.wordnet_weight,
+        )
         self.class_dims, self.feature_dims = N_CLASSES, FEATURE_DIM
         self.dim = self.class_dims + self.feature_dims
-        self.image_norm = float(np.sqrt(1.0 + cfg.feature_scale ** 2))
+        self.image_norm = float(np.sqrt(1.0 + cfg.feature_scale**2))
         log.info("visual model %s loaded (dim %d = %d classes + %d features)", name, self.dim, N_CLASSES, FEATURE_DIM)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
         if texts:
-            out[:, :self.class_dims] = self.relevance.weights(list(texts), self.text.embed_texts(list(texts)))
+            out[:, : self.class_dims] = self.relevance.weights(list(texts), self.text.embed_texts(list(texts)))
         return out
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -86,8 +91,8 @@ class ClassProbVisualEncoder:
             return np.zeros((0, self.dim), np.float32)
         probs, feats = self.probabilities_and_features(images)
         out = np.empty((len(images), self.dim), np.float32)
-        out[:, :self.class_dims] = np.sqrt(probs / probs.sum(1, keepdims=True))
-        out[:, self.class_dims:] = l2_normalize(feats) * self.config.feature_scale
+        out[:, : self.class_dims] = np.sqrt(probs / probs.sum(1, keepdims=True))
+        out[:, self.class_dims :] = l2_normalize(feats) * self.config.feature_scale
         return out
 
     def probabilities_and_features(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:

@@ -93,7 +93,7 @@ def forward_multiscale(net: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.T
     side = min(maps.shape[2], maps.shape[3])
     pooled = []
     for k, offs in (window_offsets(side), third_window_offsets(side)):
-        pooled.append(torch.stack([maps[:, :, i:i + k, j:j + k].mean((2, 3)) for i in offs for j in offs], 1))
+        pooled.append(torch.stack([maps[:, :, i : i + k, j : j + k].mean((2, 3)) for i in offs for j in offs], 1))
     return net._fc(feats), net._fc(pooled[0]), net._fc(pooled[1]), feats
 
 
@@ -108,5 +108,5 @@ def forward(net: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torc
     maps = net.extract_features(x)  # (n, 1280, h, w) after the head convolution
     feats = maps.mean((2, 3))
     k, offs = window_offsets(min(maps.shape[2], maps.shape[3]))
-    windows = torch.stack([maps[:, :, i:i + k, j:j + k].mean((2, 3)) for i in offs for j in offs], 1)
+    windows = torch.stack([maps[:, :, i : i + k, j : j + k].mean((2, 3)) for i in offs for j in offs], 1)
     return net._fc(feats), net._fc(windows), feats

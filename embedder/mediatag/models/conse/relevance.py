@@ -21,12 +21,16 @@ from ..base import l2_normalize
 from .wordnet import NounHierarchy
 
 # What commonly comes before the noun in a prompt; cut before searching WordNet.
-_LEAD = re.compile(r"^(?:(?:a|an|the|some)\s+)?(?:(?:close-up\s+)?(?:photo|picture|image|photograph|shot|frame|"
-                   r"still|snapshot|video)s?\s+(?:of|showing|with)\s+)?(?:(?:a|an|the|some|two|three|several|many)"
-                   r"\s+)?")
+_LEAD = re.compile(
+    r"^(?:(?:a|an|the|some)\s+)?(?:(?:close-up\s+)?(?:photo|picture|image|photograph|shot|frame|"
+    r"still|snapshot|video)s?\s+(?:of|showing|with)\s+)?(?:(?:a|an|the|some|two|three|several|many)"
+    r"\s+)?"
+)
 # A noun phrase ends where a preposition, conjunction or relative clause starts ("a red car on a street").
-_TAIL = re.compile(r"\s(?:on|in|at|with|of|near|under|over|by|from|and|or|next|behind|inside|that|which|who|"
-                   r"while|is|are|sitting|standing|lying|holding|playing|eating|riding|wearing)\s.*$")
+_TAIL = re.compile(
+    r"\s(?:on|in|at|with|of|near|under|over|by|from|and|or|next|behind|inside|that|which|who|"
+    r"while|is|are|sitting|standing|lying|holding|playing|eating|riding|wearing)\s.*$"
+)
 
 
 def prompt_noun(prompt: str, wordnet: NounHierarchy) -> str | None:
@@ -49,8 +53,14 @@ def prompt_noun(prompt: str, wordnet: NounHierarchy) -> str | None:
 class ClassRelevance:
     """Prompts → (n, 1000) unit relevance rows, from MiniLM prompt vectors and, where installed, WordNet."""
 
-    def __init__(self, class_vectors: np.ndarray, class_offsets: list[int], wordnet: NounHierarchy | None,
-                 tau: float, gamma: float) -> None:
+    def __init__(
+        self,
+        class_vectors: np.ndarray,
+        class_offsets: list[int],
+        wordnet: NounHierarchy | None,
+        tau: float,
+        gamma: float,
+    ) -> None:
         self.mean = class_vectors.mean(0)
         self.centred = l2_normalize(class_vectors - self.mean)
         self.wordnet, self.tau, self.gamma = wordnet, tau, gamma

@@ -24,5 +24,5 @@ class ConseTextEncoder:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
         if texts:
-            out[:, :self.text_dims] = self._text.embed_texts(texts)
+            out[:, : self.text_dims] = self._text.embed_texts(texts)
         return out

@@ -71,9 +71,14 @@ class ConseVisualEncoder:
         self.feature_dims = FEATURE_DIM
         self.dim = self.text_dims + self.feature_dims
         self.feature_scale = self.config.feature_scale
-        self.image_norm = float(np.sqrt(1.0 + self.feature_scale ** 2))
-        log.info("visual model %s loaded (dim %d = %d ConSE + %d features)", name, self.dim, self.text_dims,
-                 self.feature_dims)
+        self.image_norm = float(np.sqrt(1.0 + self.feature_scale**2))
+        log.info(
+            "visual model %s loaded (dim %d = %d ConSE + %d features)",
+            name,
+            self.dim,
+            self.text_dims,
+            self.feature_dims,
+        )
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self.prompts.embed_texts(texts)
@@ -111,6 +116,6 @@ class ConseVisualEncoder:
 
     def assemble(self, probs: np.ndarray, feats: np.ndarray) -> np.ndarray:
         out = np.empty((len(probs), self.dim), np.float32)
-        out[:, :self.text_dims] = self.conse_part(probs)
-        out[:, self.text_dims:] = l2_normalize(feats) * self.feature_scale
+        out[:, : self.text_dims] = self.conse_part(probs)
+        out[:, self.text_dims :] = l2_normalize(feats) * self.feature_scale
         return out

@@ -15,8 +15,16 @@ from pathlib import Path
 
 DEFAULT_DIR = Path("/usr/share/wordnet")
 # WordNet's "morphy" suffix rules for nouns (plural → singular), tried in order after the exception list.
-_NOUN_SUFFIXES = (("ses", "s"), ("xes", "x"), ("zes", "z"), ("ches", "ch"), ("shes", "sh"), ("men", "man"),
-                  ("ies", "y"), ("s", ""))
+_NOUN_SUFFIXES = (
+    ("ses", "s"),
+    ("xes", "x"),
+    ("zes", "z"),
+    ("ches", "ch"),
+    ("shes", "sh"),
+    ("men", "man"),
+    ("ies", "y"),
+    ("s", ""),
+)
 
 
 def wordnet_dir() -> Path | None:
@@ -40,7 +48,7 @@ class NounHierarchy:
                 self.lemmas[offset] = [fields[4 + 2 * i].lower() for i in range(n_words)]
                 i = 4 + 2 * n_words
                 for p in range(int(fields[i])):
-                    symbol, target, pos = fields[i + 1 + 4 * p: i + 4 + 4 * p]
+                    symbol, target, pos = fields[i + 1 + 4 * p : i + 4 + 4 * p]
                     if symbol in ("@", "@i") and pos == "n":  # hypernym / instance hypernym
                         self.children.setdefault(int(target), []).append(offset)
         self.senses: dict[str, list[int]] = {}
@@ -48,7 +56,7 @@ class NounHierarchy:
             for line in fh:
                 if not line.startswith("  "):
                     fields = line.split()
-                    self.senses[fields[0]] = [int(x) for x in fields[-int(fields[2]):]]
+                    self.senses[fields[0]] = [int(x) for x in fields[-int(fields[2]) :]]
         self.exceptions: dict[str, str] = {}
         exc = root / "noun.exc"
         if exc.is_file():

@@ -71,6 +71,11 @@ class SentenceTextEncoder:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
         with self._lock:
-            vecs = self._model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                      normalize_embeddings=False, show_progress_bar=False)
+            vecs = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+                show_progress_bar=False,
+            )
         return l2_normalize(np.asarray(vecs, dtype=np.float32))
