@@ -13,7 +13,8 @@
 2. continue_labeling latency through SQL on the synthetic dataset bench_search.py builds (default 1,000,000
    keyframes; run bench_search.py first): next batch of 12, p50 / p95, and the retrain after one label.
 
-    python bench/bench_concepts.py [--keyframes 1000000] [--seeds 5] [--skip-latency] [--skip-efficiency]
+    python bench/bench_concepts.py [--keyframes 1000000] [--seeds 5] [--min-positives 8] [--skip-latency]
+        [--skip-efficiency]
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget, m
     return out
 
 
-def label_efficiency(seeds: int) -> None:
+def label_efficiency(seeds: int, min_positives: int = 8) -> None:
     from mediatag.models.registry import default_visual_model, get_visual_encoder
 
     coco = coco_dir()
@@ -149,13 +150,14 @@ def label_efficiency(seeds: int) -> None:
     for p in photos:
         for c in truth_sets[p.name]:
             counts[c] = counts.get(c, 0) + 1
-    classes = sorted(c for c, n in counts.items() if n >= 8)
+    classes = sorted(c for c, n in counts.items() if n >= min_positives)
     prompts = enc.embed_texts([f"a photo of a {c}" for c in classes] + ["a photo"])
     all_classes = sorted(c for c, n in counts.items() if n >= 3)
     prompts_by_class = dict(zip(all_classes, enc.embed_texts([f"a photo of a {c}" for c in all_classes]), strict=True))
     calibrations = {}
     print(
-        f"== concept label efficiency: {len(photos)} COCO photos, {len(classes)} classes with >= 8 positives, "
+        f"== concept label efficiency: {len(photos)} COCO photos, {len(classes)} classes with >= {min_positives} "
+        "positives, "
         f"{seeds} seeds, batches of {BATCH} (visual model {model}; embeddings {time.perf_counter() - t0:.0f}s)"
     )
     budget = max(CHECKPOINTS)
@@ -260,11 +262,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--keyframes", type=int, default=1_000_000)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--min-positives", type=int, default=8, help="classes with at least this many positive photos")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-efficiency", action="store_true")
     args = ap.parse_args()
     if not args.skip_efficiency:
-        label_efficiency(args.seeds)
+        label_efficiency(args.seeds, args.min_positives)
     if not args.skip_latency:
         latency(args.keyframes)
 
