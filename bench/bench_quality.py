@@ -16,7 +16,7 @@ Part 2, the evaluator on a skewed synthetic population (2 % positives): a 400-it
 metrics unweighted vs Horvitz-Thompson weighted vs the full population, through mediatag_ml (the same functions
 the SQL evaluator calls).
 
-    MEDIATAG_SHARED_DATA=/work/shared/data python bench/bench_quality.py [--write-calibration]
+    MEDIATAG_SHARED_DATA=../shared/data python bench/bench_quality.py [--write-calibration]
 
 --write-calibration stores the fold-A fit (photos never in samples/coco64) in plpython/mediatag_ml/
 model_calibration.json, the calibration shipped with the extension.
