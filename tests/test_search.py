@@ -204,3 +204,40 @@ def test_search_for_concept_shows_current_labels(client, conn, coco_dataset):
     client.label_concept(concept, [rows[0]["keyframe_id"]], "yes", origin="search")
     again = client.search_for_concept(concept, "a pizza", k=5)
     assert again[0]["current_label"] == "yes"
+
+
+def test_a_graph_walk_that_misses_a_sample_keyframe_is_rerun(db_url, series_dataset):
+    """search() checks an unfiltered walk against the dataset's sample: a sample keyframe that scores above the
+    last candidate without being one proves the walk incomplete, and it reruns at the widest beam."""
+    with connect(db_url) as c:  # one transaction, rolled back: the tampered sample row never lands
+        did = c.execute("SELECT mediatag.dataset_id(%s)", (series_dataset,)).fetchone()[0]
+        assert c.execute("SELECT mediatag.refresh_samples(%s)", (series_dataset,)).fetchone()[0] == 20
+        q = c.execute(
+            "SELECT embedding::vector::text FROM mediatag.keyframe WHERE dataset_id = %s ORDER BY id LIMIT 1", (did,)
+        ).fetchone()[0]
+        notices: list[str] = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        c.execute("SET LOCAL client_min_messages = debug1")
+
+        def search() -> list[int]:
+            notices.clear()
+            sql = "SELECT keyframe_id FROM mediatag.search(dataset => %s, embedding => %s::vector, k => 1)"
+            return [r[0] for r in c.execute(sql, (series_dataset, q))]
+
+        honest = search()
+        assert len(honest) == 1 and not any("missed a sample keyframe" in n for n in notices)
+        # The sample row of the keyframe least like the query now claims the query's own vector: it scores 1.0,
+        # above every candidate, and the walk (rightly) does not return that keyframe.
+        far = c.execute(
+            "SELECT s.keyframe_id FROM mediatag.keyframe_sample s JOIN mediatag.keyframe k ON k.id = s.keyframe_id "
+            "WHERE s.dataset_id = %s ORDER BY k.embedding <#> %s::vector::halfvec DESC LIMIT 1",
+            (did, q),
+        ).fetchone()[0]
+        c.execute(
+            "UPDATE mediatag.keyframe_sample SET embedding = %s::vector::halfvec "
+            "WHERE dataset_id = %s AND keyframe_id = %s",
+            (q, did, far),
+        )
+        assert search() == honest
+        assert any("missed a sample keyframe" in n for n in notices)
+        c.rollback()

@@ -225,7 +225,8 @@ BEGIN
     -- keyframes, 2 queries in 100 whose neighbourhoods are barely linked); the walk is repeated with the widest
     -- beam pgvector allows. The check reads 1,000 sample rows through the sample's primary key (~3 ms at
     -- 1M; a cluster of 0.4 % of the keyframes holds ~4 of them); the probes lean toward early ingests, which only
-    -- makes the check weaker in regions ingested later, never wrong.
+    -- makes the check weaker in regions ingested later, never wrong. A dataset without a sample yet (drawn by its
+    -- first tag group or concept, or by mediatag.refresh_samples) is not checked.
     IF preds = '' AND cardinality(ids) = cand AND ef < 1000 THEN
         qh := q::halfvec;
         SELECT EXISTS (
@@ -234,6 +235,7 @@ BEGIN
             WHERE (p.embedding <#> qh) < -scores[cand] AND p.keyframe_id <> ALL (ids))
         INTO missed;
         IF missed THEN
+            RAISE DEBUG 'search: the graph walk (ef_search %) missed a sample keyframe; rerunning at ef_search 1000', ef;
             PERFORM set_config('hnsw.ef_search', '1000', true);
             SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand) c;
         END IF;
