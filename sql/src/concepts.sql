@@ -216,11 +216,7 @@ BEGIN
         INSERT INTO mediatag.baseline_prompt VALUES (d.visual_model, 'visual', 'a photo', mediatag.embed_text('a photo', d.visual_model))
         ON CONFLICT DO NOTHING;
     END IF;
-    -- The calibration sample is drawn lazily the first time a dataset trains (as for tags).
-    IF NOT EXISTS (SELECT 1 FROM mediatag.keyframe_sample s WHERE s.dataset_id = d.id)
-       AND EXISTS (SELECT 1 FROM mediatag.keyframe k WHERE k.dataset_id = d.id) THEN
-        PERFORM mediatag.refresh_samples(d.name);
-    END IF;
+    PERFORM mediatag._ensure_sample(d.id);
     RETURN mediatag._fit_concept(c.id);
 END $$;
 
@@ -242,8 +238,7 @@ if plans is None:
     plans = SD["concept_plans"] = {
         "concept": plpy.prepare(
             """SELECT c.dataset_id AS ds, d.visual_dim AS dim, c.description_embedding::text AS descr, d.visual_model,
-                      (SELECT row_to_json(mc)::text FROM mediatag.model_calibration mc
-                       WHERE mc.model = d.visual_model) AS visual_calibration,
+                      mediatag._model_calibration_json(d.visual_model) AS visual_calibration,
                       (SELECT b.embedding::text FROM mediatag.baseline_prompt b
                        WHERE b.model = d.visual_model AND b.modality = 'visual') AS baseline
                FROM mediatag.concept c JOIN mediatag.dataset d ON d.id = c.dataset_id WHERE c.id = $1""", ["bigint"]),
@@ -254,11 +249,7 @@ if plans is None:
         "examples": plpy.prepare(
             """SELECT string_agg(halfvec_send(e.embedding::halfvec), ''::bytea ORDER BY e.id) AS blob
                FROM mediatag.concept_example e WHERE e.concept_id = $1""", ["bigint"]),
-        "sample": plpy.prepare(
-            """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (
-                 SELECT embedding FROM mediatag.keyframe_sample WHERE dataset_id = $1
-                 ORDER BY hashint8(keyframe_id), keyframe_id LIMIT $2) s""",
-            ["bigint", "int"]),
+        "sample": plpy.prepare("SELECT mediatag._calibration_sample($1, $2) AS blob", ["bigint", "int"]),
         "sample_key": plpy.prepare(
             """SELECT count(*)::text || '/' || coalesce(max(keyframe_id), 0)::text AS k
                FROM mediatag.keyframe_sample WHERE dataset_id = $1""", ["bigint"]),
@@ -280,8 +271,7 @@ sample = hit[1]
 pos = decode_halfvecs(plpy.execute(plans["labels"], [concept_id, "yes"])[0]["blob"], dim)
 neg = decode_halfvecs(plpy.execute(plans["labels"], [concept_id, "no"])[0]["blob"], dim)
 ex = decode_halfvecs(plpy.execute(plans["examples"], [concept_id])[0]["blob"], dim)
-# The same calibration as the dataset's tags, and the same random subset of the sample (by a hash of the id: the
-# lowest ids would be the oldest ingests).
+# The same calibration and the same random subset of the sample as the dataset's tags.
 clf = active.fit_concept(pos, neg, ex, parse_vector(c["descr"]), parse_vector(c["baseline"]), sample, dim=dim,
                          seed=int(concept_id),
                          model_calibration=calibration.resolve_model_calibration(c["visual_calibration"],

@@ -130,6 +130,16 @@ CREATE TABLE IF NOT EXISTS mediatag.transcript_sample (
     PRIMARY KEY (dataset_id, segment_id)
 );
 
+-- The rows a trainer calibrates on: a random subset of the dataset's random sample, ordered by a hash of the id
+-- (the lowest ids would be the oldest ingests) and so the same rows at every retrain; as concatenated halfvec_send
+-- bytes for mediatag_ml.vectors.decode_halfvecs. Tags, concepts and fit_model_calibration all read it here.
+CREATE OR REPLACE FUNCTION mediatag._calibration_sample(dataset_id bigint, n int) RETURNS bytea
+LANGUAGE sql STABLE AS $$
+    SELECT string_agg(halfvec_send(s.embedding), ''::bytea) FROM (
+        SELECT x.embedding FROM mediatag.keyframe_sample x WHERE x.dataset_id = _calibration_sample.dataset_id
+        ORDER BY hashint8(x.keyframe_id), x.keyframe_id LIMIT n) s
+$$;
+
 CREATE OR REPLACE FUNCTION mediatag.refresh_samples(dataset text, size int DEFAULT 10000) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset); n int; total bigint;
@@ -148,6 +158,16 @@ BEGIN
     SELECT d, t.id, t.embedding FROM mediatag.transcript_segment t WHERE t.dataset_id = d
     ORDER BY random() LIMIT size;
     RETURN n;
+END $$;
+
+-- The sample is drawn lazily, the first time something trains on a dataset that has keyframes.
+CREATE OR REPLACE FUNCTION mediatag._ensure_sample(dataset_id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM mediatag.keyframe_sample s WHERE s.dataset_id = _ensure_sample.dataset_id)
+       AND EXISTS (SELECT 1 FROM mediatag.keyframe k WHERE k.dataset_id = _ensure_sample.dataset_id) THEN
+        PERFORM mediatag.refresh_samples((SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = _ensure_sample.dataset_id));
+    END IF;
 END $$;
 
 -- ---- lookups ------------------------------------------------------------------------------------------------

@@ -27,6 +27,13 @@ CREATE TABLE IF NOT EXISTS mediatag.model_calibration (
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
+-- The installation's own calibration of a model (an admin's fit_model_calibration), as JSON for
+-- mediatag_ml.calibration.resolve_model_calibration; NULL falls back to the calibration shipped with the extension.
+CREATE OR REPLACE FUNCTION mediatag._model_calibration_json(model text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT row_to_json(mc)::text FROM mediatag.model_calibration mc WHERE mc.model = _model_calibration_json.model
+$$;
+
 CREATE OR REPLACE FUNCTION mediatag._ensure_prompt_embeddings(tag_ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE r record; n int := 0;
@@ -68,13 +75,9 @@ DECLARE d bigint;
 BEGIN
     IF coalesce(array_length(tag_ids, 1), 0) = 0 THEN RETURN 0; END IF;
     PERFORM mediatag._ensure_prompt_embeddings(tag_ids);
-    -- The calibration sample is drawn lazily the first time a dataset trains.
     FOR d IN SELECT DISTINCT g.training_dataset_id FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
              WHERE t.id = ANY (tag_ids) LOOP
-        IF NOT EXISTS (SELECT 1 FROM mediatag.keyframe_sample s WHERE s.dataset_id = d)
-           AND EXISTS (SELECT 1 FROM mediatag.keyframe k WHERE k.dataset_id = d) THEN
-            PERFORM mediatag.refresh_samples((SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = d));
-        END IF;
+        PERFORM mediatag._ensure_sample(d);
     END LOOP;
     RETURN mediatag._fit_classifiers(tag_ids);
 END $$;
@@ -98,8 +101,7 @@ if plans is None:
     plans = SD["plans"] = {
         "tags": plpy.prepare(
             """SELECT t.id, t.name, g.training_dataset_id AS ds, d.visual_dim, d.text_dim, d.visual_model,
-                      (SELECT row_to_json(mc)::text FROM mediatag.model_calibration mc
-                       WHERE mc.model = d.visual_model) AS visual_calibration,
+                      mediatag._model_calibration_json(d.visual_model) AS visual_calibration,
                       (SELECT b.embedding::text FROM mediatag.baseline_prompt b
                        WHERE b.model = d.visual_model AND b.modality = 'visual') AS visual_baseline,
                       (SELECT b.embedding::text FROM mediatag.baseline_prompt b
@@ -120,13 +122,7 @@ if plans is None:
                       (SELECT coalesce(max(keyframe_id), 0) FROM mediatag.keyframe_sample WHERE dataset_id = $1)::text
                       || '/' || (SELECT count(*) FROM mediatag.transcript_sample WHERE dataset_id = $1)::text AS k""",
             ["bigint"]),
-        # A random subset of the (random) sample: ordered by a hash of the id, not by the id, which would pick
-        # the oldest ingests. Deterministic, so retraining sees the same rows.
-        "kf_sample": plpy.prepare(
-            """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (
-                 SELECT embedding FROM mediatag.keyframe_sample WHERE dataset_id = $1
-                 ORDER BY hashint8(keyframe_id), keyframe_id LIMIT $2) s""",
-            ["bigint", "int"]),
+        "kf_sample": plpy.prepare("SELECT mediatag._calibration_sample($1, $2) AS blob", ["bigint", "int"]),
         "tx_sample": plpy.prepare(
             """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (
                  SELECT embedding FROM mediatag.transcript_sample WHERE dataset_id = $1
@@ -230,12 +226,9 @@ dim = ds["visual_dim"]
 tag_ids = [r["id"] for r in plpy.execute(plpy.prepare(
     "SELECT id FROM mediatag.tag WHERE group_id = $1 ORDER BY position", ["bigint"]), [g["id"]])]
 plpy.execute(plpy.prepare("SELECT mediatag._ensure_prompt_embeddings($1)", ["bigint[]"]), [tag_ids])
-if not plpy.execute(plpy.prepare("SELECT 1 FROM mediatag.keyframe_sample WHERE dataset_id = $1 LIMIT 1", ["bigint"]),
-                    [ds["id"]]):
-    plpy.execute(plpy.prepare("SELECT mediatag.refresh_samples($1)", ["text"]), [ds["name"]])
-sample = decode_halfvecs(plpy.execute(plpy.prepare(
-    """SELECT string_agg(halfvec_send(embedding), ''::bytea) AS blob FROM (SELECT embedding FROM mediatag.keyframe_sample
-       WHERE dataset_id = $1 ORDER BY hashint8(keyframe_id), keyframe_id LIMIT 2000) s""", ["bigint"]), [ds["id"]])[0]["blob"], dim)
+plpy.execute(plpy.prepare("SELECT mediatag._ensure_sample($1)", ["bigint"]), [ds["id"]])
+sample = decode_halfvecs(plpy.execute(plpy.prepare("SELECT mediatag._calibration_sample($1, 2000) AS blob", ["bigint"]),
+                                      [ds["id"]])[0]["blob"], dim)
 base = plpy.execute(plpy.prepare("SELECT embedding::text AS e FROM mediatag.baseline_prompt WHERE model = $1 AND modality = 'visual'",
                                  ["text"]), [ds["visual_model"]])
 baseline = parse_vector(base[0]["e"]) if base else None
