@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
@@ -67,6 +67,18 @@ def l2_normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def batched(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def encode_unit_rows(items: Sequence[T], size: int, dim: int, encode: Callable[[list[T]], np.ndarray]) -> np.ndarray:
+    """encode(chunk) -> (len(chunk), dim) for chunks of `size` items under torch's inference mode, as unit float32
+    rows; no items give a (0, dim) array. The batching every CLIP tower (open_clip, transformers) shares."""
+    import torch
+
+    if not items:
+        return np.zeros((0, dim), np.float32)
+    with torch.inference_mode():
+        out = [np.asarray(encode(list(chunk)), dtype=np.float32) for chunk in batched(list(items), size)]
+    return l2_normalize(np.concatenate(out))
 
 
 _threads_lock = threading.Lock()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..base import batched, configure_torch_threads, l2_normalize
+from ..base import configure_torch_threads, encode_unit_rows
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -172,31 +172,21 @@ class HFClipVisualEncoder:
         return self.embed_images([Image.new("RGB", (8, 8), (127, 127, 127))])
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
-        import torch
+        def encode(chunk: list[Image.Image]) -> np.ndarray:
+            pixels = self._processor(images=[im.convert("RGB") for im in chunk], return_tensors="pt")
+            return _features(self._model.get_image_features(pixel_values=pixels["pixel_values"])).float().numpy()
 
-        if not images:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        with torch.inference_mode():
-            for chunk in batched(list(images), self.batch_size):
-                pixels = self._processor(images=[im.convert("RGB") for im in chunk], return_tensors="pt")
-                feats = self._model.get_image_features(pixel_values=pixels["pixel_values"])
-                out.append(_features(feats).float().numpy())
-        return l2_normalize(np.concatenate(out))
+        return encode_unit_rows(images, self.batch_size, self.dim, encode)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
+        def encode(chunk: list[str]) -> np.ndarray:
+            tokens = self._tokenizer(
+                chunk, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+            )
+            feats = self._model.get_text_features(
+                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+            )
+            return _features(feats).float().numpy()
 
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        with self._lock, torch.inference_mode():
-            for chunk in batched(list(texts), self.text_batch_size):
-                tokens = self._tokenizer(
-                    list(chunk), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
-                )
-                feats = self._model.get_text_features(
-                    input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
-                )
-                out.append(_features(feats).float().numpy())
-        return l2_normalize(np.concatenate(out))
+        with self._lock:
+            return encode_unit_rows(texts, self.text_batch_size, self.dim, encode)

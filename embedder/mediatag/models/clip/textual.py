@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..base import batched, l2_normalize
+from ..base import encode_unit_rows
 
 
 class OpenClipTextEncoder:
@@ -20,12 +20,10 @@ class OpenClipTextEncoder:
         self._lock = threading.Lock()  # tokenizers are not re-entrant; calls from the threaded service queue here
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
-        import torch
-
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        with self._lock, torch.inference_mode():
-            for chunk in batched(list(texts), self.batch_size):
-                out.append(self._model.encode_text(self._tokenizer(list(chunk))).float().numpy())
-        return l2_normalize(np.concatenate(out))
+        with self._lock:
+            return encode_unit_rows(
+                texts,
+                self.batch_size,
+                self.dim,
+                lambda chunk: self._model.encode_text(self._tokenizer(chunk)).float().numpy(),
+            )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..base import batched, configure_torch_threads, l2_normalize
+from ..base import configure_torch_threads, encode_unit_rows
 from . import load
 from .textual import OpenClipTextEncoder
 
@@ -36,14 +36,11 @@ class OpenClipVisualEncoder:
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         import torch
 
-        if not images:
-            return np.zeros((0, self.dim), np.float32)
-        out = []
-        with torch.inference_mode():
-            for chunk in batched(list(images), self.batch_size):
-                x = torch.stack([self._preprocess(im.convert("RGB")) for im in chunk])
-                out.append(self._model.encode_image(x).float().numpy())
-        return l2_normalize(np.concatenate(out))
+        def encode(chunk: list[Image.Image]) -> np.ndarray:
+            x = torch.stack([self._preprocess(im.convert("RGB")) for im in chunk])
+            return self._model.encode_image(x).float().numpy()
+
+        return encode_unit_rows(images, self.batch_size, self.dim, encode)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         return self.text.embed_texts(texts)
