@@ -241,3 +241,74 @@ def test_a_graph_walk_that_misses_a_sample_keyframe_is_rerun(db_url, series_data
         assert search() == honest
         assert any("missed a sample keyframe" in n for n in notices)
         c.rollback()
+
+
+def test_a_text_query_also_walks_toward_its_best_probes(db_url, series_dataset):
+    """A text query lies away from the image embeddings, where one greedy walk settles in a single region: search()
+    adds walks toward its best-scoring sample keyframes, and the union, re-scored exactly, is still the exact top
+    list (no duplicates, the true order)."""
+    query = "a dog lying on a sofa"
+    with connect(db_url) as c:  # one transaction, rolled back
+        did = c.execute("SELECT mediatag.dataset_id(%s)", (series_dataset,)).fetchone()[0]
+        c.execute("SELECT mediatag.refresh_samples(%s)", (series_dataset,))
+        notices: list[str] = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        c.execute("SET LOCAL client_min_messages = debug1")
+        got = c.execute(
+            "SELECT keyframe_id, score FROM mediatag.search(dataset => %s, query => %s, k => 5)",
+            (series_dataset, query),
+        ).fetchall()
+        assert any("walking again toward the 4 best-scoring sample keyframes" in n for n in notices)
+        exact = c.execute(
+            "SELECT k.id, (-(k.embedding <#> mediatag.embed_text(%s, d.visual_model)::halfvec))::real FROM "
+            "mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id WHERE k.dataset_id = %s "
+            "ORDER BY 2 DESC, 1 LIMIT 5",
+            (query, did),
+        ).fetchall()
+        assert [r[0] for r in got] == [r[0] for r in exact]
+        assert [r[1] for r in got] == pytest.approx([r[1] for r in exact], abs=1e-4)
+        # An image query ("more like this") never takes the extra walks: its walk is only checked.
+        notices.clear()
+        kf = exact[0][0]
+        c.execute("SELECT count(*) FROM mediatag.search(dataset => %s, keyframe => %s, k => 8)", (series_dataset, kf))
+        assert not any("walking again toward" in n for n in notices)
+        c.rollback()
+
+
+def test_seeded_walks_keep_the_first_candidates_and_score_against_the_query(conn, series_dataset):
+    """mediatag._search_seeded: each seed's walk goes toward the midpoint of the query and the seed; its rows and
+    the first walk's are scored exactly against the query itself and sorted."""
+    did = conn.execute("SELECT mediatag.dataset_id(%s)", (series_dataset,)).fetchone()[0]
+    ids = [r[0] for r in conn.execute("SELECT id FROM mediatag.keyframe WHERE dataset_id = %s ORDER BY id", (did,))]
+    q_id, seed_id = ids[0], ids[-1]
+    far = conn.execute(  # the keyframe least like the query: no walk toward the query would return it
+        "SELECT k.id FROM mediatag.keyframe k, mediatag.keyframe q WHERE q.id = %s AND k.dataset_id = %s "
+        "ORDER BY k.embedding <#> q.embedding DESC LIMIT 1",
+        (q_id, did),
+    ).fetchone()[0]
+    got_ids, got_scores = conn.execute(
+        "SELECT s.ids, s.scores FROM mediatag.dataset d, mediatag.keyframe q, mediatag.keyframe seed, "
+        "LATERAL mediatag._search_seeded(d, q.embedding::vector, ARRAY[%s]::bigint[], ARRAY[seed.embedding], 20, 3) s "
+        "WHERE d.id = %s AND q.id = %s AND seed.id = %s",
+        (far, did, q_id, seed_id),
+    ).fetchone()
+    toward_midpoint = [
+        r[0]
+        for r in conn.execute(
+            "SELECT k.id FROM mediatag.keyframe k, mediatag.keyframe q, mediatag.keyframe s "
+            "WHERE k.dataset_id = %s AND q.id = %s AND s.id = %s "
+            "ORDER BY k.embedding <#> l2_normalize(q.embedding + s.embedding), k.id LIMIT 3",
+            (did, q_id, seed_id),
+        )
+    ]
+    assert far in got_ids and set(toward_midpoint) <= set(got_ids)
+    assert len(got_ids) == len(set(got_ids)) == len({far, *toward_midpoint})
+    exact = dict(
+        conn.execute(
+            "SELECT k.id, (-(k.embedding <#> q.embedding))::real FROM mediatag.keyframe k, mediatag.keyframe q "
+            "WHERE q.id = %s AND k.id = ANY(%s)",
+            (q_id, got_ids),
+        ).fetchall()
+    )
+    assert got_scores == pytest.approx([exact[i] for i in got_ids], abs=1e-4)
+    assert got_scores == sorted(got_scores, reverse=True)

@@ -13,9 +13,10 @@
 --      among the top 3k of an approximate search than among its top k.
 --   4. A filter that leaves too few rows for the graph walk (a rare concept, a single series) falls back to an
 --      exact scan of the filtered rows, so a filtered search never returns fewer rows than exist.
---   5. Unfiltered: a check of the walk against 1,000 rows of the dataset's random sample; a sample keyframe that
---      scores above the last candidate without being one proves the walk incomplete, and it runs again at the
---      widest beam (docs/concepts-and-search.md: recall@100 0.976 -> 0.995 at 1M for ~1 ms).
+--   5. Unfiltered: probes from the dataset's random sample. An image query's walk is checked against them (a probe
+--      scoring above the last candidate without being one proves the walk incomplete, and it runs again at the
+--      widest beam: recall@100 0.976 -> 0.995 at 1M for ~1 ms); a text query, which lies away from the images,
+--      also walks toward its best probes, whose regions hold its top results (recall@100 0.35 -> 0.65 at 1M).
 -- Filters are predicates on the keyframe row: a concept or tag filter is its classifier's score,
 -- sigmoid(x·w + b) >= threshold (the same definition as concept_scores and the dt_* tables), so filtering costs one
 -- more inner product per candidate and needs no score table.
@@ -23,6 +24,11 @@
 -- Results per call: k between 1 and this, offset below MAX_OFFSET (deeper pages belong to an export, not a search).
 CREATE OR REPLACE FUNCTION mediatag._search_max_k() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1000 $$;
 CREATE OR REPLACE FUNCTION mediatag._search_max_offset() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 10000 $$;
+
+-- Text queries' extra walks (see search): how many of the best-scoring probes seed them, and each walk's
+-- ef_search and rows. 4 x 100 kept the 1M text query under 60 ms at p95; each walk costs ~6-9 ms there.
+CREATE OR REPLACE FUNCTION mediatag._search_seeds() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 4 $$;
+CREATE OR REPLACE FUNCTION mediatag._search_seed_ef() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 100 $$;
 
 -- hnsw.ef_search for `wanted` results at a recall target. Measured with bench/bench_search.py (structured vectors,
 -- top-100 with 3x candidates re-ranked): see docs/concepts-and-search.md for the figures behind these multipliers.
@@ -154,6 +160,27 @@ BEGIN
         q::text, d.id, preds, d.visual_dim, q::text, d.visual_dim, cand) INTO ids, scores;
 END $$;
 
+-- Walks from seeds (the sample keyframes that scored best against q): one per seed toward the midpoint of q and
+-- the seed, each `per_seed` rows, unioned with the first walk's candidates and re-scored exactly against q
+-- (the session's hnsw.ef_search applies to every walk).
+-- One statement, so the walks run as a LATERAL join over the seeds through the same partial index.
+CREATE OR REPLACE FUNCTION mediatag._search_seeded(d mediatag.dataset, q vector, first_ids bigint[], seeds halfvec[],
+                                                    cand int, per_seed int, OUT ids bigint[], OUT scores real[])
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format(
+        'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
+           SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score FROM mediatag.keyframe k
+           WHERE k.id IN (SELECT unnest(%L::bigint[])
+                          UNION
+                          SELECT w.id FROM unnest(%L::halfvec[]) AS s(e) CROSS JOIN LATERAL (
+                              SELECT k2.id FROM mediatag.keyframe k2 WHERE k2.dataset_id = %s
+                              ORDER BY k2.embedding::halfvec(%s) <#> l2_normalize(%L::halfvec + s.e)::halfvec(%s)
+                              LIMIT %s) w)
+           ORDER BY 2 DESC, 1 LIMIT %s) x',
+        q::text, first_ids, seeds, d.id, d.visual_dim, q::halfvec::text, d.visual_dim, per_seed, cand) INTO ids, scores;
+END $$;
+
 CREATE OR REPLACE FUNCTION mediatag.search(
     dataset text, query text DEFAULT NULL, keyframe bigint DEFAULT NULL, k int DEFAULT 50,
     concepts text[] DEFAULT NULL, tags text[] DEFAULT NULL, metadata jsonb DEFAULT NULL,
@@ -172,6 +199,7 @@ DECLARE
     ids bigint[];
     scores real[];
     missed boolean;
+    seeds halfvec[];
     qh halfvec;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
@@ -219,22 +247,37 @@ BEGIN
     PERFORM set_config('jit', 'off', true);
 
     SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand) c;
-    -- A check on the graph walk (unfiltered searches): every keyframe of the dataset's random sample that scores
-    -- above the last candidate belongs among the candidates, because the exact top list holds every keyframe that
-    -- scores above its last. One missing means the walk stayed in the wrong region of the graph (at 1M clustered
-    -- keyframes, 2 queries in 100 whose neighbourhoods are barely linked); the walk is repeated with the widest
-    -- beam pgvector allows. The check reads 1,000 sample rows through the sample's primary key (~3 ms at
-    -- 1M; a cluster of 0.4 % of the keyframes holds ~4 of them); the probes lean toward early ingests, which only
-    -- makes the check weaker in regions ingested later, never wrong. A dataset without a sample yet (drawn by its
-    -- first tag group or concept, or by mediatag.refresh_samples) is not checked.
-    IF preds = '' AND cardinality(ids) = cand AND ef < 1000 THEN
+    -- Probes for the graph walk (unfiltered searches): 1,000 rows of the dataset's random sample, read through
+    -- its primary key (~3 ms at 1M; a cluster of 0.4 % of the keyframes holds ~4 of them). The probes lean toward
+    -- early ingests, which only makes them weaker in regions ingested later, never wrong. A dataset without a
+    -- sample yet (drawn by its first tag group or concept, or by mediatag.refresh_samples) has no probes.
+    --  * Image queries (a keyframe, or a vector the caller embedded) lie among the keyframes. Every probe that
+    --    scores above the last candidate belongs among the candidates (the exact top list holds every keyframe
+    --    scoring above its last); one missing proves the walk stayed in the wrong region (at 1M clustered
+    --    keyframes, 2 queries in 100 whose neighbourhoods are barely linked to the rest of the graph), and the
+    --    widest beam pgvector allows, on the query itself, finds them again (recall 0.00 -> 0.96-0.99).
+    --  * Text queries lie away from every image cluster (the modality gap): a greedy walk settles in one cluster
+    --    while their top results are spread over several, and a wider beam barely helps (ef_search 1000: recall@100
+    --    0.44 at 1M; the sample check catches too few of them to be worth waiting for). The best-scoring probes say
+    --    which regions hold the top results; a short walk toward the midpoint of the query and each of them (an
+    --    in-distribution point of that region, whose nearest keyframes are the region's ones leaning toward the
+    --    query) collects them, and the union with the first walk is re-scored exactly (mediatag._search_seeded).
+    --    A union can only raise recall@k. Measured at 1M: 0.35 -> 0.65 (docs/concepts-and-search.md).
+    IF preds = '' AND cardinality(ids) = cand THEN
         qh := q::halfvec;
-        SELECT EXISTS (
-            SELECT 1 FROM (SELECT s.keyframe_id, s.embedding FROM mediatag.keyframe_sample s
-                           WHERE s.dataset_id = d.id ORDER BY s.keyframe_id LIMIT 1000) p
-            WHERE (p.embedding <#> qh) < -scores[cand] AND p.keyframe_id <> ALL (ids))
-        INTO missed;
-        IF missed THEN
+        SELECT coalesce(bool_or(p.missed), false),
+               array_agg(p.embedding ORDER BY p.score DESC, p.keyframe_id) FILTER (WHERE p.r <= mediatag._search_seeds())
+        INTO missed, seeds
+        FROM (SELECT s.keyframe_id, s.embedding, s.score, s.score > scores[cand] AND s.keyframe_id <> ALL (ids) AS missed,
+                     row_number() OVER (ORDER BY s.score DESC, s.keyframe_id) AS r
+              FROM (SELECT s_.keyframe_id, s_.embedding, -(s_.embedding <#> qh) AS score FROM mediatag.keyframe_sample s_
+                    WHERE s_.dataset_id = d.id ORDER BY s_.keyframe_id LIMIT 1000) s) p;
+        IF query IS NOT NULL AND seeds IS NOT NULL THEN
+            RAISE DEBUG 'search: text query; walking again toward the % best-scoring sample keyframes', cardinality(seeds);
+            PERFORM set_config('hnsw.ef_search', mediatag._search_seed_ef()::text, true);
+            SELECT c.ids, c.scores INTO ids, scores
+            FROM mediatag._search_seeded(d, q, ids, seeds, cand, mediatag._search_seed_ef()) c;
+        ELSIF missed AND ef < 1000 THEN
             RAISE DEBUG 'search: the graph walk (ef_search %) missed a sample keyframe; rerunning at ef_search 1000', ef;
             PERFORM set_config('hnsw.ef_search', '1000', true);
             SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand) c;
