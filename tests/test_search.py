@@ -258,7 +258,7 @@ def test_a_text_query_also_walks_toward_its_best_probes(db_url, series_dataset):
             "SELECT keyframe_id, score FROM mediatag.search(dataset => %s, query => %s, k => 5)",
             (series_dataset, query),
         ).fetchall()
-        assert any("walking again toward the 4 best-scoring sample keyframes" in n for n in notices)
+        assert any("walking again toward the 3 best-scoring sample keyframes" in n for n in notices)
         exact = c.execute(
             "SELECT k.id, (-(k.embedding <#> mediatag.embed_text(%s, d.visual_model)::halfvec))::real FROM "
             "mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id WHERE k.dataset_id = %s "

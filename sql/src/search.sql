@@ -16,7 +16,7 @@
 --   5. Unfiltered: probes from the dataset's random sample. An image query's walk is checked against them (a probe
 --      scoring above the last candidate without being one proves the walk incomplete, and it runs again at the
 --      widest beam: recall@100 0.976 -> 0.995 at 1M for ~1 ms); a text query, which lies away from the images,
---      also walks toward its best probes, whose regions hold its top results (recall@100 0.35 -> 0.65 at 1M).
+--      also walks toward its best probes, whose regions hold its top results (recall@100 0.35 -> 0.64 at 1M).
 -- Filters are predicates on the keyframe row: a concept or tag filter is its classifier's score,
 -- sigmoid(x·w + b) >= threshold (the same definition as concept_scores and the dt_* tables), so filtering costs one
 -- more inner product per candidate and needs no score table.
@@ -26,9 +26,12 @@ CREATE OR REPLACE FUNCTION mediatag._search_max_k() RETURNS int LANGUAGE sql IMM
 CREATE OR REPLACE FUNCTION mediatag._search_max_offset() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 10000 $$;
 
 -- Text queries' extra walks (see search): how many of the best-scoring probes seed them, and each walk's
--- ef_search and rows. 4 x 100 kept the 1M text query under 60 ms at p95; each walk costs ~6-9 ms there.
-CREATE OR REPLACE FUNCTION mediatag._search_seeds() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 4 $$;
-CREATE OR REPLACE FUNCTION mediatag._search_seed_ef() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 100 $$;
+-- ef_search and rows. At 1M a walk toward a text query's midpoint costs 6-10 ms whatever its ef_search (the
+-- descent through the graph dominates), and the seeds' yield falls fast (new top-100 hits from the 1st, 2nd,
+-- 3rd, 4th seed: 16, 6, 6, 2): 3 walks of 60 rows kept the text query near 60 ms at p95 (4: recall +0.02, +15 ms;
+-- 10: +0.12, +60 ms).
+CREATE OR REPLACE FUNCTION mediatag._search_seeds() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 3 $$;
+CREATE OR REPLACE FUNCTION mediatag._search_seed_ef() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 60 $$;
 
 -- hnsw.ef_search for `wanted` results at a recall target. Measured with bench/bench_search.py (structured vectors,
 -- top-100 with 3x candidates re-ranked): see docs/concepts-and-search.md for the figures behind these multipliers.
@@ -262,7 +265,7 @@ BEGIN
     --    which regions hold the top results; a short walk toward the midpoint of the query and each of them (an
     --    in-distribution point of that region, whose nearest keyframes are the region's ones leaning toward the
     --    query) collects them, and the union with the first walk is re-scored exactly (mediatag._search_seeded).
-    --    A union can only raise recall@k. Measured at 1M: 0.35 -> 0.65 (docs/concepts-and-search.md).
+    --    A union can only raise recall@k. Measured at 1M: 0.35 -> 0.64 (docs/concepts-and-search.md).
     IF preds = '' AND cardinality(ids) = cand THEN
         qh := q::halfvec;
         SELECT coalesce(bool_or(p.missed), false),
