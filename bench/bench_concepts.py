@@ -10,11 +10,15 @@
    labels, and how many labels active learning needs to match random's F1 at 20 and 50.
    The simulation calls the in-database code directly (same module, same numbers), without the SQL candidate step:
    at 128 photos the whole pool is the candidate set.
+   A pool of 64 photos is too small to tell strategies apart (50 labels cover most of it), so the same runs are
+   repeated on a larger real pool: 14 crops of every photo (the whole photo, a 2x2 and a 3x3 grid; 1,792 items), a
+   class present in a crop when half of one of its COCO boxes lies inside it. Pool and held-out halves are split
+   by photo, so no crop of a held-out photo is ever labeled.
 2. continue_labeling latency through SQL on the synthetic dataset bench_search.py builds (default 1,000,000
    keyframes; run bench_search.py first): next batch of 12, p50 / p95, and the retrain after one label.
 
-    python bench/bench_concepts.py [--keyframes 1000000] [--seeds 5] [--min-positives 8] [--skip-latency]
-        [--skip-efficiency]
+    python bench/bench_concepts.py [--keyframes 1000000] [--seeds 5] [--min-positives 8] [--pool photos|crops|both]
+        [--skip-latency] [--skip-efficiency]
 """
 
 from __future__ import annotations
@@ -65,6 +69,63 @@ def embeddings(photos: list[Path], model: str) -> np.ndarray:
     return X
 
 
+GRIDS = (1, 2, 3)  # the whole photo, then 2x2 and 3x3 tiles: 14 crops a photo
+
+
+def crop_pool(coco: Path, photos: list[Path]) -> tuple[list[tuple[int, tuple[float, float, float, float]]], list[set]]:
+    """Every photo's crops as (photo index, normalised box), and the classes present in each: those with at least
+    half of one of their boxes (COCO labels, YOLO format) inside the crop."""
+    import yaml
+
+    names = yaml.safe_load((coco / "classes.yaml").read_text())["names"]
+    names = names if isinstance(names, list) else [names[i] for i in sorted(names)]
+    crops, present = [], []
+    for pi, photo in enumerate(photos):
+        boxes = []
+        label_file = coco / "labels" / f"{photo.stem}.txt"
+        for line in label_file.read_text().splitlines() if label_file.exists() else []:
+            if line.strip():
+                c, cx, cy, w, h = line.split()
+                cx, cy, w, h = map(float, (cx, cy, w, h))
+                boxes.append((names[int(c)], cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+        for g in GRIDS:
+            for i in range(g):
+                for j in range(g):
+                    x0, y0, x1, y1 = j / g, i / g, (j + 1) / g, (i + 1) / g
+                    inside = set()
+                    for name, bx0, by0, bx1, by1 in boxes:
+                        overlap = max(0.0, min(x1, bx1) - max(x0, bx0)) * max(0.0, min(y1, by1) - max(y0, by0))
+                        if overlap >= 0.5 * max((bx1 - bx0) * (by1 - by0), 1e-9):
+                            inside.add(name)
+                    crops.append((pi, (x0, y0, x1, y1)))
+                    present.append(inside)
+    return crops, present
+
+
+def crop_embeddings(photos: list[Path], crops: list, model: str) -> np.ndarray:
+    """The crops' embeddings with the offline model, cached (1,792 crops take several minutes on 2 cores)."""
+    cache = Path.home() / ".cache" / "mediatag" / f"bench_concepts_crops_{model.replace('/', '_')}_{len(crops)}.npy"
+    if cache.exists():
+        return np.load(cache)
+    from mediatag.media import load_image
+    from mediatag.models.registry import get_visual_encoder
+
+    enc = get_visual_encoder(model)
+    out, loaded = [], {}
+    for start_at in range(0, len(crops), 16):
+        images = []
+        for pi, (x0, y0, x1, y1) in crops[start_at : start_at + 16]:
+            im = loaded.get(pi) or loaded.setdefault(pi, load_image(photos[pi]))
+            w, h = im.size
+            images.append(im.crop((int(x0 * w), int(y0 * h), int(x1 * w), int(y1 * h))))
+        out.append(enc.embed_images(images))
+        loaded = {pi: loaded[pi] for pi in {c[0] for c in crops[start_at + 16 : start_at + 32]} if pi in loaded}
+    X = np.vstack(out).astype(np.float32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.save(cache, X)
+    return X
+
+
 def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
     order = np.argsort(-scores, kind="stable")
     t = truth[order]
@@ -80,12 +141,12 @@ def f1(scores: np.ndarray, truth: np.ndarray, thr: float = 0.5) -> float:
     return 2 * tp / max(2 * tp + int((pred & ~truth).sum()) + int((~pred & truth).sum()), 1)
 
 
-def pool_calibration(X, truth_sets, photos, pool, prompts_by_class, baseline):
+def pool_calibration(X, present, pool, prompts_by_class, baseline):
     """The model calibration as a deployment has it (fitted once on other labeled photos): here fitted on the
-    pool half (every class with >= 3 positives there, all its photos), never on the held-out half."""
+    pool half (every class with >= 3 positives there, all its items), never on the held-out half."""
     zs, ys = [], []
     for cls, prompt in prompts_by_class.items():
-        y = np.array([cls in truth_sets[photos[i].name] for i in pool])
+        y = np.array([cls in present[i] for i in pool])
         if y.sum() >= 3:
             u = calibration.prompt_direction(prompt[None, :], baseline[None, :])
             zs.append(calibration.standardised_scores(u, X[pool])[0])
@@ -135,7 +196,7 @@ def run_strategy(strategy, X, truth, pool, test, desc, baseline, seed, budget, m
     return out
 
 
-def label_efficiency(seeds: int, min_positives: int = 8) -> None:
+def label_efficiency(seeds: int, min_positives: int = 8, pools: tuple[str, ...] = ("photos", "crops")) -> None:
     from mediatag.models.registry import default_visual_model, get_visual_encoder
 
     coco = coco_dir()
@@ -143,38 +204,47 @@ def label_efficiency(seeds: int, min_positives: int = 8) -> None:
         truth_sets = {r["file"]: set(filter(None, r["classes"].split(";"))) for r in csv.DictReader(f)}
     photos = sorted((coco / "images").glob("*.jpg"))
     model = default_visual_model()
-    t0 = time.perf_counter()
-    X = embeddings(photos, model)
     enc = get_visual_encoder(model)
+    for pool_kind in pools:
+        t0 = time.perf_counter()
+        if pool_kind == "photos":
+            X, present, owner = embeddings(photos, model), [truth_sets[p.name] for p in photos], np.arange(len(photos))
+        else:
+            crops, present = crop_pool(coco, photos)
+            X, owner = crop_embeddings(photos, crops, model), np.array([c[0] for c in crops])
+        efficiency_on(pool_kind, X, present, owner, enc, seeds, min_positives, time.perf_counter() - t0)
+
+
+def efficiency_on(pool_kind, X, present, owner, enc, seeds, min_positives, embed_s) -> None:
+    """Active vs random on one pool of items (photos or crops); `owner` is each item's photo, which decides its
+    half, so that no item of a held-out photo is ever labeled."""
     counts: dict[str, int] = {}
-    for p in photos:
-        for c in truth_sets[p.name]:
+    for items in present:
+        for c in items:
             counts[c] = counts.get(c, 0) + 1
     classes = sorted(c for c, n in counts.items() if n >= min_positives)
     prompts = enc.embed_texts([f"a photo of a {c}" for c in classes] + ["a photo"])
     all_classes = sorted(c for c, n in counts.items() if n >= 3)
     prompts_by_class = dict(zip(all_classes, enc.embed_texts([f"a photo of a {c}" for c in all_classes]), strict=True))
-    calibrations = {}
+    n_photos = int(owner.max()) + 1
     print(
-        f"== concept label efficiency: {len(photos)} COCO photos, {len(classes)} classes with >= {min_positives} "
-        "positives, "
-        f"{seeds} seeds, batches of {BATCH} (visual model {model}; embeddings {time.perf_counter() - t0:.0f}s)"
+        f"== concept label efficiency on {len(X)} {pool_kind} of {n_photos} COCO photos: {len(classes)} classes with "
+        f">= {min_positives} positive {pool_kind}, {seeds} seeds, batches of {BATCH} (visual model {enc.name}; "
+        f"embeddings {embed_s:.0f}s)"
     )
     budget = max(CHECKPOINTS)
     res = {s: {m: [] for m in range(BATCH, budget + 1, BATCH)} for s in ("active", "random")}
-    for ci, cls in enumerate(classes):
-        truth = np.array([cls in truth_sets[p.name] for p in photos])
-        for seed in range(seeds):
-            perm = np.random.default_rng(1000 + seed).permutation(len(photos))
-            pool, test = sorted(perm[: len(photos) // 2]), sorted(perm[len(photos) // 2 :])
+    for seed in range(seeds):
+        held_out = set(np.random.default_rng(1000 + seed).permutation(n_photos)[n_photos // 2 :].tolist())
+        pool = [i for i in range(len(X)) if int(owner[i]) not in held_out]
+        test = [i for i in range(len(X)) if int(owner[i]) in held_out]
+        mc = pool_calibration(X, present, pool, prompts_by_class, prompts[-1])
+        for ci, cls in enumerate(classes):
+            truth = np.array([cls in items for items in present])
             if not truth[test].any() or not truth[pool].any():
                 continue
-            if seed not in calibrations:
-                calibrations[seed] = pool_calibration(X, truth_sets, photos, pool, prompts_by_class, prompts[-1])
             for strategy in ("active", "random"):
-                out = run_strategy(
-                    strategy, X, truth, pool, test, prompts[ci], prompts[-1], seed, budget, calibrations[seed]
-                )
+                out = run_strategy(strategy, X, truth, pool, test, prompts[ci], prompts[-1], seed, budget, mc)
                 for m, v in out.items():
                     res[strategy][m].append(v)
     print(f"{'labels':>8} {'active F1':>10} {'random F1':>10} {'active AP':>10} {'random AP':>10}   (held-out half)")
@@ -182,13 +252,14 @@ def label_efficiency(seeds: int, min_positives: int = 8) -> None:
     for m in CHECKPOINTS:
         a, r = mean["active"][m], mean["random"][m]
         print(f"{m:>8} {a[0]:>10.3f} {r[0]:>10.3f} {a[1]:>10.3f} {r[1]:>10.3f}")
-    for target in (20, 50):
-        goal = mean["random"][target][0]
-        need = next((m for m in sorted(mean["active"]) if mean["active"][m][0] >= goal), None)
-        print(
-            f"  random's mean F1 at {target} labels ({goal:.3f}): active reaches it with "
-            f"{need if need is not None else f'more than {budget}'} labels"
-        )
+    for metric, col in (("F1", 0), ("AP", 1)):
+        for target in (20, 50):
+            goal = mean["random"][target][col]
+            need = next((m for m in sorted(mean["active"]) if mean["active"][m][col] >= goal), None)
+            print(
+                f"  random's mean {metric} at {target} labels ({goal:.3f}): active reaches it with "
+                f"{need if need is not None else f'more than {budget}'} labels"
+            )
 
 
 def latency(n_keyframes: int) -> None:
@@ -263,11 +334,13 @@ def main() -> None:
     ap.add_argument("--keyframes", type=int, default=1_000_000)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--min-positives", type=int, default=8, help="classes with at least this many positive photos")
+    ap.add_argument("--pool", choices=("photos", "crops", "both"), default="both", help="what the labeler labels")
     ap.add_argument("--skip-latency", action="store_true")
     ap.add_argument("--skip-efficiency", action="store_true")
     args = ap.parse_args()
     if not args.skip_efficiency:
-        label_efficiency(args.seeds, args.min_positives)
+        pools = ("photos", "crops") if args.pool == "both" else (args.pool,)
+        label_efficiency(args.seeds, args.min_positives, pools)
     if not args.skip_latency:
         latency(args.keyframes)
 
