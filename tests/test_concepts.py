@@ -178,7 +178,7 @@ def test_continue_labeling_is_unlabeled_diverse_and_explores_early(client, conn,
     ids = [r["keyframe_id"] for r in rows]
     assert len(ids) == 12 and len(set(ids)) == 12 and not set(ids) & labeled
     reasons = {r["reason"] for r in rows}
-    assert reasons == {"likely", "uncertain", "explore"}, reasons  # 2 labels: part of the batch explores
+    assert reasons == {"uncertain", "explore"}, reasons  # 2 labels: part of the batch explores
     # Labeling the batch and asking again never repeats a keyframe.
     client.label_concept(concept, ids, "no")
     again = [r["keyframe_id"] for r in client.continue_labeling(concept, n=12)]

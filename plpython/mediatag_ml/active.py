@@ -45,13 +45,8 @@ FLAT_PRIOR = 0.01
 # Two keyframes with cosine at or above this are near-duplicates: never both in one batch, and never one
 # that duplicates a keyframe already labeled.
 NEAR_DUPLICATE_COS = 0.95
-# Share of a batch given to the highest-scoring candidates ("likely"): a rare concept's positives are found there
-# and nowhere else, and the negatives there are the confusers the classifier most needs to hear about. Measured on
-# 1,792 crops of the COCO photos (bench_concepts.py, held-out half): 0.4 and 0.6 of the batch against none lifted
-# F1 after 20 labels from 0.146 to 0.180 / 0.204 and AP after 50 from 0.256 to 0.262 / 0.286.
-LIKELY_SHARE = 0.6
-# Share of the rest of a batch spent exploring (farthest-first over the random sample): half at the start,
-# decaying with the number of labels to EXPLORE_MIN.
+# Share of a batch spent exploring (farthest-first over the random sample): half at the start, decaying
+# with the number of labels to EXPLORE_MIN.
 EXPLORE_START, EXPLORE_MIN, EXPLORE_DECAY_LABELS = 0.5, 0.1, 30.0
 # The uncertainty pool holds this many candidates per uncertainty pick before clustering, but never more than
 # this share of the candidates left: on a small candidate set (a dataset of a few hundred photos) 8 per pick would
@@ -235,7 +230,7 @@ def select_batch(
     n_labeled: int,
     seed: int = 0,
 ) -> tuple[np.ndarray, list[str]]:
-    """The next n keyframes to label, and why each ('likely', 'uncertain' or 'explore').
+    """The next n keyframes to label, and why each ('uncertain' or 'explore').
 
     ids/X/scores: unlabeled candidates (the caller never passes a labeled or skipped keyframe) with their
     embeddings and current scores; random_mask marks the ones from the dataset's random sample (the others come
@@ -245,18 +240,14 @@ def select_batch(
     Strategy:
     1. Drop candidates that near-duplicate (cosine >= NEAR_DUPLICATE_COS) anything already labeled: a second
        copy of a labeled frame teaches nothing.
-    2. Likely: LIKELY_SHARE of the batch goes to the highest-scoring candidates (relevance feedback). For a rare
-       concept these are where the positives are, which uncertainty sampling around a still-wrong boundary and
-       random exploration mostly miss; the negatives among them are the look-alikes that teach the most.
-    3. Uncertainty with diversity: the POOL_PER_PICK * m candidates nearest the decision boundary (score 0.5),
+    2. Uncertainty with diversity: the POOL_PER_PICK * m candidates nearest the decision boundary (score 0.5),
        at most POOL_MAX_SHARE of the candidates, are clustered into m groups (spherical k-means), and each group
        gives its most uncertain member, so the batch covers m different regions of the boundary instead of m
        frames of one scene.
-    4. Exploration: explore_share(n_labeled) of the rest of the batch (half at first, 10 % later) goes to
-       random-sample keyframes farthest from everything labeled or picked (farthest-first traversal), which finds
-       regions the classifier has never seen; early on its boundary is wrong and uncertainty alone would keep
-       polishing it.
-    5. No two picks near-duplicate each other; if the pools run dry, the rest fills from the remaining
+    3. Exploration: explore_share(n_labeled) of the batch (half at first, 10 % later) goes to random-sample
+       keyframes farthest from everything labeled or picked (farthest-first traversal), which finds regions the
+       classifier has never seen; early on its boundary is wrong and uncertainty alone would keep polishing it.
+    4. No two picks near-duplicate each other; if the pools run dry, the rest fills from the remaining
        candidates by uncertainty.
     """
     ids = np.asarray(ids).ravel()
@@ -283,18 +274,10 @@ def select_batch(
         near = np.maximum(near, V @ V[i])
         alive[near >= NEAR_DUPLICATE_COS] = False
 
-    n_likely = int(round(n * LIKELY_SHARE))
-    n_explore = int(round((n - n_likely) * explore_share(n_labeled))) if random_mask.any() else 0
-    n_uncertain = n - n_likely - n_explore
+    n_explore = int(round(n * explore_share(n_labeled))) if random_mask.any() else 0
+    n_uncertain = n - n_explore
 
-    # 2. likely: the highest scores, skipping near-duplicates of what is taken
-    for i in np.argsort(-np.asarray(scores, dtype=np.float64).ravel(), kind="stable"):
-        if len(picks) >= n_likely:
-            break
-        if alive[i]:
-            take(int(i), "likely")
-
-    # 3. uncertainty, one pick per cluster of the boundary pool
+    # 2. uncertainty, one pick per cluster of the boundary pool
     order = np.argsort(-u, kind="stable")
     alive_order = order[alive[order]]
     pool_size = min(POOL_PER_PICK * max(n_uncertain, 1), max(n_uncertain, int(POOL_MAX_SHARE * alive_order.shape[0])))
@@ -308,14 +291,14 @@ def select_batch(
                     take(int(i), "uncertain")
                     break
 
-    # 4. exploration: farthest-first over the random sample
-    while len(picks) < n_likely + n_uncertain + n_explore:
+    # 3. exploration: farthest-first over the random sample
+    while len(picks) < n_uncertain + n_explore:
         cand = np.flatnonzero(alive & random_mask)
         if cand.shape[0] == 0:
             break
         take(int(cand[np.argmin(near[cand])]), "explore")
 
-    # 5. fill
+    # 4. fill
     for i in order:
         if len(picks) >= n:
             break
