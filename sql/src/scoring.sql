@@ -175,6 +175,23 @@ LANGUAGE sql STABLE AS $$
     WHERE vt.group_id = _score_exprs.group_id AND vt.version = _score_exprs.version
 $$;
 
+-- The row lock both scoring jobs (full and incremental) take on a group's application to a dataset, so the two
+-- never interleave. NOWAIT under mediatag.job_lock_timeout: a transaction holding this row (a publish or apply left
+-- open) must not stall the worker for every other job; run_jobs requeues the job with backoff on
+-- lock_not_available. The lock_timeout is transaction-local, so it also bounds the job's later locks (the swap).
+-- No such row: a row of NULLs (callers test a.group_id IS NULL).
+CREATE OR REPLACE FUNCTION mediatag._lock_group_application(group_id bigint, dataset_id bigint)
+RETURNS mediatag.group_application
+LANGUAGE plpgsql AS $$
+DECLARE a mediatag.group_application;
+BEGIN
+    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
+    SELECT * INTO a FROM mediatag.group_application x
+    WHERE x.group_id = _lock_group_application.group_id AND x.dataset_id = _lock_group_application.dataset_id
+    FOR UPDATE NOWAIT;
+    RETURN a;
+END $$;
+
 CREATE OR REPLACE FUNCTION mediatag._score_group_job(group_id bigint, dataset_id bigint, version int, job_id bigint DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -200,12 +217,8 @@ DECLARE
     steps jsonb := '{}';
     mark timestamptz := clock_timestamp();
 BEGIN
-    -- NOWAIT: a transaction holding this row (a publish or apply left open) must not stall the worker for every
-    -- other job; run_jobs requeues the job with backoff on lock_not_available.
-    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_group_job.group_id;
-    SELECT * INTO a FROM mediatag.group_application x
-    WHERE x.group_id = _score_group_job.group_id AND x.dataset_id = _score_group_job.dataset_id FOR UPDATE NOWAIT;
+    a := mediatag._lock_group_application(_score_group_job.group_id, _score_group_job.dataset_id);
     IF g.id IS NULL OR a.group_id IS NULL OR a.applied_version IS NULL THEN
         RETURN jsonb_build_object('skipped', 'the group is no longer applied to this dataset');
     END IF;
@@ -341,12 +354,10 @@ DECLARE
     n_kf bigint := 0; n_shot bigint := 0; n_video bigint := 0; n_tx bigint := 0;
     started timestamptz := clock_timestamp();
 BEGIN
-    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_assets_job.group_id;
     -- The same row lock as the full job: the two never interleave, so an append cannot land in a partition a
     -- concurrent full job is about to swap out.
-    SELECT * INTO a FROM mediatag.group_application x
-    WHERE x.group_id = _score_assets_job.group_id AND x.dataset_id = _score_assets_job.dataset_id FOR UPDATE NOWAIT;
+    a := mediatag._lock_group_application(_score_assets_job.group_id, _score_assets_job.dataset_id);
     IF g.id IS NULL OR a.group_id IS NULL OR a.scored_version IS NULL THEN
         RETURN jsonb_build_object('skipped', 'not scored yet on this dataset: the full scoring job covers these assets');
     END IF;
