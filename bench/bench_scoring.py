@@ -19,12 +19,11 @@ import psycopg
 from pgvector import HalfVector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_db import bench_database_url, reset_synthetic_dataset  # noqa: E402
 from synthetic_service import start  # noqa: E402
 
-from mediatag.cluster import default_cluster  # noqa: E402
 from mediatag.db import connect  # noqa: E402
 
-BENCH_DB = "mediatag_bench"
 KF_PER_VIDEO = 1000
 KF_PER_SHOT = 10
 
@@ -46,15 +45,9 @@ def synthetic_vectors(n: int, dim: int, rank: int = 64, seed: int = 0) -> tuple[
 
 def load(conn: psycopg.Connection, dataset: str, X: np.ndarray) -> None:
     n, dim = X.shape
-    did = conn.execute(
-        "SELECT mediatag.create_dataset(%s, %s, %s, %s, %s)",
-        (dataset, f"synthetic-{dim}", dim, "synthetic-text-64", 64),
-    ).fetchone()[0]
-    have = conn.execute("SELECT count(*) FROM mediatag.keyframe WHERE dataset_id = %s", (did,)).fetchone()[0]
-    if have == n:
-        print(f"  reusing {n:,} keyframes already loaded")
+    did = reset_synthetic_dataset(conn, dataset, dim, n)
+    if did is None:
         return
-    conn.execute("DELETE FROM mediatag.asset WHERE dataset_id = %s", (did,))
     t0 = time.perf_counter()
     videos = (n + KF_PER_VIDEO - 1) // KF_PER_VIDEO
     asset_ids = [
@@ -132,10 +125,7 @@ def main() -> None:
     ap.add_argument("--hnsw", action="store_true", help="build the dataset's HNSW index, so previews use it")
     args = ap.parse_args()
 
-    cluster = default_cluster()
-    cluster.start()
-    cluster.ensure_database(BENCH_DB)
-    url = cluster.url(BENCH_DB)
+    url = bench_database_url()
     print(f"== scoring benchmark: {args.tags} tags x {args.keyframes:,} keyframes, {args.dim}-d halfvec")
     X, basis = synthetic_vectors(args.keyframes, args.dim)
     svc, stop = start({f"synthetic-{args.dim}": args.dim, "synthetic-text-64": 64}, {f"synthetic-{args.dim}": basis})

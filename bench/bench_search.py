@@ -24,12 +24,11 @@ import psycopg
 from pgvector import HalfVector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_db import bench_database_url, reset_synthetic_dataset  # noqa: E402
 from synthetic_service import start, text_vector  # noqa: E402
 
-from mediatag.cluster import default_cluster  # noqa: E402
 from mediatag.db import connect  # noqa: E402
 
-BENCH_DB = "mediatag_bench"
 DIM = 512
 KF_PER_VIDEO = 100
 SERIES = 10  # metadata SeriesName takes 10 values round-robin over videos: one value keeps 10 %
@@ -54,16 +53,9 @@ def vectors(n: int, basis: np.ndarray, centers: np.ndarray, seed: int) -> np.nda
 
 def load(url: str, dataset: str, n: int, basis: np.ndarray, centers: np.ndarray) -> None:
     with connect(url) as conn:
-        did = conn.execute(
-            "SELECT mediatag.create_dataset(%s, %s, %s, %s, %s)",
-            (dataset, f"synthetic-{DIM}", DIM, "synthetic-text-64", 64),
-        ).fetchone()[0]
-        conn.commit()
-        have = conn.execute("SELECT count(*) FROM mediatag.keyframe WHERE dataset_id = %s", (did,)).fetchone()[0]
-        if have == n:
-            print(f"  reusing {n:,} keyframes already loaded")
+        did = reset_synthetic_dataset(conn, dataset, DIM, n)
+        if did is None:
             return
-        conn.execute("DELETE FROM mediatag.asset WHERE dataset_id = %s", (did,))
         conn.execute(f"DROP INDEX IF EXISTS mediatag.keyframe_hnsw_ds{did}")
         t0 = time.perf_counter()
         videos = (n + KF_PER_VIDEO - 1) // KF_PER_VIDEO
@@ -158,10 +150,7 @@ def main() -> None:
     ap.add_argument("--real-model", action="store_true", help="also time text embedding with the real offline model")
     args = ap.parse_args()
 
-    cluster = default_cluster()
-    cluster.start()
-    cluster.ensure_database(BENCH_DB)
-    url = cluster.url(BENCH_DB)
+    url = bench_database_url()
     dataset = f"search_{args.keyframes}"
     print(f"== search benchmark: {args.keyframes:,} keyframes, {DIM}-d halfvec (clustered low-rank), top-{args.k}")
     basis, centers = structure()

@@ -99,6 +99,14 @@ def client(db_url: str, service: str):
     return Client(db_url)
 
 
+def keyframes_by_file(conn: psycopg.Connection, dataset: str) -> dict[str, int]:
+    """A dataset's keyframe ids by their image's file name."""
+    rows = conn.execute(
+        "SELECT k.image_path, k.id FROM mediatag.keyframe k WHERE k.dataset_id = mediatag.dataset_id(%s)", (dataset,)
+    ).fetchall()
+    return {Path(p).name: i for p, i in rows}
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
 

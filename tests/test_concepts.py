@@ -11,16 +11,7 @@ import pytest
 
 from mediatag.db import connect
 
-from .conftest import unique
-
-
-def _keyframes(conn, dataset: str) -> dict[str, int]:
-    """file name → keyframe id"""
-    rows = conn.execute(
-        "SELECT k.image_path, k.id FROM mediatag.keyframe k WHERE k.dataset_id = mediatag.dataset_id(%s)",
-        (dataset,),
-    ).fetchall()
-    return {Path(p).name: i for p, i in rows}
+from .conftest import keyframes_by_file, unique
 
 
 def _asset_files(conn, dataset: str) -> dict[str, int]:
@@ -65,7 +56,7 @@ def test_unknown_concept_and_dataset(client, coco_dataset):
 
 
 def test_labels_version_and_record_who_and_when(client, conn, coco_dataset, labels, concept):
-    kf = _keyframes(conn, coco_dataset)
+    kf = keyframes_by_file(conn, coco_dataset)
     dogs = [kf[f] for f in kf if "dog" in labels[f]]
     others = [kf[f] for f in kf if "dog" not in labels[f]]
     assert client.label_concept(concept, dogs, "yes") == 2
@@ -104,7 +95,7 @@ def test_only_positive_labels_train_against_background_and_say_so(client, conn, 
     client.create_concept(coco_dataset, name)
     first = client.list_concepts(coco_dataset)
     assert next(r for r in first if r["name"] == name)["training_summary"]["kind"] == "flat"
-    kf = _keyframes(conn, coco_dataset)
+    kf = keyframes_by_file(conn, coco_dataset)
     people = [kf[f] for f in kf if "person" in labels[f]]
     client.label_concept(name, people[:6], "yes")
     s = client.concept_versions(name)[-1]["summary"]
@@ -118,7 +109,7 @@ def test_only_positive_labels_train_against_background_and_say_so(client, conn, 
 
 
 def test_only_negative_labels_train_and_say_so(client, conn, coco_dataset, labels, concept):
-    kf = _keyframes(conn, coco_dataset)
+    kf = keyframes_by_file(conn, coco_dataset)
     others = [kf[f] for f in kf if "dog" not in labels[f]]
     before = {r["keyframe_id"]: r["score"] for r in client.concept_scores(concept)}
     client.label_concept(concept, others[:5], "no")
@@ -135,7 +126,7 @@ def test_only_negative_labels_train_and_say_so(client, conn, coco_dataset, label
 
 
 def test_two_people_labeling_at_once_lose_no_label(db_url, client, conn, coco_dataset, concept):
-    kf = sorted(_keyframes(conn, coco_dataset).values())
+    kf = sorted(keyframes_by_file(conn, coco_dataset).values())
     halves = (kf[0:20:2], kf[1:20:2])
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -169,7 +160,7 @@ def test_two_people_labeling_at_once_lose_no_label(db_url, client, conn, coco_da
 
 
 def test_continue_labeling_is_unlabeled_diverse_and_explores_early(client, conn, coco_dataset, labels, concept):
-    kf = _keyframes(conn, coco_dataset)
+    kf = keyframes_by_file(conn, coco_dataset)
     dogs = [kf[f] for f in kf if "dog" in labels[f]]
     client.label_concept(concept, dogs[:2], "yes")
     client.label_concept(concept, [kf[f] for f in kf if "dog" not in labels[f]][:2], "skip")
@@ -198,7 +189,7 @@ def test_continue_labeling_skips_near_duplicates(db_url, client, conn, coco_file
     Image.open(coco_files[0]).save(dup)
     with connect(db_url) as c:
         ingest(c, name, [*files, dup], IngestOptions(progress=False, media_dir=media_dir))
-    kf = _keyframes(conn, name)
+    kf = keyframes_by_file(conn, name)
     concept = unique("dup_concept")
     client.create_concept(name, concept, "a photo")
     first = kf[coco_files[0].name]
@@ -257,7 +248,7 @@ def test_unreadable_or_non_image_upload(client, concept, tmp_path):
 
 
 def test_score_image_matches_concept_scores(client, conn, coco_dataset, coco_files, concept):
-    kf = _keyframes(conn, coco_dataset)
+    kf = keyframes_by_file(conn, coco_dataset)
     f = coco_files[0]
     got = client.score_image(concept, f)
     stored = {r["keyframe_id"]: r for r in client.concept_scores(concept)}[kf[f.name]]
@@ -267,7 +258,7 @@ def test_score_image_matches_concept_scores(client, conn, coco_dataset, coco_fil
 
 
 def test_concept_scores_in_joins_and_where(client, conn, coco_dataset, labels, concept):
-    kf = _keyframes(conn, coco_dataset)
+    kf = keyframes_by_file(conn, coco_dataset)
     client.label_concept(concept, [kf[f] for f in kf if "dog" in labels[f]], "yes")
     client.label_concept(concept, [kf[f] for f in kf if "dog" not in labels[f]][:10], "no")
     n = conn.execute(
@@ -287,7 +278,7 @@ def test_concept_scores_in_joins_and_where(client, conn, coco_dataset, labels, c
 
 
 def test_versions_pin_and_follow(client, conn, coco_dataset, concept):
-    kf = sorted(_keyframes(conn, coco_dataset).values())
+    kf = sorted(keyframes_by_file(conn, coco_dataset).values())
     client.label_concept(concept, kf[:2], "yes")
     assert client.apply_concept(concept, 1) == 1
     client.label_concept(concept, kf[2:4], "no")  # version 3, not in use while pinned

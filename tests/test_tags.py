@@ -12,17 +12,7 @@ from psycopg import sql
 
 from mediatag.db import connect
 
-from .conftest import unique
-
-
-def _keyframes(conn, dataset: str) -> dict[str, int]:
-    """file name → keyframe id"""
-    rows = conn.execute(
-        "SELECT k.image_path, k.id FROM mediatag.keyframe k JOIN mediatag.dataset d "
-        "ON d.id = k.dataset_id WHERE d.name = %s",
-        (dataset,),
-    ).fetchall()
-    return {Path(p).name: i for p, i in rows}
+from .conftest import keyframes_by_file, unique
 
 
 def _slug(conn, group: str) -> str:
@@ -125,13 +115,13 @@ def test_dog_tag_ranks_dog_photos_first(client, conn, coco_dataset, labels, grou
     ranked = sorted(rows, key=lambda r: -r["score"])
     top = [Path(r["path"]).name for r in ranked[:5]]
     dogs = {f for f, c in labels.items() if "dog" in c}
-    in_dataset = dogs & set(_keyframes(conn, coco_dataset))
+    in_dataset = dogs & set(keyframes_by_file(conn, coco_dataset))
     assert in_dataset, "the 48 photos hold dogs"
     assert len(set(top) & dogs) >= 1, f"no dog among the top 5: {top}"
 
 
 def test_labels_retrain_and_are_validated(client, conn, coco_dataset, labels, group):
-    kf = _keyframes(conn, coco_dataset)
+    kf = keyframes_by_file(conn, coco_dataset)
     dogs = [kf[f] for f in kf if "dog" in labels[f]]
     others = [kf[f] for f in kf if "dog" not in labels[f]][:6]
     assert client.label_keyframes(group, "dog", dogs, True) == len(dogs)
@@ -160,7 +150,7 @@ def test_labels_from_another_dataset_are_refused(client, conn, group, video_data
 
 
 def test_uncertain_keyframes_are_unlabeled_and_distinct(client, conn, coco_dataset, group):
-    kf = list(_keyframes(conn, coco_dataset).values())
+    kf = list(keyframes_by_file(conn, coco_dataset).values())
     client.label_keyframes(group, "person", kf[:3], True)
     rows = client.uncertain_keyframes(group, "person", k=8)
     ids = [r["keyframe_id"] for r in rows]
@@ -327,7 +317,7 @@ def test_worker_killed_mid_scoring_keeps_old_table_and_retries(client, conn, db_
 
 
 def test_two_people_labeling_at_once_lose_nothing(client, conn, db_url, coco_dataset, group):
-    kf = list(_keyframes(conn, coco_dataset).values())
+    kf = list(keyframes_by_file(conn, coco_dataset).values())
     halves = (kf[:20], kf[20:40])
     errors: list[Exception] = []
     barrier = threading.Barrier(2)
@@ -427,7 +417,7 @@ def test_prompt_only_tags_use_the_shipped_model_calibration(client, conn, coco_d
 
 
 def test_model_calibration_from_labeled_photos(client, conn, coco_dataset, labels):
-    kf = _keyframes(conn, coco_dataset)
+    kf = keyframes_by_file(conn, coco_dataset)
     counts: dict[str, int] = {}
     for f in kf:
         for c in labels[f]:

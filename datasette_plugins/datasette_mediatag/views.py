@@ -60,6 +60,14 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(json.dumps(data, default=str), status=status, content_type="application/json; charset=utf-8")
 
 
+async def function_rows_response(sess: Session, fn: str, /, **args: Any) -> Response:
+    """The JSON API answer {"ok": true, "rows": [...]} of the set-returning SQL function mediatag.<fn>, called with
+    named arguments (keyword names are the SQL argument names, written in the code, never taken from a request)."""
+    named = ", ".join(f"{name} => %s" for name in args)
+    rows = await sess.rows(f"SELECT * FROM mediatag.{fn}({named})", list(args.values()))
+    return json_response({"ok": True, "rows": rows})
+
+
 def is_api(request) -> bool:
     return request.path.startswith("/mediatag/api/")
 
@@ -589,20 +597,24 @@ async def api_threshold(datasette, request, sess: Session):
 
 @view()
 async def api_search_for_labeling(datasette, request, sess: Session):
-    rows = await sess.rows(
-        "SELECT * FROM mediatag.search_for_labeling(tag_group => %s, query => %s, k => %s)",
-        [arg(request, "group"), arg(request, "q"), int_arg(request, "k", 24)],
+    return await function_rows_response(
+        sess,
+        "search_for_labeling",
+        tag_group=arg(request, "group"),
+        query=arg(request, "q"),
+        k=int_arg(request, "k", 24),
     )
-    return json_response({"ok": True, "rows": rows})
 
 
 @view()
 async def api_uncertain(datasette, request, sess: Session):
-    rows = await sess.rows(
-        "SELECT * FROM mediatag.uncertain_keyframes(tag_group => %s, tag => %s, k => %s)",
-        [arg(request, "group"), arg(request, "tag"), int_arg(request, "k", 12)],
+    return await function_rows_response(
+        sess,
+        "uncertain_keyframes",
+        tag_group=arg(request, "group"),
+        tag=arg(request, "tag"),
+        k=int_arg(request, "k", 12),
     )
-    return json_response({"ok": True, "rows": rows})
 
 
 @view()
@@ -629,11 +641,9 @@ async def _require_function(sess: Session, name: str) -> None:
 @view()
 async def api_suggest_prompts(datasette, request, sess: Session):
     await _require_function(sess, "suggest_prompts")
-    rows = await sess.rows(
-        "SELECT * FROM mediatag.suggest_prompts(tag_group => %s, tag => %s)",
-        [arg(request, "group"), arg(request, "tag")],
+    return await function_rows_response(
+        sess, "suggest_prompts", tag_group=arg(request, "group"), tag=arg(request, "tag")
     )
-    return json_response({"ok": True, "rows": rows})
 
 
 @view("mediatag-edit")
@@ -1065,21 +1075,17 @@ async def concept_examples(datasette, request, sess: Session):
 @view()
 async def api_concept_next(datasette, request, sess: Session):
     await _require_function(sess, "continue_labeling")
-    rows = await sess.rows(
-        "SELECT * FROM mediatag.continue_labeling(concept => %s, n => %s)",
-        [arg(request, "concept"), int_arg(request, "n", 12)],
+    return await function_rows_response(
+        sess, "continue_labeling", concept=arg(request, "concept"), n=int_arg(request, "n", 12)
     )
-    return json_response({"ok": True, "rows": rows})
 
 
 @view()
 async def api_concept_top(datasette, request, sess: Session):
     await _require_function(sess, "concept_top")
-    rows = await sess.rows(
-        "SELECT * FROM mediatag.concept_top(concept => %s, n => %s)",
-        [arg(request, "concept"), int_arg(request, "n", 3)],
+    return await function_rows_response(
+        sess, "concept_top", concept=arg(request, "concept"), n=int_arg(request, "n", 3)
     )
-    return json_response({"ok": True, "rows": rows})
 
 
 @view("mediatag-edit")

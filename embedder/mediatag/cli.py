@@ -221,6 +221,23 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_size_cap(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    default: int | float,
+    metavar: str,
+    what: str,
+    *,
+    zero_disables: bool = False,
+) -> None:
+    """An input-size cap option: its type and the default shown in its help both come from the media.limits value."""
+    shown = f"{default:,}" if isinstance(default, int) else f"{default:g}"
+    no_cap = "; 0: no cap" if zero_disables else ""
+    parser.add_argument(
+        flag, type=type(default), default=default, metavar=metavar, help=f"{what} (default {shown}{no_cap})"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .media import limits
 
@@ -251,33 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="try files that an earlier run stored as errors again (default: on)",
     )
-    ing.add_argument(
-        "--max-image-pixels",
-        type=int,
-        default=limits.MAX_IMAGE_PIXELS,
-        metavar="N",
-        help=f"refuse larger images (default {limits.MAX_IMAGE_PIXELS:,}; 0: no cap)",
-    )
-    ing.add_argument(
-        "--max-video-seconds",
-        type=float,
-        default=limits.MAX_VIDEO_SECONDS,
-        metavar="S",
-        help=f"refuse longer videos (default {limits.MAX_VIDEO_SECONDS:g}; 0: no cap)",
-    )
-    ing.add_argument(
-        "--max-subtitle-bytes",
-        type=int,
-        default=limits.MAX_SUBTITLE_BYTES,
-        metavar="N",
-        help=f"skip larger subtitle files (default {limits.MAX_SUBTITLE_BYTES:,})",
-    )
-    ing.add_argument(
-        "--max-sidecar-bytes",
-        type=int,
-        default=limits.MAX_SIDECAR_BYTES,
-        metavar="N",
-        help=f"refuse larger metadata.csv / JSON sidecars (default {limits.MAX_SIDECAR_BYTES:,})",
+    _add_size_cap(ing, "--max-image-pixels", limits.MAX_IMAGE_PIXELS, "N", "refuse larger images", zero_disables=True)
+    _add_size_cap(ing, "--max-video-seconds", limits.MAX_VIDEO_SECONDS, "S", "refuse longer videos", zero_disables=True)
+    _add_size_cap(ing, "--max-subtitle-bytes", limits.MAX_SUBTITLE_BYTES, "N", "skip larger subtitle files")
+    _add_size_cap(
+        ing, "--max-sidecar-bytes", limits.MAX_SIDECAR_BYTES, "N", "refuse larger metadata.csv / JSON sidecars"
     )
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=cmd_ingest)

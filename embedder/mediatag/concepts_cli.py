@@ -4,36 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-
-def _client():
-    from .sdk import Client
-
-    return Client()
-
-
-def _print_rows(rows: list[dict[str, Any]]) -> None:
-    for r in rows:
-        print(json.dumps(r, default=str))
-
-
-def _run(method: str, *fields: str):
-    def run(a: argparse.Namespace) -> int:
-        out = getattr(_client(), method)(**{f: getattr(a, f) for f in fields})
-        if isinstance(out, list):
-            _print_rows(out)
-        elif out is not None:
-            print(json.dumps(out, default=str))
-        return 0
-
-    return run
+from .cli_sdk import print_rows, sdk_client, sdk_command
 
 
 def _search(a: argparse.Namespace) -> int:
     meta = json.loads(a.metadata) if a.metadata else None
-    _print_rows(
-        _client().search(
+    print_rows(
+        sdk_client().search(
             a.dataset,
             query=a.query,
             keyframe=a.keyframe,
@@ -56,46 +34,46 @@ def add_concept_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("dataset")
     p.add_argument("name")
     p.add_argument("--description", default="")
-    p.set_defaults(func=_run("create_concept", "dataset", "name", "description"))
+    p.set_defaults(func=sdk_command("create_concept", "dataset", "name", "description"))
 
     p = c.add_parser("list", help="concepts, their label counts and versions")
     p.add_argument("--dataset")
-    p.set_defaults(func=_run("list_concepts", "dataset"))
+    p.set_defaults(func=sdk_command("list_concepts", "dataset"))
 
     p = c.add_parser("label", help="label keyframes yes, no or skip")
     p.add_argument("concept")
     p.add_argument("label", choices=["yes", "no", "skip"])
     p.add_argument("keyframes", nargs="+", type=int)
-    p.set_defaults(func=_run("label_concept", "concept", "keyframes", "label"))
+    p.set_defaults(func=sdk_command("label_concept", "concept", "keyframes", "label"))
 
     p = c.add_parser("import", help="import labels from a CSV (file names, paths, asset ids or keyframe ids)")
     p.add_argument("concept")
     p.add_argument("path")
-    p.set_defaults(func=_run("import_concept_labels_csv", "concept", "path"))
+    p.set_defaults(func=sdk_command("import_concept_labels_csv", "concept", "path"))
 
     p = c.add_parser("examples", help="add example image files as positives")
     p.add_argument("concept")
     p.add_argument("paths", nargs="+")
-    p.set_defaults(func=_run("add_concept_examples", "concept", "paths"))
+    p.set_defaults(func=sdk_command("add_concept_examples", "concept", "paths"))
 
     p = c.add_parser("next", help="the next keyframes worth labeling")
     p.add_argument("concept")
     p.add_argument("-n", type=int, default=12)
-    p.set_defaults(func=_run("continue_labeling", "concept", "n"))
+    p.set_defaults(func=sdk_command("continue_labeling", "concept", "n"))
 
     p = c.add_parser("top", help="the best-scoring keyframes")
     p.add_argument("concept")
     p.add_argument("-n", type=int, default=3)
-    p.set_defaults(func=_run("concept_top", "concept", "n"))
+    p.set_defaults(func=sdk_command("concept_top", "concept", "n"))
 
     p = c.add_parser("score", help="score an image file against a concept")
     p.add_argument("concept")
     p.add_argument("path")
-    p.set_defaults(func=_run("score_image", "concept", "path"))
+    p.set_defaults(func=sdk_command("score_image", "concept", "path"))
 
     p = c.add_parser("versions", help="a concept's classifier versions")
     p.add_argument("concept")
-    p.set_defaults(func=_run("concept_versions", "concept"))
+    p.set_defaults(func=sdk_command("concept_versions", "concept"))
 
     s = sub.add_parser("search", help="search a dataset's keyframes by text or by keyframe")
     s.add_argument("dataset")

@@ -67,17 +67,20 @@ class Client(ConceptsAndSearch):
         args = ", ".join(f'"{k}" => CAST(:{k} AS {casts[k]})' if k in casts else f'"{k}" => :{k}' for k in params)
         return f"SELECT * FROM mediatag.{fn}({args})" if rows else f"SELECT mediatag.{fn}({args})"
 
-    def call(self, fn: str, **params: Any) -> Any:
-        """Call a scalar SQL function by name with named arguments (None arguments are left to their default)."""
+    def _execute(self, fn: str, params: dict[str, Any], rows: bool) -> Any:
+        # None arguments are left out, so the SQL function's own default applies.
         params = {k: v for k, v in params.items() if v is not None}
         with self.engine.begin() as conn:
-            return conn.execute(text(self._sql(fn, params, rows=False)), params).scalar()
+            result = conn.execute(text(self._sql(fn, params, rows=rows)), params)
+            return [dict(r._mapping) for r in result] if rows else result.scalar()
+
+    def call(self, fn: str, **params: Any) -> Any:
+        """Call a scalar SQL function by name with named arguments (None arguments are left to their default)."""
+        return self._execute(fn, params, rows=False)
 
     def rows(self, fn: str, **params: Any) -> list[dict[str, Any]]:
         """Call a set-returning SQL function; rows come back as dicts."""
-        params = {k: v for k, v in params.items() if v is not None}
-        with self.engine.begin() as conn:
-            return [dict(r._mapping) for r in conn.execute(text(self._sql(fn, params, rows=True)), params)]
+        return self._execute(fn, params, rows=True)
 
     def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         with self.engine.begin() as conn:

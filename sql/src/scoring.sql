@@ -20,6 +20,20 @@ ALTER TABLE mediatag.group_application ADD COLUMN IF NOT EXISTS hits_floors real
 CREATE OR REPLACE FUNCTION mediatag._score_table(g mediatag.tag_group, level text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT 'dt_' || g.slug || '_' || level || '_scores' $$;
 
+-- What the visual, shot, video and transcript score views of a group share after their column lists: each row's
+-- tag, classifier and threshold by its version and position, and the filter to the caller's readable datasets
+-- (the views run as their owner, so this filter is their access control). `also`: a further condition.
+CREATE OR REPLACE FUNCTION mediatag._score_view_from(score_table text, group_id bigint, also text DEFAULT NULL)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT format($f$FROM mediatag_data.%I s
+        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
+        JOIN mediatag.tag t ON t.id = vt.tag_id
+        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
+        WHERE %s s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$f$,
+        score_table, group_id, coalesce(also || ' AND', ''))
+$$;
+
 CREATE OR REPLACE FUNCTION mediatag._ensure_score_tables(g mediatag.tag_group) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE base text := 'dt_' || g.slug;
@@ -55,38 +69,23 @@ BEGIN
         SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.shot_id, s.keyframe_index, s.keyframe_time_ms,
                vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        FROM mediatag_data.%I s
-        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
-        JOIN mediatag.tag t ON t.id = vt.tag_id
-        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
-        WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_visual', base || '_visual_scores', g.id);
+        %s$v$, base || '_visual', mediatag._score_view_from(base || '_visual_scores', g.id));
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
                s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        FROM mediatag_data.%I s
-        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
-        JOIN mediatag.tag t ON t.id = vt.tag_id
-        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
-        WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_shot', base || '_shot_scores', g.id);
+        %s$v$, base || '_shot', mediatag._score_view_from(base || '_shot_scores', g.id));
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
                s.shots, s.hits[vt.position] AS shots_above_threshold, coalesce(dt.threshold, t.threshold) AS threshold,
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        FROM mediatag_data.%I s
-        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
-        JOIN mediatag.tag t ON t.id = vt.tag_id
-        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
-        WHERE s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_video', base || '_video_scores', g.id);
+        %s$v$, base || '_video', mediatag._score_view_from(base || '_video_scores', g.id));
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.segment_id, s.asset_id, s.video_id, s.start_ms, s.end_ms, s.start_ms AS keyframe_time_ms,
                s.text, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        FROM mediatag_data.%I s
-        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
-        JOIN mediatag.tag t ON t.id = vt.tag_id
-        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
-        WHERE s.scores[vt.position] IS NOT NULL AND s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_transcript', base || '_transcript_scores', g.id);
+        %s$v$, base || '_transcript',
+        mediatag._score_view_from(base || '_transcript_scores', g.id, 's.scores[vt.position] IS NOT NULL'));
     EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
         SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.keyframe_time_ms, vt.tag_name AS tag,
                s.score, coalesce(dt.threshold, t.threshold) AS threshold, true AS threshold_decision, s.version
@@ -175,6 +174,23 @@ LANGUAGE sql STABLE AS $$
     WHERE vt.group_id = _score_exprs.group_id AND vt.version = _score_exprs.version
 $$;
 
+-- The row lock both scoring jobs (full and incremental) take on a group's application to a dataset, so the two
+-- never interleave. NOWAIT under mediatag.job_lock_timeout: a transaction holding this row (a publish or apply left
+-- open) must not stall the worker for every other job; run_jobs requeues the job with backoff on
+-- lock_not_available. The lock_timeout is transaction-local, so it also bounds the job's later locks (the swap).
+-- No such row: a row of NULLs (callers test a.group_id IS NULL).
+CREATE OR REPLACE FUNCTION mediatag._lock_group_application(group_id bigint, dataset_id bigint)
+RETURNS mediatag.group_application
+LANGUAGE plpgsql AS $$
+DECLARE a mediatag.group_application;
+BEGIN
+    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
+    SELECT * INTO a FROM mediatag.group_application x
+    WHERE x.group_id = _lock_group_application.group_id AND x.dataset_id = _lock_group_application.dataset_id
+    FOR UPDATE NOWAIT;
+    RETURN a;
+END $$;
+
 CREATE OR REPLACE FUNCTION mediatag._score_group_job(group_id bigint, dataset_id bigint, version int, job_id bigint DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql AS $$
@@ -200,12 +216,8 @@ DECLARE
     steps jsonb := '{}';
     mark timestamptz := clock_timestamp();
 BEGIN
-    -- NOWAIT: a transaction holding this row (a publish or apply left open) must not stall the worker for every
-    -- other job; run_jobs requeues the job with backoff on lock_not_available.
-    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_group_job.group_id;
-    SELECT * INTO a FROM mediatag.group_application x
-    WHERE x.group_id = _score_group_job.group_id AND x.dataset_id = _score_group_job.dataset_id FOR UPDATE NOWAIT;
+    a := mediatag._lock_group_application(_score_group_job.group_id, _score_group_job.dataset_id);
     IF g.id IS NULL OR a.group_id IS NULL OR a.applied_version IS NULL THEN
         RETURN jsonb_build_object('skipped', 'the group is no longer applied to this dataset');
     END IF;
@@ -341,12 +353,10 @@ DECLARE
     n_kf bigint := 0; n_shot bigint := 0; n_video bigint := 0; n_tx bigint := 0;
     started timestamptz := clock_timestamp();
 BEGIN
-    PERFORM set_config('lock_timeout', (extract(epoch FROM mediatag._setting_interval('mediatag.job_lock_timeout', '10 seconds')) * 1000)::bigint || 'ms', true);
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_assets_job.group_id;
     -- The same row lock as the full job: the two never interleave, so an append cannot land in a partition a
     -- concurrent full job is about to swap out.
-    SELECT * INTO a FROM mediatag.group_application x
-    WHERE x.group_id = _score_assets_job.group_id AND x.dataset_id = _score_assets_job.dataset_id FOR UPDATE NOWAIT;
+    a := mediatag._lock_group_application(_score_assets_job.group_id, _score_assets_job.dataset_id);
     IF g.id IS NULL OR a.group_id IS NULL OR a.scored_version IS NULL THEN
         RETURN jsonb_build_object('skipped', 'not scored yet on this dataset: the full scoring job covers these assets');
     END IF;

@@ -367,6 +367,18 @@ BEGIN
     PERFORM mediatag._train_tags(ARRAY[t.id]);
 END $$;
 
+-- remove_prompt and edit_prompt: the prompt they name must have matched (`changed` rows), and the tag retrains.
+CREATE OR REPLACE FUNCTION mediatag._retrain_after_prompt_change(t mediatag.tag, changed int, polarity text,
+                                                                  modality text, prompt text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF changed = 0 THEN
+        RAISE EXCEPTION 'tag "%" has no % % prompt %', t.name, polarity, modality, quote_literal(prompt)
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+END $$;
+
 CREATE OR REPLACE FUNCTION mediatag.remove_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
                                        modality text DEFAULT 'both', dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
@@ -376,11 +388,7 @@ BEGIN
     DELETE FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.polarity = remove_prompt.polarity
        AND p.modality = ANY (mediatag._modalities(remove_prompt.modality)) AND p.text = btrim(prompt);
     GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN
-        RAISE EXCEPTION 'tag "%" has no % % prompt %', t.name, polarity, modality, quote_literal(prompt)
-            USING ERRCODE = 'no_data_found';
-    END IF;
-    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    PERFORM mediatag._retrain_after_prompt_change(t, n, polarity, modality, prompt);
     RETURN n;
 END $$;
 
@@ -398,11 +406,7 @@ BEGIN
     WHERE p.tag_id = t.id AND p.polarity = edit_prompt.polarity AND p.modality = ANY (mediatag._modalities(edit_prompt.modality))
       AND p.text = btrim(prompt);
     GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 0 THEN
-        RAISE EXCEPTION 'tag "%" has no % % prompt %', t.name, polarity, modality, quote_literal(prompt)
-            USING ERRCODE = 'no_data_found';
-    END IF;
-    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    PERFORM mediatag._retrain_after_prompt_change(t, n, polarity, modality, prompt);
     RETURN n;
 END $$;
 

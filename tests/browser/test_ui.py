@@ -40,6 +40,16 @@ VIEWER_POSTS = (
 )
 
 
+def saved_threshold(db_url: str, group: str, tag: str) -> float:
+    """The threshold stored for a tag, read straight from the database (not through the page under test)."""
+    with psycopg.connect(db_url) as c:
+        return c.execute(
+            "SELECT t.threshold FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id"
+            " WHERE g.name = %s AND t.name = %s",
+            [group, tag],
+        ).fetchone()[0]
+
+
 def tag_url(group: str, tag: str, **extra) -> str:
     return "/mediatag/tag?" + urlencode({"group": group, "tag": tag, **extra})
 
@@ -203,12 +213,7 @@ def test_threshold_slider_redraws_without_reload(editor, group, db_url):
     assert len(redraws) >= 6
     editor.get_by_role("button", name="Save threshold").click()
     expect(editor.locator("#saved-threshold")).to_have_text("0.05")
-    with psycopg.connect(db_url) as c:
-        thr = c.execute(
-            "SELECT t.threshold FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id"
-            " WHERE g.name = %s AND t.name = 'person'",
-            [group],
-        ).fetchone()[0]
+    thr = saved_threshold(db_url, group, "person")
     assert abs(thr - 0.05) < 1e-6
 
 
@@ -266,12 +271,7 @@ def test_evaluation_and_save_threshold(editor, group, coco_dataset, db_url, labe
     editor.get_by_role("button", name="Apply and save").click()
     editor.wait_for_url("**/mediatag/tag?*")
     expect(editor.locator("h1")).to_have_text("person")
-    with psycopg.connect(db_url) as c:
-        thr = c.execute(
-            "SELECT t.threshold FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id"
-            " WHERE g.name = %s AND t.name = 'person'",
-            [group],
-        ).fetchone()[0]
+    thr = saved_threshold(db_url, group, "person")
     assert abs(thr - suggested) < 0.006
     expect(editor.locator("#saved-threshold")).to_have_text(f"{thr:.2f}")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from ..service.job_loop import listen_for_jobs
 from .client import LLMError
 from .config import ConfigError, LLMConfig
 from .ground_truth import EndpointDown, run_ground_truth
@@ -60,18 +61,7 @@ def run_pending(url: str, worker: str = "llm", max_jobs: int = 100) -> int:
 
 
 def run_forever(url: str, stop: threading.Event, worker: str = "llm", poll_s: float = 5.0) -> None:
-    while not stop.is_set():
-        try:
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("LISTEN mediatag_jobs")
-                while not stop.is_set():
-                    if run_one(conn, worker):
-                        continue
-                    for _ in conn.notifies(timeout=poll_s, stop_after=1):
-                        pass
-        except psycopg.Error as e:
-            log.warning("LLM worker: database error, retrying in %.0fs: %s", poll_s, e)
-            stop.wait(poll_s)
+    listen_for_jobs(url, stop, lambda conn: run_one(conn, worker), poll_s, log, "LLM worker")
 
 
 def start(url: str, stop: threading.Event, worker: str = "llm") -> threading.Thread:

@@ -16,6 +16,8 @@ import threading
 
 import psycopg
 
+from .job_loop import listen_for_jobs
+
 log = logging.getLogger("mediatag.worker")
 
 HEARTBEAT_S = 30.0
@@ -63,18 +65,12 @@ def run_forever(url: str, stop: threading.Event, poll_s: float = 5.0) -> None:
 
     name = worker_name()
     llm_jobs.start(url, stop, name)  # 'llm_*' jobs (remote model calls) run in their own thread
+
+    def run_some(conn: psycopg.Connection) -> bool:
+        ran = conn.execute("CALL mediatag.run_jobs(%s, %s, NULL)", (100, name)).fetchone()[0]
+        if ran:
+            log.info("ran %d job(s)", ran)
+        return bool(ran)
+
     with Heartbeat(url, name):
-        while not stop.is_set():
-            try:
-                with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute("LISTEN mediatag_jobs")
-                    while not stop.is_set():
-                        ran = conn.execute("CALL mediatag.run_jobs(%s, %s, NULL)", (100, name)).fetchone()[0]
-                        if ran:
-                            log.info("ran %d job(s)", ran)
-                            continue
-                        for _ in conn.notifies(timeout=poll_s, stop_after=1):
-                            pass
-            except psycopg.Error as e:
-                log.warning("worker: database error, retrying in %.0fs: %s", poll_s, e)
-                stop.wait(poll_s)
+        listen_for_jobs(url, stop, run_some, poll_s, log, "worker")
