@@ -274,7 +274,7 @@ def latency(n_keyframes: int) -> None:
     svc, stop = start({f"synthetic-{DIM}": DIM, "synthetic-text-64": 64}, {f"synthetic-{DIM}": basis})
     concept = f"bench_concept_{n_keyframes}"
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
-        c.execute(f"SET mediatag.service_url = '{svc}'")
+        c.execute("SELECT mediatag.set_service(%s)", (svc,))  # an admin's setting, not a GUC
         if not c.execute("SELECT 1 FROM mediatag.dataset WHERE name = %s", (dataset,)).fetchone():
             sys.exit(f"no dataset {dataset}: run bench/bench_search.py --keyframes {n_keyframes} first")
         c.execute("SELECT mediatag.drop_concept(%s) FROM mediatag.concept WHERE name = %s", (concept, concept))

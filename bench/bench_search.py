@@ -160,7 +160,7 @@ def main() -> None:
 
     Q = vectors(args.queries, basis, centers, seed=7)  # held-out points of the same distribution
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
-        c.execute(f"SET mediatag.service_url = '{svc}'")
+        c.execute("SELECT mediatag.set_service(%s)", (svc,))  # an admin's setting, not a GUC
         did = c.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
         t0 = time.perf_counter()
         c.execute("SET max_parallel_workers_per_gather = 2")

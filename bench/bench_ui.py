@@ -47,17 +47,15 @@ def free_port() -> int:
 
 def setup(tmp: Path) -> tuple[str, str]:
     from mediatag.ingest import IngestOptions, ingest
-    from mediatag.service.http import make_server
+    from mediatag.service.http import serve_in_background
 
     cluster = default_cluster()
     cluster.start()
     cluster.psql(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     cluster.psql(f'CREATE DATABASE "{DB}"')
     url = cluster.url(DB)
-    server = make_server("127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     with connect(url, autocommit=True) as c:
-        c.execute(f"ALTER DATABASE \"{DB}\" SET mediatag.service_url = 'http://127.0.0.1:{server.server_address[1]}'")
+        serve_in_background(c, media_roots=[tmp / "keyframes", coco_dir() / "images"])
     t0 = time.perf_counter()
     with connect(url) as c:
         files = sorted((coco_dir() / "images").glob("*.jpg"))
