@@ -312,3 +312,10 @@ def test_seeded_walks_keep_the_first_candidates_and_score_against_the_query(conn
     )
     assert got_scores == pytest.approx([exact[i] for i in got_ids], abs=1e-4)
     assert got_scores == sorted(got_scores, reverse=True)
+
+
+def test_the_recall_target_sets_how_many_probe_walks_a_text_query_takes(conn):
+    seeds = [
+        conn.execute("SELECT mediatag._search_seeds(%s::real)", (r,)).fetchone()[0] for r in (0.8, 0.9, 0.97, 0.99)
+    ]
+    assert seeds == [2, 2, 3, 5]

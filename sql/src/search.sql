@@ -25,12 +25,13 @@
 CREATE OR REPLACE FUNCTION mediatag._search_max_k() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1000 $$;
 CREATE OR REPLACE FUNCTION mediatag._search_max_offset() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 10000 $$;
 
--- Text queries' extra walks (see search): how many of the best-scoring probes seed them, and each walk's
--- ef_search and rows. At 1M a walk toward a text query's midpoint costs 6-10 ms whatever its ef_search (the
--- descent through the graph dominates), and the seeds' yield falls fast (new top-100 hits from the 1st, 2nd,
--- 3rd, 4th seed: 16, 6, 6, 2): 3 walks of 60 rows kept the text query near 60 ms at p95 (4: recall +0.02, +15 ms;
--- 10: +0.12, +60 ms).
-CREATE OR REPLACE FUNCTION mediatag._search_seeds() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 3 $$;
+-- Text queries' extra walks (see search): how many of the best-scoring probes seed them, by the search's recall
+-- target, and each walk's ef_search and rows. At 1M a walk toward a text query's midpoint costs 6-10 ms whatever
+-- its ef_search (the descent through the graph dominates), and the seeds' yield falls fast (new top-100 hits from
+-- the 1st to 8th seed: 16, 6, 6, 2, 3, 3, 2, 1). 100 text queries at 1M, warm: 2 seeds recall@100 0.52 at p95
+-- 57 ms, 3 seeds 0.59 at 73 ms, 5 seeds 0.66-0.68 at ~85 ms (no seeds: 0.35 at 45 ms).
+CREATE OR REPLACE FUNCTION mediatag._search_seeds(recall real) RETURNS int LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE WHEN round(recall::numeric, 4) <= 0.90 THEN 2 WHEN round(recall::numeric, 4) <= 0.97 THEN 3 ELSE 5 END $$;
 CREATE OR REPLACE FUNCTION mediatag._search_seed_ef() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 60 $$;
 
 -- hnsw.ef_search for `wanted` results at a recall target. Measured with bench/bench_search.py (structured vectors,
@@ -269,7 +270,7 @@ BEGIN
     IF preds = '' AND cardinality(ids) = cand THEN
         qh := q::halfvec;
         SELECT coalesce(bool_or(p.missed), false),
-               array_agg(p.embedding ORDER BY p.score DESC, p.keyframe_id) FILTER (WHERE p.r <= mediatag._search_seeds())
+               array_agg(p.embedding ORDER BY p.score DESC, p.keyframe_id) FILTER (WHERE p.r <= mediatag._search_seeds(recall))
         INTO missed, seeds
         FROM (SELECT s.keyframe_id, s.embedding, s.score, s.score > scores[cand] AND s.keyframe_id <> ALL (ids) AS missed,
                      row_number() OVER (ORDER BY s.score DESC, s.keyframe_id) AS r
