@@ -16,7 +16,7 @@
 --   5. Unfiltered: probes from the dataset's random sample. An image query's walk is checked against them (a probe
 --      scoring above the last candidate without being one proves the walk incomplete, and it runs again at the
 --      widest beam: recall@100 0.976 -> 0.995 at 1M for ~1 ms); a text query, which lies away from the images,
---      also walks toward its best probes, whose regions hold its top results (recall@100 0.35 -> 0.64 at 1M).
+--      also walks toward its best probes, whose regions hold its top results (recall@100 0.35 -> 0.59 at 1M).
 -- Filters are predicates on the keyframe row: a concept or tag filter is its classifier's score,
 -- sigmoid(x·w + b) >= threshold (the same definition as concept_scores and the dt_* tables), so filtering costs one
 -- more inner product per candidate and needs no score table.
@@ -29,7 +29,7 @@ CREATE OR REPLACE FUNCTION mediatag._search_max_offset() RETURNS int LANGUAGE sq
 -- target, and each walk's ef_search and rows. At 1M a walk toward a text query's midpoint costs 6-10 ms whatever
 -- its ef_search (the descent through the graph dominates), and the seeds' yield falls fast (new top-100 hits from
 -- the 1st to 8th seed: 16, 6, 6, 2, 3, 3, 2, 1). 100 text queries at 1M, warm: 2 seeds recall@100 0.52 at p95
--- 57 ms, 3 seeds 0.59 at 73 ms, 5 seeds 0.66-0.68 at ~85 ms (no seeds: 0.35 at 45 ms).
+-- 55 ms, 3 seeds 0.59 at 62 ms, 5 seeds 0.68 at 88 ms (one walk and a rerun at ef_search 1000: 0.46-0.49 at 78-92).
 CREATE OR REPLACE FUNCTION mediatag._search_seeds(recall real) RETURNS int LANGUAGE sql IMMUTABLE AS
 $$ SELECT CASE WHEN round(recall::numeric, 4) <= 0.90 THEN 2 WHEN round(recall::numeric, 4) <= 0.97 THEN 3 ELSE 5 END $$;
 CREATE OR REPLACE FUNCTION mediatag._search_seed_ef() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 60 $$;
@@ -266,7 +266,8 @@ BEGIN
     --    which regions hold the top results; a short walk toward the midpoint of the query and each of them (an
     --    in-distribution point of that region, whose nearest keyframes are the region's ones leaning toward the
     --    query) collects them, and the union with the first walk is re-scored exactly (mediatag._search_seeded).
-    --    A union can only raise recall@k. Measured at 1M: 0.35 -> 0.64 (docs/concepts-and-search.md).
+    --    A union can only raise recall@k. Measured at 1M: 0.35 -> 0.52 / 0.59 / 0.68 at recall targets 0.90 / 0.97 /
+    --    0.99 (docs/concepts-and-search.md).
     IF preds = '' AND cardinality(ids) = cand THEN
         qh := q::halfvec;
         SELECT coalesce(bool_or(p.missed), false),
