@@ -209,6 +209,9 @@ def label_efficiency(seeds: int, min_positives: int = 8, pools: tuple[str, ...] 
         t0 = time.perf_counter()
         if pool_kind == "photos":
             X, present, owner = embeddings(photos, model), [truth_sets[p.name] for p in photos], np.arange(len(photos))
+        elif not (coco / "classes.yaml").exists() or not (coco / "labels").is_dir():
+            print(f"== label efficiency on crops needs the COCO boxes (labels/, classes.yaml) beside {coco}: not run")
+            continue
         else:
             crops, present = crop_pool(coco, photos)
             X, owner = crop_embeddings(photos, crops, model), np.array([c[0] for c in crops])
