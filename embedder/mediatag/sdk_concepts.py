@@ -1,16 +1,17 @@
 """SDK methods for concepts and search (mixed into `mediatag.Client`): one method per SQL function, same names
-and arguments, plus `import_concept_labels_csv` (reads a CSV and calls `mediatag.import_concept_labels`) and
-`score_image` (one file, embedded by the embedding service, scored against a concept)."""
+and arguments, plus `import_concept_labels_csv` (sends a CSV file's text to the SQL function of that name, which
+parses it for the web UI too) and `score_image` (one file, embedded by the embedding service, scored against a
+concept)."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 # SQL types of the arguments these functions take (merged with the Client's own table).
 EXTRA_CASTS = {
@@ -23,47 +24,12 @@ EXTRA_CASTS = {
     "recall": "real",
     "items": "text[]",
     "labels": "text[]",
+    "csv_text": "text",
     "paths": "text[]",
     "from_ms": "int",
     "to_ms": "int",
     "auto_apply": "boolean",
 }
-
-# CSV columns that name the item to label, in the order they are looked for, and the label column's names.
-ITEM_COLUMNS = ("keyframe_id", "asset_id", "path", "file", "filename", "file_name", "image")
-LABEL_COLUMNS = ("label", "answer", "value")
-
-
-def read_label_csv(path: str | Path) -> tuple[list[str], list[str]]:
-    """(items, labels) from a CSV of file names / paths / asset ids / keyframe ids with yes/no (or skip).
-
-    With a header, the item column is one of ITEM_COLUMNS (keyframe_id values become "keyframe:<id>") and the
-    label column one of LABEL_COLUMNS; without one, the first column is the item and the second the label."""
-    with Path(path).open(newline="", encoding="utf-8-sig") as f:
-        rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    header = [c.strip().lower() for c in rows[0]]
-    item_col = next((c for c in ITEM_COLUMNS if c in header), None)
-    label_col = next((c for c in LABEL_COLUMNS if c in header), None)
-    if item_col is not None and label_col is not None:
-        i, j, body, keyframe = header.index(item_col), header.index(label_col), rows[1:], item_col == "keyframe_id"
-        first_line = 2
-    elif item_col is None and label_col is None:
-        i, j, body, keyframe, first_line = 0, 1, rows, False, 1
-    else:
-        raise ValueError(
-            f"{path}: the header needs an item column ({', '.join(ITEM_COLUMNS)}) and a label column "
-            f"({', '.join(LABEL_COLUMNS)}); found {', '.join(header)}"
-        )
-    items, labels = [], []
-    for n, r in enumerate(body, start=first_line):
-        if len(r) <= max(i, j):
-            raise ValueError(f"{path}, line {n}: expected an item and a label, got {r!r}")
-        item = r[i].strip()
-        items.append(f"keyframe:{item}" if keyframe else item)
-        labels.append(r[j].strip())
-    return items, labels
 
 
 class ConceptsAndSearch:
@@ -172,8 +138,15 @@ class ConceptsAndSearch:
         return self.rows("import_concept_labels", concept=concept, items=[str(i) for i in items], labels=list(labels))
 
     def import_concept_labels_csv(self, concept: str, path: str | Path) -> list[dict[str, Any]]:
-        items, labels = read_label_csv(path)
-        return self.import_concept_labels(concept, items, labels)
+        """Labels from a CSV file (header or not: see mediatag.import_concept_labels_csv, which parses it). A file
+        the parser refuses raises ValueError naming the file."""
+        csv_text = Path(path).read_text(encoding="utf-8-sig")
+        try:
+            return self.rows("import_concept_labels_csv", concept=concept, csv_text=csv_text)
+        except DBAPIError as e:
+            if getattr(e.orig, "sqlstate", None) == "22023":  # invalid_parameter_value: the CSV itself
+                raise ValueError(f"{path}: {e.orig}") from e
+            raise
 
     def add_concept_examples(self, concept: str, paths: Sequence[str | Path]) -> int:
         """Example images (files the embedding service can read), kept as positives; returns the new version."""
