@@ -136,8 +136,6 @@ BEGIN
                    d.slug || '_keyframes', d.slug || '_assets');
 END $$;
 
--- HNSW indexes are partial per dataset, on the embedding cast to the dataset's dimension, because one column
--- holds vectors of several models. Built once after a bulk load; later inserts maintain them.
 -- HNSW build parameters of every per-dataset index. ef_construction 128 rather than pgvector's default 64: on 1M
 -- clustered keyframes (bench/bench_search.py) the default graph capped recall@100 at 0.959 whatever ef_search
 -- (a few queries' neighbourhoods were barely linked), 128 gives 0.976 at ef_search 150-600 with p95 24-29 ms.
@@ -145,6 +143,8 @@ END $$;
 CREATE OR REPLACE FUNCTION mediatag._hnsw_options() RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT 'm = 16, ef_construction = 128' $$;
 
+-- HNSW indexes are partial per dataset, on the embedding cast to the dataset's dimension, because one column
+-- holds vectors of several models. Built once after a bulk load; later inserts maintain them.
 CREATE OR REPLACE FUNCTION mediatag.build_indexes(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset;
