@@ -34,12 +34,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plpython"))
+from bench_db import bench_database_url  # noqa: E402
 from synthetic_service import start  # noqa: E402
 
-from mediatag.cluster import default_cluster  # noqa: E402
 from mediatag_ml import active, calibration  # noqa: E402
 
-BENCH_DB = "mediatag_bench"
 CHECKPOINTS = (10, 20, 50)
 BATCH = 5
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco128-train2017"
@@ -268,9 +267,7 @@ def efficiency_on(pool_kind, X, present, owner, enc, seeds, min_positives, embed
 
 
 def latency(n_keyframes: int) -> None:
-    cluster = default_cluster()
-    cluster.start()
-    url = cluster.url(BENCH_DB)
+    url = bench_database_url()
     dataset = f"search_{n_keyframes}"
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from bench_search import DIM, structure

@@ -1,6 +1,6 @@
-"""Plumbing the synthetic-vector benchmarks share: the bench database on the embedded cluster, and the dataset of
-synthetic models their loaders fill, kept between runs when it already holds the keyframes asked for (loading
-1M keyframes takes minutes)."""
+"""Plumbing the benchmarks share: a database of their own on the embedded cluster, and (synthetic-vector
+benchmarks) the dataset of synthetic models their loaders fill, kept between runs when it already holds the
+keyframes asked for (loading 1M keyframes takes minutes)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ BENCH_DB = "mediatag_bench"
 
 
 def bench_database_url(name: str = BENCH_DB) -> str:
-    """The URL of the bench database, starting the embedded cluster and creating the database where needed."""
+    """The URL of a bench database (default: the synthetic benchmarks' one), starting the embedded cluster and
+    creating the database where needed."""
     cluster = default_cluster()
     cluster.start()
     cluster.ensure_database(name)

@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mediatag.cluster import default_cluster
+from bench_db import bench_database_url
+
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest
 from mediatag.media.lavfi import concat_sources
@@ -33,10 +34,7 @@ def make_video(folder: Path) -> Path:
 
 
 def main() -> None:
-    cluster = default_cluster()
-    cluster.start()
-    cluster.ensure_database(DB)
-    url = cluster.url(DB)
+    url = bench_database_url(DB)
     with connect(url) as conn, tempfile.TemporaryDirectory() as tmp:
         stamp = int(time.time())
         for name, paths in (("photos", sorted((COCO / "images").glob("*.jpg"))), ("video", [make_video(Path(tmp))])):

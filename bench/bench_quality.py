@@ -31,8 +31,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from bench_db import bench_database_url
 
-from mediatag.cluster import default_cluster, project_root
+from mediatag.cluster import project_root
 from mediatag.db import connect
 from mediatag.ingest import IngestOptions, ingest
 from mediatag.models.registry import default_visual_model
@@ -232,10 +233,7 @@ def main() -> None:
     if args.evaluator_only:
         bench_evaluator()
         return
-    cluster = default_cluster()
-    cluster.start()
-    cluster.ensure_database(DB)
-    url = cluster.url(DB)
+    url = bench_database_url(DB)
     with (COCO / "labels.csv").open() as f:
         truth_sets = {r["file"]: set(filter(None, r["classes"].split(";"))) for r in csv.DictReader(f)}
     all_files = sorted(truth_sets)

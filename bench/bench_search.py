@@ -212,14 +212,13 @@ def main() -> None:
 
 def real_text_latency(n: int) -> None:
     """The offline model's text embedding through the real service's HTTP endpoint (what embed_text adds)."""
-    import secrets
     import threading
     import urllib.request
 
     from mediatag.models.registry import default_visual_model
-    from mediatag.service.http import ServiceConfig, make_server
+    from mediatag.service.http import ServiceConfig, make_server, new_token
 
-    token = secrets.token_urlsafe(16)
+    token = new_token()
     server = make_server("127.0.0.1", 0, ServiceConfig(token=token))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/embed/text"
