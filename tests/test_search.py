@@ -276,8 +276,8 @@ def test_a_text_query_also_walks_toward_its_best_probes(db_url, series_dataset):
 
 
 def test_seeded_walks_keep_the_first_candidates_and_score_against_the_query(conn, series_dataset):
-    """mediatag._search_seeded: each seed's walk goes toward the midpoint of the query and the seed; its rows and
-    the first walk's are scored exactly against the query itself and sorted."""
+    """mediatag._search_seeded: each seed's walk goes toward the midpoint of the query and the seed; its rows are
+    scored exactly against the query itself, merged with the first walk's (no duplicates) and sorted."""
     did = conn.execute("SELECT mediatag.dataset_id(%s)", (series_dataset,)).fetchone()[0]
     ids = [r[0] for r in conn.execute("SELECT id FROM mediatag.keyframe WHERE dataset_id = %s ORDER BY id", (did,))]
     q_id, seed_id = ids[0], ids[-1]
@@ -288,9 +288,10 @@ def test_seeded_walks_keep_the_first_candidates_and_score_against_the_query(conn
     ).fetchone()[0]
     got_ids, got_scores = conn.execute(
         "SELECT s.ids, s.scores FROM mediatag.dataset d, mediatag.keyframe q, mediatag.keyframe seed, "
-        "LATERAL mediatag._search_seeded(d, q.embedding::vector, ARRAY[%s]::bigint[], ARRAY[seed.embedding], 20, 3) s "
-        "WHERE d.id = %s AND q.id = %s AND seed.id = %s",
-        (far, did, q_id, seed_id),
+        "mediatag.keyframe f, LATERAL mediatag._search_seeded(d, q.embedding::vector, ARRAY[f.id], "
+        "ARRAY[(-(f.embedding <#> q.embedding))::real], ARRAY[seed.embedding], 20, 3) s "
+        "WHERE d.id = %s AND q.id = %s AND seed.id = %s AND f.id = %s",
+        (did, q_id, seed_id, far),
     ).fetchone()
     toward_midpoint = [
         r[0]

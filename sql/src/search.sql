@@ -25,14 +25,29 @@
 CREATE OR REPLACE FUNCTION mediatag._search_max_k() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1000 $$;
 CREATE OR REPLACE FUNCTION mediatag._search_max_offset() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 10000 $$;
 
--- Text queries' extra walks (see search): how many of the best-scoring probes seed them, by the search's recall
--- target, and each walk's ef_search and rows. At 1M a walk toward a text query's midpoint costs 6-10 ms whatever
--- its ef_search (the descent through the graph dominates), and the seeds' yield falls fast (new top-100 hits from
--- the 1st to 8th seed: 16, 6, 6, 2, 3, 3, 2, 1). 100 text queries at 1M, warm: 2 seeds recall@100 0.52 at p95
--- 55 ms, 3 seeds 0.59 at 62 ms, 5 seeds 0.68 at 88 ms (one walk and a rerun at ef_search 1000: 0.46-0.49 at 78-92).
+-- Text queries' walks (see search). How many of the best-scoring probes seed extra walks, by the search's recall
+-- target: the seeds' yield falls fast (new top-100 hits from the 1st to the 8th seed at 1M: 16, 6, 6, 2, 3, 3, 2, 1).
+-- Each probe walk's ef_search and rows, and the first walk's: with the probe walks to follow, the first walk (on the
+-- query itself, off the data) needs half the image beam and only as many rows as that beam, at least the rows
+-- wanted. A walk's cost follows the rows it returns more than its beam (at 1M an ef_search 200 walk asked for 300
+-- rows costs what an ef_search 400 one does). 100 text queries at 1M, interleaved runs, search only, recall@100 /
+-- p95: first walk 300 rows at ef_search 400 + 3 walks of 60: 0.594 / 61 ms; 200 rows at 200 + 3 walks of 100:
+-- 0.607 / 53 ms; + 3 walks of 80: 0.581 / 49 ms; 150 rows at 150 + 3 of 80: 0.568 / 45 ms.
 CREATE OR REPLACE FUNCTION mediatag._search_seeds(recall real) RETURNS int LANGUAGE sql IMMUTABLE AS
 $$ SELECT CASE WHEN round(recall::numeric, 4) <= 0.90 THEN 2 WHEN round(recall::numeric, 4) <= 0.97 THEN 3 ELSE 5 END $$;
-CREATE OR REPLACE FUNCTION mediatag._search_seed_ef() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 60 $$;
+CREATE OR REPLACE FUNCTION mediatag._search_seed_ef() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 100 $$;
+CREATE OR REPLACE FUNCTION mediatag._search_text_ef(recall real, wanted int) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$ SELECT greatest(mediatag._search_ef(recall, wanted) / 2, 64) $$;
+
+-- The probes of a dataset's graph walks: 1,000 rows of its random sample (keyframe_sample), read through its
+-- primary key (~3 ms at 1M; a cluster of 0.4 % of the keyframes holds ~4 of them), scored against q. They lean
+-- toward early ingests, which only makes them weaker in regions ingested later, never wrong.
+CREATE OR REPLACE FUNCTION mediatag._search_probes(dataset_id bigint, q halfvec)
+RETURNS TABLE (keyframe_id bigint, embedding halfvec, score real)
+LANGUAGE sql STABLE AS $$
+    SELECT s_.keyframe_id, s_.embedding, (-(s_.embedding <#> q))::real FROM mediatag.keyframe_sample s_
+    WHERE s_.dataset_id = _search_probes.dataset_id ORDER BY s_.keyframe_id LIMIT 1000
+$$;
 
 -- hnsw.ef_search for `wanted` results at a recall target. Measured with bench/bench_search.py (structured vectors,
 -- top-100 with 3x candidates re-ranked): see docs/concepts-and-search.md for the figures behind these multipliers.
@@ -165,24 +180,29 @@ BEGIN
 END $$;
 
 -- Walks from seeds (the sample keyframes that scored best against q): one per seed toward the midpoint of q and
--- the seed, each `per_seed` rows, unioned with the first walk's candidates and re-scored exactly against q
--- (the session's hnsw.ef_search applies to every walk).
--- One statement, so the walks run as a LATERAL join over the seeds through the same partial index.
-CREATE OR REPLACE FUNCTION mediatag._search_seeded(d mediatag.dataset, q vector, first_ids bigint[], seeds halfvec[],
-                                                    cand int, per_seed int, OUT ids bigint[], OUT scores real[])
+-- the seed, each `per_seed` rows scored exactly against q as they are read, merged with the first walk's
+-- candidates (their ids and scores, as _search_candidates returned them) and cut to the best `cand`. The
+-- session's hnsw.ef_search applies to every walk. One statement, so the walks run as a LATERAL join over the
+-- seeds through the same partial index; scoring the rows the walks read (instead of looking the union up again
+-- by id) saves ~4 ms at 1M.
+CREATE OR REPLACE FUNCTION mediatag._search_seeded(d mediatag.dataset, q vector, first_ids bigint[], first_scores real[],
+                                                    seeds halfvec[], cand int, per_seed int,
+                                                    OUT ids bigint[], OUT scores real[])
 LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE format(
         'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
-           SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score FROM mediatag.keyframe k
-           WHERE k.id IN (SELECT unnest(%L::bigint[])
-                          UNION
-                          SELECT w.id FROM unnest(%L::halfvec[]) AS s(e) CROSS JOIN LATERAL (
-                              SELECT k2.id FROM mediatag.keyframe k2 WHERE k2.dataset_id = %s
-                              ORDER BY k2.embedding::halfvec(%s) <#> l2_normalize(%L::halfvec + s.e)::halfvec(%s)
-                              LIMIT %s) w)
-           ORDER BY 2 DESC, 1 LIMIT %s) x',
-        q::text, first_ids, seeds, d.id, d.visual_dim, q::halfvec::text, d.visual_dim, per_seed, cand) INTO ids, scores;
+           SELECT u.id, max(u.score) AS score FROM (
+             SELECT f.id, f.score FROM unnest(%L::bigint[], %L::real[]) AS f(id, score)
+             UNION ALL
+             SELECT w.id, w.score FROM unnest(%L::halfvec[]) AS s(e) CROSS JOIN LATERAL (
+                 SELECT k2.id, (-(k2.embedding <#> %L::halfvec))::real AS score FROM mediatag.keyframe k2
+                 WHERE k2.dataset_id = %s
+                 ORDER BY k2.embedding::halfvec(%s) <#> l2_normalize(%L::halfvec + s.e)::halfvec(%s)
+                 LIMIT %s) w) u
+           GROUP BY u.id ORDER BY 2 DESC, 1 LIMIT %s) x',
+        first_ids, first_scores, seeds, q::text, d.id, d.visual_dim, q::halfvec::text, d.visual_dim, per_seed, cand)
+        INTO ids, scores;
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag.search(
@@ -199,12 +219,12 @@ DECLARE
     preds text;
     wanted int;
     cand int;
+    walk_rows int;
     ef int;
     ids bigint[];
     scores real[];
-    missed boolean;
     seeds halfvec[];
-    qh halfvec;
+    missed boolean;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     PERFORM mediatag._check_search_window(k, "offset");
@@ -243,6 +263,31 @@ BEGIN
     -- predicate it would count as a filter and cost the re-ranking margin).
     cand := cand + (keyframe IS NOT NULL)::int;
     ef := mediatag._search_ef(recall, wanted);
+    -- Probes for the graph walk (unfiltered searches): 1,000 rows of the dataset's random sample
+    -- (mediatag._search_probes). A dataset without a sample yet (drawn by its first tag group or concept, or by
+    -- mediatag.refresh_samples) has no probes.
+    --  * Text queries lie away from every image cluster (the modality gap): a greedy walk settles in one cluster
+    --    while their top results are spread over several, and a wider beam barely helps (ef_search 1000: recall@100
+    --    0.44 at 1M). The best-scoring probes say which regions hold the top results; a short walk toward the
+    --    midpoint of the query and each of them (an in-distribution point of that region, whose nearest keyframes
+    --    are the region's ones leaning toward the query) collects them, merged with the first walk's candidates
+    --    (mediatag._search_seeded; a union can only raise recall@k). With the probe walks to follow, the first walk
+    --    takes half the beam and fewer rows (mediatag._search_text_ef). Measured at 1M: docs/concepts-and-search.md.
+    --  * Image queries (a keyframe, or a vector the caller embedded) lie among the keyframes. Every probe that
+    --    scores above the last candidate belongs among the candidates (the exact top list holds every keyframe
+    --    scoring above its last); one missing proves the walk stayed in the wrong region (at 1M clustered
+    --    keyframes, 2 queries in 100 whose neighbourhoods are barely linked to the rest of the graph), and the
+    --    widest beam pgvector allows, on the query itself, finds them again (recall 0.00 -> 0.96-0.99).
+    IF query IS NOT NULL AND preds = '' THEN
+        SELECT array_agg(p.embedding ORDER BY p.score DESC, p.keyframe_id) INTO seeds
+        FROM (SELECT pr.keyframe_id, pr.embedding, pr.score FROM mediatag._search_probes(d.id, q::halfvec) pr
+              ORDER BY pr.score DESC, pr.keyframe_id LIMIT mediatag._search_seeds(recall)) p;
+    END IF;
+    walk_rows := cand;
+    IF seeds IS NOT NULL AND NOT group_by_video THEN  -- grouping needs every keyframe of the first walk
+        ef := mediatag._search_text_ef(recall, wanted);
+        walk_rows := greatest(wanted, least(cand, ef));
+    END IF;
     PERFORM set_config('hnsw.ef_search', ef::text, true);
     PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
     PERFORM set_config('hnsw.max_scan_tuples', greatest(20000, 4 * cand)::text, true);
@@ -250,39 +295,16 @@ BEGIN
     -- compilation for a query that runs in 10.
     PERFORM set_config('jit', 'off', true);
 
-    SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand) c;
-    -- Probes for the graph walk (unfiltered searches): 1,000 rows of the dataset's random sample, read through
-    -- its primary key (~3 ms at 1M; a cluster of 0.4 % of the keyframes holds ~4 of them). The probes lean toward
-    -- early ingests, which only makes them weaker in regions ingested later, never wrong. A dataset without a
-    -- sample yet (drawn by its first tag group or concept, or by mediatag.refresh_samples) has no probes.
-    --  * Image queries (a keyframe, or a vector the caller embedded) lie among the keyframes. Every probe that
-    --    scores above the last candidate belongs among the candidates (the exact top list holds every keyframe
-    --    scoring above its last); one missing proves the walk stayed in the wrong region (at 1M clustered
-    --    keyframes, 2 queries in 100 whose neighbourhoods are barely linked to the rest of the graph), and the
-    --    widest beam pgvector allows, on the query itself, finds them again (recall 0.00 -> 0.96-0.99).
-    --  * Text queries lie away from every image cluster (the modality gap): a greedy walk settles in one cluster
-    --    while their top results are spread over several, and a wider beam barely helps (ef_search 1000: recall@100
-    --    0.44 at 1M; the sample check catches too few of them to be worth waiting for). The best-scoring probes say
-    --    which regions hold the top results; a short walk toward the midpoint of the query and each of them (an
-    --    in-distribution point of that region, whose nearest keyframes are the region's ones leaning toward the
-    --    query) collects them, and the union with the first walk is re-scored exactly (mediatag._search_seeded).
-    --    A union can only raise recall@k. Measured at 1M: 0.35 -> 0.52 / 0.59 / 0.68 at recall targets 0.90 / 0.97 /
-    --    0.99 (docs/concepts-and-search.md).
-    IF preds = '' AND cardinality(ids) = cand THEN
-        qh := q::halfvec;
-        SELECT coalesce(bool_or(p.missed), false),
-               array_agg(p.embedding ORDER BY p.score DESC, p.keyframe_id) FILTER (WHERE p.r <= mediatag._search_seeds(recall))
-        INTO missed, seeds
-        FROM (SELECT s.keyframe_id, s.embedding, s.score, s.score > scores[cand] AND s.keyframe_id <> ALL (ids) AS missed,
-                     row_number() OVER (ORDER BY s.score DESC, s.keyframe_id) AS r
-              FROM (SELECT s_.keyframe_id, s_.embedding, -(s_.embedding <#> qh) AS score FROM mediatag.keyframe_sample s_
-                    WHERE s_.dataset_id = d.id ORDER BY s_.keyframe_id LIMIT 1000) s) p;
-        IF query IS NOT NULL AND seeds IS NOT NULL THEN
-            RAISE DEBUG 'search: text query; walking again toward the % best-scoring sample keyframes', cardinality(seeds);
-            PERFORM set_config('hnsw.ef_search', mediatag._search_seed_ef()::text, true);
-            SELECT c.ids, c.scores INTO ids, scores
-            FROM mediatag._search_seeded(d, q, ids, seeds, cand, mediatag._search_seed_ef()) c;
-        ELSIF missed AND ef < 1000 THEN
+    SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, walk_rows) c;
+    IF seeds IS NOT NULL AND cardinality(ids) = walk_rows THEN
+        RAISE DEBUG 'search: text query; walking again toward the % best-scoring sample keyframes', cardinality(seeds);
+        PERFORM set_config('hnsw.ef_search', mediatag._search_seed_ef()::text, true);
+        SELECT c.ids, c.scores INTO ids, scores
+        FROM mediatag._search_seeded(d, q, ids, scores, seeds, cand, mediatag._search_seed_ef()) c;
+    ELSIF query IS NULL AND preds = '' AND cardinality(ids) = cand AND ef < 1000 THEN
+        SELECT coalesce(bool_or(pr.score > scores[cand] AND pr.keyframe_id <> ALL (ids)), false) INTO missed
+        FROM mediatag._search_probes(d.id, q::halfvec) pr;
+        IF missed THEN
             RAISE DEBUG 'search: the graph walk (ef_search %) missed a sample keyframe; rerunning at ef_search 1000', ef;
             PERFORM set_config('hnsw.ef_search', '1000', true);
             SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand) c;
