@@ -121,8 +121,32 @@ def fit_calibration(conn, model: str, fold: str, files: list[str], truth_sets: d
     return {"model": row[0], "temperature": row[1], "bias": row[2], "tail": row[3], "tags": row[4], "pairs": row[5]}
 
 
+def empty_results() -> dict:
+    return {n: {"f1": [], "best": [], "oracle": [], "ap": [], "ratio": [], "tied": []} for n in LABEL_COUNTS}
+
+
+def tag_scores(conn, group: str, tag: str) -> dict[int, float]:
+    rows = conn.execute(
+        "SELECT keyframe_id, score FROM mediatag.preview(%s, %s, kind => 'positives', threshold => 0, n => 1000)",
+        (group, tag),
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def record(r: dict, sc: np.ndarray, tr: np.ndarray) -> None:
+    if tr.any():
+        r["f1"].append(f1(sc, tr, 0.5))
+        r["best"].append(best_f1(sc, tr))
+        r["oracle"].append(true_count_f1(sc, tr))
+        r["ap"].append(metrics.average_precision(sc, tr))
+        r["ratio"].append(float((sc >= 0.5).sum() / tr.sum()))
+        r["tied"].append(float(np.mean(sc > 0.9995)))
+
+
 def evaluate(conn, dataset: str, direction: str, report_files: set[str], ids, files, truth_sets, classes) -> dict:
-    results = {n: {"f1": [], "best": [], "oracle": [], "ap": [], "ratio": [], "tied": []} for n in LABEL_COUNTS}
+    """Random labels: 10/25/50 drawn from all photos (>= 3 positives first), 3 seeds; scored on the report fold's
+    photos that none of the draws labeled."""
+    results = empty_results()
     for seed in SEEDS:
         group = f"Quality {direction} seed {seed}"
         recreate_group(conn, group, dataset, classes)
@@ -142,25 +166,47 @@ def evaluate(conn, dataset: str, direction: str, report_files: set[str], ids, fi
                     new = order[labeled:n]
                     label(conn, group, cls, [int(ids[i]) for i in new], [bool(truth[i]) for i in new])
                     labeled = n
-                s = {
-                    r[0]: r[1]
-                    for r in conn.execute(
-                        "SELECT keyframe_id, score FROM mediatag.preview(%s, %s, kind => 'positives', "
-                        "threshold => 0, n => 1000)",
-                        (group, cls),
-                    )
-                }
-                sc = np.array([s[int(ids[i])] for i in held])
-                tr = truth[held]
-                if tr.any():
-                    r = results[n]
-                    r["f1"].append(f1(sc, tr, 0.5))
-                    r["best"].append(best_f1(sc, tr))
-                    r["oracle"].append(true_count_f1(sc, tr))
-                    r["ap"].append(metrics.average_precision(sc, tr))
-                    r["ratio"].append(float((sc >= 0.5).sum() / tr.sum()))
-                    r["tied"].append(float(np.mean(sc > 0.9995)))
+                s = tag_scores(conn, group, cls)
+                record(results[n], np.array([s[int(ids[i])] for i in held]), truth[held])
             conn.commit()
+    return results
+
+
+def evaluate_guided(conn, dataset: str, direction: str, report_files: set[str], ids, files, truth_sets, classes):
+    """Labels as the product proposes them: the first 10 from the top of the tag's preview (what a user labels
+    first), the rest from mediatag.uncertain_keyframes() after each retrain, answered from the ground truth. Only
+    the fit fold's photos are labeled (a proposal of a report-fold photo is passed over); scored on every photo
+    of the report fold."""
+    results = empty_results()
+    group = f"Quality {direction} guided"
+    recreate_group(conn, group, dataset, classes)
+    conn.commit()
+    by_id = {int(i): k for k, i in enumerate(ids)}
+    held = np.array([k for k, f in enumerate(files) if f in report_files])
+    for cls in classes:
+        truth = np.array([cls in truth_sets[f] for f in files])
+        done: set[int] = set()
+        for n in LABEL_COUNTS:
+            while len(done) < n:
+                want = n - len(done)
+                if not done:
+                    s = tag_scores(conn, group, cls)
+                    proposed = sorted(s, key=lambda i: -s[i])
+                else:
+                    rows = conn.execute(
+                        "SELECT keyframe_id FROM mediatag.uncertain_keyframes(%s, %s, k => %s)",
+                        (group, cls, 3 * want + 10),
+                    )
+                    proposed = [r[0] for r in rows]
+                pick = [i for i in proposed if i not in done and files[by_id[i]] not in report_files]
+                pick = pick[: min(want, 10 if not done else 5)]  # retrain every few labels, as a user would
+                if not pick:
+                    break
+                label(conn, group, cls, pick, [bool(truth[by_id[i]]) for i in pick])
+                done.update(pick)
+            s = tag_scores(conn, group, cls)
+            record(results[n], np.array([s[int(ids[k])] for k in held]), truth[held])
+        conn.commit()
     return results
 
 
@@ -229,6 +275,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--write-calibration", action="store_true", help="ship the fold-A fit as the model's calibration")
     ap.add_argument("--evaluator-only", action="store_true")
+    ap.add_argument("--guided-only", action="store_true", help="skip the random-label runs (the slow part)")
     args = ap.parse_args()
     if args.evaluator_only:
         bench_evaluator()
@@ -263,8 +310,17 @@ def main() -> None:
                     f"\n-- calibration fitted on fold {fit} ({cal['tags']} classes, {cal['pairs']} photo-class "
                     f"pairs): temperature {cal['temperature']:.3f}, tail {cal['tail']:.3f}, bias {cal['bias']:.3f}"
                 )
-                res = evaluate(conn, dataset, f"{fit}{report}", set(folds[report]), ids, files, truth_sets, classes)
-                print_results(f"   reported on fold {report}'s never-labeled photos (mean over classes x seeds):", res)
+                if not args.guided_only:
+                    res = evaluate(conn, dataset, f"{fit}{report}", set(folds[report]), ids, files, truth_sets, classes)
+                    print_results(f"   random labels; fold {report}'s never-labeled photos (classes x seeds):", res)
+                res = evaluate_guided(
+                    conn, dataset, f"{fit}{report}", set(folds[report]), ids, files, truth_sets, classes
+                )
+                print_results(
+                    f"   labels proposed by preview + uncertain_keyframes from fold {fit}; all of fold {report} "
+                    "(mean over classes):",
+                    res,
+                )
         finally:
             conn.execute("SELECT mediatag.reset_model_calibration(%s)", (model,))
             conn.commit()

@@ -28,16 +28,19 @@ CREATE OR REPLACE FUNCTION mediatag._search_max_offset() RETURNS int LANGUAGE sq
 -- Text queries' walks (see search). How many of the best-scoring probes seed extra walks, by the search's recall
 -- target: the seeds' yield falls fast (new top-100 hits from the 1st to the 8th seed at 1M: 16, 6, 6, 2, 3, 3, 2, 1).
 -- Each probe walk's ef_search and rows, and the first walk's: with the probe walks to follow, the first walk (on the
--- query itself, off the data) needs half the image beam and only as many rows as that beam, at least the rows
--- wanted. A walk's cost follows the rows it returns more than its beam (at 1M an ef_search 200 walk asked for 300
--- rows costs what an ef_search 400 one does). 100 text queries at 1M, interleaved runs, search only, recall@100 /
--- p95: first walk 300 rows at ef_search 400 + 3 walks of 60: 0.594 / 61 ms; 200 rows at 200 + 3 walks of 100:
--- 0.607 / 53 ms; + 3 walks of 80: 0.581 / 49 ms; 150 rows at 150 + 3 of 80: 0.568 / 45 ms.
+-- query itself, off the data) returns 1.5x the rows wanted, at that beam. A walk's cost follows the rows it returns
+-- more than its beam (at 1M an ef_search 200 walk asked for 300 rows costs what an ef_search 400 one does).
+-- 100 text queries at 1M, interleaved runs, search only (embedding excluded), recall@100 / p50:
+--   first walk 300 rows at ef_search 400 + 3 probe walks of 60 rows (before):  0.594 / 44-47 ms
+--   first walk 200 rows at ef_search 200 + 3 probe walks of 100 rows:          0.607 / 43-47 ms
+--   first walk 150 rows at ef_search 150 + 3 probe walks of 100 rows (now):    0.595 / 43 ms (-4 ms)
+--   first walk 200 rows + 3 probe walks of 80 rows:                            0.581 / 41 ms
+--   first walk 200 rows + 2 probe walks of 100 rows:                           0.542 / 36 ms
 CREATE OR REPLACE FUNCTION mediatag._search_seeds(recall real) RETURNS int LANGUAGE sql IMMUTABLE AS
 $$ SELECT CASE WHEN round(recall::numeric, 4) <= 0.90 THEN 2 WHEN round(recall::numeric, 4) <= 0.97 THEN 3 ELSE 5 END $$;
 CREATE OR REPLACE FUNCTION mediatag._search_seed_ef() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 100 $$;
-CREATE OR REPLACE FUNCTION mediatag._search_text_ef(recall real, wanted int) RETURNS int
-LANGUAGE sql IMMUTABLE AS $$ SELECT greatest(mediatag._search_ef(recall, wanted) / 2, 64) $$;
+CREATE OR REPLACE FUNCTION mediatag._search_text_ef(wanted int) RETURNS int
+LANGUAGE sql IMMUTABLE AS $$ SELECT least(greatest(ceil(1.5 * wanted)::int, 64), 1000) $$;
 
 -- The probes of a dataset's graph walks: 1,000 rows of its random sample (keyframe_sample), read through its
 -- primary key (~3 ms at 1M; a cluster of 0.4 % of the keyframes holds ~4 of them), scored against q. They lean
@@ -272,7 +275,7 @@ BEGIN
     --    midpoint of the query and each of them (an in-distribution point of that region, whose nearest keyframes
     --    are the region's ones leaning toward the query) collects them, merged with the first walk's candidates
     --    (mediatag._search_seeded; a union can only raise recall@k). With the probe walks to follow, the first walk
-    --    takes half the beam and fewer rows (mediatag._search_text_ef). Measured at 1M: docs/concepts-and-search.md.
+    --    takes a narrower beam and fewer rows (mediatag._search_text_ef). Measured at 1M: docs/concepts-and-search.md.
     --  * Image queries (a keyframe, or a vector the caller embedded) lie among the keyframes. Every probe that
     --    scores above the last candidate belongs among the candidates (the exact top list holds every keyframe
     --    scoring above its last); one missing proves the walk stayed in the wrong region (at 1M clustered
@@ -285,7 +288,7 @@ BEGIN
     END IF;
     walk_rows := cand;
     IF seeds IS NOT NULL AND NOT group_by_video THEN  -- grouping needs every keyframe of the first walk
-        ef := mediatag._search_text_ef(recall, wanted);
+        ef := mediatag._search_text_ef(wanted);
         walk_rows := greatest(wanted, least(cand, ef));
     END IF;
     PERFORM set_config('hnsw.ef_search', ef::text, true);
