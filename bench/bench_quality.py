@@ -6,7 +6,9 @@ Part 1, calibration and labels. The photos are split in two folds by file name: 
      photos only, every class with >= 3 positives there labeled yes/no on every photo;
   2. on a dataset of all 128 photos, one tag per COCO class with >= 8 positives among the 128, trained from the
      prompt only and then with 10, 25 and 50 random labels (>= 3 positive first), 3 seeds;
-  3. scores read back through mediatag.preview(); metrics on the report fold's photos that were never labeled.
+  3. scores read back through mediatag.preview(); metrics on the report fold's photos that were never labeled;
+  4. the same tags labeled as the product proposes (evaluate_guided: the preview's top 10, then
+     uncertain_keyframes 5 at a time), only on the fit fold's photos, scored on the whole report fold.
 No figure uses a photo that took part in fitting the calibration or in training the tag.
 Printed per label count: F1 at the default threshold 0.5 and at the best threshold, F1 at the cut that flags the
 true number of positives (a perfect count: the ceiling of any calibration), AP, the flagged/true ratio (median, and
@@ -16,7 +18,7 @@ Part 2, the evaluator on a skewed synthetic population (2 % positives): a 400-it
 metrics unweighted vs Horvitz-Thompson weighted vs the full population, through mediatag_ml (the same functions
 the SQL evaluator calls).
 
-    MEDIATAG_SHARED_DATA=../shared/data python bench/bench_quality.py [--write-calibration]
+    MEDIATAG_SHARED_DATA=../shared/data python bench/bench_quality.py [--write-calibration] [--guided-only]
 
 --write-calibration stores the fold-A fit (photos never in samples/coco64) in plpython/mediatag_ml/
 model_calibration.json, the calibration shipped with the extension.
