@@ -37,5 +37,4 @@ lint: venv
 	@$(PY) -m ruff format --check embedder plpython tests bench datasette_plugins
 
 clean-cluster:
-	-@$(PY) -m mediatag.cli db stop
-	rm -rf .mediatag
+	-@$(PY) -m mediatag.cli db remove || rm -rf .mediatag

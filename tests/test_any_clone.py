@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from mediatag.cluster import default_cluster
+from mediatag.cluster import PRELOAD_LINE, _ensure_prewarm, default_cluster
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,6 +58,9 @@ def test_clone_in_a_closed_folder_runs_its_own_cluster():
                 c.execute("CREATE EXTENSION mediatag CASCADE")
                 assert c.execute("SELECT extversion FROM pg_extension WHERE extname = 'mediatag'").fetchone()[0]
                 data_dir = c.execute("SHOW data_directory").fetchone()[0]
+                # Shared buffers are saved and read back across restarts (pg_prewarm's autoprewarm worker).
+                assert c.execute("SHOW shared_preload_libraries").fetchone()[0] == "pg_prewarm"
+                assert c.execute("SHOW pg_prewarm.autoprewarm").fetchone()[0] == "on"
                 port = int(c.execute("SHOW port").fetchone()[0])
             # The data lives where the server's user can reach it, linked from the clone's .mediatag/.
             assert not data_dir.startswith(str(top)) and (clone / ".mediatag" / "pgdata").resolve() == Path(data_dir)
@@ -73,10 +76,15 @@ def test_clone_in_a_closed_folder_runs_its_own_cluster():
                 psycopg.connect(host="127.0.0.1", port=port, user="postgres", password="wrong", dbname="mediatag")
             hba = (clone / ".mediatag" / "pgdata" / "pg_hba.conf").read_text()
             assert "trust" not in hba.split("\n", 1)[1]
+            # `make clean-cluster` (`db remove`) deletes the cluster's real files too, not only the links to them.
+            state = (clone / ".mediatag" / "pgdata").resolve().parent
+            r = _cli(clone, "db", "remove")
+            assert r.returncode == 0, r.stderr
+            assert not state.exists() and not (clone / ".mediatag").exists()
         finally:
             _cli(clone, "db", "stop")
             state = (clone / ".mediatag" / "pgdata").resolve().parent
-            subprocess.run(["rm", "-rf", str(state)], check=False)
+            subprocess.run(["rm", "-rf", str(state)], check=False)  # what a failed test left behind
 
 
 def test_embedded_cluster_is_durable_by_default():
@@ -85,6 +93,18 @@ def test_embedded_cluster_is_durable_by_default():
         pytest.skip("MEDIATAG_DATABASE_URL points at a server of its own")
     assert c.psql("SHOW synchronous_commit") == "on"
     assert c.psql("SHOW fsync") == "on"
+
+
+def test_prewarm_is_added_once_and_never_over_an_operators_own_preload(tmp_path):
+    conf = tmp_path / "postgresql.conf"
+    conf.write_text("port = 5432\n#shared_preload_libraries = ''\n")  # commented out: not a setting
+    _ensure_prewarm(conf)
+    _ensure_prewarm(conf)
+    assert conf.read_text().count(PRELOAD_LINE) == 1
+    own = "shared_preload_libraries = 'pg_stat_statements'\n"
+    conf.write_text(own)
+    _ensure_prewarm(conf)
+    assert conf.read_text() == own
 
 
 def test_a_configured_server_is_never_managed(tmp_path):

@@ -39,6 +39,9 @@ def cmd_db(args: argparse.Namespace) -> int:
     elif args.action == "stop":
         c.stop()
         print("PostgreSQL stopped")
+    elif args.action == "remove":
+        c.remove()
+        print(f"PostgreSQL stopped; removed {c.home}" + (f" and {c.state}" if c.state != c.home else ""))
     elif args.action == "status":
         running = c.is_running()
         print(f"{'running' if running else 'stopped'}: {c.pgdata} (port {c.port}, socket {c.socket_dir})")
@@ -245,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="the embedded PostgreSQL cluster")
-    db.add_argument("action", choices=["prepare", "start", "stop", "status", "url"])
+    db.add_argument("action", choices=["prepare", "start", "stop", "status", "url", "remove"])
     db.set_defaults(func=cmd_db)
 
     ing = sub.add_parser("ingest", help="ingest images and videos into a dataset")
