@@ -293,7 +293,6 @@ class Cluster:
                 # MEDIATAG_DATABASE_URL with a server of your own where replication or archiving is wanted.
                 "wal_level = minimal\nmax_wal_senders = 0\n"
             )
-        _ensure_prewarm(self.pgdata / "postgresql.conf")
 
     def _set_port(self, port: int) -> None:
         conf = self.pgdata / "postgresql.conf"
@@ -307,7 +306,8 @@ class Cluster:
         if self.is_running():
             return
         self._own_dirs()
-        _ensure_prewarm(self.pgdata / "postgresql.conf")  # clusters initialised before the setting existed
+        # At every start rather than in _configure: clusters initialised before the setting existed get it too.
+        _ensure_prewarm(self.pgdata / "postgresql.conf")
         if not self.port_override and not _port_free(self.port):
             # Another checkout's cluster (or another server) took the recorded port while this one was stopped.
             self._set_port(_free_port(self.port + 1))
