@@ -98,10 +98,11 @@ def test_csv_errors_are_clear_and_create_nothing(editor, coco_dataset):
     form = editor.locator("#concept-import")
     form.get_by_label("Dataset", exact=True).select_option(coco_dataset)
     form.get_by_label("Name", exact=True).fill(name)
-    form.get_by_label("Labels CSV").set_input_files(
-        files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": b"file,label\nno_such_photo.jpg,yes\n"}]
-    )
+    # Entered before the upload so the (unawaited) response subscription is in place before the click.
     with editor.expect_response(lambda r: r.url.endswith("/mediatag/concepts/import")) as resp:
+        form.get_by_label("Labels CSV").set_input_files(
+            files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": b"file,label\nno_such_photo.jpg,yes\n"}]
+        )
         form.get_by_role("button", name="Create and import labels").click()
     assert resp.value.status == 400
     expect(editor.locator("#concept-import .mt-error")).to_contain_text("1 of 1 rows match no asset")
@@ -118,13 +119,15 @@ def test_csv_errors_are_clear_and_create_nothing(editor, coco_dataset):
 
 def test_example_image_upload_with_the_keyboard(editor, coco_dataset, coco_files, db_url):
     name = unique("examples")
-    editor.goto("/mediatag/concepts")
-    form = editor.locator("#concept-examples")
-    form.get_by_label("Dataset", exact=True).select_option(coco_dataset)
-    form.get_by_label("Name", exact=True).fill(name)
-    # Keyboard only: Tab to the file input, Space opens the chooser, Tab to the button, Enter submits.
-    tab_to(editor, form.get_by_label("Example images"))
+    # The chooser is awaited from before the page loads: Playwright turns file-chooser interception on
+    # without waiting for the browser, so a Space pressed right after could open an unintercepted dialog.
     with editor.expect_file_chooser() as chooser:
+        editor.goto("/mediatag/concepts")
+        form = editor.locator("#concept-examples")
+        form.get_by_label("Dataset", exact=True).select_option(coco_dataset)
+        form.get_by_label("Name", exact=True).fill(name)
+        # Keyboard only: Tab to the file input, Space opens the chooser, Tab to the button, Enter submits.
+        tab_to(editor, form.get_by_label("Example images"))
         editor.keyboard.press("Space")
     chooser.value.set_files(str(coco_files[51]))  # a photo that is not in the dataset
     tab_to(editor, form.get_by_role("button", name="Create from example images"))
