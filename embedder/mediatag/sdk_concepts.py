@@ -67,6 +67,16 @@ class ConceptsAndSearch:
             recall=recall,
         )
 
+    def create_filter_index(self, dataset: str, metadata: dict[str, Any]) -> int:
+        """A graph of its own for the keyframes whose asset metadata contains `metadata` (search uses it)."""
+        return self.call("create_filter_index", dataset=dataset, metadata=json.dumps(metadata))
+
+    def drop_filter_index(self, dataset: str, metadata: dict[str, Any]) -> bool:
+        return self.call("drop_filter_index", dataset=dataset, metadata=json.dumps(metadata))
+
+    def filter_indexes(self, dataset: str) -> list[dict[str, Any]]:
+        return self.rows("filter_indexes", dataset=dataset)
+
     def search_transcripts(
         self,
         dataset: str,

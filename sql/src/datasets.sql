@@ -59,7 +59,7 @@ END $$;
 -- partitions of the score tables of groups applied to it.
 CREATE OR REPLACE FUNCTION mediatag.drop_dataset(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE d mediatag.dataset; g mediatag.tag_group;
+DECLARE d mediatag.dataset; g mediatag.tag_group; fid bigint;
 BEGIN
     PERFORM mediatag._require_role('mediatag_admin', 'dropping a dataset');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
@@ -72,6 +72,9 @@ BEGIN
     END LOOP;
     EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I, mediatag_data.%I',
                    d.slug || '_keyframes', d.slug || '_assets');
+    FOR fid IN SELECT f.id FROM mediatag.filter_index f WHERE f.dataset_id = d.id LOOP
+        EXECUTE format('DROP INDEX IF EXISTS mediatag.%I', mediatag._filter_index_name(fid));
+    END LOOP;
     DELETE FROM mediatag.dataset x_ WHERE x_.id = d.id;
 END $$;
 
@@ -147,7 +150,7 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT 'm = 16, ef_construction = 128' $$;
 -- holds vectors of several models. Built once after a bulk load; later inserts maintain them.
 CREATE OR REPLACE FUNCTION mediatag.build_indexes(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE d mediatag.dataset;
+DECLARE d mediatag.dataset; f mediatag.filter_index;
 BEGIN
     PERFORM mediatag._require_write(mediatag.dataset_id(dataset), 'building indexes');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
@@ -155,6 +158,9 @@ BEGIN
                    'keyframe_hnsw_ds' || d.id, d.visual_dim, mediatag._hnsw_options(), d.id);
     EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON mediatag.transcript_segment USING hnsw ((embedding::halfvec(%s)) halfvec_ip_ops) WITH (%s) WHERE dataset_id = %s',
                    'transcript_hnsw_ds' || d.id, d.text_dim, mediatag._hnsw_options(), d.id);
+    FOR f IN SELECT x_.* FROM mediatag.filter_index x_ WHERE x_.dataset_id = d.id LOOP  -- e.g. after a restore
+        EXECUTE mediatag._filter_index_ddl(f, false);
+    END LOOP;
 END $$;
 
 -- The statements that create the dataset's HNSW indexes that are missing (or invalid, left by an interrupted
@@ -163,7 +169,7 @@ END $$;
 -- so ingests into other datasets go on while the index builds.
 CREATE OR REPLACE FUNCTION mediatag.index_statements(dataset text) RETURNS SETOF text
 LANGUAGE plpgsql STABLE AS $$
-DECLARE d mediatag.dataset; spec record; valid boolean;
+DECLARE d mediatag.dataset; spec record; valid boolean; f mediatag.filter_index;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     FOR spec IN SELECT * FROM (VALUES ('keyframe_hnsw_ds' || d.id, 'keyframe', d.visual_dim),
@@ -176,6 +182,16 @@ BEGIN
         END IF;
         RETURN NEXT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON mediatag.%I USING hnsw ((embedding::halfvec(%s)) halfvec_ip_ops) WITH (%s) WHERE dataset_id = %s',
                            spec.name, spec.tbl, spec.dim, mediatag._hnsw_options(), d.id);
+    END LOOP;
+    -- Filter indexes whose graph is missing (a restore carries their rows, not their indexes) or invalid.
+    FOR f IN SELECT x_.* FROM mediatag.filter_index x_ WHERE x_.dataset_id = d.id ORDER BY x_.id LOOP
+        SELECT i.indisvalid INTO valid FROM pg_index i
+        WHERE i.indexrelid = to_regclass('mediatag.' || mediatag._filter_index_name(f.id));
+        IF valid THEN CONTINUE; END IF;
+        IF valid IS NOT NULL THEN
+            RETURN NEXT format('DROP INDEX CONCURRENTLY IF EXISTS mediatag.%I', mediatag._filter_index_name(f.id));
+        END IF;
+        RETURN NEXT mediatag._filter_index_ddl(f, true);
     END LOOP;
 END $$;
 
@@ -226,6 +242,7 @@ BEGIN
     scorable := ARRAY(SELECT a.id FROM mediatag.asset a WHERE a.id = ANY (pending) AND a.status = 'ingested' ORDER BY a.id);
     IF cardinality(scorable) > 0 THEN
         PERFORM mediatag._top_up_samples(d, scorable);
+        PERFORM mediatag._filter_index_add(d, scorable);
         n := mediatag._queue_scoring_for_new_assets(d, scorable);
     END IF;
     UPDATE mediatag.asset a SET post_ingest_at = now() WHERE a.id = ANY (pending);

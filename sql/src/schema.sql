@@ -86,3 +86,21 @@ CREATE TABLE IF NOT EXISTS mediatag.ingest_run (
     finished_at timestamptz,
     summary     jsonb NOT NULL DEFAULT '{}'
 );
+
+-- Filter indexes: the keyframes of one metadata filter with a graph of their own (filter_indexes.sql says why).
+CREATE TABLE IF NOT EXISTS mediatag.filter_index (
+    id          bigserial PRIMARY KEY,
+    dataset_id  bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
+    metadata    jsonb NOT NULL CHECK (jsonb_typeof(metadata) = 'object' AND metadata <> '{}'),
+    created_by  text NOT NULL DEFAULT session_user,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (dataset_id, metadata)
+);
+CREATE TABLE IF NOT EXISTS mediatag.filter_index_row (
+    filter_index_id  bigint NOT NULL REFERENCES mediatag.filter_index(id) ON DELETE CASCADE,
+    keyframe_id      bigint NOT NULL REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
+    dataset_id       bigint NOT NULL,   -- the keyframe's: row-level security reads it
+    embedding        halfvec NOT NULL,  -- the keyframe's, copied: the graph is built over this column
+    PRIMARY KEY (filter_index_id, keyframe_id)
+);
+CREATE INDEX IF NOT EXISTS filter_index_row_keyframe_idx ON mediatag.filter_index_row (keyframe_id);

@@ -169,17 +169,30 @@ BEGIN
 END $$;
 
 -- The graph walk: the `cand` nearest keyframes of the dataset that pass `preds` through its HNSW index (the
--- session's hnsw.* settings apply), re-scored exactly and sorted by score.
+-- session's hnsw.* settings apply), re-scored exactly and sorted by score. With a filter index, the walk is over
+-- that index's graph (its keyframes only; `preds` holds what the filter says beyond the index's metadata).
 CREATE OR REPLACE FUNCTION mediatag._search_candidates(d mediatag.dataset, q vector, preds text, cand int,
+                                                        filter_index bigint DEFAULT NULL,
                                                         OUT ids bigint[], OUT scores real[])
 LANGUAGE plpgsql AS $$
+DECLARE walk text;
 BEGIN
+    IF filter_index IS NULL THEN
+        walk := format('SELECT k.id, k.embedding FROM mediatag.keyframe k WHERE k.dataset_id = %s %s
+                        ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s',
+                       d.id, preds, d.visual_dim, q::text, d.visual_dim, cand);
+    ELSIF preds = '' THEN
+        walk := format('SELECT r.keyframe_id AS id, r.embedding FROM mediatag.filter_index_row r WHERE r.filter_index_id = %s
+                        ORDER BY r.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s',
+                       filter_index, d.visual_dim, q::text, d.visual_dim, cand);
+    ELSE
+        walk := format('SELECT k.id, k.embedding FROM mediatag.filter_index_row r JOIN mediatag.keyframe k ON k.id = r.keyframe_id
+                        WHERE r.filter_index_id = %s %s ORDER BY r.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s',
+                       filter_index, preds, d.visual_dim, q::text, d.visual_dim, cand);
+    END IF;
     EXECUTE format(
         'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
-           SELECT c.id, (-(c.embedding <#> %L::halfvec))::real AS score FROM (
-             SELECT k.id, k.embedding FROM mediatag.keyframe k WHERE k.dataset_id = %s %s
-             ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s) c) x',
-        q::text, d.id, preds, d.visual_dim, q::text, d.visual_dim, cand) INTO ids, scores;
+           SELECT c.id, (-(c.embedding <#> %L::halfvec))::real AS score FROM (%s) c) x', q::text, walk) INTO ids, scores;
 END $$;
 
 -- Walks from seeds (the sample keyframes that scored best against q): one per seed toward the midpoint of q and
@@ -228,6 +241,8 @@ DECLARE
     scores real[];
     seeds halfvec[];
     missed boolean;
+    fi mediatag.filter_index;
+    all_preds text;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     PERFORM mediatag._check_search_window(k, "offset");
@@ -253,6 +268,16 @@ BEGIN
         RAISE EXCEPTION 'the query vector is zero: nothing to compare with' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     preds := mediatag._search_filters(d, concepts, tags, metadata);
+    all_preds := preds;
+    IF metadata IS NOT NULL AND metadata <> '{}' THEN
+        fi := mediatag._search_filter_index(d.id, metadata);
+        IF fi.id IS NOT NULL THEN
+            RAISE DEBUG 'search: walking filter index % (%)', fi.id, fi.metadata;
+            -- The index's keyframes all match its metadata; what the filter says beyond it is checked per row.
+            preds := mediatag._search_filters(d, concepts, tags,
+                                              CASE WHEN fi.metadata = metadata THEN NULL ELSE metadata END);
+        END IF;
+    END IF;
 
     wanted := k + "offset";
     -- Candidates to re-rank. Without a filter, 3x what is wanted costs almost nothing more (ef_search, not the
@@ -281,7 +306,7 @@ BEGIN
     --    scoring above its last); one missing proves the walk stayed in the wrong region (at 1M clustered
     --    keyframes, 2 queries in 100 whose neighbourhoods are barely linked to the rest of the graph), and the
     --    widest beam pgvector allows, on the query itself, finds them again (recall 0.00 -> 0.96-0.99).
-    IF query IS NOT NULL AND preds = '' THEN
+    IF query IS NOT NULL AND all_preds = '' THEN
         SELECT array_agg(p.embedding ORDER BY p.score DESC, p.keyframe_id) INTO seeds
         FROM (SELECT pr.keyframe_id, pr.embedding, pr.score FROM mediatag._search_probes(d.id, q::halfvec) pr
               ORDER BY pr.score DESC, pr.keyframe_id LIMIT mediatag._search_seeds(recall)) p;
@@ -298,13 +323,13 @@ BEGIN
     -- compilation for a query that runs in 10.
     PERFORM set_config('jit', 'off', true);
 
-    SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, walk_rows) c;
+    SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, walk_rows, fi.id) c;
     IF seeds IS NOT NULL AND cardinality(ids) = walk_rows THEN
         RAISE DEBUG 'search: text query; walking again toward the % best-scoring sample keyframes', cardinality(seeds);
         PERFORM set_config('hnsw.ef_search', mediatag._search_seed_ef()::text, true);
         SELECT c.ids, c.scores INTO ids, scores
         FROM mediatag._search_seeded(d, q, ids, scores, seeds, cand, mediatag._search_seed_ef()) c;
-    ELSIF query IS NULL AND preds = '' AND cardinality(ids) = cand AND ef < 1000 THEN
+    ELSIF query IS NULL AND all_preds = '' AND cardinality(ids) = cand AND ef < 1000 THEN
         SELECT coalesce(bool_or(pr.score > scores[cand] AND pr.keyframe_id <> ALL (ids)), false) INTO missed
         FROM mediatag._search_probes(d.id, q::halfvec) pr;
         IF missed THEN
@@ -313,14 +338,22 @@ BEGIN
             SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand) c;
         END IF;
     END IF;
-    IF coalesce(cardinality(ids), 0) < cand AND preds <> '' THEN
+    IF coalesce(cardinality(ids), 0) < cand AND all_preds <> '' AND fi.id IS NULL THEN
         -- The graph walk stopped before enough rows passed the filter: score every row that passes (exact).
         -- The distance expression does not match the index, so this is a scan of the filtered rows.
         EXECUTE format(
             'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
                SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score FROM mediatag.keyframe k
                WHERE k.dataset_id = %s %s ORDER BY 2 DESC, 1 LIMIT %s) x',
-            q::text, d.id, preds, cand) INTO ids, scores;
+            q::text, d.id, all_preds, cand) INTO ids, scores;
+    ELSIF coalesce(cardinality(ids), 0) < cand AND fi.id IS NOT NULL THEN
+        -- The same over the filter index's own rows (all of them match its metadata).
+        EXECUTE format(
+            'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
+               SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score
+               FROM mediatag.filter_index_row r JOIN mediatag.keyframe k ON k.id = r.keyframe_id
+               WHERE r.filter_index_id = %s %s ORDER BY 2 DESC, 1 LIMIT %s) x',
+            q::text, fi.id, preds, cand) INTO ids, scores;
     END IF;
 
     IF keyframe IS NOT NULL THEN
