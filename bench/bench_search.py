@@ -112,6 +112,18 @@ def build_index(url: str, dataset: str) -> None:
         )
 
 
+def draw_sample(url: str, dataset: str) -> None:
+    """The loader's keyframes go through the post-ingest step an ingest ends with, and the dataset gets the random
+    sample its first tag group or concept would draw: search() checks its walks against 1,000 of those rows."""
+    with connect(url) as c:
+        c.execute("SELECT mediatag.after_ingest(%s)", (dataset,))
+        did = c.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
+        if not c.execute("SELECT count(*) FROM mediatag.keyframe_sample WHERE dataset_id = %s", (did,)).fetchone()[0]:
+            n = c.execute("SELECT mediatag.refresh_samples(%s)", (dataset,)).fetchone()[0]
+            print(f"  drew the dataset's random sample ({n:,} keyframes)")
+        c.commit()
+
+
 def vec(q: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.6g}" for x in q) + "]"
 
@@ -157,11 +169,14 @@ def main() -> None:
     basis, centers = structure()
     load(url, dataset, args.keyframes, basis, centers)
     build_index(url, dataset)
+    draw_sample(url, dataset)
     svc, stop = start({f"synthetic-{DIM}": DIM, "synthetic-text-64": 64}, {f"synthetic-{DIM}": basis})
 
     Q = vectors(args.queries, basis, centers, seed=7)  # held-out points of the same distribution
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
         c.execute("SELECT mediatag.set_service(%s)", (svc,))  # an admin's setting, not a GUC
+        # The generic filtered path first: a filter index left by an earlier run would serve the filter instead.
+        c.execute("SELECT mediatag.drop_filter_index(%s, %s::jsonb)", (dataset, json.dumps({"SeriesName": "Series 3"})))
         did = c.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
         t0 = time.perf_counter()
         c.execute("SET max_parallel_workers_per_gather = 2")
@@ -216,8 +231,6 @@ def main() -> None:
 def filter_index_rows(c: psycopg.Connection, dataset: str, Q: np.ndarray, truth: list[list[int]], k: int) -> None:
     label = "10 % filter, filter index"
     meta = json.dumps({"SeriesName": "Series 3"})
-    if c.execute("SELECT mediatag.pending_post_ingest(%s)", (dataset,)).fetchone()[0]:
-        c.execute("SELECT mediatag.after_ingest(%s)", (dataset,))  # the loader's keyframes, as an ingest ends
     t0 = time.perf_counter()
     c.execute("SET maintenance_work_mem = '3GB'")
     c.execute("SET max_parallel_maintenance_workers = 2")
@@ -225,7 +238,7 @@ def filter_index_rows(c: psycopg.Connection, dataset: str, Q: np.ndarray, truth:
     n = c.execute(
         "SELECT keyframes FROM mediatag.filter_indexes(%s) WHERE metadata = %s::jsonb", (dataset, meta)
     ).fetchone()[0]
-    print(f"  filter index on {meta} ({n:,} keyframes) built or present: {time.perf_counter() - t0:.1f}s")
+    print(f"  filter index on {meta} ({n:,} keyframes) built: {time.perf_counter() - t0:.1f}s")
     for q in Q:  # warm its graph
         timed_search(c, dataset, q, k, 0.97, "Series 3")
     for target in RECALL_TARGETS:

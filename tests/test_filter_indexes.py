@@ -25,6 +25,8 @@ def shows(db_url, service, coco_files, media_dir) -> str:
     with connect(db_url) as c:
         for series, files in (("A", coco_files[20:26]), ("B", coco_files[26:32]), ("C", coco_files[32:36])):
             ingest(c, name, files, IngestOptions(progress=False, media_dir=media_dir, metadata={"SeriesName": series}))
+        c.execute("SELECT mediatag.refresh_samples(%s)", (name,))  # the probes search() checks its walks against
+        c.commit()
     return name
 
 
@@ -244,3 +246,50 @@ def test_an_editor_creates_one_and_a_viewer_sees_it(logins, shows):
     finally:
         with psycopg.connect(logins["admin"], autocommit=True) as c:
             assert c.execute('SELECT mediatag.drop_filter_index(%s, \'{"SeriesName": "B"}\')', (shows,)).fetchone()[0]
+
+
+def test_text_queries_through_a_filter_index_walk_toward_its_probes(db_url, shows):
+    """A text query through a filter index walks toward the best of the sample keyframes that belong to it, as an
+    unfiltered one does over the whole dataset; the answer is still the exact filtered top list. (k => 2: 3x2
+    candidates are all 6 members, a full first walk, which is when the probe walks follow.)"""
+    meta = '{"SeriesName": "B"}'
+    with connect(db_url, autocommit=True) as c:
+        c.execute("SELECT mediatag.create_filter_index(%s, %s::jsonb)", (shows, meta))
+        try:
+            walks = _Walks(c, shows)
+            members = {
+                r[0]
+                for r in c.execute(
+                    "SELECT p.keyframe_id FROM mediatag._search_probes(mediatag.dataset_id(%s), "
+                    "(SELECT embedding FROM mediatag.keyframe LIMIT 1), "
+                    "(SELECT filter_index_id FROM mediatag.filter_indexes(%s))) p",
+                    (shows, shows),
+                )
+            }
+            series = {
+                r[0]
+                for r in c.execute(
+                    "SELECT k.id FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id "
+                    "WHERE k.dataset_id = mediatag.dataset_id(%s) AND a.metadata @> %s::jsonb",
+                    (shows, meta),
+                )
+            }
+            assert members and members <= series  # the probes of the index are its members only
+            walks.notices.clear()
+            got = [
+                r[0]
+                for r in c.execute(
+                    "SELECT keyframe_id FROM mediatag.search(dataset => %s, query => 'a dog', k => 2, "
+                    "metadata => %s::jsonb)",
+                    (shows, meta),
+                )
+            ]
+            assert any("walking filter index" in n for n in walks.notices)
+            assert any("walking again toward" in n for n in walks.notices)
+            q = c.execute(
+                "SELECT mediatag.embed_text('a dog', visual_model)::text FROM mediatag.dataset WHERE name = %s",
+                (shows,),
+            )
+            assert got == _exact(c, shows, q.fetchone()[0], meta, 2)
+        finally:
+            c.execute("SELECT mediatag.drop_filter_index(%s, %s::jsonb)", (shows, meta))

@@ -45,12 +45,27 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT least(greatest(ceil(1.5 * wanted)::int, 64),
 -- The probes of a dataset's graph walks: 1,000 rows of its random sample (keyframe_sample), read through its
 -- primary key (~3 ms at 1M; a cluster of 0.4 % of the keyframes holds ~4 of them), scored against q. They lean
 -- toward early ingests, which only makes them weaker in regions ingested later, never wrong.
-CREATE OR REPLACE FUNCTION mediatag._search_probes(dataset_id bigint, q halfvec)
+-- With a filter index, the probes among those 1,000 that belong to it, found by one key look-up per probe (an id
+-- array: ~3.5 ms). Written as EXISTS, the planner hashed the whole filter index instead (100,000 rows: 84 ms).
+CREATE OR REPLACE FUNCTION mediatag._search_probes(dataset_id bigint, q halfvec, filter_index bigint DEFAULT NULL)
 RETURNS TABLE (keyframe_id bigint, embedding halfvec, score real)
-LANGUAGE sql STABLE AS $$
-    SELECT s_.keyframe_id, s_.embedding, (-(s_.embedding <#> q))::real FROM mediatag.keyframe_sample s_
-    WHERE s_.dataset_id = _search_probes.dataset_id ORDER BY s_.keyframe_id LIMIT 1000
-$$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF filter_index IS NULL THEN
+        RETURN QUERY
+        SELECT s_.keyframe_id, s_.embedding, (-(s_.embedding <#> q))::real FROM mediatag.keyframe_sample s_
+        WHERE s_.dataset_id = _search_probes.dataset_id ORDER BY s_.keyframe_id LIMIT 1000;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH p AS MATERIALIZED (
+        SELECT s_.keyframe_id, s_.embedding FROM mediatag.keyframe_sample s_
+        WHERE s_.dataset_id = _search_probes.dataset_id ORDER BY s_.keyframe_id LIMIT 1000)
+    SELECT p.keyframe_id, p.embedding, (-(p.embedding <#> q))::real FROM p
+    WHERE p.keyframe_id = ANY (ARRAY(SELECT r.keyframe_id FROM mediatag.filter_index_row r
+                                     WHERE r.filter_index_id = _search_probes.filter_index
+                                       AND r.keyframe_id = ANY (ARRAY(SELECT p2.keyframe_id FROM p p2))));
+END $$;
 
 -- hnsw.ef_search for `wanted` results at a recall target. Measured with bench/bench_search.py (structured vectors,
 -- top-100 with 3x candidates re-ranked): see docs/concepts-and-search.md for the figures behind these multipliers.
@@ -203,8 +218,12 @@ END $$;
 -- by id) saves ~4 ms at 1M.
 CREATE OR REPLACE FUNCTION mediatag._search_seeded(d mediatag.dataset, q vector, first_ids bigint[], first_scores real[],
                                                     seeds halfvec[], cand int, per_seed int,
+                                                    filter_index bigint DEFAULT NULL,
                                                     OUT ids bigint[], OUT scores real[])
 LANGUAGE plpgsql AS $$
+DECLARE src text := CASE WHEN filter_index IS NULL THEN format('mediatag.keyframe k2 WHERE k2.dataset_id = %s', d.id)
+                         ELSE format('(SELECT r2.keyframe_id AS id, r2.embedding FROM mediatag.filter_index_row r2
+                                      WHERE r2.filter_index_id = %s) k2', filter_index) END;
 BEGIN
     EXECUTE format(
         'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
@@ -212,12 +231,11 @@ BEGIN
              SELECT f.id, f.score FROM unnest(%L::bigint[], %L::real[]) AS f(id, score)
              UNION ALL
              SELECT w.id, w.score FROM unnest(%L::halfvec[]) AS s(e) CROSS JOIN LATERAL (
-                 SELECT k2.id, (-(k2.embedding <#> %L::halfvec))::real AS score FROM mediatag.keyframe k2
-                 WHERE k2.dataset_id = %s
+                 SELECT k2.id, (-(k2.embedding <#> %L::halfvec))::real AS score FROM %s
                  ORDER BY k2.embedding::halfvec(%s) <#> l2_normalize(%L::halfvec + s.e)::halfvec(%s)
                  LIMIT %s) w) u
            GROUP BY u.id ORDER BY 2 DESC, 1 LIMIT %s) x',
-        first_ids, first_scores, seeds, q::text, d.id, d.visual_dim, q::halfvec::text, d.visual_dim, per_seed, cand)
+        first_ids, first_scores, seeds, q::text, src, d.visual_dim, q::halfvec::text, d.visual_dim, per_seed, cand)
         INTO ids, scores;
 END $$;
 
@@ -306,9 +324,11 @@ BEGIN
     --    scoring above its last); one missing proves the walk stayed in the wrong region (at 1M clustered
     --    keyframes, 2 queries in 100 whose neighbourhoods are barely linked to the rest of the graph), and the
     --    widest beam pgvector allows, on the query itself, finds them again (recall 0.00 -> 0.96-0.99).
-    IF query IS NOT NULL AND all_preds = '' THEN
+    --  * Through a filter index without further predicates, the same holds on its graph, with the probes that
+    --    belong to the index (~the filter's share of the 1,000).
+    IF query IS NOT NULL AND preds = '' THEN
         SELECT array_agg(p.embedding ORDER BY p.score DESC, p.keyframe_id) INTO seeds
-        FROM (SELECT pr.keyframe_id, pr.embedding, pr.score FROM mediatag._search_probes(d.id, q::halfvec) pr
+        FROM (SELECT pr.keyframe_id, pr.embedding, pr.score FROM mediatag._search_probes(d.id, q::halfvec, fi.id) pr
               ORDER BY pr.score DESC, pr.keyframe_id LIMIT mediatag._search_seeds(recall)) p;
     END IF;
     walk_rows := cand;
@@ -328,14 +348,14 @@ BEGIN
         RAISE DEBUG 'search: text query; walking again toward the % best-scoring sample keyframes', cardinality(seeds);
         PERFORM set_config('hnsw.ef_search', mediatag._search_seed_ef()::text, true);
         SELECT c.ids, c.scores INTO ids, scores
-        FROM mediatag._search_seeded(d, q, ids, scores, seeds, cand, mediatag._search_seed_ef()) c;
-    ELSIF query IS NULL AND all_preds = '' AND cardinality(ids) = cand AND ef < 1000 THEN
+        FROM mediatag._search_seeded(d, q, ids, scores, seeds, cand, mediatag._search_seed_ef(), fi.id) c;
+    ELSIF query IS NULL AND preds = '' AND cardinality(ids) = cand AND ef < 1000 THEN
         SELECT coalesce(bool_or(pr.score > scores[cand] AND pr.keyframe_id <> ALL (ids)), false) INTO missed
-        FROM mediatag._search_probes(d.id, q::halfvec) pr;
+        FROM mediatag._search_probes(d.id, q::halfvec, fi.id) pr;
         IF missed THEN
             RAISE DEBUG 'search: the graph walk (ef_search %) missed a sample keyframe; rerunning at ef_search 1000', ef;
             PERFORM set_config('hnsw.ef_search', '1000', true);
-            SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand) c;
+            SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand, fi.id) c;
         END IF;
     END IF;
     IF coalesce(cardinality(ids), 0) < cand AND all_preds <> '' AND fi.id IS NULL THEN
