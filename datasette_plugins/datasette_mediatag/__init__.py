@@ -1,6 +1,7 @@
 """datasette-mediatag: the mediatag web UI as a Datasette plugin.
 
-The hooks below only register things; request handling lives in `views.py`, connections in `sessions.py`.
+The hooks below only register things; request handling lives in `views.py` (and `filter_indexes.py`),
+connections in `sessions.py`.
 Every page calls the extension's `mediatag.*` SQL functions as the person's own PostgreSQL login, so the UI
 never holds more rights than the person using it.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from datasette import hookimpl
 
-from . import csrf_multipart, views
+from . import csrf_multipart, filter_indexes, views
 from .sessions import ACTIONS, STORE, allowed
 
 PLUGIN = "datasette-mediatag"
@@ -17,7 +18,7 @@ PLUGIN = "datasette-mediatag"
 
 @hookimpl
 def register_routes(datasette):
-    return views.ROUTES
+    return views.ROUTES + filter_indexes.ROUTES
 
 
 @hookimpl
