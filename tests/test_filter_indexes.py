@@ -293,3 +293,18 @@ def test_text_queries_through_a_filter_index_walk_toward_its_probes(db_url, show
             assert got == _exact(c, shows, q.fetchone()[0], meta, 2)
         finally:
             c.execute("SELECT mediatag.drop_filter_index(%s, %s::jsonb)", (shows, meta))
+
+
+def test_dropping_the_dataset_drops_its_filter_indexes(db_url, service, coco_files, media_dir):
+    from mediatag.ingest import IngestOptions, ingest
+
+    name = unique("dropped")
+    with connect(db_url, autocommit=True) as c:
+        ingest(c, name, coco_files[38:40], IngestOptions(progress=False, media_dir=media_dir, metadata={"S": "x"}))
+        fid = c.execute('SELECT mediatag.create_filter_index(%s, \'{"S": "x"}\')', (name,)).fetchone()[0]
+        assert c.execute("SELECT to_regclass(%s)", (f"mediatag.filter_hnsw_fi{fid}",)).fetchone()[0] is not None
+        c.execute("SELECT mediatag.drop_dataset(%s)", (name,))
+        assert c.execute("SELECT to_regclass(%s)", (f"mediatag.filter_hnsw_fi{fid}",)).fetchone() == (None,)
+        assert c.execute(
+            "SELECT count(*) FROM mediatag.filter_index_row WHERE filter_index_id = %s", (fid,)
+        ).fetchone() == (0,)
