@@ -163,35 +163,38 @@ BEGIN
     END LOOP;
 END $$;
 
+-- Whether index mediatag.<name> is valid: NULL when it does not exist, false when an interrupted CREATE INDEX
+-- CONCURRENTLY left it behind.
+CREATE OR REPLACE FUNCTION mediatag._index_valid(name text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT i.indisvalid FROM pg_catalog.pg_index i WHERE i.indexrelid = to_regclass(format('mediatag.%I', name))
+$$;
+
 -- The statements that create the dataset's HNSW indexes that are missing (or invalid, left by an interrupted
--- CREATE INDEX CONCURRENTLY, which are dropped first). The ingester runs them from its own autocommit
+-- CREATE INDEX CONCURRENTLY, which are dropped first): its keyframe and transcript graphs, and the graphs of its
+-- filter indexes (a restore carries their rows, not their indexes). The ingester runs them from its own autocommit
 -- connection after its data is committed: CONCURRENTLY does not block inserts into the shared keyframe table,
 -- so ingests into other datasets go on while the index builds.
 CREATE OR REPLACE FUNCTION mediatag.index_statements(dataset text) RETURNS SETOF text
 LANGUAGE plpgsql STABLE AS $$
-DECLARE d mediatag.dataset; spec record; valid boolean; f mediatag.filter_index;
+DECLARE d mediatag.dataset; spec record; valid boolean;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
-    FOR spec IN SELECT * FROM (VALUES ('keyframe_hnsw_ds' || d.id, 'keyframe', d.visual_dim),
-                                      ('transcript_hnsw_ds' || d.id, 'transcript_segment', d.text_dim)) v(name, tbl, dim) LOOP
-        SELECT i.indisvalid INTO valid FROM pg_index i
-        WHERE i.indexrelid = to_regclass(format('mediatag.%I', spec.name));
+    FOR spec IN
+        SELECT v.name, format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON mediatag.%I USING hnsw ((embedding::halfvec(%s)) halfvec_ip_ops) WITH (%s) WHERE dataset_id = %s',
+                              v.name, v.tbl, v.dim, mediatag._hnsw_options(), d.id) AS ddl, 0 AS o
+        FROM (VALUES ('keyframe_hnsw_ds' || d.id, 'keyframe', d.visual_dim),
+                     ('transcript_hnsw_ds' || d.id, 'transcript_segment', d.text_dim)) v(name, tbl, dim)
+        UNION ALL
+        SELECT mediatag._filter_index_name(f.id), mediatag._filter_index_ddl(f, true), f.id
+        FROM mediatag.filter_index f WHERE f.dataset_id = d.id
+        ORDER BY o, name LOOP
+        valid := mediatag._index_valid(spec.name);
         IF valid THEN CONTINUE; END IF;
         IF valid IS NOT NULL THEN
             RETURN NEXT format('DROP INDEX CONCURRENTLY IF EXISTS mediatag.%I', spec.name);
         END IF;
-        RETURN NEXT format('CREATE INDEX CONCURRENTLY IF NOT EXISTS %I ON mediatag.%I USING hnsw ((embedding::halfvec(%s)) halfvec_ip_ops) WITH (%s) WHERE dataset_id = %s',
-                           spec.name, spec.tbl, spec.dim, mediatag._hnsw_options(), d.id);
-    END LOOP;
-    -- Filter indexes whose graph is missing (a restore carries their rows, not their indexes) or invalid.
-    FOR f IN SELECT x_.* FROM mediatag.filter_index x_ WHERE x_.dataset_id = d.id ORDER BY x_.id LOOP
-        SELECT i.indisvalid INTO valid FROM pg_index i
-        WHERE i.indexrelid = to_regclass('mediatag.' || mediatag._filter_index_name(f.id));
-        IF valid THEN CONTINUE; END IF;
-        IF valid IS NOT NULL THEN
-            RETURN NEXT format('DROP INDEX CONCURRENTLY IF EXISTS mediatag.%I', mediatag._filter_index_name(f.id));
-        END IF;
-        RETURN NEXT mediatag._filter_index_ddl(f, true);
+        RETURN NEXT spec.ddl;
     END LOOP;
 END $$;
 

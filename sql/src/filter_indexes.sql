@@ -121,8 +121,7 @@ RETURNS TABLE (filter_index_id bigint, metadata jsonb, keyframes bigint, index_v
                created_at timestamptz)
 LANGUAGE sql STABLE AS $$
     SELECT f.id, f.metadata, (SELECT count(*) FROM mediatag.filter_index_row r WHERE r.filter_index_id = f.id),
-           coalesce((SELECT i.indisvalid FROM pg_catalog.pg_index i
-                     WHERE i.indexrelid = to_regclass('mediatag.' || mediatag._filter_index_name(f.id))), false),
+           coalesce(mediatag._index_valid(mediatag._filter_index_name(f.id)), false),
            f.created_by, f.created_at
     FROM mediatag.filter_index f WHERE f.dataset_id = mediatag.dataset_id(dataset) ORDER BY f.id
 $$;
@@ -134,8 +133,7 @@ CREATE OR REPLACE FUNCTION mediatag._search_filter_index(dataset_id bigint, meta
 LANGUAGE sql STABLE AS $$
     SELECT f.* FROM mediatag.filter_index f
     JOIN pg_catalog.pg_class c ON c.oid = to_regclass('mediatag.' || mediatag._filter_index_name(f.id))
-    JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid AND i.indisvalid
-    WHERE f.dataset_id = $1 AND jsonb_typeof($2) = 'object' AND $2 @> f.metadata
+    WHERE mediatag._index_valid(c.relname) AND f.dataset_id = $1 AND jsonb_typeof($2) = 'object' AND $2 @> f.metadata
       AND NOT EXISTS (SELECT 1 FROM mediatag.asset a WHERE a.dataset_id = $1 AND a.post_ingest_at IS NULL)
     ORDER BY c.reltuples, f.id LIMIT 1
 $$;
