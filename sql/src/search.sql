@@ -260,6 +260,7 @@ DECLARE
     seeds halfvec[];
     missed boolean;
     fi mediatag.filter_index;
+    meta_pred text;
     all_preds text;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
@@ -285,16 +286,19 @@ BEGIN
     IF vector_norm(q) = 0 OR vector_norm(q) = 'NaN'::float8 THEN
         RAISE EXCEPTION 'the query vector is zero: nothing to compare with' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    preds := mediatag._search_filters(d, concepts, tags, metadata);
-    all_preds := preds;
-    IF metadata IS NOT NULL AND metadata <> '{}' THEN
+    -- The metadata predicate apart from the concept and tag ones: a filter index that holds exactly the filter's
+    -- metadata makes it redundant (its keyframes all match); one that holds less leaves it to be checked per row.
+    meta_pred := mediatag._search_filters(d, NULL, NULL, metadata);
+    preds := mediatag._search_filters(d, concepts, tags, NULL);
+    all_preds := meta_pred || preds;
+    IF meta_pred <> '' THEN
         fi := mediatag._search_filter_index(d.id, metadata);
         IF fi.id IS NOT NULL THEN
             RAISE DEBUG 'search: walking filter index % (%)', fi.id, fi.metadata;
-            -- The index's keyframes all match its metadata; what the filter says beyond it is checked per row.
-            preds := mediatag._search_filters(d, concepts, tags,
-                                              CASE WHEN fi.metadata = metadata THEN NULL ELSE metadata END);
         END IF;
+    END IF;
+    IF fi.id IS NULL OR fi.metadata <> metadata THEN
+        preds := all_preds;
     END IF;
 
     wanted := k + "offset";
@@ -358,22 +362,18 @@ BEGIN
             SELECT c.ids, c.scores INTO ids, scores FROM mediatag._search_candidates(d, q, preds, cand, fi.id) c;
         END IF;
     END IF;
-    IF coalesce(cardinality(ids), 0) < cand AND all_preds <> '' AND fi.id IS NULL THEN
-        -- The graph walk stopped before enough rows passed the filter: score every row that passes (exact).
-        -- The distance expression does not match the index, so this is a scan of the filtered rows.
+    IF coalesce(cardinality(ids), 0) < cand AND all_preds <> '' THEN
+        -- The graph walk stopped before enough rows passed the filter: score every row that passes (exact), over
+        -- the filter index's own rows where there is one. The distance expression does not match the index, so
+        -- this is a scan of the filtered rows.
         EXECUTE format(
             'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
-               SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score FROM mediatag.keyframe k
-               WHERE k.dataset_id = %s %s ORDER BY 2 DESC, 1 LIMIT %s) x',
-            q::text, d.id, all_preds, cand) INTO ids, scores;
-    ELSIF coalesce(cardinality(ids), 0) < cand AND fi.id IS NOT NULL THEN
-        -- The same over the filter index's own rows (all of them match its metadata).
-        EXECUTE format(
-            'SELECT array_agg(x.id ORDER BY x.score DESC, x.id), array_agg(x.score ORDER BY x.score DESC, x.id) FROM (
-               SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score
-               FROM mediatag.filter_index_row r JOIN mediatag.keyframe k ON k.id = r.keyframe_id
-               WHERE r.filter_index_id = %s %s ORDER BY 2 DESC, 1 LIMIT %s) x',
-            q::text, fi.id, preds, cand) INTO ids, scores;
+               SELECT k.id, (-(k.embedding <#> %L::halfvec))::real AS score FROM %s %s ORDER BY 2 DESC, 1 LIMIT %s) x',
+            q::text,
+            CASE WHEN fi.id IS NULL THEN format('mediatag.keyframe k WHERE k.dataset_id = %s', d.id)
+                 ELSE format('mediatag.filter_index_row r JOIN mediatag.keyframe k ON k.id = r.keyframe_id
+                              WHERE r.filter_index_id = %s', fi.id) END,
+            preds, cand) INTO ids, scores;
     END IF;
 
     IF keyframe IS NOT NULL THEN
