@@ -15,16 +15,7 @@ from psycopg.conninfo import make_conninfo
 from mediatag.db import connect
 
 from ..conftest import unique
-from .conftest import assert_controls_labeled, screenshot, tab_to
-
-# A POST from the page itself with a valid CSRF token, so it is the permission that refuses it.
-POST_GRANT = """async ([dataset, role]) => {
-    const token = document.querySelector('meta[name=csrftoken]').content;
-    const body = new URLSearchParams({csrftoken: token, action: 'grant', role, level: 'editor'}).toString();
-    const r = await fetch('/mediatag/dataset/access?name=' + encodeURIComponent(dataset), {method: 'POST',
-        headers: {'content-type': 'application/x-www-form-urlencoded'}, body, redirect: 'manual'});
-    return [r.status, await r.text()];
-}"""
+from .conftest import assert_controls_labeled, post_form, screenshot, tab_to
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +112,8 @@ def test_non_admins_see_the_list_but_cannot_change_it(who, request, private_data
     expect(page.get_by_label("Role or login")).to_have_count(0)
     expect(page.locator(".mt-hint")).to_contain_text("Only a mediatag admin")
     assert_controls_labeled(page)
-    status, body = page.evaluate(POST_GRANT, [private_dataset, ui_logins[who].user])
+    fields = {"action": "grant", "role": ui_logins[who].user, "level": "editor"}
+    status, body = post_form(page, _access_url(private_dataset), fields)
     assert status == 403 and "mediatag_admin" in body
     # The database refuses it too, whatever client the person uses.
     with _as(db_url, ui_logins[who]) as c, pytest.raises(psycopg.errors.InsufficientPrivilege, match="mediatag_admin"):

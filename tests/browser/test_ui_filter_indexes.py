@@ -15,15 +15,7 @@ from psycopg.conninfo import make_conninfo
 from mediatag.db import connect
 
 from ..conftest import unique
-from .conftest import assert_controls_labeled, screenshot, tab_to
-
-POST_CREATE = """async ([dataset, metadata]) => {
-    const token = document.querySelector('meta[name=csrftoken]').content;
-    const body = new URLSearchParams({csrftoken: token, action: 'create', metadata}).toString();
-    const r = await fetch('/mediatag/dataset/filters?name=' + encodeURIComponent(dataset), {method: 'POST',
-        headers: {'content-type': 'application/x-www-form-urlencoded'}, body, redirect: 'manual'});
-    return [r.status, await r.text()];
-}"""
+from .conftest import assert_controls_labeled, post_form, screenshot, tab_to
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +90,7 @@ def test_viewer_sees_the_list_but_cannot_change_it(viewer, series_photos, ui_log
     expect(viewer.get_by_role("button", name="Build")).to_have_count(0)
     expect(viewer.get_by_role("button", name="Drop")).to_have_count(0)
     expect(viewer.locator(".mt-hint")).to_contain_text("Only a mediatag editor or admin")
-    status, body = viewer.evaluate(POST_CREATE, [series_photos, '{"SeriesName": "Other"}'])
+    status, body = post_form(viewer, _url(series_photos), {"action": "create", "metadata": '{"SeriesName": "Other"}'})
     assert status == 403 and "mediatag_editor" in body
     login = ui_logins["viewer"]
     with (
