@@ -385,6 +385,11 @@ DECLARE
     c mediatag.concept := mediatag._concept(concept);
     bad text;
     n_bad int;
+    m_ord int[];
+    m_item text[];
+    m_label text[];
+    m_kf bigint[];
+    m_asset bigint[];
 BEGIN
     PERFORM mediatag._require_write(c.dataset_id, format('labeling concept "%s"', c.name));
     IF coalesce(cardinality(items), 0) = 0 THEN
@@ -394,11 +399,11 @@ BEGIN
         RAISE EXCEPTION '% items but % labels: give one label per item', cardinality(items), coalesce(cardinality(labels), 0)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS _mediatag_import (ord int, item text, label text, keyframe_id bigint,
-                                                      asset_id bigint) ON COMMIT DROP;
-    TRUNCATE _mediatag_import;
-    INSERT INTO _mediatag_import
-    SELECT u.ord, btrim(u.item), mediatag._check_concept_label(u.label), m.keyframe_id, m.asset_id
+    -- The matched rows (one per item and keyframe) travel as parallel arrays, never through a temp table a
+    -- caller could plant (see roles.sql).
+    SELECT array_agg(u.ord::int), array_agg(btrim(u.item)), array_agg(mediatag._check_concept_label(u.label)),
+           array_agg(m.keyframe_id), array_agg(m.asset_id)
+      INTO m_ord, m_item, m_label, m_kf, m_asset
     FROM unnest(items, labels) WITH ORDINALITY AS u(item, label, ord)
     LEFT JOIN LATERAL (
         SELECT k.id AS keyframe_id, k.asset_id FROM mediatag.keyframe k
@@ -415,15 +420,18 @@ BEGIN
     ) m ON true;
     SELECT count(*), string_agg(format('row %s: %s', i.ord, quote_literal(i.item)), '; ' ORDER BY i.ord)
       INTO n_bad, bad
-    FROM (SELECT x.ord, x.item FROM _mediatag_import x WHERE x.keyframe_id IS NULL ORDER BY x.ord LIMIT 5) i;
+    FROM (SELECT x.ord, x.item FROM unnest(m_ord, m_item, m_label, m_kf, m_asset) AS x(ord, item, label, keyframe_id, asset_id)
+          WHERE x.keyframe_id IS NULL ORDER BY x.ord LIMIT 5) i;
     IF n_bad > 0 THEN
         RAISE EXCEPTION '% of % rows match no asset of dataset "%" (first: %)',
-            (SELECT count(*) FROM _mediatag_import x WHERE x.keyframe_id IS NULL), cardinality(items),
+            (SELECT count(*) FROM unnest(m_ord, m_item, m_label, m_kf, m_asset) AS x(ord, item, label, keyframe_id, asset_id)
+             WHERE x.keyframe_id IS NULL), cardinality(items),
             (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id), bad
             USING ERRCODE = 'no_data_found',
                   HINT = 'items are asset ids, keyframe:<id>, asset paths or file names of the concept''s dataset';
     END IF;
-    SELECT format('row %s: %s', x.ord, quote_literal(min(x.item))) INTO bad FROM _mediatag_import x
+    SELECT format('row %s: %s', x.ord, quote_literal(min(x.item))) INTO bad
+    FROM unnest(m_ord, m_item, m_label, m_kf, m_asset) AS x(ord, item, label, keyframe_id, asset_id)
     GROUP BY x.ord HAVING count(DISTINCT x.asset_id) > 1 ORDER BY x.ord LIMIT 1;
     IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'ambiguous item (%): several assets have that file name; use the path or the asset id', bad
@@ -431,12 +439,15 @@ BEGIN
     END IF;
     INSERT INTO mediatag.concept_label AS x (concept_id, keyframe_id, label, origin, labeled_by)
     SELECT DISTINCT ON (i.keyframe_id) c.id, i.keyframe_id, i.label, 'import', mediatag._caller()
-    FROM _mediatag_import i ORDER BY i.keyframe_id, i.ord DESC    -- a keyframe listed twice: the last row wins
+    FROM unnest(m_ord, m_item, m_label, m_kf, m_asset) AS i(ord, item, label, keyframe_id, asset_id)
+    ORDER BY i.keyframe_id, i.ord DESC    -- a keyframe listed twice: the last row wins
     ON CONFLICT (concept_id, keyframe_id) DO UPDATE
         SET label = excluded.label, origin = excluded.origin, labeled_by = excluded.labeled_by, labeled_at = now();
     c := mediatag._editable_concept(concept);
     PERFORM mediatag._train_concept(c.id);
-    RETURN QUERY SELECT i.item, i.label, count(*)::int FROM _mediatag_import i GROUP BY i.ord, i.item, i.label ORDER BY i.ord;
+    RETURN QUERY SELECT i.item, i.label, count(*)::int
+    FROM unnest(m_ord, m_item, m_label, m_kf, m_asset) AS i(ord, item, label, keyframe_id, asset_id)
+    GROUP BY i.ord, i.item, i.label ORDER BY i.ord;
 END $$;
 
 -- Example images kept as positives: files read and embedded by the service (its /embed/image endpoint) with the
@@ -573,6 +584,14 @@ DECLARE
     n_labeled int;
     hnsw_k int;
     w halfvec := cc.weights::halfvec;   -- cast once, not per row
+    cand_ids bigint[];
+    cand_scores real[];
+    cand_sample boolean[];
+    cand_blob bytea;
+    hnsw_ids bigint[];
+    hnsw_scores real[];
+    hnsw_sample boolean[];
+    hnsw_blob bytea;
 BEGIN
     IF n IS NULL OR n < 1 OR n > 200 THEN
         RAISE EXCEPTION 'n must be between 1 and 200, got %', n USING ERRCODE = 'invalid_parameter_value';
@@ -581,46 +600,55 @@ BEGIN
     SELECT count(*) INTO n_labeled FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label <> 'skip';
     hnsw_k := greatest(20 * n, 200);
     PERFORM set_config('jit', 'off', true);   -- index scans costed like full reads would pay ~60 ms of JIT
-    CREATE TEMP TABLE IF NOT EXISTS _mediatag_candidates (keyframe_id bigint, score real, from_sample boolean,
-                                                          embedding halfvec) ON COMMIT DROP;
-    TRUNCATE _mediatag_candidates;
-    -- One pass over the sample: each row scored once, then the most uncertain and a random slice (a hash of the
-    -- id, salted by seed and version, so a batch is reproducible and changes after each retrain).
-    INSERT INTO _mediatag_candidates
+    -- Candidates travel as arrays (ids, scores, from-sample flags, a halfvec_send blob), never through a temp
+    -- table a caller could plant (see roles.sql). One pass over the sample: each row scored once, then the most
+    -- uncertain and a random slice (a hash of the id, salted by seed and version, so a batch is reproducible and
+    -- changes after each retrain).
     WITH s AS MATERIALIZED (
         SELECT x.keyframe_id, x.embedding, mediatag.sigmoid(cc.bias - (x.embedding <#> w)) AS score,
                hashint8extended(x.keyframe_id, coalesce(seed, 0) * 1000003 + cc.version) AS r
         FROM mediatag.keyframe_sample x WHERE x.dataset_id = c.dataset_id
           AND NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.keyframe_id = x.keyframe_id)
     )
-    SELECT DISTINCT ON (y.keyframe_id) y.* FROM (
-        (SELECT s.keyframe_id, s.score, true, s.embedding FROM s ORDER BY abs(s.score - 0.5) LIMIT 20 * n)
+    SELECT array_agg(y.keyframe_id ORDER BY y.keyframe_id), array_agg(y.score ORDER BY y.keyframe_id),
+           array_agg(true), string_agg(halfvec_send(y.embedding), ''::bytea ORDER BY y.keyframe_id)
+      INTO cand_ids, cand_scores, cand_sample, cand_blob
+    FROM (SELECT DISTINCT ON (z.keyframe_id) z.* FROM (
+        (SELECT s.keyframe_id, s.score, s.embedding FROM s ORDER BY abs(s.score - 0.5) LIMIT 20 * n)
         UNION ALL
-        (SELECT s.keyframe_id, s.score, true, s.embedding FROM s ORDER BY s.r LIMIT 40 * n)
-    ) y ORDER BY y.keyframe_id;
+        (SELECT s.keyframe_id, s.score, s.embedding FROM s ORDER BY s.r LIMIT 40 * n)
+    ) z ORDER BY z.keyframe_id) y;
     IF to_regclass('mediatag.keyframe_hnsw_ds' || c.dataset_id) IS NOT NULL AND vector_norm(cc.weights) > 0 THEN
         PERFORM set_config('hnsw.ef_search', least(hnsw_k, 1000)::text, true);
         EXECUTE format(
-            'INSERT INTO _mediatag_candidates
-             SELECT t.id, mediatag.sigmoid(%s - (t.embedding <#> %L::halfvec)), false, t.embedding FROM (
-                 SELECT k.id, k.embedding FROM mediatag.keyframe k WHERE k.dataset_id = %s
-                 ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s) t
+            'SELECT array_agg(t.id ORDER BY t.id),
+                    array_agg(mediatag.sigmoid(%s - (t.embedding <#> %L::halfvec)) ORDER BY t.id), array_agg(false),
+                    string_agg(halfvec_send(t.embedding), ''''::bytea ORDER BY t.id)
+             FROM (SELECT k.id, k.embedding FROM mediatag.keyframe k WHERE k.dataset_id = %s
+                   ORDER BY k.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s) t
              WHERE NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = %s AND l.keyframe_id = t.id)
-               AND NOT EXISTS (SELECT 1 FROM _mediatag_candidates x WHERE x.keyframe_id = t.id)',
-            cc.bias, cc.weights::text, c.dataset_id, dim, cc.weights::text, dim, hnsw_k, c.id);
+               AND t.id <> ALL ($1)',
+            cc.bias, cc.weights::text, c.dataset_id, dim, cc.weights::text, dim, hnsw_k, c.id)
+            INTO hnsw_ids, hnsw_scores, hnsw_sample, hnsw_blob USING coalesce(cand_ids, '{}');
+        cand_ids := coalesce(cand_ids, '{}') || coalesce(hnsw_ids, '{}');
+        cand_scores := coalesce(cand_scores, '{}') || coalesce(hnsw_scores, '{}');
+        cand_sample := coalesce(cand_sample, '{}') || coalesce(hnsw_sample, '{}');
+        cand_blob := coalesce(cand_blob, ''::bytea) || coalesce(hnsw_blob, ''::bytea);
     END IF;
-    SELECT p.ids, p.reasons INTO picked, reasons FROM mediatag._select_batch(c.id, dim, n, n_labeled, coalesce(seed, 0)) p;
+    SELECT p.ids, p.reasons INTO picked, reasons
+    FROM mediatag._select_batch(c.id, dim, n, n_labeled, coalesce(seed, 0), cand_ids, cand_scores, cand_sample, cand_blob) p;
     RETURN QUERY
-    SELECT x.id, k.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, k.time_ms, k.image_path, cand.score, reasons[x.ord]
+    SELECT x.id, k.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, k.time_ms, k.image_path,
+           cand_scores[array_position(cand_ids, x.id)], reasons[x.ord]
     FROM unnest(picked) WITH ORDINALITY AS x(id, ord)
     JOIN mediatag.keyframe k ON k.id = x.id
     JOIN mediatag.asset a ON a.id = k.asset_id
-    JOIN LATERAL (SELECT y.score FROM _mediatag_candidates y WHERE y.keyframe_id = x.id LIMIT 1) cand ON true
     ORDER BY x.ord;
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._select_batch(concept_id bigint, dim int, n int, n_labeled int, seed int,
-                                                  OUT ids bigint[], OUT reasons text[])
+                                                  cand_ids bigint[], cand_scores real[], cand_sample boolean[],
+                                                  cand_blob bytea, OUT ids bigint[], OUT reasons text[])
 LANGUAGE plpython3u AS $$
 import sys
 if "@PYDIR@" not in sys.path:
@@ -630,12 +658,11 @@ from mediatag_ml import active
 from mediatag_ml.vectors import decode_halfvecs
 
 MAX_LABELED = 5000  # the most recent labels are what a new pick could duplicate
-r = plpy.execute("""SELECT array_agg(keyframe_id ORDER BY keyframe_id) AS ids, array_agg(score ORDER BY keyframe_id) AS s,
-                           array_agg(from_sample ORDER BY keyframe_id) AS rnd,
-                           string_agg(halfvec_send(embedding), ''::bytea ORDER BY keyframe_id) AS blob
-                    FROM _mediatag_candidates""")[0]
-if not r["ids"]:
+if not cand_ids:
     return [], []
+# The sample's and the HNSW neighbourhood's candidates arrive one list after the other, each in id order; the
+# selection sees them as one list in id order, as it always has.
+order = np.argsort(np.array(cand_ids, dtype=np.int64), kind="stable")
 lab = plpy.execute(plpy.prepare(
     """SELECT string_agg(b, ''::bytea) AS blob FROM (
          (SELECT halfvec_send(k.embedding) AS b FROM mediatag.concept_label l JOIN mediatag.keyframe k ON k.id = l.keyframe_id
@@ -644,8 +671,9 @@ lab = plpy.execute(plpy.prepare(
          (SELECT halfvec_send(e.embedding::halfvec) FROM mediatag.concept_example e WHERE e.concept_id = $1 LIMIT $2)) x""",
     ["bigint", "int"]), [concept_id, MAX_LABELED])[0]["blob"]
 ids, why = active.select_batch(
-    np.array(r["ids"], dtype=np.int64), decode_halfvecs(r["blob"], dim), np.array(r["s"], dtype=np.float64),
-    np.array(r["rnd"], dtype=bool), decode_halfvecs(lab, dim), n, n_labeled, seed)
+    np.array(cand_ids, dtype=np.int64)[order], decode_halfvecs(cand_blob, dim)[order],
+    np.array(cand_scores, dtype=np.float64)[order], np.array(cand_sample, dtype=bool)[order],
+    decode_halfvecs(lab, dim), n, n_labeled, seed)
 return [int(i) for i in ids], why
 $$;
 

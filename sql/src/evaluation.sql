@@ -67,6 +67,11 @@ DECLARE
     lo bigint;
     hi bigint;
     mid bigint;
+    scored text;
+    m_ids bigint[];
+    m_shots bigint[];
+    m_scores real[];
+    m_buckets int[];
 BEGIN
     d := CASE WHEN dataset IS NULL THEN g.training_dataset_id ELSE mediatag.dataset_id(dataset) END;
     IF d <> g.training_dataset_id AND NOT EXISTS (SELECT 1 FROM mediatag.group_application a WHERE a.group_id = g.id AND a.dataset_id = d) THEN
@@ -95,22 +100,22 @@ BEGIN
     END IF;
     INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start, group_version)
     VALUES (t.id, d, c.id, mediatag._tag_threshold(t.id, d), scored_v) RETURNING id INTO e;
-    -- Score the whole dataset with the tag's current classifier once (one parallel pass into a temp table), then
-    -- stratify: equal quota per 0.1-wide score bucket, shortfalls of sparse buckets handed to the others
-    -- (water-filling), and a deterministic per-seed hash picks the members without sorting a million rows.
+    -- Score the whole dataset with the tag's current classifier in two parallel passes (bucket counts, then the
+    -- draw), with no scratch table: a temp table is something a caller can plant for this SECURITY DEFINER
+    -- function to write to (see roles.sql). Stratify: equal quota per 0.1-wide score bucket, shortfalls of sparse
+    -- buckets handed to the others (water-filling), and a deterministic per-seed hash picks the members without
+    -- sorting a million rows.
     SET LOCAL parallel_setup_cost = 0;
     SET LOCAL parallel_tuple_cost = 0;
     SET LOCAL min_parallel_table_scan_size = 0;
-    DROP TABLE IF EXISTS _mediatag_eval_scored;
-    EXECUTE format('CREATE TEMP TABLE _mediatag_eval_scored ON COMMIT DROP AS
-        SELECT k.id, k.shot_id, s.score, least(floor(s.score * 10)::int, 9) AS bucket,
-               (hashtext(k.id::text || %L) & 2147483647)::float8 / 2147483647 AS draw
-        FROM mediatag.keyframe k CROSS JOIN LATERAL
-             (SELECT mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) AS score) s
-        WHERE k.dataset_id = %s', seed::text, c.bias, c.weights::text, d);
-    SELECT array_agg(coalesce(cnt.n, 0) ORDER BY b) INTO counts
-    FROM generate_series(0, 9) b
-    LEFT JOIN (SELECT x.bucket, count(*) AS n FROM _mediatag_eval_scored x GROUP BY x.bucket) cnt ON cnt.bucket = b;
+    scored := format('SELECT k.id, k.shot_id, s.score, least(floor(s.score * 10)::int, 9) AS bucket,
+                             (hashtext(k.id::text || %L) & 2147483647)::float8 / 2147483647 AS draw
+                      FROM mediatag.keyframe k CROSS JOIN LATERAL
+                           (SELECT mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) AS score) s
+                      WHERE k.dataset_id = %s', seed::text, c.bias, c.weights::text, d);
+    EXECUTE format('SELECT array_agg(coalesce(cnt.n, 0) ORDER BY b) FROM generate_series(0, 9) b
+                    LEFT JOIN (SELECT x.bucket, count(*) AS n FROM (%s) x GROUP BY x.bucket) cnt ON cnt.bucket = b',
+                   scored) INTO counts;
     UPDATE mediatag.evaluation x SET bucket_population = counts WHERE x.id = e;
     -- The smallest per-bucket level whose total reaches `size` (or everything, if the dataset is smaller).
     lo := 0;
@@ -127,14 +132,15 @@ BEGIN
         EXIT WHEN over <= 0;
         IF counts[bi] >= lo AND quotas[bi] > 0 THEN quotas[bi] := quotas[bi] - 1; over := over - 1; END IF;
     END LOOP;
+    -- The members are read into arrays first: a plain SELECT may scan in parallel, an INSERT ... SELECT may not.
+    EXECUTE format('SELECT array_agg(r.id), array_agg(r.shot_id), array_agg(r.score), array_agg(r.bucket)
+        FROM (SELECT x.*, row_number() OVER (PARTITION BY x.bucket ORDER BY x.draw) AS rn
+              FROM (%s) x
+              -- keep ~2x the quota (+10) of each bucket before the exact cut, so the window sorts thousands
+              WHERE x.draw < least(1.0, (2.0 * ($1)[x.bucket + 1] + 10) / greatest(($2)[x.bucket + 1], 1))) r
+        WHERE r.rn <= ($1)[r.bucket + 1]', scored) INTO m_ids, m_shots, m_scores, m_buckets USING quotas, counts;
     INSERT INTO mediatag.evaluation_item (evaluation_id, keyframe_id, shot_id, score, bucket)
-    SELECT e, r.id, r.shot_id, r.score, r.bucket
-    FROM (SELECT x.*, row_number() OVER (PARTITION BY x.bucket ORDER BY x.draw) AS rn
-          FROM _mediatag_eval_scored x
-          -- keep ~2x the quota (+10) of each bucket before the exact cut, so the window sorts thousands, not millions
-          WHERE x.draw < least(1.0, (2.0 * quotas[x.bucket + 1] + 10) / greatest(counts[x.bucket + 1], 1))) r
-    WHERE r.rn <= quotas[r.bucket + 1];
-    DROP TABLE _mediatag_eval_scored;
+    SELECT e, m.id, m.shot_id, m.score, m.bucket FROM unnest(m_ids, m_shots, m_scores, m_buckets) AS m(id, shot_id, score, bucket);
     RETURN e;
 END $$;
 

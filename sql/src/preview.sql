@@ -165,12 +165,16 @@ DECLARE
     c mediatag.classifier := mediatag._latest_classifier(t.id, 'visual');
     dim int;
     ids bigint[];
+    cand_ids bigint[];
+    cand_scores real[];
+    cand_blob bytea;
 BEGIN
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
-    CREATE TEMP TABLE IF NOT EXISTS _mediatag_uncertain (keyframe_id bigint, score real, embedding halfvec) ON COMMIT DROP;
-    TRUNCATE _mediatag_uncertain;
-    INSERT INTO _mediatag_uncertain
-    SELECT x.keyframe_id, x.score, x.embedding FROM (
+    -- Candidates travel as arrays, never through a temp table a caller could plant (see roles.sql).
+    SELECT array_agg(u.keyframe_id ORDER BY u.keyframe_id), array_agg(u.score ORDER BY u.keyframe_id),
+           string_agg(halfvec_send(u.embedding), ''::bytea ORDER BY u.keyframe_id)
+      INTO cand_ids, cand_scores, cand_blob
+    FROM (SELECT DISTINCT ON (u0.keyframe_id) u0.* FROM (SELECT x.keyframe_id, x.score, x.embedding FROM (
         SELECT s.keyframe_id, s.embedding, mediatag.sigmoid(c.bias - (s.embedding <#> c.weights::halfvec)) AS score
         FROM mediatag.keyframe_sample s WHERE s.dataset_id = g.training_dataset_id
         UNION ALL
@@ -182,17 +186,17 @@ BEGIN
         FROM mediatag._scored_boundary(g, t, 10 * k) b JOIN mediatag.keyframe k3 ON k3.id = b.keyframe_id
     ) x
     WHERE NOT EXISTS (SELECT 1 FROM mediatag.visual_label l WHERE l.tag_id = t.id AND l.keyframe_id = x.keyframe_id)
-    ORDER BY abs(x.score - 0.5) LIMIT 10 * k;
-    ids := mediatag._diverse_uncertain(dim, k);
+    ORDER BY abs(x.score - 0.5) LIMIT 10 * k) u0 ORDER BY u0.keyframe_id) u;
+    ids := mediatag._diverse_uncertain(dim, k, cand_ids, cand_scores, cand_blob);
     RETURN QUERY
-    SELECT u.keyframe_id, kf.asset_id, kf.time_ms, kf.image_path, u.score
+    SELECT x.id, kf.asset_id, kf.time_ms, kf.image_path, cand_scores[array_position(cand_ids, x.id)]
     FROM unnest(ids) WITH ORDINALITY AS x(id, ord)
-    JOIN LATERAL (SELECT u2.keyframe_id, u2.score FROM _mediatag_uncertain u2 WHERE u2.keyframe_id = x.id LIMIT 1) u ON true
-    JOIN mediatag.keyframe kf ON kf.id = u.keyframe_id
+    JOIN mediatag.keyframe kf ON kf.id = x.id
     ORDER BY x.ord;
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag._diverse_uncertain(dim int, k int) RETURNS bigint[]
+CREATE OR REPLACE FUNCTION mediatag._diverse_uncertain(dim int, k int, ids bigint[], scores real[], blob bytea)
+RETURNS bigint[]
 LANGUAGE plpython3u AS $$
 import sys
 if "@PYDIR@" not in sys.path:
@@ -201,13 +205,9 @@ import numpy as np
 from mediatag_ml import sampling
 from mediatag_ml.vectors import decode_halfvecs
 
-r = plpy.execute("""SELECT array_agg(keyframe_id ORDER BY keyframe_id) AS ids, array_agg(score ORDER BY keyframe_id) AS s,
-                           string_agg(halfvec_send(embedding), ''::bytea ORDER BY keyframe_id) AS blob
-                    FROM (SELECT DISTINCT ON (keyframe_id) * FROM _mediatag_uncertain) u""")[0]
-if not r["ids"]:
+if not ids:
     return []
-ids = np.array(r["ids"], dtype=np.int64)
-X = decode_halfvecs(r["blob"], dim)
-scores = np.array(r["s"], dtype=np.float64)
-return [int(i) for i in sampling.uncertain_diverse(ids, X, scores, k)]
+picked = sampling.uncertain_diverse(np.array(ids, dtype=np.int64), decode_halfvecs(blob, dim),
+                                    np.array(scores, dtype=np.float64), k)
+return [int(i) for i in picked]
 $$;

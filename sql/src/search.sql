@@ -422,6 +422,8 @@ DECLARE
     qv vector;
     wanted int;
     cand int;
+    hit_ids bigint[];
+    hit_scores real[];
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     PERFORM mediatag._check_search_window(k, "offset");
@@ -443,24 +445,27 @@ BEGIN
     END IF;
     wanted := k + "offset";
     cand := CASE WHEN group_by_video THEN least(10 * wanted, 20000) ELSE least(3 * wanted, 20000) END;
-    CREATE TEMP TABLE IF NOT EXISTS _mediatag_tsearch (id bigint, score real) ON COMMIT DROP;
-    TRUNCATE _mediatag_tsearch;
+    -- Candidates are kept in arrays, never in a temp table: a caller could plant one (with triggers) that this
+    -- SECURITY DEFINER function would then write to as the owner.
     IF mode = 'keyword' THEN
         tsq := websearch_to_tsquery('simple', q);
         IF numnode(tsq) = 0 THEN
             RAISE EXCEPTION 'keyword query % has no searchable words', quote_literal(q) USING ERRCODE = 'invalid_parameter_value';
         END IF;
-        EXECUTE format('INSERT INTO _mediatag_tsearch SELECT t.id, ts_rank_cd(t.tsv, %L::tsquery)::real
-                        FROM mediatag.transcript_segment t WHERE t.dataset_id = %s AND t.tsv @@ %L::tsquery %s
-                        ORDER BY 2 DESC, t.id LIMIT %s', tsq::text, d.id, tsq::text, preds, cand);
+        EXECUTE format('SELECT array_agg(h.id), array_agg(h.score) FROM (
+                          SELECT t.id, ts_rank_cd(t.tsv, %L::tsquery)::real AS score
+                          FROM mediatag.transcript_segment t WHERE t.dataset_id = %s AND t.tsv @@ %L::tsquery %s
+                          ORDER BY 2 DESC, t.id LIMIT %s) h', tsq::text, d.id, tsq::text, preds, cand)
+            INTO hit_ids, hit_scores;
     ELSE
         qv := mediatag.embed_text(q, d.text_model);
         PERFORM set_config('hnsw.ef_search', mediatag._search_ef(0.97, wanted)::text, true);
         PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);
-        EXECUTE format('INSERT INTO _mediatag_tsearch SELECT c.id, (-(c.embedding <#> %L::halfvec))::real FROM (
+        EXECUTE format('SELECT array_agg(c.id), array_agg((-(c.embedding <#> %L::halfvec))::real) FROM (
                           SELECT t.id, t.embedding FROM mediatag.transcript_segment t WHERE t.dataset_id = %s %s
                           ORDER BY t.embedding::halfvec(%s) <#> %L::halfvec(%s) LIMIT %s) c',
-                       qv::text, d.id, preds, d.text_dim, qv::text, d.text_dim, cand);
+                       qv::text, d.id, preds, d.text_dim, qv::text, d.text_dim, cand)
+            INTO hit_ids, hit_scores;
     END IF;
     RETURN QUERY
     SELECT x.id, x.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, x.start_ms, x.end_ms, x.text, x.score,
@@ -468,7 +473,7 @@ BEGIN
     FROM (SELECT DISTINCT ON (CASE WHEN group_by_video THEN t.asset_id ELSE t.id END)
                  t.id, t.asset_id, t.start_ms, t.end_ms, t.text, s.score,
                  CASE WHEN group_by_video THEN count(*) OVER (PARTITION BY t.asset_id) ELSE 1 END::int AS matches
-          FROM _mediatag_tsearch s JOIN mediatag.transcript_segment t ON t.id = s.id
+          FROM unnest(hit_ids, hit_scores) AS s(id, score) JOIN mediatag.transcript_segment t ON t.id = s.id
           ORDER BY CASE WHEN group_by_video THEN t.asset_id ELSE t.id END, s.score DESC, t.start_ms) x
     JOIN mediatag.asset a ON a.id = x.asset_id
     ORDER BY x.score DESC, x.id
