@@ -61,7 +61,7 @@ def _run(conn, n: int = 100, worker: str = "tester") -> int:
 def test_last_attempt_lost_with_its_worker_sets_the_application_to_error(client, conn, jobs_dataset):
     group = _published_group(client, jobs_dataset)
     job_id = _job(conn, group)[0]
-    # What a worker killed during its last attempt leaves behind: 'running', no advisory lock held.
+    # What a worker killed during its last attempt leaves behind: 'running', its backend gone.
     conn.execute(
         "UPDATE mediatag.job SET state = 'running', attempts = max_attempts, worker = 'ghost', started_at = now() "
         "WHERE id = %s",
@@ -94,12 +94,13 @@ def test_hung_worker_is_taken_over_after_its_heartbeat_stops(client, conn, jobs_
     group = _published_group(client, jobs_dataset)
     job_id = _job(conn, group)[0]
     with psycopg.connect(conn.info.dsn, autocommit=True) as hung:
-        # A live session on attempt 1: it holds that attempt's advisory lock, and heartbeats (for now).
-        hung.execute("SELECT pg_advisory_lock(mediatag._job_lock_key(%s, 1))", (job_id,))
+        # A live session on attempt 1: the job names its backend (pid and start time), and it heartbeats (for now).
+        pid = hung.execute("SELECT pg_backend_pid()").fetchone()[0]
         conn.execute(
-            "UPDATE mediatag.job SET state = 'running', attempts = 1, worker = 'hung', started_at = now() "
+            "UPDATE mediatag.job SET state = 'running', attempts = 1, worker = 'hung', started_at = now(), "
+            "worker_pid = %s, worker_backend_start = (SELECT backend_start FROM pg_stat_activity WHERE pid = %s) "
             "WHERE id = %s",
-            (job_id,),
+            (pid, pid, job_id),
         )
         assert hung.execute("SELECT mediatag.job_heartbeat('hung')").fetchone()[0] == 1
         _run(conn, worker="rescuer")

@@ -129,3 +129,38 @@ $$;
 
 CREATE OR REPLACE FUNCTION mediatag._service_token() RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT s.value FROM mediatag.setting s WHERE s.name = 'service_token' $$;
+
+-- ---- the Query role's limits, for every member --------------------------------------------------------------
+-- mediatag_query's role defaults (30 s statement_timeout, read-only transactions) are only defaults: any session
+-- may SET them off, and members made by hand (CREATE ROLE ... IN ROLE mediatag_query) do not inherit them. So
+-- the limits are enforced from outside the session: there is nothing a member could write even with read-only
+-- off (no table privileges, no CREATE on any schema, no TEMP on the database, no large objects: roles.sql), and
+-- this watchdog, which the service's worker calls every second, cancels a member's statement that has run past
+-- the role's statement_timeout (pg_cancel_backend, through pg_signal_backend granted to the owner).
+-- The role's statement_timeout setting (ALTER ROLE mediatag_query SET ...), 30 s when unset; NULL for 0 (no limit).
+CREATE OR REPLACE FUNCTION mediatag._query_timeout() RETURNS interval
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN v IS NULL THEN interval '30 seconds'
+                WHEN v ~ '^[0-9]+$' THEN nullif(v || ' milliseconds', '0 milliseconds')::interval  -- a bare number is ms
+                ELSE nullif(v::interval, interval '0') END
+    FROM (SELECT (SELECT substr(c, length('statement_timeout=') + 1)
+                  FROM pg_catalog.pg_db_role_setting s CROSS JOIN unnest(s.setconfig) c
+                  WHERE s.setrole = 'mediatag_query'::regrole AND s.setdatabase = 0 AND c LIKE 'statement\_timeout=%'
+                  LIMIT 1) AS v) x
+$$;
+
+CREATE OR REPLACE FUNCTION mediatag.cancel_overdue_queries() RETURNS TABLE (pid int, login text, ran_for interval)
+LANGUAGE plpgsql AS $$
+DECLARE lim interval := mediatag._query_timeout();
+BEGIN
+    PERFORM mediatag._require_role('mediatag_admin', 'cancelling overdue Query-role statements');
+    RETURN QUERY
+    SELECT a.pid, a.usename::text, now() - a.query_start
+    FROM pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_roles r ON r.oid = a.usesysid
+    WHERE a.state = 'active' AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
+      AND NOT r.rolsuper AND pg_has_role(a.usesysid, 'mediatag_query', 'MEMBER')
+      AND now() - a.query_start > lim
+      AND pg_cancel_backend(a.pid);
+END $$;
+COMMENT ON FUNCTION mediatag.cancel_overdue_queries() IS
+    'Cancels statements of mediatag_query members that run past the role''s statement_timeout (default 30 s); the service''s worker calls it every second. Admins.';

@@ -105,7 +105,7 @@ BEGIN
         RAISE EXCEPTION 'invalid concept name %: 1 to 100 printable characters', quote_literal(create_concept.name)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('mediatag.concept_name'));
+    PERFORM 1 FROM mediatag.named_lock l WHERE l.name = 'concept_name' FOR UPDATE;
     IF EXISTS (SELECT 1 FROM mediatag.concept x WHERE lower(x.name) = lower(clean)) THEN
         RAISE EXCEPTION 'a concept named "%" already exists (concept names are unique across datasets, ignoring case)',
             (SELECT x.name FROM mediatag.concept x WHERE lower(x.name) = lower(clean))
@@ -399,7 +399,7 @@ BEGIN
         RAISE EXCEPTION '% items but % labels: give one label per item', cardinality(items), coalesce(cardinality(labels), 0)
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- The matched rows (one per item and keyframe) travel as parallel arrays, never through a temp table a
+    -- The matched rows (one per item and keyframe) travel as parallel arrays, never through a scratch table a
     -- caller could plant (see roles.sql).
     SELECT array_agg(u.ord::int), array_agg(btrim(u.item)), array_agg(mediatag._check_concept_label(u.label)),
            array_agg(m.keyframe_id), array_agg(m.asset_id)
@@ -600,7 +600,7 @@ BEGIN
     SELECT count(*) INTO n_labeled FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label <> 'skip';
     hnsw_k := greatest(20 * n, 200);
     PERFORM set_config('jit', 'off', true);   -- index scans costed like full reads would pay ~60 ms of JIT
-    -- Candidates travel as arrays (ids, scores, from-sample flags, a halfvec_send blob), never through a temp
+    -- Candidates travel as arrays (ids, scores, from-sample flags, a halfvec_send blob), never through a scratch
     -- table a caller could plant (see roles.sql). One pass over the sample: each row scored once, then the most
     -- uncertain and a random slice (a hash of the id, salted by seed and version, so a batch is reproducible and
     -- changes after each retrain).

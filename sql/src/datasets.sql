@@ -36,7 +36,7 @@ BEGIN
     END IF;
     PERFORM mediatag._require_role('mediatag_editor', 'creating or ingesting into a dataset');
     -- Serialise creators so two ingests of a new dataset cannot race on the slug.
-    PERFORM pg_advisory_xact_lock(hashtext('mediatag.create_dataset'));
+    PERFORM 1 FROM mediatag.named_lock l WHERE l.name = 'create_dataset' FOR UPDATE;
     SELECT * INTO d FROM mediatag.dataset AS x WHERE x.name = create_dataset.name;
     IF FOUND THEN
         PERFORM mediatag._require_write(mediatag.dataset_id(name), 'ingesting into a dataset');
@@ -123,18 +123,17 @@ BEGIN
     PERFORM mediatag._require_write(mediatag.dataset_id(dataset), 'refreshing dataset views');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     cols := mediatag._metadata_columns(d.id);
-    EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I', d.slug || '_keyframes');
-    EXECUTE format($v$CREATE VIEW mediatag_data.%I AS
+    -- Replaced in place, keeping grants and what users built on them (see _replace_view).
+    PERFORM mediatag._replace_view(d.slug || '_keyframes', format($v$
         SELECT k.id AS keyframe_id, k.id AS coactive_image_id, k.asset_id,
                CASE WHEN a.kind = 'video' THEN a.id END AS video_id, k.shot_id, k.keyframe_index,
                k.time_ms AS keyframe_time_ms, k.image_path AS path, a.path AS asset_path, a.kind, a.metadata %s
         FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
-        WHERE k.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$, d.slug || '_keyframes', cols, d.id, d.id);
-    EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I', d.slug || '_assets');
-    EXECUTE format($v$CREATE VIEW mediatag_data.%I AS
+        WHERE k.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$, cols, d.id, d.id));
+    PERFORM mediatag._replace_view(d.slug || '_assets', format($v$
         SELECT a.id AS asset_id, CASE WHEN a.kind = 'video' THEN a.id END AS video_id, a.kind, a.path,
                a.duration_ms, a.width, a.height, a.size_bytes, a.status, a.error, a.metadata %s
-        FROM mediatag.asset a WHERE a.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$, d.slug || '_assets', cols, d.id, d.id);
+        FROM mediatag.asset a WHERE a.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$, cols, d.id, d.id));
     EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I TO mediatag_viewer, mediatag_query',
                    d.slug || '_keyframes', d.slug || '_assets');
 END $$;

@@ -117,7 +117,8 @@ LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation); j bigint;
 BEGIN
     PERFORM mediatag._require_write(e.dataset_id, 'asking a vision model for ground truth');
-    PERFORM pg_advisory_xact_lock(hashtextextended('mediatag.request_ground_truth:' || e.id, 0));
+    -- Serialised on the evaluation's row (only the owner can lock it; an advisory key anyone could hold).
+    PERFORM 1 FROM mediatag.evaluation x WHERE x.id = e.id FOR UPDATE;
     -- One job per evaluation at a time: asking again while one is queued or running returns that job.
     SELECT x.id INTO j FROM mediatag.job x
     WHERE x.kind = 'llm_ground_truth' AND x.state IN ('queued', 'running') AND (x.payload ->> 'evaluation_id')::bigint = e.id
@@ -208,18 +209,15 @@ END $$;
 
 -- ---- the Python worker's side of the job queue -----------------------------------------------------------------
 
--- Like mediatag._claim_job (same states, attempts and advisory-lock protocol), for the kinds the Python worker runs.
+-- Like mediatag._claim_job (same states, attempts and liveness protocol), for the kinds the Python worker runs.
 CREATE OR REPLACE FUNCTION mediatag._claim_llm_job(worker_name text) RETURNS mediatag.job
 LANGUAGE plpgsql AS $$
 DECLARE j mediatag.job;
 BEGIN
     FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND kind LIKE 'llm\_%'
              ORDER BY id FOR UPDATE SKIP LOCKED LOOP
-        IF j.state = 'running' THEN
-            IF NOT pg_try_advisory_lock(mediatag._job_lock_key(j.id, j.attempts)) THEN
-                CONTINUE;   -- a live worker is on it
-            END IF;
-            PERFORM pg_advisory_unlock(mediatag._job_lock_key(j.id, j.attempts));
+        IF j.state = 'running' AND mediatag._job_worker_alive(j) THEN
+            CONTINUE;   -- a live worker is on it
         END IF;
         IF j.attempts >= j.max_attempts THEN
             UPDATE mediatag.job SET state = 'error', finished_at = now(),
@@ -227,13 +225,7 @@ BEGIN
             WHERE id = j.id;
             CONTINUE;
         END IF;
-        IF NOT pg_try_advisory_lock(mediatag._job_lock_key(j.id, j.attempts + 1)) THEN
-            CONTINUE;
-        END IF;
-        UPDATE mediatag.job SET state = 'running', attempts = attempts + 1, started_at = now(), heartbeat_at = now(),
-               worker = worker_name
-        WHERE id = j.id RETURNING * INTO j;
-        RETURN j;
+        RETURN mediatag._job_take(j, worker_name);
     END LOOP;
     RETURN NULL;
 END $$;
@@ -246,5 +238,4 @@ BEGIN
     UPDATE mediatag.job j SET state = CASE WHEN _finish_llm_job.error IS NULL THEN 'done' ELSE 'error' END,
            result = _finish_llm_job.result, error = _finish_llm_job.error, finished_at = now()
     WHERE j.id = job_id;
-    PERFORM pg_advisory_unlock(mediatag._job_lock_key(job_id, (SELECT x.attempts FROM mediatag.job x WHERE x.id = job_id)));
 END $$;

@@ -170,7 +170,7 @@ DECLARE
     cand_blob bytea;
 BEGIN
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
-    -- Candidates travel as arrays, never through a temp table a caller could plant (see roles.sql).
+    -- Candidates travel as arrays, never through a session scratch table a caller could plant (see roles.sql).
     SELECT array_agg(u.keyframe_id ORDER BY u.keyframe_id), array_agg(u.score ORDER BY u.keyframe_id),
            string_agg(halfvec_send(u.embedding), ''::bytea ORDER BY u.keyframe_id)
       INTO cand_ids, cand_scores, cand_blob

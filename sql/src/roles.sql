@@ -6,6 +6,10 @@
 -- for ours); IMMUTABLE helpers (sigmoid, slug, ...) touch no table and stay invoker functions so the planner can
 -- inline them. Procedures (run_jobs) stay invoker too: Postgres forbids COMMIT in SECURITY DEFINER procedures;
 -- they only orchestrate definer functions.
+-- The rule for definer code: it never touches an object the caller can create or replace. Above all no
+-- temporary tables (a caller who creates one first, with a trigger, has the trigger run as the owner): rows
+-- in flight live in arrays, CTEs or owner tables. tests/test_definer_safety.py scans every definer body for
+-- temporary objects and plants them, as a viewer and an editor, under every name the extension uses.
 DO $$
 DECLARE r record;
 BEGIN
@@ -54,6 +58,23 @@ BEGIN
                        CASE r.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, r.fn);
     END LOOP;
 END $$;
+-- run_jobs runs as its caller: the two steps it calls are the editors' (each checks the role again, and
+-- _run_claimed_job runs only the attempt this very backend claimed).
+GRANT EXECUTE ON FUNCTION mediatag._claim_job(text), mediatag._run_claimed_job(bigint, int) TO mediatag_editor;
+REVOKE SELECT ON mediatag.named_lock FROM mediatag_viewer;
+-- The Query role's "read-only" is more than a session default it may switch off: nothing is left to write.
+-- Temporary tables need TEMP on the database and large objects their creating functions, both PUBLIC's by
+-- default; this database takes both from PUBLIC (the operator, a superuser, keeps them; mediatag's own code
+-- uses neither) and gives TEMP back to viewers, editors and admins, whose sessions may use scratch tables of
+-- their own (definer code never reads them). Other applications sharing the database need GRANT TEMPORARY
+-- back for their roles.
+DO $$
+BEGIN
+    EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO mediatag_viewer', current_database());
+END $$;
+REVOKE EXECUTE ON FUNCTION pg_catalog.lo_create(oid), pg_catalog.lo_creat(int), pg_catalog.lo_from_bytea(oid, bytea),
+    pg_catalog.lo_import(text), pg_catalog.lo_import(text, oid) FROM PUBLIC;
 -- What the generated views call on the Query role's behalf.
 GRANT EXECUTE ON FUNCTION mediatag._readable_datasets(), mediatag._can_read_dataset(bigint) TO mediatag_query;
 
@@ -64,6 +85,7 @@ DECLARE r record;
 BEGIN
     FOR r IN SELECT c.oid::regclass AS obj FROM pg_catalog.pg_class c
              WHERE c.relnamespace = 'mediatag'::regnamespace AND c.relkind IN ('r', 'S') LOOP
-        PERFORM pg_catalog.pg_extension_config_dump(r.obj, '');
+        PERFORM pg_catalog.pg_extension_config_dump(r.obj,
+                    CASE WHEN r.obj = 'mediatag.named_lock'::regclass THEN 'WHERE false' ELSE '' END);
     END LOOP;
 END $$;

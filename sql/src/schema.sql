@@ -104,3 +104,11 @@ CREATE TABLE IF NOT EXISTS mediatag.filter_index_row (
     PRIMARY KEY (filter_index_id, keyframe_id)
 );
 CREATE INDEX IF NOT EXISTS filter_index_row_keyframe_idx ON mediatag.filter_index_row (keyframe_id);
+
+-- Named locks that serialise creators (of datasets, group slugs, concept names). A row lock here, not an advisory
+-- key: any login may take any advisory key and stall every creator, while locking a row (FOR UPDATE) needs UPDATE
+-- on the table, which only the owner has. The rows are the extension's own, recreated at install, so they are
+-- not dumped (roles.sql).
+CREATE TABLE IF NOT EXISTS mediatag.named_lock (name text PRIMARY KEY);
+INSERT INTO mediatag.named_lock (name) VALUES ('create_dataset'), ('tag_group_slug'), ('concept_name')
+ON CONFLICT DO NOTHING;

@@ -445,7 +445,7 @@ BEGIN
     END IF;
     wanted := k + "offset";
     cand := CASE WHEN group_by_video THEN least(10 * wanted, 20000) ELSE least(3 * wanted, 20000) END;
-    -- Candidates are kept in arrays, never in a temp table: a caller could plant one (with triggers) that this
+    -- Candidates are kept in arrays, never in a session scratch table: a caller could plant one (with triggers) that this
     -- SECURITY DEFINER function would then write to as the owner.
     IF mode = 'keyword' THEN
         tsq := websearch_to_tsquery('simple', q);

@@ -272,7 +272,7 @@ BEGIN
         RAISE EXCEPTION 'tag group "%" needs at least one tag (one keyword per line)', clean USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM mediatag._require_write(d, 'creating a tag group');
-    PERFORM pg_advisory_xact_lock(hashtext('mediatag.tag_group_slug'));
+    PERFORM 1 FROM mediatag.named_lock l WHERE l.name = 'tag_group_slug' FOR UPDATE;
     IF EXISTS (SELECT 1 FROM mediatag.tag_group x WHERE lower(x.name) = lower(clean)) THEN
         RAISE EXCEPTION 'a tag group named "%" already exists', clean USING ERRCODE = 'unique_violation';
     END IF;
