@@ -7,9 +7,10 @@ CREATE OR REPLACE FUNCTION mediatag._service_post(path text, body jsonb, timeout
 LANGUAGE plpython3u AS $$
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 
-row = plpy.execute("SELECT mediatag.service_url() AS u, mediatag._service_token() AS t")[0]
+row = plpy.execute("SELECT mediatag.service_url() AS u, mediatag._service_token() AS t, mediatag._caller() AS who")[0]
 url, token = row["u"], row["t"]
 if not url.startswith(("http://", "https://")):
     plpy.error("mediatag embedding service URL must be http(s)", hint="an admin sets it with mediatag.set_service()")
@@ -26,7 +27,9 @@ opener = urllib.request.OpenerDirector()
 for h in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(), NoRedirect(),
           urllib.request.HTTPErrorProcessor(), urllib.request.HTTPDefaultErrorHandler()):
     opener.add_handler(h)
-headers = {"Content-Type": "application/json"}
+# The calling login, for the service's per-caller pixel rate (it believes this because the token comes with it);
+# percent-encoded, as a role name may hold characters no header can.
+headers = {"Content-Type": "application/json", "X-Mediatag-Caller": urllib.parse.quote(row["who"], safe="")}
 if token:
     headers["Authorization"] = "Bearer " + token
 req = urllib.request.Request(url + path, data=body.encode(), headers=headers)
@@ -43,7 +46,9 @@ except urllib.error.HTTPError as e:
             detail = str(json.loads(e.read(4096)).get("error", detail))[:300]
         except ValueError:
             pass
-    plpy.error(f"mediatag embedding service at {url} refused {path}: {detail}")
+    # Over the service's size or rate limits (413, 429: its message names the limit) is program_limit_exceeded.
+    limit = {"sqlstate": "54000"} if e.code in (413, 429) else {}
+    plpy.error(f"mediatag embedding service at {url} refused {path}: {detail}", **limit)
 except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
     plpy.error(f"mediatag embedding service is not running at {url} ({type(getattr(e, 'reason', e)).__name__})",
                hint="start it with `mediatag serve` (an admin points the database at it with mediatag.set_service())")

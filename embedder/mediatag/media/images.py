@@ -25,7 +25,7 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
     """
     path = Path(path)
     try:
-        with _pillow_limit(max_pixels), Image.open(path) as img:
+        with pillow_pixel_limit(max_pixels), Image.open(path) as img:
             if max_pixels is not None and img.width * img.height > max_pixels:
                 raise MediaError(
                     path,
@@ -40,8 +40,10 @@ def load_image(path: str | Path, max_pixels: int | None = None) -> Image.Image:
         raise MediaError(path, "file not found") from exc
     except UnidentifiedImageError as exc:
         raise MediaError(path, "not a recognised image format") from exc
-    except Image.DecompressionBombError as exc:
-        raise MediaError(path, f"image too large ({exc})") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's guard fired before our header check (it sits above our cap, or warnings are errors).
+        cap = f"the cap of {max_pixels / 1e6:g} megapixels (max_image_pixels)" if max_pixels else "Pillow's limit"
+        raise MediaError(path, f"image too large: more pixels than {cap}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports truncated and corrupt data as OSError/SyntaxError/ValueError depending on the codec.
         raise MediaError(path, f"corrupt or unreadable image ({exc})") from exc
@@ -51,7 +53,7 @@ _limit_lock = threading.Lock()
 
 
 @contextmanager
-def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+def pillow_pixel_limit(max_pixels: int | None) -> Iterator[None]:
     """Pillow refuses images above twice its own MAX_IMAGE_PIXELS before we see the header; a cap set above
     Pillow's (~179 MP) is honoured by raising Pillow's for the duration of the open."""
     if max_pixels is None or Image.MAX_IMAGE_PIXELS is None or max_pixels <= Image.MAX_IMAGE_PIXELS:

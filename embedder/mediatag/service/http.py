@@ -5,13 +5,15 @@ POST /embed/text  {"texts": [...], "model": name} → {"model", "dim", "vectors"
      A visual model name embeds prompts into that model's image space; a text model name embeds transcripts.
 POST /embed/image {"paths": [...], "model": name} → {"model", "dim", "vectors"}
 POST /llm/suggest {"group", "tag", "existing", "per_list"} → {"suggestions", "source", "warning"} (docs/llm.md)
-Errors come back as {"error": "..."} with status 400 (bad request), 401/403 (token, Host), 413 or 500.
+Errors come back as {"error": "..."} with status 400 (bad request), 401/403 (token, Host), 408 (the body did not
+arrive in time), 413 (too large), 429 (the caller's pixel rate; with Retry-After) or 500.
 
 Only the database server and the project's own processes should reach this: every request carries the shared
 token (`Authorization: Bearer …`, generated at `mediatag serve` and handed to the database with
 mediatag.set_service); the Host header must name a loopback address (a web page cannot reach it by DNS
-rebinding); bodies, texts, paths and image pixels are capped; images are read only under the configured media
-roots; only configured model names load.
+rebinding); bodies, texts, paths and image pixels are capped (per image, per request and per caller and second:
+the database names the calling role in X-Mediatag-Caller, believed only because the request carries the token);
+images are read only under the configured media roots; only configured model names load.
 """
 
 from __future__ import annotations
@@ -20,18 +22,22 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from ..llm.routes import suggest_request
 from ..media import MediaError, load_image
+from ..media.images import pillow_pixel_limit
 from ..models.registry import get_text_encoder, get_visual_encoder, is_visual_model, list_models, loaded_models
 
 log = logging.getLogger("mediatag.service")
@@ -40,6 +46,23 @@ MAX_TEXTS = 512
 MAX_TEXT_CHARS = 8192
 MAX_PATHS = 64
 MAX_IMAGE_PIXELS = int(os.environ.get("MEDIATAG_MAX_IMAGE_PIXELS", 80_000_000))
+# Decoded images of one request are held together (~3 bytes a pixel): the per-image cap times 64 paths would be
+# ~16 GB, so the sum is capped too, from the files' headers before any pixel is decoded.
+MAX_REQUEST_PIXELS = int(os.environ.get("MEDIATAG_MAX_REQUEST_PIXELS", 2 * MAX_IMAGE_PIXELS))
+# Each caller (database role) may have this many pixels decoded a second, in bursts of one full request; 0 = no limit.
+CALLER_PIXEL_RATE = float(os.environ.get("MEDIATAG_CALLER_PIXEL_RATE", 50_000_000))
+# Seconds a client may take to send its body once the headers are in: a stalled one gets 408, not a held thread.
+BODY_TIMEOUT = float(os.environ.get("MEDIATAG_BODY_TIMEOUT", 5))
+
+
+class Refused(Exception):
+    """A well-formed request over one of the service's limits: its HTTP status (413, 429) and, for 429, the
+    seconds after which the same request would pass."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -80,18 +103,64 @@ def default_media_roots() -> list[Path]:
     return configured or [Path(os.environ.get("MEDIATAG_MEDIA_DIR", project_root() / ".mediatag" / "media"))]
 
 
-def _load_capped(path: Path) -> Any:
-    """Decode an image after checking its header's pixel count, so one huge file cannot exhaust memory."""
-    from PIL import Image, UnidentifiedImageError
+def _header_pixels(path: Path) -> int:
+    """The pixels decoding `path` would produce, read from its header alone; MediaError over MAX_IMAGE_PIXELS."""
+    from PIL import Image
 
+    too_many = f"more than {MAX_IMAGE_PIXELS} pixels (MEDIATAG_MAX_IMAGE_PIXELS); refused from its header"
     try:
-        with Image.open(path) as img:
+        with pillow_pixel_limit(MAX_IMAGE_PIXELS), Image.open(path) as img:
             w, h = img.size
-    except (OSError, UnidentifiedImageError) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow's own guard fired first (its limit sits above ours, or warnings are errors): the same refusal.
+        raise MediaError(path, too_many) from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise MediaError(path, f"not a readable image ({type(e).__name__})") from e
     if w * h > MAX_IMAGE_PIXELS:
-        raise MediaError(path, f"{w}x{h} is more than {MAX_IMAGE_PIXELS} pixels (MEDIATAG_MAX_IMAGE_PIXELS)")
-    return load_image(path)
+        raise MediaError(path, f"{w}x{h} is {too_many}")
+    return w * h
+
+
+class _PixelBuckets:
+    """A token bucket of pixels per caller: `rate` a second, holding at most `burst` (one full request)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # caller → (pixels left, when counted)
+
+    def take(self, caller: str, pixels: int, rate: float, burst: float) -> float:
+        """0 after charging `pixels` to `caller`; else the seconds until they would be there (nothing charged)."""
+        now = time.monotonic()
+        with self._lock:
+            left, then = self._buckets.get(caller, (burst, now))
+            left = min(burst, left + (now - then) * rate)
+            wait = max(0.0, (pixels - left) / rate)
+            self._buckets[caller] = (left if wait else left - pixels, now)
+            if len(self._buckets) > 4096:  # a full bucket is what a new caller gets: forget those
+                self._buckets = {k: v for k, v in self._buckets.items() if v[0] + (now - v[1]) * rate < burst}
+            return wait
+
+
+_caller_pixels = _PixelBuckets()
+
+
+def _charge_pixels(caller: str, pixels: int) -> None:
+    """Refuse (413, 429) a request whose images would decode to too many pixels, before any is decoded."""
+    if pixels > MAX_REQUEST_PIXELS:
+        raise Refused(
+            413,
+            f"the images hold {pixels} pixels together, more than the {MAX_REQUEST_PIXELS} allowed per request "
+            "(MEDIATAG_MAX_REQUEST_PIXELS): send fewer or smaller images per call",
+        )
+    if CALLER_PIXEL_RATE > 0:
+        wait = _caller_pixels.take(caller, pixels, CALLER_PIXEL_RATE, MAX_REQUEST_PIXELS)
+        if wait:
+            raise Refused(
+                429,
+                f"{caller or 'this client'} is over its rate of {CALLER_PIXEL_RATE:g} image pixels a second "
+                f"(MEDIATAG_CALLER_PIXEL_RATE): try again in {math.ceil(wait)} s",
+                retry_after=wait,
+            )
 
 
 def embed_text_request(body: dict[str, Any], config: ServiceConfig) -> dict[str, Any]:
@@ -105,7 +174,7 @@ def embed_text_request(body: dict[str, Any], config: ServiceConfig) -> dict[str,
     return {"model": enc.name, "dim": enc.dim, "vectors": [v.tolist() for v in vecs]}
 
 
-def embed_image_request(body: dict[str, Any], config: ServiceConfig) -> dict[str, Any]:
+def embed_image_request(body: dict[str, Any], config: ServiceConfig, caller: str = "") -> dict[str, Any]:
     paths, model = body.get("paths"), config.check_model(body.get("model"))
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise ValueError('"paths" must be a list of image file paths')
@@ -114,8 +183,10 @@ def embed_image_request(body: dict[str, Any], config: ServiceConfig) -> dict[str
     if not is_visual_model(model):
         raise ValueError(f'"model" must name a visual model, got {model!r}')
     files = [config.check_path(p) for p in paths]
+    _charge_pixels(caller, sum(_header_pixels(p) for p in files))
     enc = get_visual_encoder(model)
-    images = [_load_capped(p) for p in files]
+    # The cap again while decoding: a file swapped since its header was read is still refused.
+    images = [load_image(p, max_pixels=MAX_IMAGE_PIXELS) for p in files]
     vecs = enc.embed_images(images) if images else []
     return {"model": enc.name, "dim": enc.dim, "vectors": [v.tolist() for v in vecs]}
 
@@ -141,16 +212,18 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "mediatag"
     worker_alive = staticmethod(lambda: False)
     config = ServiceConfig(token="")
-    timeout = 30  # seconds a client may take to send its request (a short body under a long Content-Length)
+    timeout = 30  # seconds a client may take to send its request line and headers (BODY_TIMEOUT for the body)
 
     def log_message(self, fmt: str, *args: Any) -> None:
         log.debug("%s " + fmt, self.address_string(), *args)
 
-    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+    def _reply(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Mediatag-Service", "1")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -174,29 +247,63 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"error": f"no such endpoint {self.path}"})
 
+    def _caller(self) -> str:
+        """The database role the request is for (X-Mediatag-Caller, percent-encoded by the database): trusted
+        only because _admitted has seen the service token, which only the database and the operator hold."""
+        return unquote(self.headers.get("X-Mediatag-Caller", ""))[:200]
+
+    def _refuse_body(self, status: int, error: str) -> None:
+        # Whatever is left of the body is unread, so the connection cannot carry another request.
+        self.close_connection = True
+        self._reply(status, {"error": error})
+
     def _read_body(self) -> bytes | None:
-        """The body, at most MAX_BODY bytes whatever the headers claim; None after replying with the error."""
+        """The body, at most MAX_BODY bytes whatever the headers claim, within BODY_TIMEOUT seconds; None after
+        replying with the error."""
         if self.headers.get("Transfer-Encoding"):
-            self._reply(411, {"error": "send a Content-Length, not a chunked body"})
+            self._refuse_body(411, "send a Content-Length, not a chunked body")
             return None
-        raw = self.headers.get("Content-Length", "")
-        if not raw.isdigit():
-            self._reply(400, {"error": "a valid Content-Length is required"})
+        values = self.headers.get_all("Content-Length") or []
+        raw = values[0].strip(" \t") if len(values) == 1 else ""
+        # isdigit() alone lets "²" through, which int() then rejects: only ASCII digits are a length.
+        if not (raw.isascii() and raw.isdigit()):
+            shown = f"got {values[0][:40]!r}" if len(values) == 1 else f"got {len(values)} of them"
+            self._refuse_body(400, f"Content-Length must be one number in ASCII digits ({shown})")
             return None
-        length = int(raw)
-        if length > MAX_BODY:
-            self._reply(413, {"error": f"request too large (at most {MAX_BODY} bytes)"})
+        significant = raw.lstrip("0")
+        # Compare the digits' count first: int() of thousands of digits is slow, and refused past 4,300.
+        if len(significant) > len(str(MAX_BODY)) or int(significant or "0") > MAX_BODY:
+            self._refuse_body(413, f"request too large: Content-Length {raw[:40]} is over {MAX_BODY} bytes")
             return None
-        data = self.rfile.read(length)
-        if len(data) != length:
-            self._reply(400, {"error": "the body is shorter than its Content-Length"})
+        length = int(significant or "0")
+        data = bytearray()
+        deadline = time.monotonic() + BODY_TIMEOUT
+        try:
+            while len(data) < length:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(left)
+                chunk = self.rfile.read1(length - len(data))
+                if not chunk:  # the client closed (or half-closed) its side
+                    self._refuse_body(400, f"body shorter than Content-Length: got {len(data)} of {length} bytes")
+                    return None
+                data += chunk
+        except TimeoutError:
+            self._refuse_body(
+                408,
+                f"body not sent in time: got {len(data)} of {length} bytes in {BODY_TIMEOUT:g} s "
+                "(MEDIATAG_BODY_TIMEOUT)",
+            )
             return None
-        return data
+        finally:
+            self.connection.settimeout(self.timeout)
+        return bytes(data)
 
     def do_POST(self) -> None:  # noqa: N802
         routes: dict[str, Callable[[dict[str, Any], ServiceConfig], dict[str, Any]]] = {
             "/embed/text": embed_text_request,
-            "/embed/image": embed_image_request,
+            "/embed/image": lambda body, config: embed_image_request(body, config, self._caller()),
             "/llm/suggest": lambda body, _config: suggest_request(body),
         }
         if not self._admitted():
@@ -213,6 +320,9 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise ValueError("the request body must be a JSON object")
             self._reply(200, handler(body, self.config))
+        except Refused as e:
+            retry = {"Retry-After": str(math.ceil(e.retry_after))} if e.retry_after is not None else None
+            self._reply(e.status, {"error": str(e)}, retry)
         except (ValueError, KeyError, MediaError) as e:
             self._reply(400, {"error": str(e)})
         except Exception as e:  # noqa: BLE001 — the client gets the reason instead of a dropped connection
