@@ -68,10 +68,20 @@ def setup(tmp: Path) -> tuple[str, str]:
 
 
 def serve_ui(url: str, thumb_dir: Path) -> str:
-    import uvicorn
-    from datasette_mediatag.app import make_datasette
+    import secrets
 
-    app = make_datasette(None, local_url=url, thumb_dir=str(thumb_dir))
+    import uvicorn
+    from datasette_mediatag.app import login_url_for, make_datasette
+    from psycopg.conninfo import make_conninfo
+
+    from mediatag.users import ensure_ui_login
+
+    # The no-login UI acts as a non-superuser editor login over TCP, as `mediatag ui --no-login` sets it up.
+    password = secrets.token_urlsafe(16)
+    with connect(url, autocommit=True) as c:
+        ensure_ui_login(c, "mediatag_bench_ui", ("editor",), password)
+    local = make_conninfo(login_url_for(url), user="mediatag_bench_ui", password=password)
+    app = make_datasette(None, local_url=local, thumb_dir=str(thumb_dir))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app.app(), host="127.0.0.1", port=port, log_level="warning"))
     loop = asyncio.new_event_loop()

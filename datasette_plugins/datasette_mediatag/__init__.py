@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from datasette import hookimpl
 
-from . import csrf_multipart, filter_indexes, views
-from .sessions import ACTIONS, STORE, allowed
-
-PLUGIN = "datasette-mediatag"
+from . import csrf_multipart, filter_indexes, hosts, views
+from .sessions import ACTIONS, PLUGIN, STORE, allowed
 
 
 @hookimpl
@@ -23,8 +21,10 @@ def register_routes(datasette):
 
 @hookimpl
 def asgi_wrapper(datasette):
-    # Outside Datasette's CSRF middleware: upload forms' tokens reach it in a header (see csrf_multipart).
-    return lambda app: csrf_multipart.wrap(app, datasette)
+    # Outside Datasette's CSRF middleware: upload forms' tokens reach it in a header (see csrf_multipart). The Host
+    # check is outermost, so a request by a name this UI does not serve (DNS rebinding) reaches nothing.
+    extra = list((datasette.plugin_config(PLUGIN) or {}).get("allowed_hosts") or [])
+    return lambda app: hosts.wrap(csrf_multipart.wrap(app, datasette), extra)
 
 
 @hookimpl

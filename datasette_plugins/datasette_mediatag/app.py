@@ -32,15 +32,29 @@ def register_plugin() -> None:
 
 
 def make_datasette(
-    login_url: str | None, local_url: str | None = None, thumb_dir: str | None = None, upload_dir: str | None = None
+    login_url: str | None,
+    local_url: str | None = None,
+    thumb_dir: str | None = None,
+    upload_dir: str | None = None,
+    query_url: str | None = None,
+    allowed_hosts: list[str] | None = None,
 ):
-    """A Datasette whose /mediatag/ pages talk to PostgreSQL; `local_url` lets visitors without a login act as it.
+    """A Datasette whose /mediatag/ pages talk to PostgreSQL; `local_url` lets visitors without a login act as it
+    (never a superuser), `query_url` is the mediatag_query login the Query page runs as.
 
-    `upload_dir` holds uploaded example images; it must lie under the embedding service's media roots."""
+    `upload_dir` holds uploaded example images; it must lie under the embedding service's media roots.
+    `allowed_hosts` are the Host names served besides the address the connection reached (see hosts.py)."""
     from datasette.app import Datasette
 
     register_plugin()
-    cfg = {"login_url": login_url, "local_url": local_url, "thumb_dir": thumb_dir, "upload_dir": upload_dir}
+    cfg = {
+        "login_url": login_url,
+        "local_url": local_url,
+        "query_url": query_url,
+        "thumb_dir": thumb_dir,
+        "upload_dir": upload_dir,
+        "allowed_hosts": allowed_hosts,
+    }
     return Datasette(
         metadata={"title": "mediatag", "plugins": {PLUGIN: {k: v for k, v in cfg.items() if v}}},
         settings={"default_page_size": 50},

@@ -5,7 +5,9 @@ keeps a small async pool as that login for the session, so every function runs w
 `mediatag._caller()` names them. The Datasette actor carries the mediatag roles the login holds (admin, editor,
 viewer, query); the permission hook maps Datasette actions to them. Passwords stay in server memory only; the
 browser holds a signed, random session id. With `local_url` configured (`mediatag ui --no-login`, a one-person
-laptop), visitors without a session act as that URL's login.
+laptop), visitors without a session act as that URL's login, which must not be a superuser (anyone who reaches the
+page acts as it). The Query page runs on `query_url`, a login of the mediatag_query role alone, in both modes: a
+connection of its own, never `SET ROLE` on a richer one (which `RESET ROLE` would undo).
 """
 
 from __future__ import annotations
@@ -96,11 +98,14 @@ class Session:
         return self.cache["functions"]
 
 
-async def _open_pool(conninfo: str) -> tuple[AsyncConnectionPool, str, tuple[str, ...]]:
+async def _open_pool(conninfo: str, shared: bool = False) -> tuple[AsyncConnectionPool, str, tuple[str, ...]]:
+    """A pool as the login of `conninfo`; `shared` (every visitor acts as it) refuses a superuser."""
     # One probe connection first, so a wrong password is a clear message rather than a pool timeout.
     async with await psycopg.AsyncConnection.connect(conninfo, connect_timeout=10, autocommit=True) as probe:
-        cur = await probe.execute("SELECT session_user::text")
-        login = (await cur.fetchone())[0]
+        cur = await probe.execute("SELECT session_user::text, rolsuper FROM pg_roles WHERE rolname = session_user")
+        login, superuser = await cur.fetchone()
+        if shared and superuser:
+            raise PermissionError(f"{login} is a superuser: the UI will not let every visitor act as it")
         cur = await probe.execute(ROLE_QUERY, [list(ROLES)])
         roles = tuple(r[0] for r in await cur.fetchall())
     pool = AsyncConnectionPool(
@@ -147,7 +152,7 @@ class SessionStore:
             return None
         async with self._lock:
             if url not in self._local:
-                pool, login, roles = await _open_pool(url)
+                pool, login, roles = await _open_pool(url, shared=True)
                 self._local[url] = Session("local", login, roles, pool)
         return self._local[url]
 

@@ -769,15 +769,22 @@ async def evaluation_save(datasette, request, sess: Session):
 # ---- query ------------------------------------------------------------------------------------------------------
 
 
-async def _run_query(sess: Session, sql: str, limit: int) -> tuple[list[str], list[tuple], bool]:
-    """One statement on a fresh read-only connection as the Query role, with a statement timeout.
+async def _run_query(datasette, sql: str, limit: int) -> tuple[list[str], list[tuple], bool]:
+    """One statement on a fresh read-only connection as the UI's query login, with a statement timeout.
 
-    A pipeline forces the extended protocol, which refuses several statements in one string (so no COMMIT can
-    end the read-only transaction); the connection is closed afterwards, so no setting outlives the query.
+    The connection is that login's own (a member of mediatag_query alone): a `SET ROLE` on the person's connection
+    would be undone by `RESET ROLE` or `set_config('role', 'none', …)` inside the statement. A pipeline forces the
+    extended protocol, which refuses several statements in one string (so no COMMIT can end the read-only
+    transaction); the connection is closed afterwards, so no setting outlives the query.
     """
+    conninfo = STORE.config(datasette).get("query_url")
+    if not conninfo:
+        raise UIError("the Query page needs a query login: plugin setting query_url (mediatag ui makes one)", 503)
     opts = f"-c default_transaction_read_only=on -c statement_timeout={QUERY_TIMEOUT}"
-    async with await psycopg.AsyncConnection.connect(sess.pool.conninfo, options=opts, autocommit=True) as conn:
-        await conn.execute("SET ROLE mediatag_query")
+    async with await psycopg.AsyncConnection.connect(conninfo, options=opts, autocommit=True) as conn:
+        cur = await conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = session_user")
+        if (await cur.fetchone())[0]:  # a misconfigured query_url would make the page a superuser's console
+            raise UIError("the Query page's login is a superuser: give it a mediatag_query login", status=503)
         async with conn.transaction():
             await conn.execute("SET TRANSACTION READ ONLY")
             async with conn.pipeline():
@@ -809,7 +816,7 @@ async def query_page(datasette, request, sess: Session):
     if sql.strip():
         t0 = time.perf_counter()
         try:
-            cols, rows, more = await _run_query(sess, sql, QUERY_ROW_LIMIT)
+            cols, rows, more = await _run_query(datasette, sql, QUERY_ROW_LIMIT)
         except psycopg.Error as e:
             msg, hint = db_message(e)
             error = msg + (f" (hint: {hint})" if hint else "")
@@ -831,7 +838,7 @@ async def query_page(datasette, request, sess: Session):
 async def query_download(datasette, request, sess: Session):
     fmt = request.url_vars["fmt"]
     sql = arg(request, "sql")
-    cols, rows, _ = await _run_query(sess, sql, DOWNLOAD_ROW_LIMIT)
+    cols, rows, _ = await _run_query(datasette, sql, DOWNLOAD_ROW_LIMIT)
     headers = {"content-disposition": f'attachment; filename="mediatag-query.{fmt}"'}
     if fmt == "csv":
         buf = io.StringIO()

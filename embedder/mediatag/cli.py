@@ -197,6 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         no_login=True,
         thumb_dir=None,
         upload_dir=None,
+        allowed_host=None,
     )
     try:
         return cmd_ui(ui_args)
@@ -205,20 +206,47 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    import psycopg
     from datasette_mediatag.app import login_url_for, make_datasette, serve
+    from psycopg.conninfo import make_conninfo
 
     from .db import connect
+    from .users import UI_LOCAL, UI_QUERY, ensure_ui_login, ui_password
 
     url = database_url()
-    with connect(url):
-        pass  # the extension exists (or is created) before the first page asks for it
-    local = url if args.no_login else None
+    login_url = login_url_for(url)
+    # The UI's own logins, made on the operator's connection (which also creates the extension if missing): the
+    # Query page's mediatag_query login in both modes and, with --no-login, the editor every visitor acts as. Pages
+    # connect over them, never as the operator, so a visitor gets what those roles give and no more.
+    wanted = {UI_QUERY: ("query",), **({UI_LOCAL: ("editor", "query")} if args.no_login else {})}
+    urls: dict[str, str] = {}
+    with connect(url, autocommit=True) as conn:
+        for name, roles in wanted.items():
+            password = ui_password(name)
+            try:
+                ensure_ui_login(conn, name, roles, password)
+            except psycopg.errors.InsufficientPrivilege as e:
+                if args.no_login:
+                    raise SystemExit(f"mediatag ui --no-login needs a connection that may create logins: {e}") from e
+                print(f"the Query page is off: cannot create its login {name} ({e})", file=sys.stderr)
+                continue
+            except PermissionError as e:
+                raise SystemExit(str(e)) from e
+            urls[name] = make_conninfo(login_url, user=name, password=password)
+    env_hosts = os.environ.get("MEDIATAG_UI_ALLOWED_HOSTS", "").replace(",", " ").split()
     # Uploaded example images go where the embedding service may read them (the database asks it to embed them).
     from .service.http import default_media_roots
 
     uploads = args.upload_dir or str(default_media_roots()[0] / "uploads")
-    app = make_datasette(login_url_for(url), local_url=local, thumb_dir=args.thumb_dir, upload_dir=uploads)
-    who = "everyone acts as the configured database user" if local else "log in with your PostgreSQL login"
+    app = make_datasette(
+        login_url,
+        local_url=urls.get(UI_LOCAL),
+        thumb_dir=args.thumb_dir,
+        upload_dir=uploads,
+        query_url=urls.get(UI_QUERY),
+        allowed_hosts=[*(args.allowed_host or []), *env_hosts],
+    )
+    who = f"every visitor acts as login {UI_LOCAL}, an editor" if args.no_login else "log in with your PostgreSQL login"
     print(f"mediatag UI on http://{args.host}:{args.port}/mediatag/ ({who}; Ctrl-C stops it)", flush=True)
     serve(app, args.host, args.port)
     return 0
@@ -311,7 +339,15 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument(
         "--no-login",
         action="store_true",
-        help="no login page: every visitor acts as the configured database user (one-person laptop only)",
+        help="no login page: every visitor acts as login mediatag_ui_local, an editor made for it, never a superuser "
+        "(one-person laptop only)",
+    )
+    ui.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME[:PORT]",
+        help="a Host name to answer besides the address served (a proxy's name); repeatable, "
+        "also MEDIATAG_UI_ALLOWED_HOSTS (comma-separated)",
     )
     ui.add_argument("--thumb-dir", help="where thumbnails are cached (default ~/.cache/mediatag/thumbs)")
     ui.add_argument(

@@ -3,30 +3,84 @@
 Creating roles is the operator's job (it needs CREATEROLE or a superuser; the extension's own roles cannot do it),
 so this runs on the operator's connection (`mediatag users add …`). Role-level settings are not inherited from a
 group role, so a Query login gets its own statement timeout and read-only default here.
+
+`mediatag ui` makes two logins of its own the same way: the Query page's (`mediatag_ui_query`, a query login, in
+both modes) and, with `--no-login`, the one every visitor acts as (`mediatag_ui_local`, editor + query). Their
+passwords are random, kept in the operator's config folder (mode 0600), so UIs started one after another or side
+by side on one server agree on them.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
 ROLES = {"viewer": "mediatag_viewer", "editor": "mediatag_editor", "admin": "mediatag_admin", "query": "mediatag_query"}
 QUERY_TIMEOUT = "30s"
+UI_LOCAL = "mediatag_ui_local"  # `mediatag ui --no-login`: every visitor acts as this login
+UI_QUERY = "mediatag_ui_query"  # the UI's Query page, in both modes
 
 
-def create_login(conn: psycopg.Connection, name: str, role: str, password: str) -> None:
-    """Create (or update) login `name` with `password`, member of mediatag's `role` only."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+def create_login(conn: psycopg.Connection, name: str, role: str, password: str, *, also: Sequence[str] = ()) -> None:
+    """Create (or update) login `name` with `password`, member of mediatag's `role` (and the roles in `also`)
+    only."""
+    unknown = [r for r in (role, *also) if r not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown role {unknown[0]!r}: use one of {', '.join(ROLES)}")
     ident = sql.Identifier(name)
     exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
     verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
     conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, ident, sql.Literal(password)))
     for other in ROLES.values():
         conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(other), ident))
-    conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(ROLES[role]), ident))
-    if role == "query":
+    for r in (role, *also):
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(ROLES[r]), ident))
+    if role == "query" and not also:
         conn.execute(sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(ident, sql.Literal(QUERY_TIMEOUT)))
         conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(ident))
     else:
         conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(ident))
+
+
+def ensure_ui_login(conn: psycopg.Connection, name: str, roles: Sequence[str], password: str) -> None:
+    """Create or update one of the UI's own logins; refuse a role of that name that holds more than mediatag roles.
+
+    A role of that name made by hand could be a superuser or a member of other roles; the UI would then hand those
+    rights to anyone who reaches it, so it stops instead, before changing anything."""
+    row = conn.execute(
+        """SELECT r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication OR r.rolbypassrls,
+                  ARRAY(SELECT m.roleid::regrole::text FROM pg_auth_members m
+                        WHERE m.member = r.oid AND m.roleid::regrole::text <> ALL(%s))
+           FROM pg_roles r WHERE r.rolname = %s""",
+        (list(ROLES.values()), name),
+    ).fetchone()
+    if row and (row[0] or row[1]):
+        extra = "role attributes (superuser, createrole, …)" if row[0] else "membership of " + ", ".join(row[1])
+        raise PermissionError(f"login {name} has {extra}: the UI will not act as it; drop or fix that role")
+    create_login(conn, name, roles[0], password, also=roles[1:])
+
+
+def _password_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "mediatag" / "ui-logins.json"
+
+
+def ui_password(name: str, store: Path | None = None) -> str:
+    """The password of the UI's login `name`: made once, then read from a file only its owner may read."""
+    path = store or _password_file()
+    known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    if name not in known:
+        known[name] = secrets.token_urlsafe(24)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(known, f)
+        os.replace(tmp, path)  # whole or not at all: a UI starting beside this one never reads half a file
+    return known[name]

@@ -5,10 +5,7 @@ driven by Playwright. Timings measured by the tests are printed at the end of th
 from __future__ import annotations
 
 import secrets
-import socket
 import statistics
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +15,7 @@ import pytest
 from psycopg import sql
 
 from ..conftest import unique
+from ..uiserver import serve_apps
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,12 +52,6 @@ class Login:
     password: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _create_login(conn: psycopg.Connection, prefix: str, roles: list[str]) -> Login:
     user, password = unique(prefix), secrets.token_urlsafe(16)
     conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(user), sql.Literal(password)))
@@ -87,37 +79,27 @@ def ui_logins(db_url: str) -> Iterator[dict[str, Login]]:
 
 @pytest.fixture(scope="session")
 def ui_url(db_url: str, service: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import asyncio
-
-    import uvicorn
     from datasette_mediatag.app import login_url_for, make_datasette
-    from datasette_mediatag.sessions import STORE
+    from psycopg.conninfo import make_conninfo
 
+    from mediatag.users import ensure_ui_login
+
+    # The Query page runs as a query login of its own, as `mediatag ui` makes one (a name of this session's own:
+    # roles are cluster-wide).
+    query_login = Login(unique("ui_query"), secrets.token_urlsafe(16))
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ensure_ui_login(conn, query_login.user, ("query",), query_login.password)
     # Uploads under the pytest base folder: one of the test embedding service's media roots.
     app = make_datasette(
         login_url_for(db_url),
         thumb_dir=str(tmp_path_factory.mktemp("thumbs")),
         upload_dir=str(tmp_path_factory.mktemp("uploads")),
+        query_url=make_conninfo(login_url_for(db_url), user=query_login.user, password=query_login.password),
     )
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app.app(), host="127.0.0.1", port=port, log_level="warning"))
-    loop = asyncio.new_event_loop()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.serve())
-        loop.run_until_complete(STORE.close_all())
-
-    thread = threading.Thread(target=run, daemon=True, name="mediatag-ui")
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the UI server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
+    with serve_apps(app) as (url,):
+        yield url
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(query_login.user)))
 
 
 @pytest.fixture(scope="session")
