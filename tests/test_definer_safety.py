@@ -62,7 +62,8 @@ def _plant(c: psycopg.Connection) -> int:
     c.execute(
         """CREATE FUNCTION pg_temp.spy() RETURNS trigger LANGUAGE plpgsql AS $$
            BEGIN
-               PERFORM set_config('planted.ran_as', current_setting('planted.ran_as', true) || ' ' || current_user, false);
+               PERFORM set_config('planted.ran_as',
+                                  current_setting('planted.ran_as', true) || ' ' || current_user, false);
                RETURN NULL;
            END $$"""
     )

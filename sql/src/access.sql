@@ -149,9 +149,10 @@ LANGUAGE sql STABLE AS $$
                   LIMIT 1) AS v) x
 $$;
 
-CREATE OR REPLACE FUNCTION mediatag.cancel_overdue_queries() RETURNS TABLE (pid int, login text, ran_for interval)
+CREATE OR REPLACE FUNCTION mediatag.cancel_overdue_queries(older_than interval DEFAULT NULL)
+RETURNS TABLE (pid int, login text, ran_for interval)
 LANGUAGE plpgsql AS $$
-DECLARE lim interval := mediatag._query_timeout();
+DECLARE lim interval := coalesce(older_than, mediatag._query_timeout());
 BEGIN
     PERFORM mediatag._require_role('mediatag_admin', 'cancelling overdue Query-role statements');
     RETURN QUERY
@@ -159,8 +160,10 @@ BEGIN
     FROM pg_catalog.pg_stat_activity a JOIN pg_catalog.pg_roles r ON r.oid = a.usesysid
     WHERE a.state = 'active' AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
       AND NOT r.rolsuper AND pg_has_role(a.usesysid, 'mediatag_query', 'MEMBER')
+      -- A login that is also a viewer (or more) may run long reads in psql anyway; the limit is the Query role's.
+      AND NOT pg_has_role(a.usesysid, 'mediatag_viewer', 'MEMBER')
       AND now() - a.query_start > lim
       AND pg_cancel_backend(a.pid);
 END $$;
-COMMENT ON FUNCTION mediatag.cancel_overdue_queries() IS
-    'Cancels statements of mediatag_query members that run past the role''s statement_timeout (default 30 s); the service''s worker calls it every second. Admins.';
+COMMENT ON FUNCTION mediatag.cancel_overdue_queries(interval) IS
+    'Cancels statements of Query-only logins (members of mediatag_query but not mediatag_viewer) that have run longer than older_than (default: the role''s statement_timeout, 30 s); the service''s worker calls it every second. Admins.';

@@ -101,7 +101,7 @@ BEGIN
     INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start, group_version)
     VALUES (t.id, d, c.id, mediatag._tag_threshold(t.id, d), scored_v) RETURNING id INTO e;
     -- Score the whole dataset with the tag's current classifier in two parallel passes (bucket counts, then the
-    -- draw), with no scratch table: a temp table is something a caller can plant for this SECURITY DEFINER
+    -- draw), with no scratch table: a session table is something a caller can plant for this SECURITY DEFINER
     -- function to write to (see roles.sql). Stratify: equal quota per 0.1-wide score bucket, shortfalls of sparse
     -- buckets handed to the others (water-filling), and a deterministic per-seed hash picks the members without
     -- sorting a million rows.

@@ -28,6 +28,17 @@ BEGIN
     IF visibility IS NOT NULL AND visibility NOT IN ('secret', 'shareable') THEN
         RAISE EXCEPTION 'invalid visibility "%": use secret or shareable', visibility USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Locks in one order, before anything else: the group's row, then its applications' rows, then (below) its
+    -- score tables and views. The scoring job takes an application row before the score tables, so neither a
+    -- second publish nor the worker can hold a lock this one needs while waiting for one it holds (they used to
+    -- deadlock). A second publish of the same group is refused at once rather than queued behind the first.
+    BEGIN
+        SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = g.id FOR UPDATE NOWAIT;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE EXCEPTION 'tag group "%" is being published or edited in another session; try again when it is done',
+            g.name USING ERRCODE = 'lock_not_available';
+    END;
+    PERFORM 1 FROM mediatag.group_application a WHERE a.group_id = g.id ORDER BY a.dataset_id FOR UPDATE;
     SELECT string_agg(t.name, ', ') INTO missing FROM mediatag.tag t
     WHERE t.group_id = g.id AND NOT EXISTS (SELECT 1 FROM mediatag.classifier c WHERE c.tag_id = t.id AND c.modality = 'visual');
     IF missing IS NOT NULL THEN

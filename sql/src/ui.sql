@@ -58,14 +58,13 @@ END $$;
 -- The image file of a keyframe (the UI's thumbnails), through the dataset access check.
 CREATE OR REPLACE FUNCTION mediatag.keyframe_image(keyframe bigint) RETURNS text
 LANGUAGE plpgsql STABLE AS $$
-DECLARE p text; ds text;
+DECLARE p text; ds bigint;
 BEGIN
-    SELECT k.image_path, d.name INTO p, ds FROM mediatag.keyframe k JOIN mediatag.dataset d ON d.id = k.dataset_id
-    WHERE k.id = keyframe;
-    IF NOT FOUND THEN
+    SELECT k.image_path, k.dataset_id INTO p, ds FROM mediatag.keyframe k WHERE k.id = keyframe;
+    -- A keyframe of a dataset the caller may not see is unknown to them: the same error, naming nothing more.
+    IF NOT FOUND OR NOT mediatag._can_read_dataset(ds) THEN
         RAISE EXCEPTION 'unknown keyframe %', keyframe USING ERRCODE = 'no_data_found';
     END IF;
-    PERFORM mediatag.dataset_id(ds);
     RETURN p;
 END $$;
 

@@ -1,10 +1,10 @@
 """The job worker: drains mediatag.job by calling the in-database procedure, woken by LISTEN/NOTIFY.
 
 The work itself (scoring) runs inside Postgres; this loop only decides when to call it. A periodic poll also
-picks up jobs orphaned by a worker that died (they are 'running' with no live advisory lock), jobs whose retry
+picks up jobs orphaned by a worker that died (they are 'running' and their claiming backend is gone), jobs whose retry
 backoff (run_after) has passed, and jobs of a worker that stopped heartbeating. While the loop runs, a second
 connection heartbeats the worker's running jobs every `heartbeat_s` seconds (mediatag.job_heartbeat), so a
-long job is not mistaken for a hung one.
+long job is not mistaken for a hung one, and a watchdog cancels Query-role statements past their time limit.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import threading
 import psycopg
 
 from .job_loop import listen_for_jobs
+from .query_watchdog import QueryWatchdog
 
 log = logging.getLogger("mediatag.worker")
 
@@ -72,5 +73,5 @@ def run_forever(url: str, stop: threading.Event, poll_s: float = 5.0) -> None:
             log.info("ran %d job(s)", ran)
         return bool(ran)
 
-    with Heartbeat(url, name):
+    with Heartbeat(url, name), QueryWatchdog(url):
         listen_for_jobs(url, stop, run_some, poll_s, log, "worker")
