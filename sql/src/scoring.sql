@@ -65,28 +65,27 @@ BEGIN
         asset_id bigint, video_id bigint, start_ms int, end_ms int, text text,
         version int, scores real[]) PARTITION BY LIST (dataset_id)', base || '_transcript_scores');
     END IF;
-    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+    PERFORM mediatag._replace_view(base || '_visual', format($v$
         SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.shot_id, s.keyframe_index, s.keyframe_time_ms,
                vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        %s$v$, base || '_visual', mediatag._score_view_from(base || '_visual_scores', g.id));
-    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        %s$v$, mediatag._score_view_from(base || '_visual_scores', g.id)));
+    PERFORM mediatag._replace_view(base || '_shot', format($v$
         SELECT s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
                s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        %s$v$, base || '_shot', mediatag._score_view_from(base || '_shot_scores', g.id));
-    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        %s$v$, mediatag._score_view_from(base || '_shot_scores', g.id)));
+    PERFORM mediatag._replace_view(base || '_video', format($v$
         SELECT s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
                s.shots, s.hits[vt.position] AS shots_above_threshold, coalesce(dt.threshold, t.threshold) AS threshold,
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        %s$v$, base || '_video', mediatag._score_view_from(base || '_video_scores', g.id));
-    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        %s$v$, mediatag._score_view_from(base || '_video_scores', g.id)));
+    PERFORM mediatag._replace_view(base || '_transcript', format($v$
         SELECT s.dataset_id, s.segment_id, s.asset_id, s.video_id, s.start_ms, s.end_ms, s.start_ms AS keyframe_time_ms,
                s.text, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        %s$v$, base || '_transcript',
-        mediatag._score_view_from(base || '_transcript_scores', g.id, 's.scores[vt.position] IS NOT NULL'));
-    EXECUTE format($v$CREATE OR REPLACE VIEW mediatag_data.%I AS
+        %s$v$, mediatag._score_view_from(base || '_transcript_scores', g.id, 's.scores[vt.position] IS NOT NULL')));
+    PERFORM mediatag._replace_view(base || '_hits', format($v$
         SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.keyframe_time_ms, vt.tag_name AS tag,
                s.score, coalesce(dt.threshold, t.threshold) AS threshold, true AS threshold_decision, s.version
         FROM mediatag_data.%I s
@@ -94,7 +93,7 @@ BEGIN
         JOIN mediatag.tag t ON t.id = vt.tag_id
         LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
         WHERE s.score >= coalesce(dt.threshold, t.threshold)
-          AND s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_hits', base || '_hits_scores', g.id);
+          AND s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_hits_scores', g.id));
     -- The views only (they filter by the caller's datasets); the wide tables behind them stay the owner's.
     EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I,
                     mediatag_data.%I TO mediatag_viewer, mediatag_query',

@@ -23,3 +23,41 @@ SELECT d.name AS dataset, a.id AS asset_id, CASE WHEN a.kind = 'video' THEN a.id
 FROM mediatag.asset a
 JOIN mediatag.dataset d ON d.id = a.dataset_id
 WHERE a.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[]);
+
+-- Creates or replaces a generated view in mediatag_data (a dataset's or a group's) with this version's query, keeping
+-- what people built on it. CREATE OR REPLACE VIEW keeps the view's grants and the views, functions and materialized
+-- views that read it, and works while its columns stay as they were or new ones are appended. A change beyond that
+-- (a column dropped, renamed, retyped or moved) drops the view and creates it again with the same grants when
+-- nothing depends on it; when something does, it refuses and names what: dropping a user's objects is never the way.
+CREATE OR REPLACE FUNCTION mediatag._replace_view(name text, query text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    target text := format('mediatag_data.%I', name);
+    old pg_catalog.pg_class;
+    why text;
+    dependents text;
+    g record;
+BEGIN
+    BEGIN
+        EXECUTE format('CREATE OR REPLACE VIEW %s AS %s', target, query);
+        RETURN;
+    EXCEPTION WHEN invalid_table_definition THEN   -- "cannot drop columns from view" and the like
+        why := SQLERRM;
+    END;
+    SELECT c.* INTO old FROM pg_catalog.pg_class c WHERE c.oid = target::regclass;
+    BEGIN
+        EXECUTE format('DROP VIEW %s', target);
+    EXCEPTION WHEN dependent_objects_still_exist THEN
+        GET STACKED DIAGNOSTICS dependents = PG_EXCEPTION_DETAIL;
+        RAISE EXCEPTION 'view % changes its columns (%), and objects that are not mediatag''s depend on it', target, why
+            USING ERRCODE = 'dependent_objects_still_exist', DETAIL = dependents,
+                  HINT = 'Drop them (and create them again afterwards), then retry.';
+    END;
+    EXECUTE format('CREATE VIEW %s AS %s', target, query);
+    FOR g IN SELECT a.grantee, a.privilege_type, a.is_grantable FROM pg_catalog.aclexplode(old.relacl) a
+             WHERE a.grantee <> old.relowner LOOP
+        EXECUTE format('GRANT %s ON %s TO %s%s', g.privilege_type, target,
+                       CASE g.grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END,
+                       CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END $$;

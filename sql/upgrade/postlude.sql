@@ -1,17 +1,25 @@
 -- Upgrade postlude: the runtime objects in mediatag_data (score tables, dt_* views, per-dataset views) belong to
--- the owner role, their views are regenerated from this version's definitions, and none of them becomes a member
--- of the extension (members are not dumped by pg_dump; these must be).
+-- the owner role, their views are regenerated from this version's definitions in place (mediatag._replace_view:
+-- the grants and whatever users built on them stay, or the upgrade refuses naming what depends on a view that
+-- must change its columns), and none of them stays a member of the extension (members are not dumped by pg_dump;
+-- these must be).
 DO $$
 DECLARE g mediatag.tag_group; d text; r record;
 BEGIN
-    FOR r IN SELECT c.oid::regclass AS obj, c.relkind FROM pg_catalog.pg_class c
+    FOR r IN SELECT c.oid::regclass AS obj, c.relkind,
+                    EXISTS (SELECT 1 FROM pg_catalog.pg_depend dep
+                            WHERE dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objid = c.oid
+                              AND dep.deptype = 'e') AS member
+             FROM pg_catalog.pg_class c
              WHERE c.relnamespace = 'mediatag_data'::regnamespace AND c.relkind IN ('r', 'p', 'v') LOOP
         EXECUTE format('ALTER TABLE %s OWNER TO mediatag_owner', r.obj);
-        IF r.relkind = 'v' THEN
-            EXECUTE format('DROP VIEW %s', r.obj);
-        ELSE
-            EXECUTE format('REVOKE ALL ON %s FROM PUBLIC, mediatag_viewer, mediatag_editor, mediatag_admin, mediatag_query',
-                           r.obj);
+        -- What an older release granted mediatag's roles is this version's to grant again; others' grants stay.
+        EXECUTE format('REVOKE ALL ON %s FROM %s mediatag_viewer, mediatag_editor, mediatag_admin, mediatag_query',
+                       r.obj, CASE WHEN r.relkind = 'v' THEN '' ELSE 'PUBLIC,' END);
+        -- An extension script may replace only the extension's own objects: a view joins it while it is
+        -- regenerated and leaves it below.
+        IF r.relkind = 'v' AND NOT r.member THEN
+            EXECUTE format('ALTER EXTENSION mediatag ADD VIEW %s', r.obj);
         END IF;
     END LOOP;
     FOR g IN SELECT * FROM mediatag.tag_group LOOP
