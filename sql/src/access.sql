@@ -166,4 +166,7 @@ BEGIN
       AND pg_cancel_backend(a.pid);
 END $$;
 COMMENT ON FUNCTION mediatag.cancel_overdue_queries(interval) IS
-    'Cancels statements of Query-only logins (members of mediatag_query but not mediatag_viewer) that have run longer than older_than (default: the role''s statement_timeout, 30 s); the service''s worker calls it every second. Admins.';
+'Cancels statements of Query-only logins (mediatag_query but not mediatag_viewer) running past a limit. Admins.
+older_than: the limit (default NULL: the role''s statement_timeout, 30 s when unset); the service''s worker
+  calls it every second
+Returns: one row per statement cancelled: pid, login, ran_for.';

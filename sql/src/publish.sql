@@ -129,6 +129,7 @@ LANGUAGE sql STABLE AS $$
     FROM mediatag._group(tag_group) g
     JOIN mediatag.group_application a ON a.group_id = g.id
     JOIN mediatag.dataset d ON d.id = a.dataset_id
+    WHERE mediatag._can_read_dataset(d.id)   -- a shareable group's use on datasets the caller may not see stays unseen
     ORDER BY a.role DESC, d.name
 $$;
 
