@@ -265,13 +265,18 @@ def test_readme_calls_work_for_the_roles_it_names(logins, client, coco_dataset):
         assert v.execute("SELECT count(*) FROM mediatag.preview(%s, 'dog')", (group,)).fetchone()[0] > 0
 
 
-def test_keyframe_of_a_hidden_dataset_is_just_unknown(db_url, logins, coco_files, media_dir):
+def test_a_hidden_dataset_leaks_nothing(db_url, logins, client, coco_dataset, coco_files, media_dir):
+    """A dataset restricted to admins: its keyframes are just unknown, and no listing names it or its concepts."""
     from mediatag.db import connect
     from mediatag.ingest import IngestOptions, ingest
 
-    hidden = unique("hidden")
+    hidden, group, concept = unique("hidden"), unique("Shared"), unique("hidden_concept")
+    client.create_tag_group(coco_dataset, group, ["dog"], visibility="shareable")
+    client.publish_tag_group(group)
     with connect(db_url) as c:
         ingest(c, hidden, coco_files[60:61], IngestOptions(progress=False, media_dir=media_dir))
+        c.execute("SELECT mediatag.apply_tag_group(%s, %s)", (group, hidden))
+        c.execute("SELECT mediatag.create_concept(%s, %s)", (hidden, concept))
         c.execute("SELECT mediatag.grant_dataset_access(%s, 'mediatag_admin')", (hidden,))
         kf = c.execute("SELECT id FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s)", (hidden,))
         kf = kf.fetchone()[0]
@@ -280,3 +285,15 @@ def test_keyframe_of_a_hidden_dataset_is_just_unknown(db_url, logins, coco_files
         with pytest.raises(psycopg.errors.NoDataFound) as err:
             v.execute("SELECT mediatag.keyframe_image(%s)", (kf,))
         assert hidden not in str(err.value) and f"unknown keyframe {kf}" in str(err.value)
+        v.rollback()
+        shown = str(v.execute("SELECT array_agg(c) FROM mediatag.list_concepts() c").fetchone()[0])
+        assert concept not in shown and hidden not in shown
+        uses = [r[0] for r in v.execute("SELECT dataset FROM mediatag.tag_group_status(%s)", (group,))]
+        assert uses == [coco_dataset]
+        seen = v.execute("SELECT mediatag.job_progress(%s, 50)", (group,)).fetchone()[0]
+    with psycopg.connect(logins["admin"]) as a:  # the same calls show it to those who may see it
+        uses = [r[0] for r in a.execute("SELECT dataset FROM mediatag.tag_group_status(%s)", (group,))]
+        assert sorted(uses) == sorted([coco_dataset, hidden])
+        everything = a.execute("SELECT mediatag.job_progress(%s, 50)", (group,)).fetchone()[0]
+    # The scoring job queued by applying the group to the hidden dataset is the admin's to see only.
+    assert len(everything["recent"]) == len(seen["recent"]) + 1

@@ -1,19 +1,14 @@
-import struct
-
 import numpy as np
 import pytest
+from fake_plpy import halfvec_blob, halfvec_send
 
 from mediatag_ml.vectors import decode_halfvecs, format_vector, parse_vector
-
-
-def _halfvec_send(v: np.ndarray) -> bytes:
-    return struct.pack(">hh", len(v), 0) + np.asarray(v, dtype=">f2").tobytes()
 
 
 def test_decode_roundtrip():
     rng = np.random.default_rng(0)
     m = rng.standard_normal((5, 7)).astype(np.float16)
-    blob = b"".join(_halfvec_send(r) for r in m)
+    blob = halfvec_blob(m)
     out = decode_halfvecs(blob, 7)
     assert out.shape == (5, 7) and out.dtype == np.float32
     np.testing.assert_array_equal(out, m.astype(np.float32))
@@ -21,7 +16,7 @@ def test_decode_roundtrip():
 
 def test_decode_rejects_wrong_dim():
     with pytest.raises(ValueError, match="not a whole number"):
-        decode_halfvecs(_halfvec_send(np.ones(3)), 4)
+        decode_halfvecs(halfvec_send(np.ones(3)), 4)
 
 
 def test_empty_blob():

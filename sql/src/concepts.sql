@@ -174,7 +174,8 @@ LANGUAGE sql STABLE AS $$
     JOIN mediatag.dataset d ON d.id = c.dataset_id
     LEFT JOIN LATERAL (SELECT * FROM mediatag.concept_classifier x WHERE x.concept_id = c.id
                        ORDER BY x.version DESC LIMIT 1) cc ON true
-    WHERE list_concepts.dataset IS NULL OR d.id = mediatag.dataset_id(list_concepts.dataset)
+    WHERE CASE WHEN list_concepts.dataset IS NULL THEN mediatag._can_read_dataset(d.id)
+               ELSE d.id = mediatag.dataset_id(list_concepts.dataset) END
     ORDER BY c.name
 $$;
 
@@ -222,64 +223,9 @@ END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._fit_concept(concept_id bigint) RETURNS int
 LANGUAGE plpython3u AS $$
-import json
-import sys
-import time
-if "@PYDIR@" not in sys.path:
-    sys.path.insert(0, "@PYDIR@")
-from mediatag_ml import active, calibration
-from mediatag_ml.jsonable import jsonable
-from mediatag_ml.vectors import decode_halfvecs, format_vector, parse_vector
-
-CALIBRATION_ROWS = 2000
-started = time.perf_counter()
-plans = SD.get("concept_plans")
-if plans is None:
-    plans = SD["concept_plans"] = {
-        "concept": plpy.prepare(
-            """SELECT c.dataset_id AS ds, d.visual_dim AS dim, c.description_embedding::text AS descr, d.visual_model,
-                      mediatag._model_calibration_json(d.visual_model) AS visual_calibration,
-                      (SELECT b.embedding::text FROM mediatag.baseline_prompt b
-                       WHERE b.model = d.visual_model AND b.modality = 'visual') AS baseline
-               FROM mediatag.concept c JOIN mediatag.dataset d ON d.id = c.dataset_id WHERE c.id = $1""", ["bigint"]),
-        "labels": plpy.prepare(
-            """SELECT string_agg(halfvec_send(k.embedding), ''::bytea ORDER BY l.keyframe_id) AS blob, count(*) AS n
-               FROM mediatag.concept_label l JOIN mediatag.keyframe k ON k.id = l.keyframe_id
-               WHERE l.concept_id = $1 AND l.label = $2""", ["bigint", "text"]),
-        "examples": plpy.prepare(
-            """SELECT string_agg(halfvec_send(e.embedding::halfvec), ''::bytea ORDER BY e.id) AS blob
-               FROM mediatag.concept_example e WHERE e.concept_id = $1""", ["bigint"]),
-        "sample": plpy.prepare("SELECT mediatag._calibration_sample($1, $2) AS blob", ["bigint", "int"]),
-        "sample_key": plpy.prepare(
-            """SELECT count(*)::text || '/' || coalesce(max(keyframe_id), 0)::text AS k
-               FROM mediatag.keyframe_sample WHERE dataset_id = $1""", ["bigint"]),
-        "insert": plpy.prepare(
-            """INSERT INTO mediatag.concept_classifier (concept_id, version, weights, bias, summary)
-               VALUES ($1, coalesce((SELECT max(version) FROM mediatag.concept_classifier WHERE concept_id = $1), 0) + 1,
-                       $2::vector, $3, $4::jsonb) RETURNING version""", ["bigint", "text", "float8", "text"]),
-    }
-
-c = plpy.execute(plans["concept"], [concept_id])[0]
-dim = c["dim"]
-# The sample is cached per session, keyed by its identity: a retrain after one more label reads no sample.
-key = plpy.execute(plans["sample_key"], [c["ds"]])[0]["k"]
-cache = SD.setdefault("concept_samples", {})
-hit = cache.get(c["ds"])
-if hit is None or hit[0] != key:
-    hit = cache[c["ds"]] = (key, decode_halfvecs(plpy.execute(plans["sample"], [c["ds"], CALIBRATION_ROWS])[0]["blob"], dim))
-sample = hit[1]
-pos = decode_halfvecs(plpy.execute(plans["labels"], [concept_id, "yes"])[0]["blob"], dim)
-neg = decode_halfvecs(plpy.execute(plans["labels"], [concept_id, "no"])[0]["blob"], dim)
-ex = decode_halfvecs(plpy.execute(plans["examples"], [concept_id])[0]["blob"], dim)
-# The same calibration and the same random subset of the sample as the dataset's tags.
-clf = active.fit_concept(pos, neg, ex, parse_vector(c["descr"]), parse_vector(c["baseline"]), sample, dim=dim,
-                         seed=int(concept_id),
-                         model_calibration=calibration.resolve_model_calibration(c["visual_calibration"],
-                                                                                 c["visual_model"]))
-summary = dict(clf.summary)
-summary["train_ms"] = round((time.perf_counter() - started) * 1000, 1)
-return plpy.execute(plans["insert"], [concept_id, format_vector(clf.w), float(clf.b),
-                                      json.dumps(jsonable(summary))])[0]["version"]
+import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
+from mediatag_ml import sql_concepts
+return sql_concepts.fit_concept(plpy, SD, concept_id)
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag.retrain_concept(concept text) RETURNS int
@@ -650,31 +596,9 @@ CREATE OR REPLACE FUNCTION mediatag._select_batch(concept_id bigint, dim int, n 
                                                   cand_ids bigint[], cand_scores real[], cand_sample boolean[],
                                                   cand_blob bytea, OUT ids bigint[], OUT reasons text[])
 LANGUAGE plpython3u AS $$
-import sys
-if "@PYDIR@" not in sys.path:
-    sys.path.insert(0, "@PYDIR@")
-import numpy as np
-from mediatag_ml import active
-from mediatag_ml.vectors import decode_halfvecs
-
-MAX_LABELED = 5000  # the most recent labels are what a new pick could duplicate
-if not cand_ids:
-    return [], []
-# The sample's and the HNSW neighbourhood's candidates arrive one list after the other, each in id order; the
-# selection sees them as one list in id order, as it always has.
-order = np.argsort(np.array(cand_ids, dtype=np.int64), kind="stable")
-lab = plpy.execute(plpy.prepare(
-    """SELECT string_agg(b, ''::bytea) AS blob FROM (
-         (SELECT halfvec_send(k.embedding) AS b FROM mediatag.concept_label l JOIN mediatag.keyframe k ON k.id = l.keyframe_id
-          WHERE l.concept_id = $1 ORDER BY l.labeled_at DESC LIMIT $2)
-         UNION ALL
-         (SELECT halfvec_send(e.embedding::halfvec) FROM mediatag.concept_example e WHERE e.concept_id = $1 LIMIT $2)) x""",
-    ["bigint", "int"]), [concept_id, MAX_LABELED])[0]["blob"]
-ids, why = active.select_batch(
-    np.array(cand_ids, dtype=np.int64)[order], decode_halfvecs(cand_blob, dim)[order],
-    np.array(cand_scores, dtype=np.float64)[order], np.array(cand_sample, dtype=bool)[order],
-    decode_halfvecs(lab, dim), n, n_labeled, seed)
-return [int(i) for i in ids], why
+import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
+from mediatag_ml import sql_concepts
+return sql_concepts.select_batch(plpy, concept_id, dim, n, n_labeled, seed, cand_ids, cand_scores, cand_sample, cand_blob)
 $$;
 
 -- "Start from a text search": search results with the concept's current label, to label in place.

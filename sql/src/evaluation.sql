@@ -220,47 +220,17 @@ CREATE OR REPLACE FUNCTION mediatag.evaluation_metrics(evaluation_id bigint, wei
 RETURNS TABLE (threshold real, "precision" real, recall real, f1 real, f05 real, accuracy real,
                tp int, fp int, fn int, tn int, est_tp real, est_fp real, est_fn real, est_tn real)
 LANGUAGE plpython3u AS $$
-import sys
-if "@PYDIR@" not in sys.path:
-    sys.path.insert(0, "@PYDIR@")
-import numpy as np
-from mediatag_ml import metrics
-
-r = plpy.execute(plpy.prepare(
-    """SELECT array_agg(score) AS s, array_agg(truth) AS y, array_agg(weight) AS w
-       FROM mediatag.evaluation_weights($1)""", ["bigint"]), [evaluation_id])[0]
-if not r["s"]:
-    plpy.error(f"evaluation {evaluation_id} has no judged items yet", hint="record ground truth with mediatag.set_ground_truth()")
-s, y = np.array(r["s"], dtype=np.float64), np.array(r["y"], dtype=bool)
-w = np.array(r["w"], dtype=np.float64) if weighted and r["w"][0] is not None else None
-m = metrics.threshold_metrics(s, y, weights=np.ones_like(s) if w is None else w)
-keys = ("thresholds", "precision", "recall", "f1", "f05", "accuracy", "sample_tp", "sample_fp", "sample_fn", "sample_tn",
-        "tp", "fp", "fn", "tn")
-names = ("threshold", "precision", "recall", "f1", "f05", "accuracy", "tp", "fp", "fn", "tn",
-         "est_tp", "est_fp", "est_fn", "est_tn")
-cols = [np.asarray(m[k]).tolist() for k in keys]
-return [dict(zip(names, row)) for row in zip(*cols)]
+import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
+from mediatag_ml import sql_evaluation
+return sql_evaluation.evaluation_metrics(plpy, evaluation_id, weighted)
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric text DEFAULT 'f1', weighted boolean DEFAULT true)
 RETURNS TABLE (threshold real, value real, metric text, judged int)
 LANGUAGE plpython3u AS $$
-import sys
-if "@PYDIR@" not in sys.path:
-    sys.path.insert(0, "@PYDIR@")
-import numpy as np
-from mediatag_ml import metrics as M
-
-if metric not in ("f1", "f05", "precision", "recall", "accuracy"):
-    plpy.error(f'invalid metric "{metric}": use f1, f05, precision, recall or accuracy')
-r = plpy.execute(plpy.prepare(
-    """SELECT array_agg(score) AS s, array_agg(truth) AS y, array_agg(weight) AS w
-       FROM mediatag.evaluation_weights($1)""", ["bigint"]), [evaluation_id])[0]
-if not r["s"]:
-    plpy.error(f"evaluation {evaluation_id} has no judged items yet", hint="record ground truth with mediatag.set_ground_truth()")
-w = np.array(r["w"], dtype=np.float64) if weighted and r["w"][0] is not None else None
-thr, val = M.best_threshold(np.array(r["s"], dtype=np.float64), np.array(r["y"], dtype=bool), metric=metric, weights=w)
-return [{"threshold": float(thr), "value": float(val), "metric": metric, "judged": len(r["s"])}]
+import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
+from mediatag_ml import sql_evaluation
+return sql_evaluation.suggest_threshold(plpy, evaluation_id, metric, weighted)
 $$;
 
 -- The threshold in force for a tag on a dataset: the one saved for that dataset, else the tag's own.

@@ -198,16 +198,7 @@ END $$;
 CREATE OR REPLACE FUNCTION mediatag._diverse_uncertain(dim int, k int, ids bigint[], scores real[], blob bytea)
 RETURNS bigint[]
 LANGUAGE plpython3u AS $$
-import sys
-if "@PYDIR@" not in sys.path:
-    sys.path.insert(0, "@PYDIR@")
-import numpy as np
-from mediatag_ml import sampling
-from mediatag_ml.vectors import decode_halfvecs
-
-if not ids:
-    return []
-picked = sampling.uncertain_diverse(np.array(ids, dtype=np.int64), decode_halfvecs(blob, dim),
-                                    np.array(scores, dtype=np.float64), k)
-return [int(i) for i in picked]
+import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
+from mediatag_ml import sql_preview
+return sql_preview.diverse_uncertain(dim, k, ids, scores, blob)
 $$;

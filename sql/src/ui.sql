@@ -78,7 +78,13 @@ BEGIN
         gid := (mediatag._group(tag_group)).id;
     END IF;
     RETURN (
-        WITH j AS (SELECT * FROM mediatag.job x WHERE gid IS NULL OR (x.payload ->> 'group_id')::bigint = gid)
+        -- Only jobs about datasets the caller may read (by the dataset or the evaluation they name); admins all.
+        WITH j AS (SELECT * FROM mediatag.job x
+                   WHERE (gid IS NULL OR (x.payload ->> 'group_id')::bigint = gid)
+                     AND (mediatag._is_admin()
+                          OR mediatag._can_read_dataset(coalesce((x.payload ->> 'dataset_id')::bigint,
+                                 (SELECT e.dataset_id FROM mediatag.evaluation e
+                                  WHERE e.id = (x.payload ->> 'evaluation_id')::bigint)))))
         SELECT jsonb_build_object(
             'queued', (SELECT count(*) FROM j WHERE state = 'queued'),
             'running', (SELECT count(*) FROM j WHERE state = 'running'),
@@ -120,6 +126,7 @@ LANGUAGE sql STABLE AS $$
     JOIN mediatag.tag t ON t.id = (mediatag._tag(g, tag)).id
     JOIN mediatag.evaluation e ON e.tag_id = t.id
     JOIN mediatag.dataset d ON d.id = e.dataset_id
+    WHERE mediatag._can_read_dataset(d.id)
     ORDER BY e.id DESC
 $$;
 
@@ -131,39 +138,7 @@ $$;
 CREATE OR REPLACE FUNCTION mediatag.import_concept_labels_csv(concept text, csv_text text)
 RETURNS TABLE (item text, label text, keyframes int)
 LANGUAGE plpython3u AS $$
-import csv
-import io
-
-ITEM_COLUMNS = ("keyframe_id", "asset_id", "path", "file", "filename", "file_name", "image")
-LABEL_COLUMNS = ("label", "answer", "value")
-BAD = "22023"  # invalid_parameter_value
-if csv_text is None or not csv_text.strip():
-    plpy.error("the CSV is empty: give one row per item (file name or asset id, then yes / no)", sqlstate=BAD)
-if len(csv_text) > 16 * 1024 * 1024:
-    plpy.error(f"the CSV has {len(csv_text)} characters; at most 16 MiB of labels at once", sqlstate=BAD)
-try:
-    rows = [r for r in csv.reader(io.StringIO(csv_text.lstrip("\ufeff"))) if any(c.strip() for c in r)]
-except csv.Error as e:
-    plpy.error(f"the CSV could not be read: {e}", sqlstate=BAD)
-header = [c.strip().lower() for c in rows[0]]
-item_col = next((c for c in ITEM_COLUMNS if c in header), None)
-label_col = next((c for c in LABEL_COLUMNS if c in header), None)
-if item_col is not None and label_col is not None:
-    i, j, body, first_line = header.index(item_col), header.index(label_col), rows[1:], 2
-elif item_col is None and label_col is None:
-    i, j, body, first_line = 0, 1, rows, 1
-else:
-    plpy.error(
-        "the CSV header needs an item column (" + ", ".join(ITEM_COLUMNS) + ") and a label column ("
-        + ", ".join(LABEL_COLUMNS) + "); found " + ", ".join(header), sqlstate=BAD)
-if not body:
-    plpy.error("the CSV has a header but no rows", sqlstate=BAD)
-items, labels = [], []
-for n, r in enumerate(body, start=first_line):
-    if len(r) <= max(i, j):
-        plpy.error(f"CSV line {n}: expected an item and a label, got {r!r}"[:300], sqlstate=BAD)
-    items.append(("keyframe:" if item_col == "keyframe_id" else "") + r[i].strip())
-    labels.append(r[j].strip())
-plan = plpy.prepare("SELECT * FROM mediatag.import_concept_labels($1, $2, $3)", ["text", "text[]", "text[]"])
-return plpy.execute(plan, [concept, items, labels])
+import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
+from mediatag_ml import sql_ui
+return sql_ui.import_concept_labels_csv(plpy, concept, csv_text)
 $$;
