@@ -27,6 +27,7 @@ demo: setup
 
 test: setup
 	@$(PY) -m ruff check embedder plpython tests bench datasette_plugins
+	@PGHOST=$$(readlink -f .mediatag/run) PGPORT=$$(cat .mediatag/port) PGUSER=postgres $(MAKE) -s -C sql PG_CONFIG=$(abspath $(PG_CONFIG)) installcheck
 	@$(PY) -m pytest -q
 
 bench: setup

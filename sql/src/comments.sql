@@ -72,7 +72,8 @@ dataset: the dataset''s name
 Returns: nothing.';
 
 COMMENT ON FUNCTION mediatag.refresh_dataset_views(text) IS
-'Rebuilds the views mediatag_data.<dataset>_keyframes and _assets (metadata keys as columns). Editors of the dataset.
+'Rebuilds the views <dataset>_keyframes and _assets in mediatag_data and mediatag_bi (metadata keys as columns).
+Editors of the dataset.
 dataset: the dataset''s name
 Returns: nothing.';
 

@@ -70,7 +70,7 @@ BEGIN
              WHERE a.dataset_id = d.id LOOP
         PERFORM mediatag._drop_score_partitions(g, d.id);
     END LOOP;
-    EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I, mediatag_data.%I',
+    EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%1$I, mediatag_data.%2$I, mediatag_bi.%1$I, mediatag_bi.%2$I',
                    d.slug || '_keyframes', d.slug || '_assets');
     FOR fid IN SELECT f.id FROM mediatag.filter_index f WHERE f.dataset_id = d.id LOOP
         EXECUTE format('DROP INDEX IF EXISTS mediatag.%I', mediatag._filter_index_name(fid));
@@ -80,19 +80,19 @@ END $$;
 
 -- One view per dataset with the user metadata keys as text columns, so BI tools see plain columns
 -- (SeriesName, EpisodeName, …) next to the keyframe ids. Rebuilt when new keys appear. A key that equals one
--- of the views' own columns (width, status, duration_ms, path, …) is exposed as meta_<key> (meta_width), with
--- more underscores if that is taken too, so any key works and the fixed columns keep their meaning. Keys are
--- case-sensitive column names ("Width" is its own column); empty keys and keys longer than 60 characters have
--- no column (they stay in the metadata jsonb column).
-CREATE OR REPLACE FUNCTION mediatag._metadata_columns(dataset_id bigint) RETURNS text
+-- of the views' own columns (width, status, duration_ms, path, …, and `reserved`: the curated views' own) is
+-- exposed as meta_<key> (meta_width), with more underscores if that is taken too, so any key works and the fixed
+-- columns keep their meaning. Keys are case-sensitive column names ("Width" is its own column); empty keys and
+-- keys longer than 60 characters have no column (they stay in the metadata jsonb column). Rows: each key and its
+-- column, in key order.
+CREATE OR REPLACE FUNCTION mediatag._metadata_columns(dataset_id bigint, reserved text[] DEFAULT '{}')
+RETURNS TABLE (key text, col text)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    cols text := '';
     k text;
-    col text;
     fixed text[] := ARRAY['dataset', 'keyframe_id', 'coactive_image_id', 'asset_id', 'video_id', 'shot_id',
                           'keyframe_index', 'keyframe_time_ms', 'path', 'asset_path', 'kind', 'metadata', 'embedding',
-                          'duration_ms', 'width', 'height', 'size_bytes', 'status', 'error'];
+                          'duration_ms', 'width', 'height', 'size_bytes', 'status', 'error'] || reserved;
     taken text[];
     keys text[];
 BEGIN
@@ -101,6 +101,7 @@ BEGIN
     taken := fixed || keys;   -- a user key is never renamed onto another user key
     FOREACH k IN ARRAY keys LOOP
         IF k = '' OR length(k) > 60 THEN CONTINUE; END IF;
+        key := k;
         col := k;
         IF k = ANY (fixed) THEN
             col := 'meta_' || k;
@@ -109,20 +110,29 @@ BEGIN
             END LOOP;
             taken := taken || col;
         END IF;
-        cols := cols || format(', a.metadata ->> %L AS %I', k, col);
+        RETURN NEXT;
     END LOOP;
-    RETURN cols;
 END $$;
 
+-- The dataset's views: mediatag_data.<slug>_keyframes / _assets, and their curated twins in mediatag_bi (README
+-- "Connect a BI tool") with the dataset's name, when each asset was ingested and the UI's keyframe image, and a
+-- comment on every column.
 CREATE OR REPLACE FUNCTION mediatag.refresh_dataset_views(dataset text) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     d mediatag.dataset;
     cols text;
+    curated_cols text;
+    curated_keys jsonb;
 BEGIN
     PERFORM mediatag._require_write(mediatag.dataset_id(dataset), 'refreshing dataset views');
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
-    cols := mediatag._metadata_columns(d.id);
+    SELECT coalesce(string_agg(format(', a.metadata ->> %L AS %I', m.key, m.col), '' ORDER BY m.key), '')
+    INTO cols FROM mediatag._metadata_columns(d.id) m;
+    SELECT coalesce(string_agg(format(', a.metadata ->> %L AS %I', m.key, m.col), '' ORDER BY m.key), ''),
+           coalesce(jsonb_object_agg(m.col, m.key), '{}')
+    INTO curated_cols, curated_keys
+    FROM mediatag._metadata_columns(d.id, ARRAY['ingested_at', 'keyframe_url', 'first_keyframe_id']) m;
     -- Replaced in place, keeping grants and what users built on them (see _replace_view).
     PERFORM mediatag._replace_view(d.slug || '_keyframes', format($v$
         SELECT k.id AS keyframe_id, k.id AS coactive_image_id, k.asset_id,
@@ -134,8 +144,29 @@ BEGIN
         SELECT a.id AS asset_id, CASE WHEN a.kind = 'video' THEN a.id END AS video_id, a.kind, a.path,
                a.duration_ms, a.width, a.height, a.size_bytes, a.status, a.error, a.metadata %s
         FROM mediatag.asset a WHERE a.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$, cols, d.id, d.id));
-    EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I TO mediatag_viewer, mediatag_query',
-                   d.slug || '_keyframes', d.slug || '_assets');
+    -- The name is joined, not written into the definition: every login can read a view's definition.
+    PERFORM mediatag._replace_view(d.slug || '_keyframes', format($v$
+        SELECT x.name AS dataset, k.id AS keyframe_id, k.id AS coactive_image_id, k.asset_id,
+               CASE WHEN a.kind = 'video' THEN a.id END AS video_id, k.shot_id, k.keyframe_index,
+               k.time_ms AS keyframe_time_ms, k.image_path AS path, a.path AS asset_path, a.kind, a.metadata,
+               a.created_at AS ingested_at, %s AS keyframe_url %s
+        FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id JOIN mediatag.dataset x ON x.id = k.dataset_id
+        WHERE k.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$,
+        mediatag._keyframe_url_sql('k.id'), curated_cols, d.id, d.id), 'mediatag_bi');
+    -- An asset's picture is its first keyframe (an index lookup per asset).
+    PERFORM mediatag._replace_view(d.slug || '_assets', format($v$
+        SELECT x.name AS dataset, a.id AS asset_id, CASE WHEN a.kind = 'video' THEN a.id END AS video_id, a.kind,
+               a.path, a.duration_ms, a.width, a.height, a.size_bytes, a.status, a.error, a.metadata,
+               a.created_at AS ingested_at, f.id AS first_keyframe_id, %s AS keyframe_url %s
+        FROM mediatag.asset a JOIN mediatag.dataset x ON x.id = a.dataset_id
+        LEFT JOIN LATERAL (SELECT k.id FROM mediatag.keyframe k WHERE k.asset_id = a.id
+                           ORDER BY k.keyframe_index LIMIT 1) f ON true
+        WHERE a.dataset_id = %s AND mediatag._can_read_dataset(%s)$v$,
+        mediatag._keyframe_url_sql('f.id'), curated_cols, d.id, d.id), 'mediatag_bi');
+    PERFORM mediatag._comment_bi_view(d.slug || '_keyframes', 'keyframes', curated_keys);
+    PERFORM mediatag._comment_bi_view(d.slug || '_assets', 'assets', curated_keys);
+    EXECUTE format('GRANT SELECT ON mediatag_data.%1$I, mediatag_data.%2$I, mediatag_bi.%1$I, mediatag_bi.%2$I
+                    TO mediatag_viewer, mediatag_query', d.slug || '_keyframes', d.slug || '_assets');
 END $$;
 
 -- HNSW build parameters of every per-dataset index. ef_construction 128 rather than pgvector's default 64: on 1M

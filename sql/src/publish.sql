@@ -138,7 +138,9 @@ LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); s text;
 BEGIN
     FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits'] LOOP
-        EXECUTE format('DROP VIEW IF EXISTS mediatag_data.%I', 'dt_' || g.slug || '_' || s);
+        -- The views without CASCADE (a user's view over one stops the drop), the curated one too: its table's
+        -- CASCADE below would take along what users built on it.
+        EXECUTE format('DROP VIEW IF EXISTS mediatag_bi.%1$I, mediatag_data.%1$I', 'dt_' || g.slug || '_' || s);
         EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I CASCADE', 'dt_' || g.slug || '_' || s || '_scores');
     END LOOP;
     DELETE FROM mediatag.job WHERE kind = 'score_group' AND state IN ('queued', 'error')

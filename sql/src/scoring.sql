@@ -20,23 +20,31 @@ ALTER TABLE mediatag.group_application ADD COLUMN IF NOT EXISTS hits_floors real
 CREATE OR REPLACE FUNCTION mediatag._score_table(g mediatag.tag_group, level text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT 'dt_' || g.slug || '_' || level || '_scores' $$;
 
--- What the visual, shot, video and transcript score views of a group share after their column lists: each row's
--- tag, classifier and threshold by its version and position, and the filter to the caller's readable datasets
--- (the views run as their owner, so this filter is their access control). `also`: a further condition.
-CREATE OR REPLACE FUNCTION mediatag._score_view_from(score_table text, group_id bigint, also text DEFAULT NULL)
+-- What a group's score views share after their column lists: each row's tag, classifier and live threshold by its
+-- version and position, and the filter to the caller's readable datasets (the views run as their owner, so this
+-- filter is their access control). `also`: a further condition. `curated`: also the dataset (d), the group (g) and
+-- its application to the dataset (a), whose names and scoring time the mediatag_bi views show.
+CREATE OR REPLACE FUNCTION mediatag._score_view_from(score_table text, group_id bigint, also text DEFAULT NULL,
+                                                     curated boolean DEFAULT false)
 RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT format($f$FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
         JOIN mediatag.tag t ON t.id = vt.tag_id
-        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
+        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id%s
         WHERE %s s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$f$,
-        score_table, group_id, coalesce(also || ' AND', ''))
+        score_table, group_id,
+        CASE WHEN curated THEN format($j$
+        JOIN mediatag.dataset d ON d.id = s.dataset_id
+        JOIN mediatag.tag_group g ON g.id = %s
+        LEFT JOIN mediatag.group_application a ON a.group_id = g.id AND a.dataset_id = s.dataset_id$j$, group_id)
+        ELSE '' END,
+        coalesce(also || ' AND', ''))
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag._ensure_score_tables(g mediatag.tag_group) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE base text := 'dt_' || g.slug;
+DECLARE base text := 'dt_' || g.slug; lvl record;
 BEGIN
     -- Each table only when missing, not CREATE ... IF NOT EXISTS: inside an extension upgrade (which regenerates
     -- the views through here) that statement refuses tables that are not extension members, and these must not be.
@@ -65,39 +73,41 @@ BEGIN
         asset_id bigint, video_id bigint, start_ms int, end_ms int, text text,
         version int, scores real[]) PARTITION BY LIST (dataset_id)', base || '_transcript_scores');
     END IF;
-    PERFORM mediatag._replace_view(base || '_visual', format($v$
-        SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.shot_id, s.keyframe_index, s.keyframe_time_ms,
+    -- Each level's view in mediatag_data and its curated twin in mediatag_bi (README "Connect a BI tool"): the same
+    -- columns after the dataset's and the group's names, then when the scores were computed and, where a row is a
+    -- keyframe, the UI's image of it. The hits view joins its long-form table on the tag's position.
+    FOR lvl IN SELECT * FROM (VALUES
+        ('visual', $c$s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.shot_id, s.keyframe_index, s.keyframe_time_ms,
                vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
-               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        %s$v$, mediatag._score_view_from(base || '_visual_scores', g.id)));
-    PERFORM mediatag._replace_view(base || '_shot', format($v$
-        SELECT s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
+               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version$c$,
+         NULL, 's.keyframe_id'),
+        ('shot', $c$s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
                s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
-               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        %s$v$, mediatag._score_view_from(base || '_shot_scores', g.id)));
-    PERFORM mediatag._replace_view(base || '_video', format($v$
-        SELECT s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
+               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version$c$,
+         NULL, NULL),
+        ('video', $c$s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
                s.shots, s.hits[vt.position] AS shots_above_threshold, coalesce(dt.threshold, t.threshold) AS threshold,
-               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        %s$v$, mediatag._score_view_from(base || '_video_scores', g.id)));
-    PERFORM mediatag._replace_view(base || '_transcript', format($v$
-        SELECT s.dataset_id, s.segment_id, s.asset_id, s.video_id, s.start_ms, s.end_ms, s.start_ms AS keyframe_time_ms,
+               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version$c$,
+         NULL, NULL),
+        ('transcript', $c$s.dataset_id, s.segment_id, s.asset_id, s.video_id, s.start_ms, s.end_ms, s.start_ms AS keyframe_time_ms,
                s.text, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
-               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version
-        %s$v$, mediatag._score_view_from(base || '_transcript_scores', g.id, 's.scores[vt.position] IS NOT NULL')));
-    PERFORM mediatag._replace_view(base || '_hits', format($v$
-        SELECT s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.keyframe_time_ms, vt.tag_name AS tag,
-               s.score, coalesce(dt.threshold, t.threshold) AS threshold, true AS threshold_decision, s.version
-        FROM mediatag_data.%I s
-        JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version AND vt.position = s.position
-        JOIN mediatag.tag t ON t.id = vt.tag_id
-        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
-        WHERE s.score >= coalesce(dt.threshold, t.threshold)
-          AND s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$v$, base || '_hits_scores', g.id));
-    -- The views only (they filter by the caller's datasets); the wide tables behind them stay the owner's.
-    EXECUTE format('GRANT SELECT ON mediatag_data.%I, mediatag_data.%I, mediatag_data.%I, mediatag_data.%I,
-                    mediatag_data.%I TO mediatag_viewer, mediatag_query',
-                   base || '_visual', base || '_shot', base || '_video', base || '_transcript', base || '_hits');
+               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version$c$,
+         's.scores[vt.position] IS NOT NULL', NULL),
+        ('hits', $c$s.dataset_id, s.keyframe_id, s.asset_id, s.video_id, s.keyframe_time_ms, vt.tag_name AS tag,
+               s.score, coalesce(dt.threshold, t.threshold) AS threshold, true AS threshold_decision, s.version$c$,
+         'vt.position = s.position AND s.score >= coalesce(dt.threshold, t.threshold)', 's.keyframe_id')
+    ) x(level, cols, also, keyframe) LOOP
+        PERFORM mediatag._replace_view(base || '_' || lvl.level, format('SELECT %s %s', lvl.cols,
+            mediatag._score_view_from(mediatag._score_table(g, lvl.level), g.id, lvl.also)));
+        PERFORM mediatag._replace_view(base || '_' || lvl.level, format('SELECT d.name AS dataset, g.name AS tag_group, %s, a.scored_at%s %s',
+            lvl.cols, coalesce(', ' || mediatag._keyframe_url_sql(lvl.keyframe) || ' AS keyframe_url', ''),
+            mediatag._score_view_from(mediatag._score_table(g, lvl.level), g.id, lvl.also,
+                                      curated => true)), 'mediatag_bi');
+        PERFORM mediatag._comment_bi_view(base || '_' || lvl.level, lvl.level);
+        -- The views only (they filter by the caller's datasets); the wide tables behind them stay the owner's.
+        EXECUTE format('GRANT SELECT ON mediatag_data.%1$I, mediatag_bi.%1$I TO mediatag_viewer, mediatag_query',
+                       base || '_' || lvl.level);
+    END LOOP;
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._drop_score_partitions(g mediatag.tag_group, dataset_id bigint) RETURNS void

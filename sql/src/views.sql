@@ -24,15 +24,16 @@ FROM mediatag.asset a
 JOIN mediatag.dataset d ON d.id = a.dataset_id
 WHERE a.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[]);
 
--- Creates or replaces a generated view in mediatag_data (a dataset's or a group's) with this version's query, keeping
--- what people built on it. CREATE OR REPLACE VIEW keeps the view's grants and the views, functions and materialized
--- views that read it, and works while its columns stay as they were or new ones are appended. A change beyond that
--- (a column dropped, renamed, retyped or moved) drops the view and creates it again with the same grants when
--- nothing depends on it; when something does, it refuses and names what: dropping a user's objects is never the way.
-CREATE OR REPLACE FUNCTION mediatag._replace_view(name text, query text) RETURNS void
+-- Creates or replaces a generated view (a dataset's or a group's, in mediatag_data or the curated mediatag_bi) with
+-- this version's query, keeping what people built on it. CREATE OR REPLACE VIEW keeps the view's grants and the
+-- views, functions and materialized views that read it, and works while its columns stay as they were or new ones
+-- are appended. A change beyond that (a column dropped, renamed, retyped or moved) drops the view and creates it
+-- again with the same grants when nothing depends on it; when something does, it refuses and names what: dropping a
+-- user's objects is never the way.
+CREATE OR REPLACE FUNCTION mediatag._replace_view(name text, query text, schema text DEFAULT 'mediatag_data') RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    target text := format('mediatag_data.%I', name);
+    target text := format('%I.%I', schema, name);
     old pg_catalog.pg_class;
     why text;
     dependents text;

@@ -1,17 +1,24 @@
--- Upgrade postlude: the runtime objects in mediatag_data (score tables, dt_* views, per-dataset views) belong to
--- the owner role, their views are regenerated from this version's definitions in place (mediatag._replace_view:
--- the grants and whatever users built on them stay, or the upgrade refuses naming what depends on a view that
--- must change its columns), and none of them stays a member of the extension (members are not dumped by pg_dump;
--- these must be).
+-- Upgrade postlude: the runtime objects in mediatag_data (score tables, dt_* views, per-dataset views) and in
+-- mediatag_bi (the same views curated for BI tools) belong to the owner role, their views are regenerated from this
+-- version's definitions in place (mediatag._replace_view: the grants and whatever users built on them stay, or the
+-- upgrade refuses naming what depends on a view that must change its columns), and none of them stays a member of
+-- the extension (members are not dumped by pg_dump; these must be).
 DO $$
-DECLARE g mediatag.tag_group; d text; r record;
+DECLARE
+    g mediatag.tag_group; d text; r record;
+    runtime oid[] := ARRAY['mediatag_data'::regnamespace, 'mediatag_bi'::regnamespace]::oid[];
+    -- mediatag_bi also holds the catalog views of the install script that just ran (extension members by now):
+    -- those are its own, grants included, and stay members.
+    catalog oid[] := ARRAY(SELECT dep.objid FROM pg_catalog.pg_depend dep JOIN pg_catalog.pg_class c ON c.oid = dep.objid
+                           WHERE dep.classid = 'pg_catalog.pg_class'::regclass AND dep.deptype = 'e'
+                             AND c.relnamespace = 'mediatag_bi'::regnamespace);
 BEGIN
     FOR r IN SELECT c.oid::regclass AS obj, c.relkind,
                     EXISTS (SELECT 1 FROM pg_catalog.pg_depend dep
                             WHERE dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objid = c.oid
                               AND dep.deptype = 'e') AS member
              FROM pg_catalog.pg_class c
-             WHERE c.relnamespace = 'mediatag_data'::regnamespace AND c.relkind IN ('r', 'p', 'v') LOOP
+             WHERE c.relnamespace = ANY (runtime) AND c.oid <> ALL (catalog) AND c.relkind IN ('r', 'p', 'v') LOOP
         EXECUTE format('ALTER TABLE %s OWNER TO mediatag_owner', r.obj);
         -- What an older release granted mediatag's roles is this version's to grant again; others' grants stay.
         EXECUTE format('REVOKE ALL ON %s FROM %s mediatag_viewer, mediatag_editor, mediatag_admin, mediatag_query',
@@ -34,7 +41,7 @@ BEGIN
     FOR r IN SELECT c.oid::regclass AS obj, c.relkind FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_depend dep ON dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objid = c.oid
                                           AND dep.deptype = 'e'
-             WHERE c.relnamespace = 'mediatag_data'::regnamespace AND c.relkind IN ('r', 'p', 'v') LOOP
+             WHERE c.relnamespace = ANY (runtime) AND c.oid <> ALL (catalog) AND c.relkind IN ('r', 'p', 'v') LOOP
         EXECUTE format('ALTER EXTENSION mediatag DROP %s %s', CASE r.relkind WHEN 'v' THEN 'VIEW' ELSE 'TABLE' END, r.obj);
     END LOOP;
 END $$;

@@ -5,10 +5,10 @@
 -- functions, materialized views and grants that users built on it stay too. One that this version drops, or
 -- changes in a way CREATE OR REPLACE cannot (its result, a parameter's name, a default removed), is dropped here
 -- with whatever is the extension's own that uses it: its views, the triggers and policies on its tables (the install
--- script makes them again) and the generated views in mediatag_data that nobody but mediatag's roles was granted
--- (the postlude makes them again). When dropping one would take anything else along — a user's view, function,
--- materialized view, a generated view with a user's grant — the upgrade refuses before changing anything and names
--- each of them.
+-- script makes them again) and the generated views in mediatag_data and mediatag_bi that nobody but mediatag's
+-- roles was granted (the postlude makes them again). When dropping one would take anything else along — a user's
+-- view, function, materialized view, a generated view with a user's grant — the upgrade refuses before changing
+-- anything and names each of them.
 --
 -- What this version defines comes from the headers of its CREATE FUNCTION / PROCEDURE statements (the statement up
 -- to its body), spliced in below by upgrade/routine_headers.awk. Postgres reads them, not us: each is created in a
@@ -71,8 +71,8 @@ BEGIN
 
     -- What a DROP ... CASCADE could take that is not the extension's: relations (views, materialized views, indexes)
     -- and functions outside it, and triggers, policies, rules, defaults and constraints of relations outside it
-    -- (oids from 16384 on: not initdb's). Generated views in mediatag_data granted to nobody but mediatag's roles
-    -- are the extension's to make again.
+    -- (oids from 16384 on: not initdb's). Generated views in mediatag_data and mediatag_bi granted to nobody but
+    -- mediatag's roles are the extension's to make again (mediatag_bi may not exist yet: matched by name).
     WITH member AS (
         SELECT d.classid, d.objid FROM pg_catalog.pg_depend d WHERE d.refobjid = ext AND d.deptype = 'e'
     ), own_rel AS (
@@ -83,7 +83,9 @@ BEGIN
     ), objects (classid, objid) AS (
         SELECT 'pg_catalog.pg_class'::regclass, c.oid FROM pg_catalog.pg_class c
         WHERE c.relkind IN ('v', 'm', 'i', 'I') AND c.oid >= 16384 AND c.oid NOT IN (SELECT oid FROM own_rel)
-          AND NOT (c.relkind = 'v' AND c.relnamespace = 'mediatag_data'::regnamespace
+          AND NOT (c.relkind = 'v'
+                   AND c.relnamespace IN (SELECT n.oid FROM pg_catalog.pg_namespace n
+                                          WHERE n.nspname IN ('mediatag_data', 'mediatag_bi'))
                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(c.relacl) a
                                    WHERE a.grantee <> c.relowner AND a.grantee NOT IN (SELECT oid FROM product)))
         UNION ALL
