@@ -17,6 +17,7 @@ import threading
 import psycopg
 
 from .job_loop import listen_for_jobs
+from .periodic import PeriodicCall
 from .query_watchdog import QueryWatchdog
 
 log = logging.getLogger("mediatag.worker")
@@ -28,31 +29,15 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class Heartbeat:
+class Heartbeat(PeriodicCall):
     """Marks this worker's running jobs as alive from its own connection until stopped."""
 
     def __init__(self, url: str, name: str, every_s: float = HEARTBEAT_S) -> None:
-        self.url, self.name, self.every_s = url, name, every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mediatag-heartbeat", daemon=True)
+        super().__init__(url, every_s, "mediatag-heartbeat", log)
+        self.name = name
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self.url, autocommit=True) as conn:
-                    while not self._stop.wait(self.every_s):
-                        conn.execute("SELECT mediatag.job_heartbeat(%s)", (self.name,))
-            except psycopg.Error as e:
-                log.warning("heartbeat: database error, retrying: %s", e)
-                self._stop.wait(self.every_s)
+    def tick(self, conn: psycopg.Connection) -> None:
+        conn.execute("SELECT mediatag.job_heartbeat(%s)", (self.name,))
 
 
 def run_pending(url: str, max_jobs: int = 1000) -> int:
