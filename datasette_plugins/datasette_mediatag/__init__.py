@@ -1,7 +1,7 @@
 """datasette-mediatag: the mediatag web UI as a Datasette plugin.
 
-The hooks below only register things; request handling lives in `views.py` (and `filter_indexes.py`),
-connections in `sessions.py`.
+The hooks below only register things: each page is a module of its own with its ROUTES (shared helpers in
+`base.py`), connections live in `sessions.py`.
 Every page calls the extension's `mediatag.*` SQL functions as the person's own PostgreSQL login, so the UI
 never holds more rights than the person using it.
 """
@@ -10,13 +10,44 @@ from __future__ import annotations
 
 from datasette import hookimpl
 
-from . import csrf_multipart, filter_indexes, hosts, views
+from . import (
+    access,
+    concept_uploads,
+    concepts,
+    csrf_multipart,
+    datasets,
+    evaluation,
+    filter_indexes,
+    groups,
+    hosts,
+    login,
+    query,
+    search,
+    static,
+    tag,
+)
 from .sessions import ACTIONS, PLUGIN, STORE, allowed
+
+PAGES = (
+    login,
+    static,
+    datasets,
+    access,
+    filter_indexes,
+    groups,
+    tag,
+    evaluation,
+    query,
+    search,
+    concepts,
+    concept_uploads,
+)
+ROUTES = [route for page in PAGES for route in page.ROUTES]
 
 
 @hookimpl
 def register_routes(datasette):
-    return views.ROUTES + filter_indexes.ROUTES
+    return ROUTES
 
 
 @hookimpl

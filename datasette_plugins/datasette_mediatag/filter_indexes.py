@@ -6,47 +6,42 @@ from __future__ import annotations
 
 import json
 
-from datasette.utils.asgi import Response
+from datasette.app import Datasette
+from datasette.utils.asgi import Request, Response
 
-from .sessions import Session, allowed
-from .views import UIError, arg, dataset_summary_or_404, render, url, view
+from .base import UIError, call, call_value, get_or_post, render, requires
+from .datasets import dataset_change, dataset_summary_or_404
+from .params import arg, json_text
+from .sessions import Session
 
-
-def _metadata(text: str) -> str:
-    """The form's JSON, normalised; the database says what else is wrong with it (not an object, empty)."""
-    try:
-        return json.dumps(json.loads(text))
-    except json.JSONDecodeError as e:
-        raise UIError(f'metadata must be a JSON object such as {{"SeriesName": "Friends"}}: {e}') from e
+METADATA_MESSAGE = 'metadata must be a JSON object such as {"SeriesName": "Friends"}'
 
 
-@view()
-async def dataset_filters(datasette, request, sess: Session):
+@requires("viewer")
+async def dataset_filters(datasette: Datasette, request: Request, sess: Session) -> Response:
     name = arg(request, "name")
-    if request.method == "POST":
-        if not allowed(request.actor, "mediatag-edit"):
-            raise UIError(f"{sess.login} may not change filter indexes: it needs the mediatag_editor role", status=403)
-        form = await request.post_vars()
-        action, metadata = form.get("action"), _metadata(form.get("metadata") or "")
-        if action == "create":
-            await sess.value(
-                "SELECT mediatag.create_filter_index(dataset => %s, metadata => %s::jsonb)", [name, metadata]
-            )
-            datasette.add_message(request, f"Built the filter index of {metadata}.", datasette.INFO)
-        elif action == "drop":
-            dropped = await sess.value(
-                "SELECT mediatag.drop_filter_index(dataset => %s, metadata => %s::jsonb)", [name, metadata]
-            )
-            msg = f"Dropped the filter index of {metadata}." if dropped else f"No filter index of {metadata} to drop."
-            datasette.add_message(request, msg, datasette.INFO if dropped else datasette.WARNING)
-        else:
-            raise UIError(f"unknown action {action!r}: use create or drop")
-        return Response.redirect(url("/mediatag/dataset/filters", name=name))
     await dataset_summary_or_404(sess, name)
-    indexes = await sess.rows("SELECT * FROM mediatag.filter_indexes(%s)", [name])
+    indexes = await call(sess, "filter_indexes", dataset=name)
     for i in indexes:
         i["metadata_json"] = json.dumps(i["metadata"], ensure_ascii=False)
     return await render(datasette, request, "mediatag_dataset_filters.html", {"name": name, "indexes": indexes})
 
 
-ROUTES = [(r"^/mediatag/dataset/filters$", dataset_filters)]
+# action -> the function that does it
+FILTER_ACTIONS = {"create": "create_filter_index", "drop": "drop_filter_index"}
+
+
+@dataset_change("/mediatag/dataset/filters", "editor", "change filter indexes")
+async def change_filters(sess: Session, name: str, form: dict) -> tuple[bool, str]:
+    action, metadata = form.get("action"), json_text(form.get("metadata") or "", METADATA_MESSAGE)
+    fn = FILTER_ACTIONS.get(action or "")
+    if fn is None:
+        raise UIError(f"unknown action {action!r}: use create or drop")
+    done = await call_value(sess, fn, dataset=name, metadata=metadata)
+    shown = json.dumps(metadata.obj)  # as the database reads it
+    if action == "create":
+        return True, f"Built the filter index of {shown}."
+    return done, f"Dropped the filter index of {shown}." if done else f"No filter index of {shown} to drop."
+
+
+ROUTES = [(r"^/mediatag/dataset/filters$", get_or_post(dataset_filters, change_filters))]

@@ -1,0 +1,233 @@
+"""What every page shares: who may run a handler (`requires`), calling mediatag.* SQL functions by their argument
+names (`call`), the database's errors as the page's messages, and rendering.
+
+Handlers run as the person's own PostgreSQL login (sessions.py), so the database checks every right again; the
+permission checks here decide what a page offers and answer a refused POST with 403 before any SQL runs. Forms are
+POSTed with Datasette's csrftoken field (the templates put it in every form and in a meta tag); fetch() calls send
+it in the x-csrftoken header; Datasette's asgi-csrf checks both (csrf_multipart.py does it for uploads).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+from datasette import Forbidden
+from datasette.app import Datasette
+from datasette.utils.asgi import Request, Response
+from psycopg import sql
+from psycopg.types.numeric import Float4
+
+from .sessions import ACTIONS, STORE, Session, allowed
+from .static import STATIC_VERSION
+
+# A mediatag role -> the Datasette action that checks it (sessions.ACTIONS maps the actions to PostgreSQL roles).
+ROLE_ACTIONS = {
+    "viewer": "mediatag-view",
+    "editor": "mediatag-edit",
+    "admin": "mediatag-admin",
+    "query": "mediatag-query",
+}
+
+Handler = Callable[[Datasette, Request, Session], Awaitable[Response]]
+Route = Callable[[Datasette, Request], Awaitable[Response]]
+
+
+class UIError(Exception):
+    def __init__(self, message: str, status: int = 400, hint: str | None = None):
+        super().__init__(message)
+        self.status, self.hint = status, hint
+
+
+class SQLError(UIError):
+    """What the database said, as a page shows it: its primary message and hint; 403 when it refused the login's
+    rights. A form POST that gets one goes back where it came from with the message (see `requires`)."""
+
+    @classmethod
+    def of(cls, e: psycopg.Error) -> SQLError:
+        d = e.diag
+        status = 403 if isinstance(e, psycopg.errors.InsufficientPrivilege) else 400
+        return cls((d.message_primary or str(e)).strip(), status, d.message_hint)
+
+    def text(self) -> str:
+        """Message and hint on one line, for a page that shows the error inline."""
+        return str(self) + (f" (hint: {self.hint})" if self.hint else "")
+
+
+@contextmanager
+def sql_errors() -> Iterator[None]:
+    """Turns a database error raised inside the block into an SQLError."""
+    try:
+        yield
+    except psycopg.Error as e:
+        raise SQLError.of(e) from e
+
+
+# ---- calling mediatag.* functions ---------------------------------------------------------------------------------
+
+
+def statement(fn: str, /, **named: Any) -> tuple[sql.Composed, list[Any]]:
+    """`SELECT * FROM mediatag.<fn>(name => %s, …)`. The names are written in the code, never taken from a request;
+    quoted, so an argument named like a keyword ("offset") needs nothing special."""
+    args = sql.SQL(", ").join(sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder()) for k in named)
+    return sql.SQL("SELECT * FROM {}({})").format(sql.Identifier("mediatag", fn), args), list(named.values())
+
+
+async def call(sess: Session, fn: str, /, **named: Any) -> list[dict]:
+    """The rows of mediatag.<fn> called with named arguments as the person; a database error is an SQLError."""
+    with sql_errors():
+        return await sess.rows(*statement(fn, **named))
+
+
+async def call_one(sess: Session, fn: str, /, **named: Any) -> dict | None:
+    rows = await call(sess, fn, **named)
+    return rows[0] if rows else None
+
+
+async def call_value(sess: Session, fn: str, /, **named: Any) -> Any:
+    """The value a scalar function returned (`SELECT * FROM` gives it as the only column)."""
+    row = await call_one(sess, fn, **named)
+    return None if row is None else next(iter(row.values()))
+
+
+async def call_all(sess: Session, calls: list[tuple[str, dict[str, Any]]], *, atomic: bool = False) -> list[list[dict]]:
+    """Several calls on one connection (PL/Python functions import numpy once per backend); `atomic`: in one
+    transaction, all of them or none."""
+    statements = [statement(fn, **named) for fn, named in calls]
+    with sql_errors():
+        return await (sess.atomic if atomic else sess.many)(statements)
+
+
+def real(x: float | None) -> Float4 | None:
+    """A `real` argument: psycopg sends a Python float as double precision, and double precision -> real is no
+    implicit cast, so a function taking `threshold real` would not be found."""
+    return None if x is None else Float4(x)
+
+
+async def require_function(sess: Session, name: str) -> None:
+    """Features of newer extensions show as "not available" in a database that lacks their function."""
+    if name not in await sess.functions():
+        raise UIError(f"mediatag.{name}() is not available in this database (a newer mediatag extension adds it)", 501)
+
+
+def by_name(rows: list[dict], name: str, key: str = "name") -> dict | None:
+    """The row whose `key` is `name` in any case (names of groups, tags and concepts are case-insensitive)."""
+    return next((r for r in rows if r[key].lower() == name.lower()), None)
+
+
+# ---- who may run a handler ------------------------------------------------------------------------------------------
+
+
+def is_api(request: Request) -> bool:
+    return request.path.startswith("/mediatag/api/")
+
+
+def url(path: str, **params: Any) -> str:
+    params = {k: v for k, v in params.items() if v is not None}
+    return f"{path}?{urlencode(params)}" if params else path
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, default=str), status=status, content_type="application/json; charset=utf-8")
+
+
+async def _session(datasette: Datasette, request: Request, action: str, doing: str) -> Session:
+    sess = STORE.session_of(request.actor)
+    if sess is None:
+        raise UIError("log in first", status=401)
+    if not await datasette.permission_allowed(request.actor, action, default=False):
+        raise UIError(f"{sess.login} may not {doing}: it needs the {ACTIONS[action]} role", status=403)
+    return sess
+
+
+def requires(role: str = "viewer", doing: str = "do this", needs: str | None = None) -> Callable[[Handler], Route]:
+    """Wraps a handler(datasette, request, sess): the person is logged in (else the login page, or 401 for the
+    API) and their login holds mediatag_<role> (else 403, "<login> may not <doing>"); the database has function
+    mediatag.<needs> (else 501, "not available"); errors become the page's messages. Pages require "viewer" (the
+    Query page "query"); POST handlers that change things "editor" or "admin"."""
+    action = ROLE_ACTIONS[role]
+
+    def deco(fn: Handler) -> Route:
+        async def handler(datasette: Datasette, request: Request) -> Response:
+            try:
+                sess = await _session(datasette, request, action, doing)
+                if needs:
+                    await require_function(sess, needs)
+                return await fn(datasette, request, sess)
+            except psycopg.Error as e:  # SQL that is no function call: catalog reads
+                return await _failed(datasette, request, SQLError.of(e))
+            except UIError as e:
+                return await _failed(datasette, request, e)
+
+        # Not functools.wraps: Datasette reads the signature (through __wrapped__) to choose the arguments it passes.
+        handler.__name__ = fn.__name__
+        return handler
+
+    return deco
+
+
+def rows_api(fn: str, /, *, needs: bool = False, **args: Callable[[Request], Any]) -> Route:
+    """A read of the JSON API: {"ok": true, "rows": [...]} of mediatag.<fn>, each named argument read from the
+    request by its reader (params.text, params.whole); `needs`: a function newer extensions add."""
+
+    async def read(datasette: Datasette, request: Request, sess: Session) -> Response:
+        rows = await call(sess, fn, **{name: get(request) for name, get in args.items()})
+        return json_response({"ok": True, "rows": rows})
+
+    route = requires("viewer", needs=fn if needs else None)(read)
+    route.__name__ = f"api_{fn}"
+    return route
+
+
+def get_or_post(get: Route, post: Route) -> Route:
+    """One URL, two handlers: a POST goes to `post` (which requires its own role), anything else to `get`."""
+
+    async def by_method(datasette: Datasette, request: Request) -> Response:
+        return await (post if request.method == "POST" else get)(datasette, request)
+
+    by_method.__name__ = get.__name__
+    return by_method
+
+
+async def _failed(datasette: Datasette, request: Request, e: UIError) -> Response:
+    if e.status == 401 and not is_api(request) and request.method == "GET":
+        return Response.redirect(url("/mediatag/login", next=request.full_path))
+    if isinstance(e, SQLError) and request.method == "POST" and not is_api(request):
+        # Form posts go back where they came from, with the database's words as the message.
+        datasette.add_message(request, e.text(), datasette.ERROR)
+        return Response.redirect(request.headers.get("referer") or "/mediatag/")
+    return await error_page(datasette, request, e)
+
+
+async def error_page(datasette: Datasette, request: Request, e: UIError) -> Response:
+    if is_api(request):
+        return json_response({"ok": False, "error": str(e), "hint": e.hint}, status=e.status)
+    if e.status == 403:
+        raise Forbidden(str(e))
+    return await render(datasette, request, "mediatag_error.html", {"message": str(e), "hint": e.hint}, e.status)
+
+
+# ---- rendering ------------------------------------------------------------------------------------------------------
+
+
+async def render(datasette: Datasette, request: Request, template: str, ctx: dict, status: int = 200) -> Response:
+    actor = request.actor
+    sess = STORE.session_of(actor)
+    fns = await sess.functions() if sess else set()
+    base = {
+        "url": url,
+        "mt_login": sess.login if sess else None,
+        "mt_roles": sess.roles if sess else (),
+        "can_edit": allowed(actor, "mediatag-edit"),
+        "can_query": allowed(actor, "mediatag-query"),
+        "has_search": "search" in fns,
+        "has_concepts": "create_concept" in fns,
+        "local_session": bool(sess and sess.sid == "local"),
+        "static_v": STATIC_VERSION,
+    }
+    html = await datasette.render_template(template, {**base, **ctx}, request=request)
+    return Response.html(html, status=status)

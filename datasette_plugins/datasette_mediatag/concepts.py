@@ -1,0 +1,118 @@
+"""Concepts (issue 13: shown once the functions exist): the list and "create from a text search", a concept's page
+with its top content, and labeling in batches (click once = yes, twice = no). Concepts from files are in
+concept_uploads.py."""
+
+from __future__ import annotations
+
+from datasette.app import Datasette
+from datasette.utils.asgi import Request, Response
+
+from . import uploads
+from .base import (
+    UIError,
+    by_name,
+    call,
+    get_or_post,
+    json_response,
+    render,
+    requires,
+    rows_api,
+    url,
+)
+from .datasets import dataset_names
+from .params import arg, ids, json_body, need, text, whole
+from .sessions import Session
+
+LABELS = ("yes", "no", "skip")
+TOP_N = 12  # top keyframes on a concept's page
+
+
+async def list_concepts(sess: Session, dataset: str | None = None) -> list[dict]:
+    # create_concept and list_concepts came in one extension version: a database with one has the other.
+    return await call(sess, "list_concepts", dataset=dataset)
+
+
+def _upload_ctx(fns: set[str]) -> dict:
+    """What the upload forms (_mediatag_uploads.html) need on either page."""
+    return {
+        "has_import": "import_concept_labels_csv" in fns,
+        "has_examples": "add_concept_examples" in fns,
+        "max_images": uploads.MAX_IMAGES,
+    }
+
+
+async def concepts_ctx(sess: Session) -> dict:
+    fns = await sess.functions()
+    available = "create_concept" in fns
+    return {
+        "available": available,
+        "concepts": await list_concepts(sess) if available else [],
+        "datasets": await dataset_names(sess),
+        "form": {},
+        **_upload_ctx(fns),
+    }
+
+
+async def concept_ctx(sess: Session, name: str) -> dict:
+    fns = await sess.functions()
+    available = {"continue_labeling", "label_concept", "concept_top"} <= fns
+    top, info = [], None
+    if available:
+        top = await call(sess, "concept_top", concept=name, n=TOP_N)
+        info = by_name(await list_concepts(sess), name)
+    return {
+        "available": available,
+        "name": info["name"] if info else name,
+        "info": info,
+        "top": top,
+        **_upload_ctx(fns),
+    }
+
+
+@requires("viewer")
+async def concepts_page(datasette: Datasette, request: Request, sess: Session) -> Response:
+    return await render(datasette, request, "mediatag_concepts.html", await concepts_ctx(sess))
+
+
+@requires("editor", "create concepts", needs="create_concept")
+async def create_concept(datasette: Datasette, request: Request, sess: Session) -> Response:
+    form = await request.post_vars()
+    name = (form.get("name") or "").strip()
+    description = form.get("description") or ""
+    await call(sess, "create_concept", dataset=form.get("dataset") or "", name=name, description=description)
+    return Response.redirect(url("/mediatag/concept", name=name, q=description or None))
+
+
+@requires("viewer")
+async def concept_page(datasette: Datasette, request: Request, sess: Session) -> Response:
+    ctx = await concept_ctx(sess, arg(request, "name"))
+    return await render(datasette, request, "mediatag_concept.html", ctx)
+
+
+api_concept_next = rows_api("continue_labeling", needs=True, concept=text("concept"), n=whole("n", 12))
+api_concept_top = rows_api("concept_top", needs=True, concept=text("concept"), n=whole("n", 3))
+
+
+@requires("editor", "label concepts", needs="label_concept")
+async def api_concept_label(datasette: Datasette, request: Request, sess: Session) -> Response:
+    data = await json_body(request)
+    concept = need(data, "concept")
+    labels = data.get("labels")
+    if not isinstance(labels, dict):
+        raise UIError("field 'labels' must map yes / no / skip to lists of keyframe ids")
+    n = 0
+    for label in LABELS:
+        if labels.get(label):
+            kfs = ids(labels, label)
+            await call(sess, "label_concept", concept=concept, keyframes=kfs, label=label)
+            n += len(kfs)
+    return json_response({"ok": True, "labeled": n})
+
+
+ROUTES = [
+    (r"^/mediatag/concepts$", get_or_post(concepts_page, create_concept)),
+    (r"^/mediatag/concept$", concept_page),
+    (r"^/mediatag/api/concepts/next$", api_concept_next),
+    (r"^/mediatag/api/concepts/top$", api_concept_top),
+    (r"^/mediatag/api/concepts/label$", api_concept_label),
+]

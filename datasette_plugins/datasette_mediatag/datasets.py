@@ -1,0 +1,118 @@
+"""The home page (datasets, tag groups, jobs), a dataset's assets as a grid, one asset (a video's timeline), and the
+keyframe thumbnails those pages show."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from datasette.app import Datasette
+from datasette.utils.asgi import Request, Response
+
+from . import thumbs
+from .base import Route, UIError, call, call_one, call_value, render, requires, url
+from .params import arg, id_arg, int_arg
+from .sessions import PLUGIN, Session
+
+ASSETS_PER_PAGE = 60
+# change(sess, dataset, form) -> (whether it changed anything, the message saying what it did)
+Change = Callable[[Session, str, dict], Awaitable[tuple[bool, str]]]
+
+
+@requires("viewer")
+async def home(datasette: Datasette, request: Request, sess: Session) -> Response:
+    ctx = {
+        "datasets": await call(sess, "dataset_summary"),
+        "groups": await call(sess, "list_tag_groups"),
+        "jobs": await call_value(sess, "job_progress"),
+    }
+    return await render(datasette, request, "mediatag_home.html", ctx)
+
+
+async def dataset_summary_or_404(sess: Session, name: str) -> dict:
+    """The dataset's summary row; a dataset that does not exist, or that this login may not see, is a 404."""
+    summary = await call_one(sess, "dataset_summary", dataset=name)
+    if summary is None:
+        raise UIError(f'unknown dataset "{name}"', status=404)
+    return summary
+
+
+async def dataset_names(sess: Session) -> list[dict]:
+    """The datasets this login sees, for a form's choice of dataset."""
+    return [{"name": d["name"]} for d in await call(sess, "dataset_summary")]
+
+
+def dataset_change(page: str, role: str, doing: str) -> Callable[[Change], Route]:
+    """The POST handler of a dataset's page (Manage groups, Dataset access, Filter indexes) from its change: the
+    person goes back to the page with the change's message, a warning when it changed nothing."""
+
+    def deco(change: Change) -> Route:
+        async def post(datasette: Datasette, request: Request, sess: Session) -> Response:
+            name = arg(request, "name")
+            changed, message = await change(sess, name, await request.post_vars())
+            datasette.add_message(request, message, datasette.INFO if changed else datasette.WARNING)
+            return Response.redirect(url(page, name=name))
+
+        post.__name__ = change.__name__
+        return requires(role, doing)(post)
+
+    return deco
+
+
+@requires("viewer")
+async def dataset_page(datasette: Datasette, request: Request, sess: Session) -> Response:
+    name = arg(request, "name")
+    page = max(int_arg(request, "page", 1) or 1, 1)
+    per = ASSETS_PER_PAGE
+    summary = await dataset_summary_or_404(sess, name)
+    assets = await call(sess, "list_assets", dataset=name, lim=per, off=(page - 1) * per)
+    total = assets[0]["total"] if assets else 0
+    ctx = {"name": name, "summary": summary, "assets": assets, "page": page, "pages": max(1, -(-total // per))}
+    return await render(datasette, request, "mediatag_dataset.html", ctx)
+
+
+@requires("viewer")
+async def asset_page(datasette: Datasette, request: Request, sess: Session) -> Response:
+    detail = await call_value(sess, "asset_detail", asset=id_arg(request))
+    return await render(datasette, request, "mediatag_asset.html", {"a": detail})
+
+
+def _thumb_dir(datasette: Datasette) -> Path:
+    cfg = datasette.plugin_config(PLUGIN) or {}
+    return Path(cfg["thumb_dir"]) if cfg.get("thumb_dir") else thumbs.default_cache_dir()
+
+
+@requires("viewer")
+async def thumb(datasette: Datasette, request: Request, sess: Session) -> Response:
+    kf, width = int(request.url_vars["kf"]), int(request.url_vars["w"])
+    if width not in thumbs.WIDTHS:
+        raise UIError(f"thumbnail width must be one of {thumbs.WIDTHS}", status=404)
+    path = sess.images.get(kf)
+    if path is None:
+        path = await call_value(sess, "keyframe_image", keyframe=kf)
+        if len(sess.images) > 200_000:
+            sess.images.clear()
+        sess.images[kf] = path
+    src = Path(path)
+    if not src.is_file():
+        return Response.text(f"image file of keyframe {kf} is missing", status=404)
+    out, key = await asyncio.to_thread(thumbs.thumbnail, src, width, _thumb_dir(datasette))
+    etag = f'"{key[:32]}"'
+    # private: the image is only for people who may see the dataset; a week, then revalidated by ETag.
+    headers = {"cache-control": "private, max-age=604800", "etag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response("", status=304, headers=headers)
+    return Response(out.read_bytes(), content_type="image/jpeg", headers=headers)
+
+
+# Datasette marks responses to requests with an actor "private, no-store" unless the view is static; thumbnails set
+# their own caching headers (private: the keyframe lookup checked the person's access first).
+thumb._datasette_static = True  # type: ignore[attr-defined]
+
+ROUTES = [
+    (r"^/mediatag/?$", home),
+    (r"^/mediatag/thumb/(?P<kf>\d+)/(?P<w>\d+)\.jpg$", thumb),
+    (r"^/mediatag/dataset$", dataset_page),
+    (r"^/mediatag/asset$", asset_page),
+]
