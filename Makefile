@@ -5,7 +5,7 @@ PY := .venv/bin/python
 # checkouts never overwrite each other's install. For a server of your own: make -C sql install PG_CONFIG=...
 PG_CONFIG ?= .mediatag/pg/lib/postgresql/15/bin/pg_config
 
-.PHONY: setup system venv extension db demo test bench lint clean-cluster
+.PHONY: setup system venv extension db demo test bench lint stubs clean-cluster
 
 setup: system venv extension db
 
@@ -32,6 +32,10 @@ test: setup
 
 bench: setup
 	@$(PY) bench/run_all.py
+
+# The SDK's typed stub, from the catalog of a fresh install in a scratch database (tests/test_sdk_catalog.py checks it).
+stubs: extension db
+	@$(PY) -m mediatag.stubgen
 
 lint: venv
 	@$(PY) -m ruff check embedder plpython tests bench datasette_plugins

@@ -318,7 +318,7 @@ def test_cli_concept_workflow(db_url, service, coco_dataset, labels, conn, tmp_p
     csv_path.write_text("".join(f"{f},{'yes' if 'dog' in labels[f] else 'no'}\n" for f in files[:6]))  # no header
     assert main(["concepts", "import", name, str(csv_path)]) == 0
     capsys.readouterr()
-    assert main(["concepts", "next", name, "-n", "4"]) == 0
+    assert main(["concepts", "next", name, "-n", "4", "--json"]) == 0
     picks = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(picks) == 4
     assert main(["search", coco_dataset, "a dog", "-k", "3", "--concept", name]) == 0

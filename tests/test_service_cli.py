@@ -164,12 +164,74 @@ def test_cli_tag_workflow(db_url, service, video_dataset, tmp_path):
     for args in steps:
         r = _cli(*args, db_url=db_url)
         assert r.returncode == 0, (args, r.stderr)
-    status = json.loads(_cli("tags", "status", group, db_url=db_url).stdout.splitlines()[0])
+    status = json.loads(_cli("tags", "status", group, "--json", db_url=db_url).stdout.splitlines()[0])
     assert status["status"] == "scored" and status["scored_version"] == 1
-    overview = [json.loads(line) for line in _cli("tags", "overview", group, db_url=db_url).stdout.splitlines()]
-    fractal = next(o for o in overview if o["tag"] == "fractal")
+    overview = _cli("tags", "overview", group, "--json", db_url=db_url).stdout.splitlines()
+    fractal = next(o for o in map(json.loads, overview) if o["tag"] == "fractal")
     assert fractal["threshold"] == pytest.approx(0.4) and fractal["visual_negative"] == ["a red screen"]
-    preview = _cli("tags", "preview", group, "fractal", "--threshold", "0", "-n", "2", db_url=db_url)
+    preview = _cli("tags", "preview", group, "fractal", "--threshold", "0", "-n", "2", "--json", db_url=db_url)
     assert len(preview.stdout.splitlines()) == 2
+    # For people: an aligned table of the columns a person reads (no training summaries), a row per line.
+    table = _cli("tags", "overview", group, db_url=db_url).stdout.splitlines()
+    assert table[0].split()[:2] == ["tag", "threshold"] and "training_summary" not in table[0]
+    assert [line.split()[:2] for line in table[2:]] == [["fractal", "0.400"], ["red", "screen"]]
+    table = _cli("tags", "preview", group, "fractal", "--threshold", "0", "-n", "2", db_url=db_url).stdout
+    assert table.splitlines()[0].split() == ["side", "keyframe_id", "score", "decision", "keyframe_time_ms", "path"]
+    assert len(table.splitlines()) == 4
     r = _cli("tags", "create", video_dataset, unique("Bad"), "ok\nnot_ok", db_url=db_url)
     assert r.returncode == 2 and "invalid tag name on line 2" in r.stderr
+
+
+def test_cli_tables_for_people_and_json_for_scripts(db_url, service, video_dataset):
+    datasets = _cli("datasets", db_url=db_url).stdout.splitlines()
+    assert datasets[0].split()[:3] == ["name", "visual_model", "images"] and "transcript_segments" in datasets[0]
+    assert any(line.split()[0] == video_dataset for line in datasets[2:])
+    found = _cli("search", video_dataset, "a red screen", "-k", "2", "--json", db_url=db_url).stdout.splitlines()
+    assert [json.loads(line)["rank"] for line in found] == [1, 2]
+    table = _cli("search", video_dataset, "a red screen", "-k", "2", db_url=db_url).stdout.splitlines()
+    assert table[0].split() == ["rank", "keyframe_id", "score", "keyframe_time_ms", "asset_path"] and len(table) == 4
+    assert "SQL: mediatag.search(dataset text" in _cli("search", "--help", db_url=db_url).stdout
+
+
+def _login_url(db_url: str, name: str, password: str) -> str:
+    """`name`'s URL over loopback TCP, where the embedded cluster asks for passwords."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from mediatag.cluster import default_cluster
+
+    info = {**conninfo_to_dict(db_url), "user": name, "password": password}
+    if str(info.get("host", "")).startswith("/"):
+        info.update(host="127.0.0.1", port=str(default_cluster().port))
+    return make_conninfo(**info)
+
+
+def test_cli_users_list_passwd_remove(db_url, conn, video_dataset):
+    import psycopg
+
+    from .conftest import unique
+
+    name = unique("mt_cli_user").lower()
+    assert _cli("users", "add", name, "--role", "query", "--password", "first-pw", db_url=db_url).returncode == 0
+    listed = [json.loads(line) for line in _cli("users", "list", "--json", db_url=db_url).stdout.splitlines()]
+    me = next(u for u in listed if u["login"] == name)
+    assert me["roles"] == ["query"] and "statement_timeout=30s" in me["settings"]
+    table = _cli("users", "list", db_url=db_url).stdout.splitlines()
+    assert table[0].split()[:2] == ["login", "roles"] and any(line.split()[:2] == [name, "query"] for line in table)
+
+    r = _cli("users", "passwd", name, "--password", "second-pw", db_url=db_url)
+    assert r.returncode == 0 and "new password" in r.stdout
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(_login_url(db_url, name, "first-pw")).close()
+    with psycopg.connect(_login_url(db_url, name, "second-pw")) as c:
+        assert c.execute("SELECT current_setting('statement_timeout')").fetchone()[0] == "30s"  # settings stay
+
+    conn.execute("SELECT mediatag.grant_dataset_access(%s, %s)", (video_dataset, name))
+    try:
+        r = _cli("users", "remove", name, db_url=db_url)
+        assert r.returncode == 0 and "its access to 1 dataset(s)" in r.stdout, r.stderr
+    finally:
+        conn.execute("SELECT mediatag.revoke_dataset_access(%s, %s)", (video_dataset, name))
+    assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is None
+    assert _cli("users", "remove", name, db_url=db_url).stderr.strip() == f"mediatag: no login {name}"
+    r = _cli("users", "passwd", "postgres", "--password", "x", db_url=db_url)
+    assert r.returncode != 0 and "postgres is not a mediatag login" in r.stderr

@@ -9,9 +9,15 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .cli_sdk import NAMES as FUNCTION_WORDS
+from .cli_sdk import add_function_commands
 from .cluster import ClusterError, database_url, default_cluster
 from .db import ExtensionVersionMismatch
+
+if TYPE_CHECKING:
+    from .sdk import Client
 
 
 def _parse_meta(pairs: list[str]) -> dict[str, str]:
@@ -140,14 +146,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_datasets(args: argparse.Namespace) -> int:
-    from .sdk import Client
-
-    for row in Client().dataset_summary():
-        print(json.dumps(row, default=str))
-    return 0
-
-
 def cmd_version(args: argparse.Namespace) -> int:
     from .sdk import Client
 
@@ -161,26 +159,6 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     with connect(setup=False) as conn:
         before, after = upgrade_extension(conn)
     print(f"mediatag {before} → {after}" if before != after else f"mediatag {after}: already up to date")
-    return 0
-
-
-def cmd_users(args: argparse.Namespace) -> int:
-    import getpass
-    import secrets
-
-    from .db import connect
-    from .users import create_login
-
-    password = args.password or os.environ.get("MEDIATAG_NEW_PASSWORD")
-    generated = False
-    if not password:
-        if sys.stdin.isatty():
-            password = getpass.getpass(f"password for {args.name}: ")
-        else:
-            password, generated = secrets.token_urlsafe(18), True
-    with connect(autocommit=True) as conn:
-        create_login(conn, args.name, args.role, password)
-    print(f"login {args.name} is a mediatag {args.role}" + (f"; password: {password}" if generated else ""))
     return 0
 
 
@@ -269,7 +247,9 @@ def _add_size_cap(
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(client: Client | None = None) -> argparse.ArgumentParser:
+    """The whole command line; the SQL-function commands (cli_table.py) get their arguments from `client`'s
+    catalog, or only their names without one."""
     from .media import limits
 
     p = argparse.ArgumentParser(prog="mediatag", description="Custom tags for image and video libraries, in Postgres")
@@ -320,18 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     wk.set_defaults(func=cmd_worker)
 
     sub.add_parser("models", help="configured models and whether they are available").set_defaults(func=cmd_models)
-    sub.add_parser("datasets", help="datasets and their counts").set_defaults(func=cmd_datasets)
     sub.add_parser("version", help="extension, pgvector, Python and library versions").set_defaults(func=cmd_version)
     sub.add_parser("demo", help="ingest sample media, tag it and show results").set_defaults(func=cmd_demo)
     sub.add_parser(
         "upgrade", help="ALTER EXTENSION mediatag UPDATE (after `make -C sql install`; back up first)"
     ).set_defaults(func=cmd_upgrade)
-    users = sub.add_parser("users", help="logins for people (needs a superuser or CREATEROLE connection)")
-    users.add_argument("action", choices=["add"])
-    users.add_argument("name")
-    users.add_argument("--role", required=True, choices=["viewer", "editor", "admin", "query"])
-    users.add_argument("--password", help="default: asked on a terminal, else generated and printed")
-    users.set_defaults(func=cmd_users)
+    from .users_cli import add_user_commands
+
+    add_user_commands(sub)
 
     ui = sub.add_parser("ui", help="the web UI (Datasette with the datasette-mediatag plugin)")
     ui.add_argument("--host", default="127.0.0.1")
@@ -357,18 +333,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ui.set_defaults(func=cmd_ui)
 
-    from .tags_cli import add_tag_commands
-
-    add_tag_commands(sub)
-    from .concepts_cli import add_concept_commands
-
-    add_concept_commands(sub)
+    add_function_commands(sub, client)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _function_client(argv: list[str]) -> Client | None:
+    """The SDK client whose catalog builds the SQL-function commands, when `argv` names one (others, like `db
+    start`, must work with no database). `--help` without a reachable database still lists them, argument-less."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word not in FUNCTION_WORDS:
+        return None
+    from .sdk import Client
+
     try:
+        return Client()
+    except Exception:
+        if "-h" in argv or "--help" in argv:
+            return None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = build_parser(_function_client(argv)).parse_args(argv)
         return args.func(args) or 0
     except (ClusterError, ExtensionVersionMismatch) as e:
         print(f"mediatag: {e}", file=sys.stderr)

@@ -84,3 +84,54 @@ def ui_password(name: str, store: Path | None = None) -> str:
             json.dump(known, f)
         os.replace(tmp, path)  # whole or not at all: a UI starting beside this one never reads half a file
     return known[name]
+
+
+def list_logins(conn: psycopg.Connection) -> list[dict]:
+    """Every login that is a member of a mediatag role: its mediatag roles (short names), its own settings (a
+    Query login's timeout and read-only default) and when its password expires."""
+    short = {v: k for k, v in ROLES.items()}
+    rows = conn.execute(
+        """SELECT r.rolname, array_agg(g.rolname ORDER BY g.rolname), r.rolconfig, r.rolvaliduntil
+           FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid
+           WHERE r.rolcanlogin AND g.rolname = ANY(%s) GROUP BY r.rolname, r.rolconfig, r.rolvaliduntil
+           ORDER BY r.rolname""",
+        (list(ROLES.values()),),
+    ).fetchall()
+    return [
+        {"login": n, "roles": [short[g] for g in groups], "settings": config or [], "valid_until": until}
+        for n, groups, config, until in rows
+    ]
+
+
+def _require_mediatag_login(conn: psycopg.Connection, name: str) -> None:
+    """Refuse a name that is not a mediatag login: `users remove` and `users passwd` never touch a superuser, a
+    role manager, mediatag's own group roles or a role that holds none of them."""
+    row = conn.execute(
+        "SELECT rolcanlogin AND NOT (rolsuper OR rolcreaterole), "
+        "EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+        "        WHERE m.member = r.oid AND g.rolname = ANY(%s)) FROM pg_roles r WHERE rolname = %s",
+        (list(ROLES.values()), name),
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"no login {name}")
+    if not (row[0] and row[1]) or name in ROLES.values():
+        raise PermissionError(f"{name} is not a mediatag login (see `mediatag users list`): change it yourself")
+
+
+def set_password(conn: psycopg.Connection, name: str, password: str) -> None:
+    """A new password for mediatag login `name`; its roles and settings stay."""
+    _require_mediatag_login(conn, name)
+    conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
+
+
+def remove_login(conn: psycopg.Connection, name: str) -> int:
+    """Drop mediatag login `name` and the dataset access granted to it (a grant holds the role's oid, which DROP
+    ROLE would leave dangling); returns how many grants went. One transaction: all of it or nothing."""
+    _require_mediatag_login(conn, name)
+    with conn.transaction():
+        revoked = conn.execute(
+            "SELECT coalesce(sum(mediatag.revoke_dataset_access(d.name, %s)), 0) FROM mediatag.dataset_summary() d",
+            (name,),
+        ).fetchone()[0]
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+    return int(revoked)
