@@ -14,6 +14,7 @@ BENCHES = [
     ["bench_training.py"],
     ["bench_quality.py"],
     ["bench_llm.py"],
+    ["bench_asr.py"],
     ["bench_scoring.py", "--keyframes", "1000000"],
     ["bench_ui.py"],
     ["bench_search.py", "--keyframes", "1000000"],

@@ -15,7 +15,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-plpython3-15 python3-numpy python3-scipy
   python3-sklearn ffmpeg dpkg-dev build-essential wordnet-base
-  chromium)  # wordnet-base: offline prompt suggestions and the offline model; chromium: the UI's browser tests
+  chromium espeak-ng)  # wordnet-base: offline prompt suggestions and the offline model; chromium: the UI's browser
+# tests; espeak-ng: known speech for the speech-to-text tests and bench (tests/mediafactory.py, bench/bench_asr.py)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -72,6 +72,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         max_video_seconds=args.max_video_seconds or None,
         max_subtitle_bytes=args.max_subtitle_bytes,
         max_sidecar_bytes=args.max_sidecar_bytes,
+        asr=args.asr,
+        asr_language=args.asr_language,
+        subtitle_lang=args.subtitle_lang,
     )
     with connect() as conn:
         summary = ingest(conn, args.dataset, args.paths, opts)
@@ -81,6 +84,35 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
         print(f"ran {run_pending(database_url())} scoring job(s)")
     return 1 if summary.missing and not summary.ingested and not summary.skipped_known else 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .db import connect
+    from .ingest.backfill import transcribe_dataset
+
+    with connect() as conn:
+        summary = transcribe_dataset(
+            conn, args.dataset, asr=args.asr, language=args.asr_language, progress=not args.quiet, limit=args.limit
+        )
+    print(summary.render())
+    if args.score_now and summary.scoring_jobs:
+        from .service.worker import run_pending
+
+        print(f"ran {run_pending(database_url())} scoring job(s)")
+    return 0
+
+
+def _add_asr_options(p: argparse.ArgumentParser, *, off: bool) -> None:
+    from .media.transcription import ASR_CHOICES
+
+    p.add_argument(
+        "--asr",
+        default="auto",
+        choices=[c for c in ASR_CHOICES if off or c != "off"],
+        help="speech to text for files with no subtitles: auto = the best engine available (faster-whisper with "
+        "MEDIATAG_ASR_MODEL_DIR, an endpoint with MEDIATAG_ASR_URL, else PocketSphinx); default auto",
+    )
+    p.add_argument("--asr-language", metavar="CODE", help="the spoken language, for engines that take one (en, de)")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -107,6 +139,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = database_url()
     with connect(url, autocommit=True) as conn:
         register_with_database(conn, os.environ.get("MEDIATAG_SERVICE_URL") or f"http://127.0.0.1:{port}", token)
+    if not args.preload:
+        # The datasets' models load while the service already answers: the first new group or concept no longer
+        # waits seconds for a model load (service/warmup.py).
+        from .service.warmup import warm_in_background
+
+        warm_in_background(url)
     stop = threading.Event()
     thread = None
     if not args.no_worker:
@@ -285,8 +323,23 @@ def build_parser(client: Client | None = None) -> argparse.ArgumentParser:
     _add_size_cap(
         ing, "--max-sidecar-bytes", limits.MAX_SIDECAR_BYTES, "N", "refuse larger metadata.csv / JSON sidecars"
     )
+    _add_asr_options(ing, off=True)
+    ing.add_argument(
+        "--subtitle-lang",
+        metavar="CODES",
+        help="embedded subtitle track to take, by language in order of preference (de,en); "
+        "default: the dataset's setting, else the default-flagged track, else the first",
+    )
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=cmd_ingest)
+
+    tr = sub.add_parser("transcribe", help="speech to text for a dataset's videos and audio without a transcript")
+    tr.add_argument("dataset")
+    _add_asr_options(tr, off=False)
+    tr.add_argument("--limit", type=int, metavar="N", help="at most N files this run (the rest stay pending)")
+    tr.add_argument("--score-now", action="store_true", help="run the queued scoring jobs in this process afterwards")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=cmd_transcribe)
 
     srv = sub.add_parser("serve", help="embedding service (loopback HTTP) and job worker")
     srv.add_argument("--host", default="127.0.0.1")

@@ -96,8 +96,9 @@ BEGIN
     PERFORM mediatag._require_role('mediatag_editor', 'running queued jobs');
     -- Kinds 'llm_*' call a remote model: the service's Python worker claims those (mediatag._claim_llm_job, llm.sql).
     -- The row lock (SKIP LOCKED) keeps two claims apart; the committed claim keeps later ones off a live attempt.
+    -- So is 'transcribe' (mediatag._claim_transcribe_job, transcription.sql): it decodes media and runs speech models.
     FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND run_after <= now()
-                                          AND kind NOT LIKE 'llm\_%'
+                                          AND kind NOT LIKE 'llm\_%' AND kind <> 'transcribe'
              ORDER BY id FOR UPDATE SKIP LOCKED LOOP
         IF j.state = 'running' THEN
             IF mediatag._job_worker_alive(j) THEN
@@ -144,8 +145,10 @@ BEGIN
         RETURN mediatag._score_group_job((j.payload ->> 'group_id')::bigint, (j.payload ->> 'dataset_id')::bigint,
                                          (j.payload ->> 'version')::int, j.id);
     WHEN 'score_assets' THEN
+        -- rescore_asset_ids: assets scored before their transcript arrived (transcription.sql), scored again.
         RETURN mediatag._score_assets_job((j.payload ->> 'group_id')::bigint, (j.payload ->> 'dataset_id')::bigint,
-                                          ARRAY(SELECT jsonb_array_elements_text(j.payload -> 'asset_ids')::bigint));
+                                          ARRAY(SELECT jsonb_array_elements_text(j.payload -> 'asset_ids')::bigint)
+                                          || mediatag._rescore_assets(j.payload));
     ELSE
         RAISE EXCEPTION 'unknown job kind "%"', j.kind;
     END CASE;

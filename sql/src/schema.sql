@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS mediatag.dataset (
 CREATE TABLE IF NOT EXISTS mediatag.asset (
     id            bigserial PRIMARY KEY,
     dataset_id    bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
-    kind          text NOT NULL CHECK (kind IN ('image', 'video')),
+    kind          text NOT NULL CHECK (kind IN ('image', 'video', 'audio')),  -- audio: transcript only
     path          text NOT NULL,
     sha256        text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
     size_bytes    bigint,

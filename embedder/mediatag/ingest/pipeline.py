@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +25,12 @@ import psycopg
 from pgvector import HalfVector
 from tqdm import tqdm
 
-from ..media import (
-    MediaError,
-    find_metadata_sidecar,
-    find_subtitle_sidecars,
-    limits,
-    load_image,
-    parse_subtitles,
-    split_video,
-)
+from ..media import MediaError, find_metadata_sidecar, limits, load_image, split_video
+from ..media.audio import probe_audio
 from ..models.registry import default_text_model, default_visual_model, get_text_encoder, get_visual_encoder
 from .discovery import discover
 from .hashing import sha256_file
+from .transcripts import SpeechToText, file_transcript
 
 
 @dataclass(slots=True)
@@ -54,6 +48,12 @@ class IngestOptions:
     max_video_seconds: float | None = limits.MAX_VIDEO_SECONDS
     max_subtitle_bytes: int = limits.MAX_SUBTITLE_BYTES
     max_sidecar_bytes: int = limits.MAX_SIDECAR_BYTES
+    # Transcripts: 'auto' = the best speech-to-text engine usable here, 'off', or an engine name
+    # (media/transcription); subtitle_lang: preferred embedded subtitle track languages ("de,en"), else the
+    # dataset's setting (mediatag.set_subtitle_language), else the default-flagged track.
+    asr: str = "auto"
+    asr_language: str | None = None
+    subtitle_lang: str | None = None
     # Encoders to use instead of the registry's (same name and dim as the dataset's models): custom models.
     visual_encoder: object | None = None
     text_encoder: object | None = None
@@ -65,6 +65,7 @@ class IngestSummary:
     ingested: int = 0
     images: int = 0
     videos: int = 0
+    audio: int = 0
     keyframes: int = 0
     shots: int = 0
     transcript_segments: int = 0
@@ -77,6 +78,7 @@ class IngestSummary:
     missing: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    no_transcript: list[tuple[str, str]] = field(default_factory=list)  # (path, why) of videos/audio without one
     scoring_jobs: int = 0
     seconds: float = 0.0
     video_seconds: float = 0.0
@@ -87,7 +89,8 @@ class IngestSummary:
     def render(self) -> str:
         rate = self.keyframes / self.seconds if self.seconds else 0.0
         lines = [
-            f"dataset {self.dataset}: {self.ingested} new assets ({self.images} images, {self.videos} videos), "
+            f"dataset {self.dataset}: {self.ingested} new assets ({self.images} images, {self.videos} videos"
+            f"{f', {self.audio} audio' if self.audio else ''}), "
             f"{self.shots} shots, {self.keyframes} keyframes, {self.transcript_segments} transcript segments "
             f"in {self.seconds:.1f}s ({rate:.1f} keyframes/s)",
             f"  already ingested (same sha256): {self.skipped_known}",
@@ -106,6 +109,11 @@ class IngestSummary:
             lines.append(f"  error: {p}: {err}")
         for w in self.warnings:
             lines.append(f"  warning: {w}")
+        if self.no_transcript:
+            # Said once for the run: which files got no transcript, and why.
+            listed = ", ".join(f"{Path(p).name} ({why})" for p, why in self.no_transcript[:10])
+            more = f" and {len(self.no_transcript) - 10} more" if len(self.no_transcript) > 10 else ""
+            lines.append(f"  no transcript for {len(self.no_transcript)} file(s): {listed}{more}")
         return "\n".join(lines)
 
 
@@ -122,7 +130,8 @@ class _Prepared:
     tech: dict = field(default_factory=dict)
     shots: list = field(default_factory=list)  # (shot_index, start_ms, end_ms)
     keyframes: list = field(default_factory=list)  # (shot_index|None, keyframe_index, time_ms, path, w, h)
-    segments: list = field(default_factory=list)  # (segment_index, start_ms, end_ms, text, source)
+    segments: list = field(default_factory=list)  # (segment_index, start_ms, end_ms, text, source, language)
+    no_transcript: str | None = None  # why a video or audio file has no transcript
     kf_vectors: np.ndarray | None = None
     seg_vectors: np.ndarray | None = None
     error: str | None = None
@@ -146,9 +155,15 @@ def _dataset_models(conn: psycopg.Connection, dataset: str, opts: IngestOptions)
     return opts.visual_model or default_visual_model(), opts.text_model or default_text_model()
 
 
-def _prepare(path: Path, kind: str, sha: str, size: int, opts: IngestOptions, out_root: Path) -> _Prepared:
+def _prepare(
+    path: Path, kind: str, sha: str, size: int, opts: IngestOptions, out_root: Path, stt: SpeechToText
+) -> _Prepared:
     meta = {**find_metadata_sidecar(path, opts.max_sidecar_bytes), **opts.metadata}
     item = _Prepared(path=path, kind=kind, sha=sha, size=size, metadata=meta)
+    if kind == "audio":
+        _prepare_audio(item, opts)
+        _add_transcript(item, opts, stt, has_audio=True)
+        return item
     if kind == "image":
         img = load_image(path, opts.max_image_pixels)
         item.width, item.height = img.size
@@ -179,22 +194,48 @@ def _prepare(path: Path, kind: str, sha: str, size: int, opts: IngestOptions, ou
     ]
     if not item.keyframes:
         raise MediaError(f"{path.name}: no keyframe could be decoded")
-    for sub in find_subtitle_sidecars(path):
-        try:
-            parsed = parse_subtitles(sub, opts.max_subtitle_bytes)
-        except MediaError as e:
-            # A broken sidecar costs the transcript, not the video.
-            item.tech.setdefault("subtitle_warnings", []).append(f"{e} (subtitles skipped)")
-            continue
-        item.tech.setdefault("subtitle_warnings", []).extend(f"{sub.name}: {w}" for w in parsed.warnings)
-        item.tech.setdefault("subtitles", []).append(sub.name)
-        base = len(item.segments)
-        item.segments.extend(
-            (base + i, s.start_ms, s.end_ms, s.text, "subtitle:" + sub.suffix.lstrip("."))
-            for i, s in enumerate(parsed.segments)
-        )
-        break  # one subtitle track per video: the first sidecar in the sidecar finder's preference order
+    _add_transcript(item, opts, stt, has_audio=info.has_audio)
     return item
+
+
+def _prepare_audio(item: _Prepared, opts: IngestOptions) -> None:
+    # An audio-only file: an asset with a transcript and no keyframes (a podcast is found by its words).
+    info = probe_audio(item.path)
+    if opts.max_video_seconds is not None and info.duration_ms and info.duration_ms > opts.max_video_seconds * 1000:
+        raise MediaError(
+            item.path,
+            f"audio lasts {info.duration_ms / 1000:.0f} s, above the cap of {opts.max_video_seconds:g} s"
+            " (max_video_seconds)",
+        )
+    item.duration_ms = info.duration_ms
+    item.tech = {
+        "container": info.container,
+        "audio_codec": info.codec,
+        "audio_sample_rate": info.sample_rate,
+        "audio_channels": info.channels,
+        "bit_rate": info.bit_rate,
+        "has_audio": True,
+    }
+
+
+def _add_transcript(item: _Prepared, opts: IngestOptions, stt: SpeechToText, *, has_audio: bool) -> None:
+    found = file_transcript(
+        item.path,
+        item.kind,
+        has_audio,
+        stt,
+        subtitle_lang=opts.subtitle_lang,
+        max_subtitle_bytes=opts.max_subtitle_bytes,
+    )
+    if found.sidecar_warnings:
+        item.tech["subtitle_warnings"] = found.sidecar_warnings
+    if found.sidecar:
+        item.tech["subtitles"] = [found.sidecar]
+    if found.notes:
+        item.tech["ingest_notes"] = [f"{item.path.name}: {n}" for n in found.notes]
+    item.tech["transcript"] = found.record
+    item.no_transcript = found.missing_reason if not found.segments else None
+    item.segments = [(i, *row) for i, row in enumerate(found.segments)]
 
 
 def _embed(items: Sequence[_Prepared], visual, text, batch: int) -> None:
@@ -313,8 +354,12 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                     )
                 )
             if it.segments:
-                for (seg_index, start_ms, end_ms, text_, source), vec in zip(it.segments, it.seg_vectors, strict=True):
-                    seg_rows.append((dataset_id, asset_id, seg_index, start_ms, end_ms, text_, source, HalfVector(vec)))
+                for (seg_index, start_ms, end_ms, text_, source, lang), vec in zip(
+                    it.segments, it.seg_vectors, strict=True
+                ):
+                    seg_rows.append(
+                        (dataset_id, asset_id, seg_index, start_ms, end_ms, text_, source, lang, HalfVector(vec))
+                    )
         with conn.cursor().copy(
             "COPY mediatag.keyframe (dataset_id, asset_id, shot_id, keyframe_index, time_ms, image_path, width, height,"
             " embedding) FROM STDIN WITH (FORMAT BINARY)"
@@ -322,15 +367,29 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
             copy.set_types(["int8", "int8", "int8", "int4", "int4", "text", "int4", "int4", "halfvec"])
             for r in kf_rows:
                 copy.write_row(r)
-        if seg_rows:
-            with conn.cursor().copy(
-                "COPY mediatag.transcript_segment (dataset_id, asset_id, segment_index, start_ms, end_ms, text, source,"
-                " embedding) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["int8", "int8", "int4", "int4", "int4", "text", "text", "halfvec"])
-                for r in seg_rows:
-                    copy.write_row(r)
+        copy_segments(conn, seg_rows)
     return new_ids
+
+
+def copy_segments(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
+    """COPY transcript segment rows (dataset_id, asset_id, segment_index, start_ms, end_ms, text, source, language,
+    embedding) in the caller's transaction."""
+    if not rows:
+        return
+    with conn.cursor().copy(
+        "COPY mediatag.transcript_segment (dataset_id, asset_id, segment_index, start_ms, end_ms, text, source,"
+        " language, embedding) FROM STDIN WITH (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["int8", "int8", "int4", "int4", "int4", "text", "text", "text", "halfvec"])
+        for r in rows:
+            copy.write_row(r)
+
+
+def dataset_subtitle_language(conn: psycopg.Connection, dataset_id: int) -> str | None:
+    """The dataset's preferred subtitle languages (mediatag.set_subtitle_language), or None."""
+    row = conn.execute("SELECT subtitle_language FROM mediatag.dataset WHERE id = %s", (dataset_id,)).fetchone()
+    conn.commit()
+    return row[0] if row else None
 
 
 def _build_indexes(conn: psycopg.Connection, dataset: str, summary: IngestSummary) -> None:
@@ -398,6 +457,9 @@ def ingest(
     ).fetchone()[0]
     conn.commit()
     new_assets: list[int] = []
+    stt = SpeechToText(opts.asr, opts.asr_language, opts.progress)
+    if opts.subtitle_lang is None:
+        opts = replace(opts, subtitle_lang=dataset_subtitle_language(conn, dataset_id))  # the caller's stays as it was
     bar = tqdm(total=len(found.media), unit="file", disable=not opts.progress, desc=f"ingest {dataset}")
     batch: list[_Prepared] = []
 
@@ -414,12 +476,16 @@ def ingest(
                 summary.ingested += 1
                 summary.images += it.kind == "image"
                 summary.videos += it.kind == "video"
+                summary.audio += it.kind == "audio"
+                if it.no_transcript and it.kind != "image":
+                    summary.no_transcript.append((str(it.path), it.no_transcript))
                 summary.keyframes += len(it.keyframes)
                 summary.shots += len(it.shots)
                 summary.transcript_segments += len(it.segments)
                 summary.video_seconds += (it.duration_ms or 0) / 1000
                 summary.warnings.extend(it.tech.get("decode_warnings", []))
                 summary.warnings.extend(it.tech.get("subtitle_warnings", []))
+                summary.warnings.extend(it.tech.get("ingest_notes", []))
         batch.clear()
 
     for path, kind in found.media:
@@ -443,7 +509,7 @@ def ingest(
             summary.retried += 1
         known[sha] = (0, "seen")
         try:
-            item = _prepare(path, kind, sha, size, opts, out_root)
+            item = _prepare(path, kind, sha, size, opts, out_root, stt)
         except Exception as e:  # noqa: BLE001 — any decoder failure is this file's error, not the batch's
             if isinstance(e, MediaError):
                 error = str(e)
@@ -458,6 +524,7 @@ def ingest(
             flush()
     flush()
     bar.close()
+    stt.close()
     summary.scoring_jobs = conn.execute(
         "SELECT mediatag.after_ingest(%s, %s::bigint[], %s)", (dataset, new_assets, run_id)
     ).fetchone()[0]

@@ -65,6 +65,20 @@ def _rejects_format(resp: httpx.Response) -> bool:
     )
 
 
+def retry_delay(attempt: int, backoff_s: float, max_backoff_s: float, resp: httpx.Response | None) -> float:
+    """Seconds to wait before retry `attempt` (0-based): the server's Retry-After (in seconds) when it sends one,
+    else exponential backoff with jitter; never more than max_backoff_s. Shared by every endpoint client."""
+    if resp is not None:
+        after = resp.headers.get("Retry-After", "").strip()
+        if after:
+            try:
+                return min(max(float(after), 0.0), max_backoff_s)
+            except ValueError:
+                pass  # an HTTP date: fall back to our own schedule
+    base = backoff_s * (2**attempt)
+    return min(base * (0.5 + random.random() / 2), max_backoff_s)
+
+
 class ChatClient:
     def __init__(self, config: LLMConfig, *, transport: httpx.BaseTransport | None = None) -> None:
         if not config.url:
@@ -132,16 +146,7 @@ class ChatClient:
         return body
 
     def _delay(self, attempt: int, resp: httpx.Response | None) -> float:
-        cap = self.config.max_backoff_s
-        if resp is not None:
-            after = resp.headers.get("Retry-After", "").strip()
-            if after:
-                try:
-                    return min(max(float(after), 0.0), cap)
-                except ValueError:
-                    pass  # an HTTP date: fall back to our own schedule
-        base = self.config.backoff_s * (2**attempt)
-        return min(base * (0.5 + random.random() / 2), cap)
+        return retry_delay(attempt, self.config.backoff_s, self.config.max_backoff_s, resp)
 
     def chat(
         self,
