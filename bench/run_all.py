@@ -15,8 +15,10 @@ BENCHES = [
     ["bench_quality.py"],
     ["bench_llm.py"],
     ["bench_asr.py"],
+    ["bench_faces.py"],
     ["bench_scoring.py", "--keyframes", "1000000"],
     ["bench_ui.py"],
+    ["bench_segments.py"],
     ["bench_search.py", "--keyframes", "1000000"],
     ["bench_concepts.py", "--keyframes", "1000000"],
 ]

@@ -202,9 +202,10 @@ def test_secret_groups_stay_home_and_shareable_apply(client, conn, group, video_
     with pytest.raises(Exception, match="is secret"):
         client.apply_tag_group(group, video_dataset)
     assert group not in {g["name"] for g in client.list_tag_groups(video_dataset)}
-    client.publish_tag_group(group, visibility="shareable")
+    # Nothing edited since version 1: the visibility alone changes, no new version to score (issue 24).
+    assert client.publish_tag_group(group, visibility="shareable") == 1
     assert group in {g["name"] for g in client.list_tag_groups(video_dataset)}
-    client.apply_tag_group(group, video_dataset, version=2)
+    client.apply_tag_group(group, video_dataset, version=1)
     client.run_jobs()
     st = {r["dataset"]: r for r in client.tag_group_status(group)}
     assert st[video_dataset]["role"] == "applied" and st[video_dataset]["status"] == "scored"
@@ -214,11 +215,11 @@ def test_secret_groups_stay_home_and_shareable_apply(client, conn, group, video_
     client.add_prompt(group, "dog", "a puppy")
     client.publish_tag_group(group)
     st = {r["dataset"]: r for r in client.tag_group_status(group)}
-    assert st[video_dataset]["update_available"] and st[video_dataset]["applied_version"] == 2
+    assert st[video_dataset]["update_available"] and st[video_dataset]["applied_version"] == 1
     client.update_tag_group(group, video_dataset)
     client.run_jobs()
     st = {r["dataset"]: r for r in client.tag_group_status(group)}
-    assert st[video_dataset]["scored_version"] == 3 and not st[video_dataset]["update_available"]
+    assert st[video_dataset]["scored_version"] == 2 and not st[video_dataset]["update_available"]
     slug = _slug(conn, group)
     shots = conn.execute(
         sql.SQL("SELECT DISTINCT shot_id FROM mediatag_data.{} WHERE dataset_id = mediatag.dataset_id(%s)").format(

@@ -222,7 +222,8 @@ def test_an_editor_labels_writes_prompts_and_sets_thresholds(people, group, keyf
 
 def test_an_editor_judges_an_evaluation_that_a_viewer_only_reads(people, group, conn):
     editor, viewer = people["editor"], people["viewer"]
-    r = editor.post_form("/mediatag/group/publish", {"name": group, "visibility": "shareable"})
+    # confirm: some tags nobody reviewed, which the form would name and ask about first (issue 24).
+    r = editor.post_form("/mediatag/group/publish", {"name": group, "visibility": "shareable", "confirm": "1"})
     assert r.status_code == 302, r.text
     conn.execute("CALL mediatag.run_jobs()")
     r = editor.post_form("/mediatag/tag/evaluate", {"group": group, "tag": "person", "size": 20})
@@ -302,3 +303,48 @@ def test_the_api_needs_a_login_and_the_csrf_token(ui, people, group):
     assert page.status_code == 302 and page.headers["location"] == "/mediatag/login?next=%2Fmediatag%2F"
     body = {"group": group, "tag": "car", "threshold": 0.3}
     assert people["editor"].post_json("/mediatag/api/threshold", body, csrf=False).status_code == 403
+
+
+def test_a_right_revoked_since_login_is_explained_not_the_raw_denial(ui, db_url, conn):
+    """A role taken away after login (`mediatag users` changing a login's roles): the database refuses, and the
+    page says which role the call needs and which the login holds, not "permission denied for function …"; the
+    session takes the roles it now has, so the next request is refused by the UI's own check."""
+    from psycopg import sql
+
+    from .conftest import make_login
+
+    url = make_login(db_url, unique("mt_test_revoked"), "viewer")
+    person = ui.log_in(url)
+    assert person.get("/mediatag/api/status").json()["ok"]
+    who = sql.Identifier(person.login)
+    conn.execute(sql.SQL("REVOKE mediatag_viewer FROM {}").format(who))
+    conn.commit()
+    try:
+        r = person.get("/mediatag/api/status")
+        assert r.status_code == 403, r.text
+        error, hint = r.json()["error"], r.json()["hint"]
+        assert "permission denied for function" not in error
+        assert error.startswith(f"{person.login} may not ") and "needs mediatag_viewer" in error
+        assert error.endswith(f"{person.login} holds no mediatag role")
+        assert f"mediatag users add {person.login} --role viewer" in hint
+        assert refused(person.get("/mediatag/api/status"), "needs the mediatag_viewer role")
+    finally:
+        person.get("/mediatag/logout")
+        ui.people.remove(person)
+        conn.execute(sql.SQL("DROP ROLE {}").format(who))
+        conn.commit()
+
+
+def test_continue_labeling_starts_a_new_concept_with_its_likely_positives(people, coco_dataset):
+    editor = people["editor"]
+    name = unique("api_likely")
+    r = editor.post_form("/mediatag/concepts", {"dataset": coco_dataset, "name": name, "description": "a giraffe"})
+    assert r.status_code == 302, r.text
+    top = [row["keyframe_id"] for row in editor.get("/mediatag/api/concepts/top", concept=name, n=4).json()["rows"]]
+    rows = editor.get("/mediatag/api/concepts/next", concept=name, n=12).json()["rows"]
+    assert [row["keyframe_id"] for row in rows[:4]] == top
+    assert [row["reason"] for row in rows[:4]] == ["likely positive"] * 4
+    # Once it has a yes label, batches are the classifier's boundary cases again.
+    editor.post_json("/mediatag/api/concepts/label", {"concept": name, "labels": {"yes": top[:1]}})
+    rows = editor.get("/mediatag/api/concepts/next", concept=name, n=12).json()["rows"]
+    assert "likely positive" not in {row["reason"] for row in rows}

@@ -25,6 +25,7 @@ from . import (
     search,
     static,
     tag,
+    video,
 )
 from .sessions import ACTIONS, PLUGIN, STORE, allowed
 
@@ -41,6 +42,7 @@ PAGES = (
     search,
     concepts,
     concept_uploads,
+    video,
 )
 ROUTES = [route for page in PAGES for route in page.ROUTES]
 

@@ -10,13 +10,13 @@ it in the x-csrftoken header; Datasette's asgi-csrf checks both (csrf_multipart.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
-from datasette import Forbidden
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 from psycopg import sql
@@ -153,21 +153,64 @@ def requires(role: str = "viewer", doing: str = "do this", needs: str | None = N
 
     def deco(fn: Handler) -> Route:
         async def handler(datasette: Datasette, request: Request) -> Response:
+            sess: Session | None = None
             try:
                 sess = await _session(datasette, request, action, doing)
                 if needs:
                     await require_function(sess, needs)
                 return await fn(datasette, request, sess)
             except psycopg.Error as e:  # SQL that is no function call: catalog reads
-                return await _failed(datasette, request, SQLError.of(e))
+                err: UIError = SQLError.of(e)
             except UIError as e:
-                return await _failed(datasette, request, e)
+                err = e
+            if sess is not None and isinstance(err, SQLError) and err.status == 403:
+                err = await explain_denied(sess, err)
+            return await _failed(datasette, request, err)
 
         # Not functools.wraps: Datasette reads the signature (through __wrapped__) to choose the arguments it passes.
         handler.__name__ = fn.__name__
         return handler
 
     return deco
+
+
+# Which mediatag roles the login holds now, and which of them may run mediatag function `fn` (with `fn` NULL: use
+# schema mediatag at all, what a login without any mediatag role is refused first).
+DENIED_QUERY = """SELECT ARRAY(SELECT r FROM unnest(%(roles)s::text[]) r
+                               WHERE pg_has_role(session_user, r, 'MEMBER')
+                               ORDER BY array_position(%(roles)s::text[], r)) AS held,
+                         ARRAY(SELECT r FROM unnest(%(roles)s::text[]) r
+                               WHERE CASE WHEN %(fn)s::text IS NULL THEN has_schema_privilege(r, 'mediatag', 'USAGE')
+                                     ELSE EXISTS (SELECT 1 FROM pg_proc p
+                                                  WHERE p.pronamespace = 'mediatag'::regnamespace
+                                                    AND p.proname = %(fn)s
+                                                    AND has_function_privilege(r, p.oid, 'EXECUTE'))
+                                     END
+                               ORDER BY array_position(%(roles)s::text[], r)) AS needed"""
+DENIED = re.compile(r"permission denied for (?:function (\w+)|schema mediatag$)")
+
+
+async def explain_denied(sess: Session, e: SQLError) -> SQLError:
+    """The database's "permission denied for function dataset_summary" (or for schema mediatag) as the missing
+    right: which role it needs and which the login holds. The roles are read again: the session took them at login,
+    and a role revoked since is why the page offered what the database refused; the session keeps the new ones, so
+    the pages stop offering it."""
+    m = DENIED.match(str(e))
+    if not m:
+        return e
+    fn = m.group(1)
+    # Least to most: the role named is the least one that grants it (editors and admins are viewers too).
+    roles = [ACTIONS[a] for a in ROLE_ACTIONS.values()]
+    with sql_errors():
+        row = (await sess.rows(DENIED_QUERY, {"roles": roles, "fn": fn}))[0]
+    sess.roles = tuple(row["held"])
+    what = f"run mediatag.{fn}()" if fn else "use mediatag"
+    needed = row["needed"][0] if row["needed"] else "a mediatag role"
+    held = ", ".join(row["held"]) or "no mediatag role"
+    message = f"{sess.login} may not {what}: that needs {needed}, and {sess.login} holds {held}"
+    role = (row["needed"] or ["mediatag_viewer"])[0].removeprefix("mediatag_")
+    hint = f"an admin grants it with `mediatag users add {sess.login} --role {role}`; then reload the page"
+    return SQLError(message, 403, hint)
 
 
 def rows_api(fn: str, /, *, needs: bool = False, **args: Callable[[Request], Any]) -> Route:
@@ -206,9 +249,9 @@ async def _failed(datasette: Datasette, request: Request, e: UIError) -> Respons
 async def error_page(datasette: Datasette, request: Request, e: UIError) -> Response:
     if is_api(request):
         return json_response({"ok": False, "error": str(e), "hint": e.hint}, status=e.status)
-    if e.status == 403:
-        raise Forbidden(str(e))
-    return await render(datasette, request, "mediatag_error.html", {"message": str(e), "hint": e.hint}, e.status)
+    # A refusal too is a page of the UI's own (its navigation, "Back to the datasets"), not Datasette's bare 403.
+    ctx = {"message": str(e), "hint": e.hint, "status": e.status}
+    return await render(datasette, request, "mediatag_error.html", ctx, e.status)
 
 
 # ---- rendering ------------------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ async def _upload_failed(
 ) -> Response:
     """The page the form was on, with the error by the form and what was typed kept."""
     if existing:
-        ctx = await concept_ctx(sess, existing)
+        ctx = await concept_ctx(sess, existing, can_edit=True)  # only editors reach the upload forms
         template = "mediatag_concept.html"
     else:
         ctx = await concepts_ctx(sess)

@@ -9,6 +9,7 @@ from datasette.utils.asgi import Request, Response
 
 from . import uploads
 from .base import (
+    SQLError,
     UIError,
     by_name,
     call,
@@ -25,6 +26,7 @@ from .sessions import Session
 
 LABELS = ("yes", "no", "skip")
 TOP_N = 12  # top keyframes on a concept's page
+SEARCH_N = 12  # search results to label first on a concept's page
 
 
 async def list_concepts(sess: Session, dataset: str | None = None) -> list[dict]:
@@ -53,18 +55,34 @@ async def concepts_ctx(sess: Session) -> dict:
     }
 
 
-async def concept_ctx(sess: Session, name: str) -> dict:
+async def concept_ctx(sess: Session, name: str, query: str | None = None, can_edit: bool = False) -> dict:
+    """The concept's page. For an editor also the labeling steps: the results of a text search (`query`, else the
+    concept's description) to label first, as a concept starts from what its words find, and the labels already
+    on the top content, which takes labels too."""
     fns = await sess.functions()
     available = {"continue_labeling", "label_concept", "concept_top"} <= fns
-    top, info = [], None
+    top, info, search, search_error = [], None, [], None
     if available:
         top = await call(sess, "concept_top", concept=name, n=TOP_N)
         info = by_name(await list_concepts(sess), name)
+    query = (query or (info["description"] if info else "") or "").strip()
+    if available and can_edit:
+        labels = {r["keyframe_id"]: r["label"] for r in await call(sess, "concept_labels", concept=name)}
+        top = [{**r, "current_label": labels.get(r["keyframe_id"])} for r in top]
+        if query and "search_for_concept" in fns:
+            try:
+                search = await call(sess, "search_for_concept", concept=name, query=query, k=SEARCH_N)
+            except SQLError as e:  # the embedding service down, a query without letters: said in the section
+                search_error = e.text()
     return {
         "available": available,
         "name": info["name"] if info else name,
         "info": info,
         "top": top,
+        "query": query if available and can_edit else "",
+        "search": search,
+        "search_error": search_error,
+        "mt_dataset": info["dataset"] if info else None,
         **_upload_ctx(fns),
     }
 
@@ -85,7 +103,8 @@ async def create_concept(datasette: Datasette, request: Request, sess: Session) 
 
 @requires("viewer")
 async def concept_page(datasette: Datasette, request: Request, sess: Session) -> Response:
-    ctx = await concept_ctx(sess, arg(request, "name"))
+    can_edit = await datasette.permission_allowed(request.actor, "mediatag-edit", default=False)
+    ctx = await concept_ctx(sess, arg(request, "name"), request.args.get("q"), can_edit)
     return await render(datasette, request, "mediatag_concept.html", ctx)
 
 

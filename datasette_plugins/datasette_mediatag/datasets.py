@@ -4,6 +4,7 @@ keyframe thumbnails those pages show."""
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -69,13 +70,21 @@ async def dataset_page(datasette: Datasette, request: Request, sess: Session) ->
     assets = await call(sess, "list_assets", dataset=name, lim=per, off=(page - 1) * per)
     total = assets[0]["total"] if assets else 0
     ctx = {"name": name, "summary": summary, "assets": assets, "page": page, "pages": max(1, -(-total // per))}
+    ctx["mt_dataset"] = name
     return await render(datasette, request, "mediatag_dataset.html", ctx)
 
 
 @requires("viewer")
 async def asset_page(datasette: Datasette, request: Request, sess: Session) -> Response:
-    detail = await call_value(sess, "asset_detail", asset=id_arg(request))
-    return await render(datasette, request, "mediatag_asset.html", {"a": detail})
+    asset = id_arg(request)
+    detail = await call_value(sess, "asset_detail", asset=asset)
+    # What the classifiers say about it (a database without asset_scores shows the asset alone).
+    scores = await call(sess, "asset_scores", asset=asset) if "asset_scores" in await sess.functions() else []
+    ctx = {"a": detail, "scores": scores, "mt_dataset": detail["dataset"]}
+    # Its time segments for the player (a database without asset_segments shows none).
+    if detail["kind"] == "video" and "asset_segments" in await sess.functions():
+        ctx["segments"] = await call(sess, "asset_segments", asset=asset)
+    return await render(datasette, request, "mediatag_asset.html", ctx)
 
 
 def _thumb_dir(datasette: Datasette) -> Path:
@@ -83,11 +92,8 @@ def _thumb_dir(datasette: Datasette) -> Path:
     return Path(cfg["thumb_dir"]) if cfg.get("thumb_dir") else thumbs.default_cache_dir()
 
 
-@requires("viewer")
-async def thumb(datasette: Datasette, request: Request, sess: Session) -> Response:
-    kf, width = int(request.url_vars["kf"]), int(request.url_vars["w"])
-    if width not in thumbs.WIDTHS:
-        raise UIError(f"thumbnail width must be one of {thumbs.WIDTHS}", status=404)
+async def _image_file(sess: Session, kf: int) -> Path:
+    """A keyframe's image file, looked up through the person's access check once per session."""
     path = sess.images.get(kf)
     if path is None:
         path = await call_value(sess, "keyframe_image", keyframe=kf)
@@ -96,7 +102,16 @@ async def thumb(datasette: Datasette, request: Request, sess: Session) -> Respon
         sess.images[kf] = path
     src = Path(path)
     if not src.is_file():
-        return Response.text(f"image file of keyframe {kf} is missing", status=404)
+        raise UIError(f"image file of keyframe {kf} is missing", status=404)
+    return src
+
+
+@requires("viewer")
+async def thumb(datasette: Datasette, request: Request, sess: Session) -> Response:
+    kf, width = int(request.url_vars["kf"]), int(request.url_vars["w"])
+    if width not in thumbs.WIDTHS:
+        raise UIError(f"thumbnail width must be one of {thumbs.WIDTHS}", status=404)
+    src = await _image_file(sess, kf)
     out, key = await asyncio.to_thread(thumbs.thumbnail, src, width, _thumb_dir(datasette))
     etag = f'"{key[:32]}"'
     # private: the image is only for people who may see the dataset; a week, then revalidated by ETag.
@@ -106,13 +121,33 @@ async def thumb(datasette: Datasette, request: Request, sess: Session) -> Respon
     return Response(out.read_bytes(), content_type="image/jpeg", headers=headers)
 
 
+@requires("viewer")
+async def image(datasette: Datasette, request: Request, sess: Session) -> Response:
+    """A keyframe's image at full size (the asset page links it), as stored."""
+    src = await _image_file(sess, int(request.url_vars["kf"]))
+    kind = mimetypes.guess_type(src.name)[0] or "application/octet-stream"
+    if not kind.startswith("image/"):
+        raise UIError(f"keyframe {request.url_vars['kf']} has no image file", status=404)
+    data = await asyncio.to_thread(src.read_bytes)
+    return Response(data, content_type=kind, headers={"cache-control": "private, max-age=3600"})
+
+
 # Datasette marks responses to requests with an actor "private, no-store" unless the view is static; thumbnails set
 # their own caching headers (private: the keyframe lookup checked the person's access first).
 thumb._datasette_static = True  # type: ignore[attr-defined]
+image._datasette_static = True  # type: ignore[attr-defined]
+
+
+async def site_root(datasette: Datasette, request: Request) -> Response:
+    """Datasette's own index lists only its empty `_memory` database: "home" is the UI's."""
+    return Response.redirect("/mediatag/")
+
 
 ROUTES = [
+    (r"^/$", site_root),
     (r"^/mediatag/?$", home),
     (r"^/mediatag/thumb/(?P<kf>\d+)/(?P<w>\d+)\.jpg$", thumb),
+    (r"^/mediatag/image/(?P<kf>\d+)$", image),
     (r"^/mediatag/dataset$", dataset_page),
     (r"^/mediatag/asset$", asset_page),
 ]

@@ -47,28 +47,52 @@ async def create_group(datasette: Datasette, request: Request, sess: Session) ->
     return Response.redirect(url("/mediatag/group", name=name))
 
 
-@requires("viewer")
-async def group_page(datasette: Datasette, request: Request, sess: Session) -> Response:
-    name = arg(request, "name")
+async def _workers(sess: Session) -> int | None:
+    """Job workers connected to the database (None where the extension is too old to say)."""
+    return await call_value(sess, "job_workers") if "job_workers" in await sess.functions() else None
+
+
+async def _group_ctx(sess: Session, name: str) -> dict:
     tags = await call(sess, "group_overview", tag_group=name)
     info = by_name(await call(sess, "list_tag_groups"), name)
     status = await call(sess, "tag_group_status", tag_group=name)
-    ctx = {"name": info["name"] if info else name, "info": info, "tags": tags, "status": status}
-    return await render(datasette, request, "mediatag_group.html", ctx)
+    return {
+        "name": info["name"] if info else name,
+        "info": info,
+        "tags": tags,
+        "status": status,
+        "workers": await _workers(sess),
+        "unreviewed": [],
+        "form": {},
+    }
+
+
+@requires("viewer")
+async def group_page(datasette: Datasette, request: Request, sess: Session) -> Response:
+    return await render(datasette, request, "mediatag_group.html", await _group_ctx(sess, arg(request, "name")))
 
 
 @requires("editor", "publish tag groups")
 async def group_publish(datasette: Datasette, request: Request, sess: Session) -> Response:
     form = await request.post_vars()
     name = form.get("name") or ""
-    v = await call_value(
-        sess,
-        "publish_tag_group",
-        tag_group=name,
-        visibility=form.get("visibility") or None,
-        note=form.get("note") or "",
-    )
-    datasette.add_message(request, f'Published "{name}" version {v}; scoring is queued.', datasette.INFO)
+    visibility = form.get("visibility") or None
+    before = by_name(await call(sess, "list_tag_groups"), name)
+    changes_tags = before is None or before["state"] != "published" or before["unpublished_changes"]
+    if changes_tags and not form.get("confirm") and "unreviewed_tags" in await sess.functions():
+        # Tags nobody labeled, evaluated or gave a prompt score by their bare name: ask first (the page again,
+        # with the tags named and a "Publish anyway" button that sends confirm).
+        unreviewed = [r["tag"] for r in await call(sess, "unreviewed_tags", tag_group=name)]
+        if unreviewed:
+            ctx = await _group_ctx(sess, name)
+            ctx |= {"unreviewed": unreviewed, "form": form}
+            return await render(datasette, request, "mediatag_group.html", ctx)
+    v = await call_value(sess, "publish_tag_group", tag_group=name, visibility=visibility, note=form.get("note") or "")
+    if before and before["state"] == "published" and v == before["published_version"]:
+        message = f'"{name}" is now {visibility}; still version {v}, nothing to score again.'
+    else:
+        message = f'Published "{name}" version {v}; scoring is queued.'
+    datasette.add_message(request, message, datasette.INFO)
     return Response.redirect(url("/mediatag/group", name=name))
 
 
@@ -106,7 +130,7 @@ async def api_status(datasette: Datasette, request: Request, sess: Session) -> R
         overview = await call(sess, "group_overview", tag_group=group)
         tags = [{k: t[k] for k in STATUS_TAG_COLUMNS} for t in overview]
     jobs = await call_value(sess, "job_progress", tag_group=group)
-    return json_response({"ok": True, "status": status, "tags": tags, "jobs": jobs})
+    return json_response({"ok": True, "status": status, "tags": tags, "jobs": jobs, "workers": await _workers(sess)})
 
 
 ROUTES = [

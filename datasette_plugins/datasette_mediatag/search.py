@@ -4,12 +4,13 @@ from page to page) and one result per video (issue 13: shown once mediatag.searc
 from __future__ import annotations
 
 import time
+from pathlib import PurePosixPath
 from typing import Any
 
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
-from .base import SQLError, call, render, requires, url
+from .base import SQLError, UIError, call, call_all, call_value, render, requires, url
 from .concepts import list_concepts
 from .datasets import dataset_names
 from .params import int_arg, json_text
@@ -17,6 +18,18 @@ from .sessions import Session
 
 SEARCH_K = 48  # search results per page
 METADATA_MESSAGE = 'metadata filter must be a JSON object, e.g. {"SeriesName": "x"}'
+
+
+async def _tag_options(sess: Session, dataset: str) -> list[str]:
+    """The "group:tag" names a search of `dataset` can filter by: the tags of the groups trained on it or applied
+    to it (mediatag.search refuses the others), for the tag filter's picker."""
+    groups = [
+        g["name"]
+        for g in await call(sess, "list_tag_groups", dataset=dataset)
+        if g["training_dataset"] == dataset or g["applied_version"] is not None
+    ]
+    tags = await call_all(sess, [("group_overview", {"tag_group": g}) for g in groups])
+    return [f"{g}:{t['tag']}" for g, rows in zip(groups, tags, strict=True) for t in rows]
 
 
 @requires("viewer")
@@ -29,11 +42,18 @@ async def search_page(datasette: Datasette, request: Request, sess: Session) -> 
     concept, tagf, meta = request.args.get("concept"), request.args.get("tag"), request.args.get("meta") or ""
     k, offset = int_arg(request, "k", SEARCH_K), int_arg(request, "offset", 0)
     by_video = request.args.get("group_by_video") in ("1", "on", "true")
-    rows, error, concepts = [], None, []
+    rows, error, concepts, tag_options, total, like_name = [], None, [], [], None, None
     available = "search" in fns
     if available and dataset:
         if "create_concept" in fns:
             concepts = await list_concepts(sess, dataset)
+        tag_options = await _tag_options(sess, dataset)
+        if like:
+            # "More like" names the photo it started from, not its internal id.
+            try:
+                like_name = PurePosixPath(await call_value(sess, "keyframe_image", keyframe=like)).name
+            except SQLError:
+                pass  # an unknown keyframe: the search below says so
         if q.strip() or like:
             # The window (k, offset) is checked by mediatag.search itself; its error shows on the page.
             named: dict[str, Any] = {"dataset": dataset, "k": k, "offset": offset, "group_by_video": by_video}
@@ -42,12 +62,20 @@ async def search_page(datasette: Datasette, request: Request, sess: Session) -> 
                 named["concepts"] = [concept]
             if tagf:
                 named["tags"] = [tagf]
-            if meta.strip():
-                named["metadata"] = json_text(meta, METADATA_MESSAGE)
             try:
+                if meta.strip():
+                    named["metadata"] = json_text(meta, METADATA_MESSAGE)
                 rows = await call(sess, "search", **named)
+                if "search_total" in fns:
+                    filters = {f: named.get(f) for f in ("concepts", "tags", "metadata")}
+                    total = await call_value(sess, "search_total", dataset=dataset, group_by_video=by_video, **filters)
             except SQLError as e:
                 error = e.text()
+            except UIError as e:  # the metadata typed is not JSON: said above the form, which keeps what was typed
+                error = str(e)
+        elif concept or tagf or meta.strip():
+            # Filters narrow a search; alone they would give an empty page with no word of why.
+            error = 'Type some text (or choose "more like this" on a result) to search: the filters narrow a search.'
     ctx = {
         "available": available,
         "datasets": datasets,
@@ -63,6 +91,10 @@ async def search_page(datasette: Datasette, request: Request, sess: Session) -> 
         "k": k,
         "offset": offset,
         "by_video": by_video,
+        "tag_options": tag_options,
+        "total": total,
+        "like_name": like_name,
+        "mt_dataset": dataset,
     }
     if rows or offset:
         # Paging links keep every argument but the window; a full page may have a next one.

@@ -67,6 +67,11 @@ async def tag_page(datasette: Datasette, request: Request, sess: Session) -> Res
     thr = row["threshold"] if threshold is None else threshold
     rows = await _preview(sess, group, tag, tab, kind, thr)
     evaluations = await call(sess, "list_evaluations", tag_group=group, tag=tag)
+    # The training dataset: the header's search box searches it, and without videos there are no shots or
+    # transcripts to preview.
+    info = by_name(await call(sess, "list_tag_groups"), group)
+    dataset = info["training_dataset"] if info else None
+    summary = await call(sess, "dataset_summary", dataset=dataset) if dataset else []
     ctx = {
         "group": group,
         "tag": row["tag"],
@@ -78,6 +83,8 @@ async def tag_page(datasette: Datasette, request: Request, sess: Session) -> Res
         "transcripts": rows if tab == "transcript" else [],
         "evaluations": evaluations,
         "has_suggest": "suggest_prompts" in await sess.functions(),
+        "has_video": bool(summary and summary[0]["videos"]),
+        "mt_dataset": dataset,
         "server_ms": _ms_since(t0),
     }
     resp = await render(datasette, request, "mediatag_tag.html", ctx)
@@ -148,6 +155,16 @@ api_uncertain = rows_api("uncertain_keyframes", tag_group=text("group"), tag=tex
 api_suggest_prompts = rows_api("suggest_prompts", needs=True, tag_group=text("group"), tag=text("tag"))
 
 
+@requires("viewer")
+async def api_tag_overview(datasette: Datasette, request: Request, sess: Session) -> Response:
+    """The tag's row of group_overview (counts, classifier version, prompts): what a page shows after a change."""
+    group, tag = arg(request, "group"), arg(request, "tag")
+    row = by_name(await call(sess, "group_overview", tag_group=group), tag, key="tag")
+    if row is None:
+        raise UIError(f'unknown tag "{tag}" in group "{group}"', status=404)
+    return json_response({"ok": True, "tag": row})
+
+
 @requires("editor", "add prompts", needs="add_suggested_prompts")
 async def api_add_suggested(datasette: Datasette, request: Request, sess: Session) -> Response:
     data = await json_body(request)
@@ -180,6 +197,7 @@ ROUTES = [
     (r"^/mediatag/api/search_for_labeling$", api_search_for_labeling),
     (r"^/mediatag/api/uncertain$", api_uncertain),
     (r"^/mediatag/api/suggest_prompts$", api_suggest_prompts),
+    (r"^/mediatag/api/tag_overview$", api_tag_overview),
     (r"^/mediatag/api/add_suggested_prompts$", api_add_suggested),
     (r"^/mediatag/api/prompt$", api_add_prompt),
 ]

@@ -75,6 +75,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         asr=args.asr,
         asr_language=args.asr_language,
         subtitle_lang=args.subtitle_lang,
+        faces=args.faces,
     )
     with connect() as conn:
         summary = ingest(conn, args.dataset, args.paths, opts)
@@ -100,6 +101,17 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
         print(f"ran {run_pending(database_url())} scoring job(s)")
     return 0
+
+
+def cmd_faces(args: argparse.Namespace) -> int:
+    """`mediatag faces scan DATASET`: the back-fill of a dataset's keyframes not scanned for faces yet."""
+    from .db import connect
+    from .faces.scan import scan_faces
+
+    with connect() as conn:
+        summary = scan_faces(conn, args.dataset, progress=not args.quiet, limit=args.limit)
+    print(summary.render())
+    return 1 if summary.off else 0
 
 
 def _add_asr_options(p: argparse.ArgumentParser, *, off: bool) -> None:
@@ -330,8 +342,18 @@ def build_parser(client: Client | None = None) -> argparse.ArgumentParser:
         help="embedded subtitle track to take, by language in order of preference (de,en); "
         "default: the dataset's setting, else the default-flagged track, else the first",
     )
+    ing.add_argument(
+        "--faces", action="store_true", help="turn faces on for the dataset (off by default) and find them now"
+    )
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=cmd_ingest)
+
+    fc = sub.add_parser("faces", help="faces and people: scan a dataset's keyframes for faces (resumable)")
+    fc.add_argument("action", choices=["scan"])
+    fc.add_argument("dataset")
+    fc.add_argument("--limit", type=int, metavar="N", help="at most N keyframes this run (the rest stay pending)")
+    fc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    fc.set_defaults(func=cmd_faces)
 
     tr = sub.add_parser("transcribe", help="speech to text for a dataset's videos and audio without a transcript")
     tr.add_argument("dataset")
@@ -361,6 +383,11 @@ def build_parser(client: Client | None = None) -> argparse.ArgumentParser:
     from .users_cli import add_user_commands
 
     add_user_commands(sub)
+    from .cli_export import add_export_command
+    from .cli_reel import add_reel_command
+
+    add_export_command(sub)
+    add_reel_command(sub)
 
     ui = sub.add_parser("ui", help="the web UI (Datasette with the datasette-mediatag plugin)")
     ui.add_argument("--host", default="127.0.0.1")

@@ -3,7 +3,15 @@
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, TypedDict, overload
+
+class AppearancesRow(TypedDict):
+    person_id: int
+    person_name: str
+    asset_id: int
+    start_ms: int
+    end_ms: int
+    faces: int
 
 class AssetScoresRow(TypedDict):
     kind: str
@@ -11,6 +19,16 @@ class AssetScoresRow(TypedDict):
     name: str
     score: float
     decision: bool
+
+class AssetSegmentsRow(TypedDict):
+    tag_group: str
+    tag: str
+    start_ms: int
+    end_ms: int
+    peak_score: float
+    mean_score: float
+    keyframes: int
+    sources: str
 
 class CancelOverdueQueriesRow(TypedDict):
     pid: int
@@ -30,6 +48,18 @@ class ConceptScoresRow(TypedDict):
     keyframe_id: int
     score: float
     decision: bool
+
+class ConceptSegmentsRow(TypedDict):
+    asset_id: int
+    path: str
+    fps: float
+    duration_ms: int
+    start_ms: int
+    end_ms: int
+    peak_score: float
+    mean_score: float
+    keyframes: int
+    sources: str
 
 class ConceptTopRow(TypedDict):
     keyframe_id: int
@@ -136,6 +166,33 @@ class EvaluationWeightsRow(TypedDict):
     truth: bool
     weight: float
 
+class FaceStatusRow(TypedDict):
+    enabled: bool
+    detector: str
+    max_distance: float
+    keyframes: int
+    scanned: int
+    faces: int
+    people: int
+    named: int
+    unassigned: int
+
+class FacesRow(TypedDict):
+    face_id: int
+    keyframe_id: int
+    asset_id: int
+    video_time_ms: int
+    x: int
+    y: int
+    w: int
+    h: int
+    confidence: float
+    quality: float
+    track_id: int
+    person_id: int
+    person_name: str
+    assigned_by: str
+
 class FilterIndexesRow(TypedDict):
     filter_index_id: int
     metadata: Any
@@ -224,6 +281,22 @@ class ListTagGroupsRow(TypedDict):
     status: str
     update_available: bool
 
+class PeopleRow(TypedDict):
+    person_id: int
+    name: str
+    faces: int
+    tracks: int
+    assets: int
+    first_seen: datetime
+    last_seen: datetime
+    face_id: int
+
+class PersonScoresRow(TypedDict):
+    keyframe_id: int
+    score: float
+    decision: bool
+    face_id: int
+
 class PreviewRow(TypedDict):
     side: str
     keyframe_id: int
@@ -256,7 +329,17 @@ class ScoreImagesRow(TypedDict):
     decision: bool
     version: int
 
-class SearchRow(TypedDict):
+class SearchRow1(TypedDict):
+    face_id: int
+    keyframe_id: int
+    asset_id: int
+    video_time_ms: int
+    person_id: int
+    person_name: str
+    distance: float
+    rank: int
+
+class SearchRow2(TypedDict):
     keyframe_id: int
     asset_id: int
     video_id: int
@@ -267,6 +350,16 @@ class SearchRow(TypedDict):
     score: float
     rank: int
     matches: int
+
+class SearchFacesRow(TypedDict):
+    face_id: int
+    keyframe_id: int
+    asset_id: int
+    video_time_ms: int
+    person_id: int
+    person_name: str
+    distance: float
+    rank: int
 
 class SearchForConceptRow(TypedDict):
     keyframe_id: int
@@ -338,6 +431,18 @@ class TagGroupStatusRow(TypedDict):
     scored_at: datetime
     score_seconds: float
 
+class TagSegmentsRow(TypedDict):
+    asset_id: int
+    path: str
+    fps: float
+    duration_ms: int
+    start_ms: int
+    end_ms: int
+    peak_score: float
+    mean_score: float
+    keyframes: int
+    sources: str
+
 class TranscriptionStatusRow(TypedDict):
     media_assets: int
     with_transcript: int
@@ -353,6 +458,9 @@ class UncertainKeyframesRow(TypedDict):
     keyframe_time_ms: int
     path: str
     score: float
+
+class UnreviewedTagsRow(TypedDict):
+    tag: str
 
 class SqlFunctions:
     def add_concept_example_vectors(
@@ -422,6 +530,17 @@ class SqlFunctions:
         SQL: mediatag.after_ingest(dataset text, new_assets bigint[] DEFAULT NULL::bigint[], ingest_run bigint DEFAULT
           NULL::bigint) RETURNS integer
         """
+    def appearances(self, dataset: str, person: int | None = ..., gap_ms: int | None = ...) -> list[AppearancesRow]:
+        """Who is on screen: time ranges per video where a person is seen (a face covers its shot). Viewers who can read
+          it.
+        dataset: the dataset's name
+        person: only this person (default NULL: every person)
+        gap_ms: ranges closer than this are merged (default 1000)
+        Returns: person_id, person_name, asset_id, start_ms, end_ms (both 0 for images), faces.
+
+        SQL: mediatag.appearances(dataset text, person bigint DEFAULT NULL::bigint, gap_ms integer DEFAULT 1000) RETURNS
+          TABLE(person_id bigint, person_name text, asset_id bigint, start_ms integer, end_ms integer, faces bigint)
+        """
     def apply_concept(self, concept: str, version: int | None = ...) -> int:
         """Pins the classifier version a concept's scores use, or lets them follow every retrain again. Editors of its
           dataset.
@@ -459,6 +578,16 @@ class SqlFunctions:
         SQL: mediatag.asset_scores(asset bigint) RETURNS TABLE(kind text, tag_group text, name text, score real,
           decision boolean)
         """
+    def asset_segments(self, asset: int) -> list[AssetSegmentsRow]:
+        """One video's time segments under every tag group scored on its dataset that the caller sees. Viewers who can
+          read the dataset.
+        asset: the asset (video) id
+        Returns: one row per segment, by group then time: tag_group, tag, start_ms, end_ms, peak_score, mean_score,
+          keyframes, sources (visual | transcript | both).
+
+        SQL: mediatag.asset_segments(asset bigint) RETURNS TABLE(tag_group text, tag text, start_ms integer, end_ms
+          integer, peak_score real, mean_score real, keyframes integer, sources text)
+        """
     def build_indexes(self, dataset: str) -> None:
         """Builds the dataset's missing HNSW indexes (keyframes, transcripts, filter indexes) in this transaction.
           Editors of it.
@@ -493,6 +622,27 @@ class SqlFunctions:
 
         SQL: mediatag.concept_scores(concept text, version integer DEFAULT NULL::integer) RETURNS TABLE(keyframe_id
           bigint, score real, decision boolean)
+        """
+    def concept_segments(
+        self,
+        concept: str,
+        exit_threshold: float | None = ...,
+        min_length_ms: int | None = ...,
+        max_gap_ms: int | None = ...,
+    ) -> list[ConceptSegmentsRow]:
+        """A concept's time segments over its dataset's videos, from its scores now. Viewers who can read the concept's
+          dataset.
+        concept: the concept's name
+        exit_threshold: a run of keyframes stays in a segment while its scores are at least this (default NULL: the
+          concept's threshold - 0.1)
+        min_length_ms: segments shorter than this are dropped (default 1000)
+        max_gap_ms: segments less than this apart are merged (default 2000)
+        Returns: one row per segment in path and time order: asset_id, path, fps, duration_ms, start_ms, end_ms,
+          peak_score, mean_score, keyframes, sources (visual).
+
+        SQL: mediatag.concept_segments(concept text, exit_threshold real DEFAULT NULL::real, min_length_ms integer
+          DEFAULT 1000, max_gap_ms integer DEFAULT 2000) RETURNS TABLE(asset_id bigint, path text, fps real, duration_ms
+          integer, start_ms integer, end_ms integer, peak_score real, mean_score real, keyframes integer, sources text)
         """
     def concept_top(self, concept: str, n: int | None = ...) -> list[ConceptTopRow]:
         """The best-scoring keyframes of a concept (the UI's hover card). Viewers who can read its dataset.
@@ -570,6 +720,17 @@ class SqlFunctions:
         Returns: the filter index id (an existing one is returned as it is); built in this transaction.
 
         SQL: mediatag.create_filter_index(dataset text, metadata jsonb) RETURNS bigint
+        """
+    def create_person(self, dataset: str, name: str | None = ..., faces: Sequence[int] | None = ...) -> int:
+        """Creates a person from faces picked by a user (confirmed), e.g. those found in example photos. Editors of the
+          dataset.
+        dataset: the dataset's name
+        name: the person's name (default NULL: unnamed)
+        faces: face ids of that dataset that are this person (default NULL: none yet)
+        Returns: the new person's id.
+
+        SQL: mediatag.create_person(dataset text, name text DEFAULT NULL::text, faces bigint[] DEFAULT NULL::bigint[])
+          RETURNS bigint
         """
     def dataset_access(self, dataset: str) -> list[DatasetAccessRow]:
         """Lists the roles granted access to a dataset (none: it is open to every mediatag role). Viewers who can read
@@ -687,6 +848,17 @@ class SqlFunctions:
 
         SQL: mediatag.embed_texts(texts text[], model text) RETURNS SETOF vector
         """
+    def enable_faces(self, dataset: str, enabled: bool | None = ..., detector: str | None = ...) -> bool:
+        """Turns face detection on (or off) for a dataset; it is off by default. Editors of the dataset.
+        dataset: the dataset's name
+        enabled: true to find faces on every keyframe (ingest --faces, `mediatag faces scan`), false to stop (default
+          true)
+        detector: hog (fast, frontal faces) or cnn (slower on a CPU, more poses) (default hog)
+        Returns: the setting now in force.
+
+        SQL: mediatag.enable_faces(dataset text, enabled boolean DEFAULT true, detector text DEFAULT 'hog'::text)
+          RETURNS boolean
+        """
     def enqueue_job(self, kind: str, payload: Any | None = ...) -> int:
         """Queues a job by hand. Admins.
         kind: the job kind: score_group or score_assets (run by run_jobs), llm_* (run by the service's worker)
@@ -750,6 +922,60 @@ class SqlFunctions:
         SQL: mediatag.evaluation_weights(evaluation_id bigint) RETURNS TABLE(keyframe_id bigint, score real, bucket
           integer, truth boolean, weight double precision)
         """
+    def export_segments(
+        self,
+        dataset: str | None = ...,
+        tag_group: str | None = ...,
+        tag: str | None = ...,
+        format: str | None = ...,
+        concept: str | None = ...,
+    ) -> str:
+        """A tag's or a concept's time segments as one text file, frame-accurate at each video's rate. Viewers who can
+          read the dataset.
+        dataset: the dataset's name (with tag_group and tag)
+        tag_group: the group's name
+        tag: the tag's name
+        format: csv, json, srt, vtt, or edl, otio, fcpxml (these three need OpenTimelineIO in the server's Python)
+          (default csv)
+        concept: a concept's segments instead of a tag's (default NULL)
+        Returns: the file's text (CSV and JSON: path, asset_id, start_ms, end_ms, peak_score, mean_score, keyframes,
+          sources, fps).
+
+        SQL: mediatag.export_segments(dataset text DEFAULT NULL::text, tag_group text DEFAULT NULL::text, tag text
+          DEFAULT NULL::text, format text DEFAULT 'csv'::text, concept text DEFAULT NULL::text) RETURNS text
+        """
+    def face_crop(self, face: int) -> bytes:
+        """The aligned crop of one face, as a JPEG. Viewers who can read its dataset.
+        face: the face id
+        Returns: the JPEG bytes.
+
+        SQL: mediatag.face_crop(face bigint) RETURNS bytea
+        """
+    def face_status(self, dataset: str) -> list[FaceStatusRow]:
+        """Where faces stand in a dataset: the setting, keyframes scanned, faces and people. Viewers who can read it.
+        dataset: the dataset's name
+        Returns: one row: enabled, detector, max_distance, keyframes, scanned, faces, people, named, unassigned.
+
+        SQL: mediatag.face_status(dataset text) RETURNS TABLE(enabled boolean, detector text, max_distance real,
+          keyframes bigint, scanned bigint, faces bigint, people bigint, named bigint, unassigned bigint)
+        """
+    def faces(
+        self, dataset: str, person: int | None = ..., asset: int | None = ..., unassigned: bool | None = ...
+    ) -> list[FacesRow]:
+        """Lists the faces found in a dataset, with their box and person. Viewers who can read it.
+        dataset: the dataset's name
+        person: only this person's faces (default NULL: all)
+        asset: only this asset's faces (default NULL: all)
+        unassigned: only faces that belong to no person (default false)
+        Returns: face_id, keyframe_id, asset_id, video_time_ms (NULL for images), x, y, w, h (keyframe pixels),
+          confidence,
+          quality (0..1), track_id, person_id, person_name, assigned_by (cluster | label).
+
+        SQL: mediatag.faces(dataset text, person bigint DEFAULT NULL::bigint, asset bigint DEFAULT NULL::bigint,
+          unassigned boolean DEFAULT false) RETURNS TABLE(face_id bigint, keyframe_id bigint, asset_id bigint,
+          video_time_ms integer, x integer, y integer, w integer, h integer, confidence real, quality real, track_id
+          bigint, person_id bigint, person_name text, assigned_by text)
+        """
     def filter_indexes(self, dataset: str) -> list[FilterIndexesRow]:
         """Lists the dataset's filter indexes. Viewers.
         dataset: the dataset's name
@@ -771,6 +997,14 @@ class SqlFunctions:
         SQL: mediatag.fit_model_calibration(tag_group text, save boolean DEFAULT true, min_positives integer DEFAULT 3)
           RETURNS TABLE(model text, temperature double precision, bias double precision, tail double precision, tags
           integer, pairs integer)
+        """
+    def forget_person(self, person: int) -> int:
+        """Forgets a person: deletes the person and every face of theirs, box, crop and descriptor. Editors of the
+          dataset.
+        person: the person id
+        Returns: the number of faces deleted.
+
+        SQL: mediatag.forget_person(person bigint) RETURNS integer
         """
     def grant_dataset_access(self, dataset: str, role: str, level: str | None = ...) -> None:
         """Grants a role access to a dataset (or changes its level); then only its grantees and admins see it. Admins.
@@ -832,6 +1066,13 @@ class SqlFunctions:
 
         SQL: mediatag.job_progress(tag_group text DEFAULT NULL::text, recent integer DEFAULT 5) RETURNS jsonb
         """
+    def job_workers(self) -> int:
+        """The number of job workers connected to this database (mediatag serve, or a session in CALL
+          mediatag.run_jobs()); with none, queued scoring waits. Viewers.
+        Returns: the number of workers.
+
+        SQL: mediatag.job_workers() RETURNS integer
+        """
     def keyframe_image(self, keyframe: int) -> str:
         """The image file of a keyframe (the UI's thumbnails). Viewers who can read its dataset.
         keyframe: the keyframe id
@@ -858,6 +1099,15 @@ class SqlFunctions:
 
         SQL: mediatag.label_concept(concept text, keyframes bigint[], label text DEFAULT 'yes'::text, origin text
           DEFAULT 'manual'::text, retrain boolean DEFAULT true) RETURNS integer
+        """
+    def label_face(self, face: int, person: int, correct: bool | None = ...) -> int:
+        """Confirms that a face is a person, or that it is not (clustering never puts it back). Editors of the dataset.
+        face: the face id
+        person: the person id (NULL with correct => false: take the face out of its person)
+        correct: true (the face is this person) or false (it is not) (default true)
+        Returns: the number of faces changed (0 or 1).
+
+        SQL: mediatag.label_face(face bigint, person bigint, correct boolean DEFAULT true) RETURNS integer
         """
     def label_keyframes(
         self,
@@ -932,12 +1182,48 @@ class SqlFunctions:
           visibility text, state text, published_version integer, unpublished_changes boolean, tags bigint, role text,
           applied_version integer, status text, update_available boolean)
         """
+    def merge_people(self, person: int, into_person: int) -> int:
+        """Merges one person into another: every face moves, the first person is dropped. Editors of the dataset.
+        person: the person to merge away
+        into_person: the person who keeps the faces (and takes the name when it has none)
+        Returns: the number of faces moved.
+
+        SQL: mediatag.merge_people(person bigint, into_person bigint) RETURNS integer
+        """
+    def name_person(self, person: int, name: str) -> int:
+        """Names a person (or clears the name); names are unique within a dataset, ignoring case. Editors of the
+          dataset.
+        person: the person id
+        name: 1 to 100 printable characters; NULL or empty clears the name
+        Returns: the person id.
+
+        SQL: mediatag.name_person(person bigint, name text) RETURNS bigint
+        """
     def pending_post_ingest(self, dataset: str) -> int:
         """Counts the dataset's assets whose post-ingest step (after_ingest) has not run yet. Viewers.
         dataset: the dataset's name
         Returns: the number of pending assets.
 
         SQL: mediatag.pending_post_ingest(dataset text) RETURNS bigint
+        """
+    def people(self, dataset: str) -> list[PeopleRow]:
+        """Lists the people found in a dataset (clusters of faces, named or not). Viewers who can read it.
+        dataset: the dataset's name
+        Returns: person_id, name (NULL until named), faces, tracks, assets, first_seen and last_seen (when their assets
+          were
+          ingested), face_id (the representative face: a confirmed one, then the best quality).
+
+        SQL: mediatag.people(dataset text) RETURNS TABLE(person_id bigint, name text, faces bigint, tracks bigint,
+          assets bigint, first_seen timestamp with time zone, last_seen timestamp with time zone, face_id bigint)
+        """
+    def person_scores(self, person: int) -> list[PersonScoresRow]:
+        """Scores every keyframe with faces for a person: the best face decides (0.5 at the same-person distance).
+          Viewers.
+        person: the person id
+        Returns: keyframe_id, score (0..1), decision (the face is nearer than the dataset's max_distance), face_id.
+
+        SQL: mediatag.person_scores(person bigint) RETURNS TABLE(keyframe_id bigint, score real, decision boolean,
+          face_id bigint)
         """
     def preview(
         self,
@@ -991,14 +1277,16 @@ class SqlFunctions:
     def publish_tag_group(
         self, tag_group: str, visibility: str | None = ..., note: str | None = ..., dataset: str | None = ...
     ) -> int:
-        """Publishes a group's draft as a new version and queues the scoring of its training dataset. Editors of that
+        """Publishes a group's draft as a new version and queues the scoring of its training dataset; a published group
+          with no
+        edits since whose visibility alone changes keeps its version (see set_group_visibility). Editors of that
           dataset.
         tag_group: the group's name (case-insensitive)
         visibility: secret or shareable (default NULL: unchanged); a group applied to other datasets cannot become
           secret
         note: a note kept with the version (default '')
         dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
-        Returns: the new version number.
+        Returns: the new version number (the current one when only the visibility changed).
 
         SQL: mediatag.publish_tag_group(tag_group text, visibility text DEFAULT NULL::text, note text DEFAULT ''::text,
           dataset text DEFAULT NULL::text) RETURNS integer
@@ -1164,6 +1452,23 @@ class SqlFunctions:
 
         SQL: mediatag.score_tag_group(tag_group text, dataset text DEFAULT NULL::text) RETURNS jsonb
         """
+    @overload
+    def search(
+        self, dataset: str, face: int, k: int | None = ..., max_distance: float | None = ...
+    ) -> list[SearchRow1]:
+        """Face search: the faces of a dataset nearest one of its faces, to find a person across it. Viewers who can
+          read it.
+        dataset: the dataset's name
+        face: a face id of that dataset
+        k: the most faces returned, 1 to 1000 (default 50)
+        max_distance: only faces nearer than this (default NULL: the dataset's, 0.6)
+        Returns: face_id, keyframe_id, asset_id, video_time_ms, person_id, person_name, distance, rank.
+
+        SQL: mediatag.search(dataset text, face bigint, k integer DEFAULT 50, max_distance real DEFAULT NULL::real)
+          RETURNS TABLE(face_id bigint, keyframe_id bigint, asset_id bigint, video_time_ms integer, person_id bigint,
+          person_name text, distance real, rank integer)
+        """
+    @overload
     def search(
         self,
         dataset: str,
@@ -1177,7 +1482,7 @@ class SqlFunctions:
         offset: int | None = ...,
         embedding: Sequence[float] | str | None = ...,
         recall: float | None = ...,
-    ) -> list[SearchRow]:
+    ) -> list[SearchRow2]:
         """Finds a dataset's keyframes nearest a text, a keyframe or a vector, with filters and pages. Viewers.
         dataset: the dataset's name
         query: a text, at most 1000 characters; give exactly one of query, keyframe and embedding (default NULL)
@@ -1200,6 +1505,21 @@ class SqlFunctions:
           DEFAULT NULL::vector, recall real DEFAULT 0.97) RETURNS TABLE(keyframe_id bigint, asset_id bigint, video_id
           bigint, shot_id bigint, keyframe_time_ms integer, path text, asset_path text, score real, rank integer,
           matches integer)
+        """
+    def search_faces(
+        self, dataset: str, descriptor: Sequence[float] | str, k: int | None = ..., max_distance: float | None = ...
+    ) -> list[SearchFacesRow]:
+        """The faces of a dataset nearest a face descriptor (e.g. of an uploaded photo), nearest first. Viewers who can
+          read it.
+        dataset: the dataset's name
+        descriptor: a 128-d dlib face descriptor
+        k: the most faces returned, 1 to 1000 (default 50)
+        max_distance: only faces nearer than this (default NULL: the dataset's, 0.6)
+        Returns: face_id, keyframe_id, asset_id, video_time_ms, person_id, person_name, distance, rank.
+
+        SQL: mediatag.search_faces(dataset text, descriptor vector, k integer DEFAULT 50, max_distance real DEFAULT
+          NULL::real) RETURNS TABLE(face_id bigint, keyframe_id bigint, asset_id bigint, video_time_ms integer,
+          person_id bigint, person_name text, distance real, rank integer)
         """
     def search_for_concept(self, concept: str, query: str, k: int | None = ...) -> list[SearchForConceptRow]:
         """Text search over a concept's dataset, with each keyframe's current label for the concept. Viewers.
@@ -1318,6 +1638,36 @@ class SqlFunctions:
         SQL: mediatag.set_ground_truth(evaluation_id bigint, keyframes bigint[], truth boolean, source text DEFAULT
           'person'::text) RETURNS integer
         """
+    def set_group_visibility(self, tag_group: str, visibility: str) -> bool:
+        """Makes a group secret or shareable without publishing a new version, so nothing is scored again. Editors of
+          its training dataset.
+        tag_group: the group's name (case-insensitive)
+        visibility: secret or shareable; a group applied to other datasets cannot become secret
+        Returns: true when the visibility changed, false when it already was that.
+
+        SQL: mediatag.set_group_visibility(tag_group text, visibility text) RETURNS boolean
+        """
+    def set_segment_options(
+        self,
+        tag_group: str,
+        tag: str,
+        exit_threshold: float | None = ...,
+        min_length_ms: int | None = ...,
+        max_gap_ms: int | None = ...,
+    ) -> None:
+        """Saves how a tag's scores become time segments, then recomputes its segments. Editors of the group's training
+          dataset.
+        tag_group: the group's name
+        tag: the tag's name
+        exit_threshold: a run of keyframes stays in a segment while its scores are at least this (default NULL: the
+          tag's threshold - 0.1; never above it)
+        min_length_ms: segments shorter than this are dropped (default 1000)
+        max_gap_ms: segments less than this apart are merged (default 2000)
+        Returns: nothing.
+
+        SQL: mediatag.set_segment_options(tag_group text, tag text, exit_threshold real DEFAULT NULL::real,
+          min_length_ms integer DEFAULT 1000, max_gap_ms integer DEFAULT 2000) RETURNS void
+        """
     def set_service(self, url: str, token: str | None = ...) -> None:
         """Points the database at the embedding service (`mediatag serve` does it at start). Admins.
         url: an http:// or https:// URL of a host, with an optional port and path (a trailing "/" is dropped)
@@ -1369,6 +1719,15 @@ class SqlFunctions:
 
         SQL: mediatag.slug(name text, max_len integer DEFAULT 40) RETURNS text
         """
+    def split_person(self, person: int, faces: Sequence[int], name: str | None = ...) -> int:
+        """Moves some faces of a person (with their tracks) to a new person, confirmed. Editors of the dataset.
+        person: the person to split
+        faces: face ids of that person that are someone else
+        name: the new person's name (default NULL: unnamed)
+        Returns: the new person's id.
+
+        SQL: mediatag.split_person(person bigint, faces bigint[], name text DEFAULT NULL::text) RETURNS bigint
+        """
     def start_evaluation(
         self, tag_group: str, tag: str, dataset: str | None = ..., size: int | None = ..., seed: int | None = ...
     ) -> int:
@@ -1406,7 +1765,11 @@ class SqlFunctions:
         tag_group: the group's name (case-insensitive)
         tag: the tag's name (case-insensitive)
         per_list: suggestions per polarity and modality, 1 to 20 (default 5)
-        Returns: polarity, modality, prompt, source (wordnet | llm:<model>) of every suggestion not added yet.
+        Returns: polarity, modality, prompt, source (wordnet | llm:<model>) of every suggestion not added yet; visual
+          ones in
+          order of usefulness measured on the training dataset (their nearest keyframes scored by the tag), negatives
+            that
+          find mostly the tag itself dropped.
 
         SQL: mediatag.suggest_prompts(tag_group text, tag text, per_list integer DEFAULT 5) RETURNS TABLE(polarity text,
           modality text, prompt text, source text)
@@ -1432,6 +1795,19 @@ class SqlFunctions:
         SQL: mediatag.tag_group_status(tag_group text) RETURNS TABLE(dataset text, role text, applied_version integer,
           scored_version integer, latest_version integer, update_available boolean, status text, error text, scored_at
           timestamp with time zone, score_seconds real)
+        """
+    def tag_segments(self, dataset: str, tag_group: str, tag: str) -> list[TagSegmentsRow]:
+        """A tag's time segments on a dataset (dt_<group>_segment), with each video's path and frame rate. Viewers who
+          can read the dataset.
+        dataset: the dataset's name
+        tag_group: the group's name
+        tag: the tag's name
+        Returns: one row per segment in path and time order: asset_id, path, fps, duration_ms, start_ms, end_ms,
+          peak_score, mean_score, keyframes, sources (visual | transcript | both).
+
+        SQL: mediatag.tag_segments(dataset text, tag_group text, tag text) RETURNS TABLE(asset_id bigint, path text, fps
+          real, duration_ms integer, start_ms integer, end_ms integer, peak_score real, mean_score real, keyframes
+          integer, sources text)
         """
     def transcribe(self, dataset: str, asr: str | None = ...) -> int:
         """Queues speech to text for the dataset's videos and audio files that have no transcript yet (a back-fill; the
@@ -1489,6 +1865,13 @@ class SqlFunctions:
 
         SQL: mediatag.unlabel_keyframes(tag_group text, tag text, keyframes bigint[], dataset text DEFAULT NULL::text)
           RETURNS integer
+        """
+    def unreviewed_tags(self, tag_group: str) -> list[UnreviewedTagsRow]:
+        """The tags of a group nobody has reviewed: no label, no evaluation and no prompt but the tag's name. Viewers.
+        tag_group: the group's name (case-insensitive)
+        Returns: tag, in the group's order.
+
+        SQL: mediatag.unreviewed_tags(tag_group text) RETURNS TABLE(tag text)
         """
     def update_tag_group(self, tag_group: str, dataset: str) -> int:
         """Moves a dataset to the latest published version of a group (apply_tag_group with version NULL). Editors of

@@ -50,14 +50,19 @@ def resolve(overloads: Sequence[Function], args: Sequence[Any], kwargs: Mapping[
     fitting = [(f, n) for f in overloads if (n := _named(f, args, kwargs)) is not None]
     if len(fitting) > 1:
         fitting = [(f, n) for f, n in fitting if _fits(f, n)] or fitting
+    if len(fitting) > 1:  # e.g. search(dataset) is the main search, not search(dataset, face) missing its face
+        fitting = [(f, n) for f, n in fitting if not _missing(f, n)] or fitting
     if not fitting:
         names = " | ".join(", ".join(a.pyname for a in f.inputs) for f in overloads)
         raise TypeError(f"{overloads[0].name}() takes ({names}); got {len(args)} positional and {sorted(kwargs)}")
     fn, named = fitting[0]
-    missing = [a.pyname for a in fn.inputs if a.default is None and a.name not in named]
-    if missing:
+    if missing := _missing(fn, named):
         raise TypeError(f"{fn.name}() missing required argument(s): {', '.join(missing)}")
     return fn, named
+
+
+def _missing(fn: Function, named: Mapping[str, Any]) -> list[str]:
+    return [a.pyname for a in fn.inputs if a.default is None and a.name not in named]
 
 
 def statement(fn: Function, named: Mapping[str, Any]) -> Call:

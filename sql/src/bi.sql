@@ -70,7 +70,8 @@ LANGUAGE sql IMMUTABLE AS $$
   "assets": "The assets (image and video files) of one dataset: one row per asset, user metadata keys as text columns at the end.",
   "datasets": "The datasets you can read, with the names of their views in this schema.",
   "tag_groups": "Tag groups per dataset they are trained on or applied to: versions, scoring status and time, and the prefix of their score views in this schema.",
-  "tags": "The tags of each tag group on each dataset it is applied to (those of the scored version, or of the applied one until it is scored), with their live thresholds."
+  "tags": "The tags of each tag group on each dataset it is applied to (those of the scored version, or of the applied one until it is scored), with their live thresholds.",
+  "segment": "Time ranges of a tag group's tags per video: positive keyframes (and transcript segments) merged with hysteresis (enter at the threshold, stay above the exit threshold), gaps closed and short ranges dropped. One row per range."
 },
 "columns": {
   "dataset": "Dataset name (mediatag_bi.datasets).",
@@ -141,6 +142,18 @@ LANGUAGE sql IMMUTABLE AS $$
   "start_ms": "Start of the subtitle segment, in milliseconds.",
   "end_ms": "End of the subtitle segment, in milliseconds.",
   "score": "The tag's score of the segment (its transcript classifier on the segment's text embedding), 0 to 1."
+},
+"segment": {
+  "start_ms": "Start of the range in its video, in milliseconds.",
+  "end_ms": "End of the range in its video, in milliseconds.",
+  "duration_ms": "Length of the range, in milliseconds.",
+  "peak_score": "The best score inside the range, 0 to 1.",
+  "mean_score": "The mean score of the keyframes inside the range, 0 to 1.",
+  "keyframes": "Number of keyframes inside the range.",
+  "sources": "What the range comes from: visual, transcript or both.",
+  "enter_threshold": "The score that opened the range (the tag's threshold when it was computed).",
+  "exit_threshold": "The score the range had to stay above (mediatag.set_segment_options).",
+  "version": "The published group version the range was computed from."
 },
 "hits": {
   "threshold_decision": "Always true: this view holds only rows at or above the threshold."

@@ -373,12 +373,28 @@ Returns: keyframe_id, asset_id, keyframe_time_ms, path, score.';
 -- ---- publish.sql --------------------------------------------------------------------------------------------
 
 COMMENT ON FUNCTION mediatag.publish_tag_group(text, text, text, text) IS
-'Publishes a group''s draft as a new version and queues the scoring of its training dataset. Editors of that dataset.
+'Publishes a group''s draft as a new version and queues the scoring of its training dataset; a published group with no
+edits since whose visibility alone changes keeps its version (see set_group_visibility). Editors of that dataset.
 tag_group: the group''s name (case-insensitive)
 visibility: secret or shareable (default NULL: unchanged); a group applied to other datasets cannot become secret
 note: a note kept with the version (default '''')
 dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
-Returns: the new version number.';
+Returns: the new version number (the current one when only the visibility changed).';
+
+COMMENT ON FUNCTION mediatag.unreviewed_tags(text) IS
+'The tags of a group nobody has reviewed: no label, no evaluation and no prompt but the tag''s name. Viewers.
+tag_group: the group''s name (case-insensitive)
+Returns: tag, in the group''s order.';
+
+COMMENT ON FUNCTION mediatag.job_workers() IS
+'The number of job workers connected to this database (mediatag serve, or a session in CALL mediatag.run_jobs()); with none, queued scoring waits. Viewers.
+Returns: the number of workers.';
+
+COMMENT ON FUNCTION mediatag.set_group_visibility(text, text) IS
+'Makes a group secret or shareable without publishing a new version, so nothing is scored again. Editors of its training dataset.
+tag_group: the group''s name (case-insensitive)
+visibility: secret or shareable; a group applied to other datasets cannot become secret
+Returns: true when the visibility changed, false when it already was that.';
 
 COMMENT ON FUNCTION mediatag.apply_tag_group(text, text, integer) IS
 'Applies a published version of a group to a dataset and queues its scoring. Editors of the dataset.
@@ -650,11 +666,13 @@ n: how many, 1 to 1000 (default 3)
 Returns: keyframe_id, asset_id, video_id, keyframe_time_ms, path, score, decision.';
 
 COMMENT ON FUNCTION mediatag.continue_labeling(text, integer, integer) IS
-'The next unlabeled keyframes worth labeling for a concept: uncertain, spread out, some to explore. Viewers.
+'The next unlabeled keyframes worth labeling for a concept: uncertain, spread out, some to explore; while it has
+no yes label, its best-scoring ones first. Viewers.
 concept: the concept''s name (case-insensitive)
 n: how many, 1 to 200 (default 12)
 seed: varies the exploration pick (default NULL, as 0); a batch also changes after each retrain
-Returns: keyframe_id, asset_id, video_id, keyframe_time_ms, path, score, reason (why it was picked).';
+Returns: keyframe_id, asset_id, video_id, keyframe_time_ms, path, score, reason (why it was picked: uncertain,
+  explore or likely positive).';
 
 COMMENT ON FUNCTION mediatag.search_for_concept(text, text, integer) IS
 'Text search over a concept''s dataset, with each keyframe''s current label for the concept. Viewers.
@@ -670,7 +688,9 @@ COMMENT ON FUNCTION mediatag.suggest_prompts(text, text, integer) IS
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
 per_list: suggestions per polarity and modality, 1 to 20 (default 5)
-Returns: polarity, modality, prompt, source (wordnet | llm:<model>) of every suggestion not added yet.';
+Returns: polarity, modality, prompt, source (wordnet | llm:<model>) of every suggestion not added yet; visual ones in
+  order of usefulness measured on the training dataset (their nearest keyframes scored by the tag), negatives that
+  find mostly the tag itself dropped.';
 
 COMMENT ON FUNCTION mediatag.add_suggested_prompts(text, text, text) IS
 'Adds a tag''s suggestions as prompts (origin llm), asking for some first if none; retrains. Editors of its dataset.

@@ -538,6 +538,7 @@ DECLARE
     hnsw_scores real[];
     hnsw_sample boolean[];
     hnsw_blob bytea;
+    likely bigint[];
 BEGIN
     IF n IS NULL OR n < 1 OR n > 200 THEN
         RAISE EXCEPTION 'n must be between 1 and 200, got %', n USING ERRCODE = 'invalid_parameter_value';
@@ -583,6 +584,24 @@ BEGIN
     END IF;
     SELECT p.ids, p.reasons INTO picked, reasons
     FROM mediatag._select_batch(c.id, dim, n, n_labeled, coalesce(seed, 0), cand_ids, cand_scores, cand_sample, cand_blob) p;
+    -- Until the concept has a yes label, batches of boundary cases may hold no positive at all (a rare concept:
+    -- "a pizza on a plate" got none in 36 photos while its two pizzas topped concept_top), and a classifier
+    -- without positives learns nothing. So such a batch starts with the best-scoring candidates, which for a new
+    -- concept are the hits of its description (or example images), then goes on with the picks.
+    IF vector_norm(cc.weights) > 0 AND cand_ids IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label = 'yes') THEN
+        SELECT array_agg(u.id ORDER BY u.score DESC, u.id) INTO likely
+        FROM (SELECT x.id, x.score FROM unnest(cand_ids, cand_scores) AS x(id, score)
+              ORDER BY x.score DESC, x.id LIMIT greatest(1, n / 3)) u;
+        SELECT array_agg(m.id ORDER BY m.o), array_agg(m.reason ORDER BY m.o) INTO picked, reasons
+        FROM (SELECT b.id, b.reason, b.o FROM (
+                  SELECT l.id, 'likely positive' AS reason, l.o FROM unnest(likely) WITH ORDINALITY AS l(id, o)
+                  UNION ALL
+                  SELECT p.id, p.reason, cardinality(likely) + p.o
+                  FROM unnest(coalesce(picked, '{}'), coalesce(reasons, '{}')) WITH ORDINALITY AS p(id, reason, o)
+                  WHERE p.id <> ALL (likely)) b
+              ORDER BY b.o LIMIT n) m;
+    END IF;
     RETURN QUERY
     SELECT x.id, k.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, k.time_ms, k.image_path,
            cand_scores[array_position(cand_ids, x.id)], reasons[x.ord]

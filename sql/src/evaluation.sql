@@ -260,6 +260,7 @@ BEGIN
         ON CONFLICT (tag_id, dataset_id) DO UPDATE SET threshold = excluded.threshold, evaluation_id = excluded.evaluation_id,
             saved_by = session_user, saved_at = now();
     END IF;
+    PERFORM mediatag._refresh_tag_segments(e.tag_id);   -- segments follow the threshold (segments.sql)
     UPDATE mediatag.evaluation x SET saved_threshold = thr, saved_metric = CASE WHEN save_threshold.threshold IS NULL THEN metric ELSE 'manual' END
     WHERE x.id = e.id;
     RETURN thr;

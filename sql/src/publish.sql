@@ -19,15 +19,45 @@ BEGIN
     RETURN j;
 END $$;
 
+-- Who may see and apply a group is no part of its versions: changing it alone scores nothing again.
+CREATE OR REPLACE FUNCTION mediatag.set_group_visibility(tag_group text, visibility text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._group(tag_group);
+BEGIN
+    PERFORM mediatag._require_write(g.training_dataset_id, format('changing the visibility of tag group "%s"', g.name));
+    IF visibility IS NULL OR visibility NOT IN ('secret', 'shareable') THEN
+        RAISE EXCEPTION 'invalid visibility "%": use secret or shareable', visibility USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = g.id FOR UPDATE;
+    IF g.visibility = visibility THEN
+        RETURN false;
+    END IF;
+    IF visibility = 'secret' AND EXISTS (SELECT 1 FROM mediatag.group_application a WHERE a.group_id = g.id AND a.role = 'applied') THEN
+        RAISE EXCEPTION 'tag group "%" is applied to other datasets: it cannot become secret', g.name
+            USING ERRCODE = 'object_in_use';
+    END IF;
+    -- No revision bump: the tags and classifiers are as published, so "unpublished changes" stays as it was.
+    UPDATE mediatag.tag_group x SET visibility = set_group_visibility.visibility, updated_at = now() WHERE x.id = g.id;
+    RETURN true;
+END $$;
+
 CREATE OR REPLACE FUNCTION mediatag.publish_tag_group(tag_group text, visibility text DEFAULT NULL, note text DEFAULT '',
                                            dataset text DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql AS $$
-DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); v int; missing text;
+DECLARE g mediatag.tag_group := mediatag._group(tag_group); v int; missing text;
 BEGIN
     IF visibility IS NOT NULL AND visibility NOT IN ('secret', 'shareable') THEN
         RAISE EXCEPTION 'invalid visibility "%": use secret or shareable', visibility USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Nothing edited since the last version and only the visibility asked to change: that is no new version (a
+    -- new one would score every dataset again for the same classifiers).
+    IF g.state = 'published' AND g.revision = g.published_revision AND visibility IS DISTINCT FROM g.visibility
+       AND visibility IS NOT NULL AND (dataset IS NULL OR mediatag.dataset_id(dataset) = g.training_dataset_id) THEN
+        PERFORM mediatag.set_group_visibility(tag_group, visibility);
+        RETURN g.published_version;
+    END IF;
+    g := mediatag._editable_group(tag_group, dataset);
     -- Locks in one order, before anything else: the group's row, then its applications' rows, then (below) its
     -- score tables and views. The scoring job takes an application row before the score tables, so neither a
     -- second publish nor the worker can hold a lock this one needs while waiting for one it holds (they used to
@@ -64,6 +94,28 @@ BEGIN
     PERFORM mediatag._queue_scoring(g.id, g.training_dataset_id, v);
     RETURN v;
 END $$;
+
+-- Tags nobody has looked at since the group was made: no label, no evaluation, no prompt but the tag's name. The
+-- UI asks before publishing them (their scores are the bare keyword's, e.g. "cat" flagging photos of no cat).
+CREATE OR REPLACE FUNCTION mediatag.unreviewed_tags(tag_group text) RETURNS TABLE (tag text)
+LANGUAGE sql STABLE AS $$
+    SELECT t.name FROM mediatag._group(tag_group) g JOIN mediatag.tag t ON t.group_id = g.id
+    WHERE NOT EXISTS (SELECT 1 FROM mediatag.visual_label l WHERE l.tag_id = t.id)
+      AND NOT EXISTS (SELECT 1 FROM mediatag.evaluation e WHERE e.tag_id = t.id)
+      AND NOT EXISTS (SELECT 1 FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.origin <> 'tag_name')
+    ORDER BY t.position
+$$;
+
+-- How many job workers are connected to this database: `mediatag serve` (its heartbeat connection, named by
+-- service/periodic.py) or a session inside CALL mediatag.run_jobs(). Queued work with none waits forever, and the
+-- UI says so. The owner reads other logins' backends through pg_read_all_stats (roles.sql).
+CREATE OR REPLACE FUNCTION mediatag.job_workers() RETURNS int
+LANGUAGE sql STABLE AS $$
+    SELECT count(*)::int FROM pg_catalog.pg_stat_activity a
+    WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+      AND (a.application_name = 'mediatag-heartbeat'
+           OR (a.state = 'active' AND a.query ~* '\mrun_jobs\M'))
+$$;
 
 CREATE OR REPLACE FUNCTION mediatag._require_editor(what text) RETURNS void
 LANGUAGE sql STABLE AS $$ SELECT mediatag._require_role('mediatag_editor', what) $$;
@@ -137,7 +189,7 @@ CREATE OR REPLACE FUNCTION mediatag.drop_tag_group(tag_group text, dataset text 
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); s text;
 BEGIN
-    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits'] LOOP
+    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits', 'segment'] LOOP
         -- The views without CASCADE (a user's view over one stops the drop), the curated one too: its table's
         -- CASCADE below would take along what users built on it.
         EXECUTE format('DROP VIEW IF EXISTS mediatag_bi.%1$I, mediatag_data.%1$I', 'dt_' || g.slug || '_' || s);

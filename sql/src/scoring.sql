@@ -117,6 +117,9 @@ BEGIN
     FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits'] LOOP
         EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I', mediatag._score_table(g, s) || '_ds' || dataset_id);
     END LOOP;
+    IF to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'segment'))) IS NOT NULL THEN   -- segments.sql
+        EXECUTE format('DELETE FROM mediatag_data.%I WHERE dataset_id = $1', mediatag._score_table(g, 'segment')) USING dataset_id;
+    END IF;
 END $$;
 
 -- Build one level's new partition beside the live one (no lock on the live one is taken here).
@@ -316,6 +319,7 @@ BEGIN
     UPDATE mediatag.group_application x SET status = 'scored', error = NULL, scored_version = v, scored_at = now(),
            score_seconds = extract(epoch FROM clock_timestamp() - started), hits_floors = floors
     WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
+    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id);   -- segments.sql
     RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', v, 'tags', n_tags,
                               'keyframes', n_kf, 'shots', n_shot, 'assets', n_video, 'transcript_segments', n_tx,
                               'hits', n_hits,
@@ -438,6 +442,7 @@ BEGIN
         FROM mediatag.transcript_segment s JOIN mediatag.asset a ON a.id = s.asset_id WHERE s.asset_id = ANY ($1)$q$,
         part_tx, a.scored_version, e.tx_expr) USING todo;
     GET DIAGNOSTICS n_tx = ROW_COUNT;
+    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id, todo);   -- segments.sql
 
     -- Scored again unless a newer version is applied and its full job is still to come.
     UPDATE mediatag.group_application x

@@ -239,6 +239,13 @@ BEGIN
         INTO ids, scores;
 END $$;
 
+-- A search score as a cosine: the inner product `ip` of a query of norm `q_norm` (NULL: a unit text query, whose
+-- inner products already are cosines) and keyframe embedding `e`; at most 1 also where half precision rounds up.
+CREATE OR REPLACE FUNCTION mediatag._cosine(ip real, q_norm float8, e halfvec) RETURNS real
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT least(1, CASE WHEN q_norm IS NULL THEN ip ELSE ip / nullif(q_norm * l2_norm(e), 0) END)::real
+$$;
+
 CREATE OR REPLACE FUNCTION mediatag.search(
     dataset text, query text DEFAULT NULL, keyframe bigint DEFAULT NULL, k int DEFAULT 50,
     concepts text[] DEFAULT NULL, tags text[] DEFAULT NULL, metadata jsonb DEFAULT NULL,
@@ -262,6 +269,7 @@ DECLARE
     fi mediatag.filter_index;
     meta_pred text;
     all_preds text;
+    q_norm float8;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     PERFORM mediatag._check_search_window(k, "offset");
@@ -285,6 +293,13 @@ BEGIN
     END IF;
     IF vector_norm(q) = 0 OR vector_norm(q) = 'NaN'::float8 THEN
         RAISE EXCEPTION 'the query vector is zero: nothing to compare with' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Scores are cosines. A text query is a unit vector over the class part only, so its inner product with a
+    -- keyframe already is one; an image query is a keyframe-like vector (norm sqrt(2) for the offline models), so
+    -- its inner products reach 2 and are divided by both norms on the way out (the walks rank by inner product,
+    -- the same order among keyframes of one norm).
+    IF query IS NULL THEN
+        q_norm := vector_norm(q);
     END IF;
     -- The metadata predicate apart from the concept and tag ones: a filter index that holds exactly the filter's
     -- metadata makes it redundant (its keyframes all match); one that holds less leaves it to be checked per row.
@@ -384,8 +399,9 @@ BEGIN
     IF group_by_video THEN
         RETURN QUERY
         SELECT g.id, g.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, g.shot_id, g.time_ms, g.image_path, a.path,
-               g.score, (row_number() OVER (ORDER BY g.score DESC, g.asset_id))::int, g.matches
-        FROM (SELECT DISTINCT ON (kf.asset_id) kf.id, kf.asset_id, kf.shot_id, kf.time_ms, kf.image_path, u.score,
+               mediatag._cosine(g.score, q_norm, g.embedding), (row_number() OVER (ORDER BY g.score DESC, g.asset_id))::int,
+               g.matches
+        FROM (SELECT DISTINCT ON (kf.asset_id) kf.id, kf.asset_id, kf.shot_id, kf.time_ms, kf.image_path, kf.embedding, u.score,
                      count(*) OVER (PARTITION BY kf.asset_id)::int AS matches
               FROM unnest(ids, scores) AS u(id, score) JOIN mediatag.keyframe kf ON kf.id = u.id
               ORDER BY kf.asset_id, u.score DESC, kf.id) g
@@ -395,7 +411,7 @@ BEGIN
     ELSE
         RETURN QUERY
         SELECT kf.id, kf.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, kf.shot_id, kf.time_ms, kf.image_path, a.path,
-               u.score, u.ord::int, 1
+               mediatag._cosine(u.score, q_norm, kf.embedding), u.ord::int, 1
         FROM unnest(ids, scores) WITH ORDINALITY AS u(id, score, ord)
         JOIN mediatag.keyframe kf ON kf.id = u.id JOIN mediatag.asset a ON a.id = kf.asset_id
         WHERE u.ord > "offset"
@@ -403,6 +419,31 @@ BEGIN
         LIMIT k;
     END IF;
 END $$;
+
+-- How many results a search with these filters ranks in all (the search page's total): the dataset's keyframes
+-- that pass them, or with group_by_video their assets. An exact count: a scan of the filtered keyframes.
+CREATE OR REPLACE FUNCTION mediatag.search_total(dataset text, concepts text[] DEFAULT NULL, tags text[] DEFAULT NULL,
+                                                 metadata jsonb DEFAULT NULL, group_by_video boolean DEFAULT false)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE d mediatag.dataset; n bigint;
+BEGIN
+    SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
+    PERFORM set_config('jit', 'off', true);
+    EXECUTE format('SELECT count(%s) FROM mediatag.keyframe k WHERE k.dataset_id = %s %s',
+                   CASE WHEN group_by_video THEN 'DISTINCT k.asset_id' ELSE '*' END, d.id,
+                   mediatag._search_filters(d, concepts, tags, metadata)) INTO n;
+    RETURN n;
+END $$;
+
+COMMENT ON FUNCTION mediatag.search_total(text, text[], text[], jsonb, boolean) IS
+'How many results search() ranks in all with these filters: the keyframes that pass them. Viewers.
+dataset: the dataset''s name
+concepts: concepts whose decision must be yes (default NULL: none)
+tags: ''group:tag'' names whose decision must be yes (default NULL: none)
+metadata: a JSON object the asset''s metadata must contain (default NULL: none)
+group_by_video: count assets instead of keyframes, as search(group_by_video => true) ranks them (default false)
+Returns: the count.';
 
 -- Transcript search. mode 'semantic': the query embedded with the dataset's transcript model, nearest segments
 -- through the transcript HNSW index (score = cosine); 'keyword': Postgres full text on the segments' tsv column

@@ -420,6 +420,7 @@ BEGIN
     END IF;
     -- Thresholds are live settings, not part of a version: threshold_decision follows at once everywhere.
     UPDATE mediatag.tag SET threshold = set_threshold.threshold WHERE id = t.id;
+    PERFORM mediatag._refresh_tag_segments(t.id);   -- segments follow the threshold (segments.sql)
 END $$;
 
 -- ---- labels -------------------------------------------------------------------------------------------------

@@ -55,6 +55,54 @@ BEGIN
                                 FROM mediatag.transcript_segment t WHERE t.asset_id = a.id), '[]'));
 END $$;
 
+-- How one asset scores under every tag and concept the caller sees on its dataset (the asset page): a tag with
+-- the version applied to the dataset (on the training dataset before any publish, its latest classifier, as the
+-- search filters do), a concept with the version in use; a video by its best keyframe. Computed from the
+-- classifiers, so it needs no scoring job and holds for a draft.
+CREATE OR REPLACE FUNCTION mediatag.asset_scores(asset bigint)
+RETURNS TABLE (kind text, tag_group text, name text, score real, decision boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE a mediatag.asset; ds text;
+BEGIN
+    SELECT * INTO a FROM mediatag.asset x WHERE x.id = asset;
+    IF NOT FOUND OR NOT mediatag._can_read_dataset(a.dataset_id) THEN
+        RAISE EXCEPTION 'unknown asset %', asset USING ERRCODE = 'no_data_found';
+    END IF;
+    SELECT x_.name INTO ds FROM mediatag.dataset x_ WHERE x_.id = a.dataset_id;
+    RETURN QUERY
+    SELECT 'tag', g.name, t.name, s.score, s.score >= t.threshold
+    FROM mediatag.list_tag_groups(ds) lg
+    CROSS JOIN LATERAL mediatag._group(lg.name) g
+    JOIN mediatag.tag t ON t.group_id = g.id
+    CROSS JOIN LATERAL (SELECT coalesce(
+        (SELECT vt.visual_classifier_id FROM mediatag.group_application ga
+         JOIN mediatag.group_version_tag vt ON vt.group_id = ga.group_id AND vt.version = ga.applied_version
+                                           AND vt.tag_id = t.id
+         WHERE ga.group_id = g.id AND ga.dataset_id = a.dataset_id),
+        CASE WHEN g.training_dataset_id = a.dataset_id THEN (mediatag._latest_classifier(t.id, 'visual')).id END) AS id) c
+    JOIN mediatag.classifier cl ON cl.id = c.id
+    -- `cl.id = c.id` again inside: without a reference to c, the planner may run this per row of the classifier
+    -- table before the join, on classifiers of other models (other dimensions).
+    CROSS JOIN LATERAL (SELECT max(mediatag.sigmoid(cl.bias - (k.embedding <#> cl.weights::halfvec)))::real AS score
+                        FROM mediatag.keyframe k WHERE k.asset_id = a.id AND cl.id = c.id) s
+    WHERE s.score IS NOT NULL
+    UNION ALL
+    SELECT 'concept', NULL, cn.name, s.score, s.score >= cn.threshold
+    FROM mediatag.list_concepts(ds) lc
+    CROSS JOIN LATERAL mediatag._concept(lc.name) cn
+    CROSS JOIN LATERAL mediatag._concept_classifier(cn) cc
+    CROSS JOIN LATERAL (SELECT max(mediatag.sigmoid(cc.bias - (k.embedding <#> cc.weights::halfvec)))::real AS score
+                        FROM mediatag.keyframe k WHERE k.asset_id = a.id) s
+    WHERE s.score IS NOT NULL
+    ORDER BY 1 DESC, 5 DESC, 4 DESC, 2, 3;
+END $$;
+
+COMMENT ON FUNCTION mediatag.asset_scores(bigint) IS
+'How one asset scores under each tag and concept the caller sees on its dataset (a video: its best keyframe). Viewers.
+asset: the asset''s id
+Returns: kind (tag or concept), tag_group (NULL for a concept), name, score, decision (score at or above the
+  threshold).';
+
 -- The image file of a keyframe (the UI's thumbnails), through the dataset access check.
 CREATE OR REPLACE FUNCTION mediatag.keyframe_image(keyframe bigint) RETURNS text
 LANGUAGE plpgsql STABLE AS $$

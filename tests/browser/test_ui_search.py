@@ -35,7 +35,7 @@ def test_search_pages_do_not_overlap(editor, coco_dataset):
     editor.keyboard.press("Control+a")
     editor.keyboard.type("12")
     editor.keyboard.press("Enter")
-    expect(editor.locator("#search-window")).to_have_text("Results 1–12.")
+    expect(editor.locator("#search-window")).to_have_text("Results 1–12 of 48.")  # the total: every photo ranks
     page1 = _results(editor)
     assert [r for _, r in page1] == list(range(1, 13))
     _timings(editor, "page 1")
@@ -43,7 +43,7 @@ def test_search_pages_do_not_overlap(editor, coco_dataset):
     editor.wait_for_function("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
     screenshot(editor, "search")
     editor.get_by_role("link", name="Next page").click()
-    expect(editor.locator("#search-window")).to_have_text("Results 13–24.")
+    expect(editor.locator("#search-window")).to_have_text("Results 13–24 of 48.")
     page2 = _results(editor)
     assert [r for _, r in page2] == list(range(13, 25))  # ranks go on where page 1 stopped
     _timings(editor, "next page")
@@ -64,7 +64,7 @@ def test_search_one_result_per_video_and_filters_kept(editor, video_dataset):
     assert len(every) >= 3, "the video's keyframes each come back"
     editor.get_by_label("One result per video").check()
     editor.get_by_role("button", name="Search", exact=True).last.click()
-    expect(editor.locator("#search-window")).to_have_text("Results 1–1, one per video.")
+    expect(editor.locator("#search-window")).to_have_text("Results 1–1 of 1, one per video.")
     grouped = _results(editor)
     _timings(editor, "one per video")
     assert grouped == [(every[0][0], 1)]  # the video's best keyframe

@@ -48,12 +48,15 @@
     t.classList.toggle("mt-error", !!isError);
   }
 
-  // A selectable tile: checkbox, thumbnail, caption.
-  function tile(kf, caption, extra) {
-    const li = el("li", { class: "mt-tile", tabindex: 0, dataset: Object.assign({ kf: String(kf) }, extra || {}) },
-      el("label", { class: "mt-check" }, el("input", { type: "checkbox", "aria-label": `Select keyframe ${kf}` }), " select"),
-      thumb(kf), el("span", { class: "mt-cap", text: caption }));
-    return li;
+  // A selectable tile: checkbox (`o.select` false: none, for people who cannot label), thumbnail, caption and,
+  // with `o.asset`, a link to the keyframe's asset.
+  function tile(kf, caption, extra, o) {
+    const opts = Object.assign({ select: true }, o || {});
+    const cap = el("span", { class: "mt-cap", text: caption });
+    if (opts.asset) cap.append(" · ", el("a", { href: `/mediatag/asset?id=${opts.asset}`, text: "asset" }));
+    return el("li", { class: "mt-tile", tabindex: 0, dataset: Object.assign({ kf: String(kf) }, extra || {}) },
+      opts.select ? el("label", { class: "mt-check" }, el("input", { type: "checkbox", "aria-label": `Select keyframe ${kf}` }), " select") : null,
+      thumb(kf), cap);
   }
 
   // ---- selection and keyboard on grids ----------------------------------------------------------------------------
@@ -61,6 +64,12 @@
   function updateCount() {
     const c = $("#selected-count");
     if (c) c.textContent = `${selectedTiles().length} selected`;
+    // Each grid's own label bar counts that grid's selection and shows once the grid has tiles.
+    for (const bar of $$(".mt-labelbar[data-grid]")) {
+      const grid = document.getElementById(bar.dataset.grid);
+      bar.hidden = !grid || !$(".mt-tile", grid);
+      $("[data-field=selected]", bar).textContent = `${grid ? selectedTiles(grid).length : 0} selected`;
+    }
   }
   function setSelected(li, on) {
     li.classList.toggle("mt-selected", on);
@@ -135,6 +144,8 @@
     if (!table) return;
     poll(table.dataset.poll, (d) => {
       renderJobs(d.jobs);
+      const noWorker = $("#worker-status");
+      if (noWorker) noWorker.hidden = d.workers !== 0 || !d.status.some((s) => s.status === "queued");
       for (const s of d.status) {
         const row = $$("tr[data-dataset]", table).find((r) => r.dataset.dataset === s.dataset);
         if (!row) continue;
@@ -171,7 +182,8 @@
         const wrap = $(`.mt-side[data-side=${side}]`, preview);
         wrap.hidden = (kind === "positives" && side === "negative") || (kind === "negatives" && side === "positive");
         const grid = $(`.mt-grid[data-side=${side}]`, wrap);
-        const tiles = rows.filter((r) => r.side === side).map((r) => tile(r.keyframe_id, `score ${fmt(r.score)}`, { score: String(r.score) }));
+        const tiles = rows.filter((r) => r.side === side)
+          .map((r) => tile(r.keyframe_id, `score ${fmt(r.score)}`, { score: String(r.score) }, { select: cfg.can_edit, asset: r.asset_id }));
         grid.replaceChildren(...tiles);
       }
       updateCount();
@@ -214,8 +226,9 @@
       } catch (e) { say("#preview-status", e.message, true); }
     });
 
-    async function label(tiles, value) {
-      if (!tiles.length) { say("#preview-status", "select keyframes first", true); return; }
+    async function label(tiles, value, status) {
+      const where = status || "#preview-status";
+      if (!tiles.length) { say(where, "select keyframes first", true); return; }
       const byOrigin = {};
       for (const t of tiles) {
         const origin = (t.closest("[data-origin]") || {}).dataset?.origin || "preview";
@@ -229,19 +242,38 @@
         for (const t of tiles) { t.dataset.label = value ? "yes" : "no"; setSelected(t, false); }
         updateCount();
         if (level !== "transcript") await redraw(performance.now());
-        say("#preview-status", `${n} labeled ${value ? "yes" : "no"}; retrained`);
-      } catch (e) { say("#preview-status", e.message, true); }
+        say(where, `${n} labeled ${value ? "yes" : "no"}; retrained`);
+        document.dispatchEvent(new CustomEvent("mt:changed", { detail: { tiles, label: value } }));
+      } catch (e) { say(where, e.message, true); }
     }
     if (cfg.can_edit) {
       $("#label-yes")?.addEventListener("click", () => label(selectedTiles(), true));
       $("#label-no")?.addEventListener("click", () => label(selectedTiles(), false));
       $("#select-none")?.addEventListener("click", () => { selectedTiles().forEach((t) => setSelected(t, false)); updateCount(); });
+      for (const bar of $$(".mt-labelbar[data-grid]")) {
+        for (const b of $$("button[data-label]", bar)) {
+          b.addEventListener("click", () => label(selectedTiles(document.getElementById(bar.dataset.grid)), b.dataset.label === "yes", $("[data-field=status]", bar)));
+        }
+      }
+    }
+    // After a label the preview is redrawn (its tiles replaced): focus goes to the tile that followed, found again
+    // by its keyframe, else to the tile now at the same place in the same grid, so y / n can go on.
+    function refocus(grid, index, nextKf) {
+      const scope = grid && grid.isConnected ? grid.closest("section") || document : document;
+      const again = nextKf && $$(".mt-select-grid .mt-tile", scope).find((t) => t.dataset.kf === nextKf);
+      const tiles = grid && grid.isConnected ? $$(".mt-tile", grid) : [];
+      const target = again || tiles[Math.min(index, tiles.length - 1)];
+      if (target) target.focus();
     }
     wireGrids((li, key) => {
       if (key === "s") { focusNext(li); return true; }
       if (!cfg.can_edit || (key !== "y" && key !== "n")) return false;
       const next = neighbour(li, "ArrowRight");
-      label([li], key === "y").then(() => { if (next && next.isConnected) next.focus(); });
+      const grid = li.closest(".mt-grid");
+      const index = $$(".mt-tile", grid).indexOf(li);
+      // The focused tile and every selected one: a selection is never dropped unlabeled.
+      const tiles = [...new Set([...selectedTiles(), li])];
+      label(tiles, key === "y").then(() => refocus(grid, index, next && next !== li ? next.dataset.kf : null));
       return true;
     });
 
@@ -251,15 +283,17 @@
       const grid = $("#label-search-results");
       try {
         const d = await getJSON(`/mediatag/api/search_for_labeling?${qs({ group: cfg.group, q: $("#label-search-q").value })}`);
-        grid.replaceChildren(...d.rows.map((r) => tile(r.keyframe_id, `similarity ${fmt(r.similarity)}${r.current_label === null ? "" : r.current_label ? " · labeled yes" : " · labeled no"}`)));
+        grid.replaceChildren(...d.rows.map((r) => tile(r.keyframe_id, `similarity ${fmt(r.similarity)}${r.current_label === null ? "" : r.current_label ? " · labeled yes" : " · labeled no"}`, {}, { asset: r.asset_id })));
       } catch (e) { grid.replaceChildren(el("li", { class: "mt-error", text: e.message })); }
+      updateCount();
     });
     $("#load-uncertain")?.addEventListener("click", async () => {
       const grid = $("#uncertain-results");
       try {
         const d = await getJSON(`/mediatag/api/uncertain?${qs({ group: cfg.group, tag: cfg.tag })}`);
-        grid.replaceChildren(...d.rows.map((r) => tile(r.keyframe_id, `score ${fmt(r.score)}`)));
+        grid.replaceChildren(...d.rows.map((r) => tile(r.keyframe_id, `score ${fmt(r.score)}`, {}, { asset: r.asset_id })));
       } catch (e) { grid.replaceChildren(el("li", { class: "mt-error", text: e.message })); }
+      updateCount();
     });
 
     const suggest = $("#suggest-prompts");
@@ -268,14 +302,17 @@
       try {
         const d = await getJSON(`/mediatag/api/suggest_prompts?${qs({ group: cfg.group, tag: cfg.tag })}`);
         list.replaceChildren(...d.rows.map((r) => {
-          const li = el("li", {}, el("span", { text: `${r.modality} ${r.polarity}: ${r.prompt} ` }), el("small", { text: `(${r.source})` }));
+          const li = el("li", { "data-prompt": r.prompt }, el("span", { text: `${r.modality} ${r.polarity}: ${r.prompt} ` }), el("small", { text: `(${r.source})` }));
           if (cfg.can_edit) {
-            const b = el("button", { type: "button", text: "Add" });
+            // Named by its prompt: a screen reader's list of buttons is not eighteen "Add"s.
+            const b = el("button", { type: "button", text: "Add", "aria-label": `Add ${r.modality} ${r.polarity} prompt: ${r.prompt}` });
             b.addEventListener("click", async () => {
+              b.disabled = true;
               try {
                 await postJSON("/mediatag/api/prompt", { group: cfg.group, tag: cfg.tag, prompt: r.prompt, polarity: r.polarity, modality: r.modality, origin: "llm" });
-                b.disabled = true; b.textContent = "Added";
-              } catch (e) { say(li, e.message, true); }
+                b.textContent = "Added";
+                document.dispatchEvent(new CustomEvent("mt:changed", { detail: { prompts: true } }));
+              } catch (e) { b.disabled = false; say(li, e.message, true); }
             });
             li.append(" ", b);
           }
@@ -285,13 +322,55 @@
         if (all) all.hidden = !d.rows.length;
       } catch (e) { list.replaceChildren(el("li", { class: "mt-error", text: e.message })); }
     });
-    $("#add-all-suggested")?.addEventListener("click", async () => {
+    $("#add-all-suggested")?.addEventListener("click", async (ev) => {
+      const all = ev.currentTarget;
+      all.disabled = true;
       try {
-        await postJSON("/mediatag/api/add_suggested_prompts", { group: cfg.group, tag: cfg.tag });
-        location.reload();
-      } catch (e) { say("#suggestion-list", e.message, true); }
+        const d = await postJSON("/mediatag/api/add_suggested_prompts", { group: cfg.group, tag: cfg.tag });
+        for (const b of $$("#suggestion-list button")) { b.disabled = true; b.textContent = "Added"; }
+        say("#preview-status", `${d.added} suggested prompts added; retrained`);
+        document.dispatchEvent(new CustomEvent("mt:changed", { detail: { prompts: true } }));
+      } catch (e) { all.disabled = false; say("#suggestion-list", e.message, true); }
     });
+
+    // After any change (labels, prompts): the header's counts and version, the prompt lists and the preview
+    // follow at once, and a labeled tile says how it was labeled.
+    async function refreshTag(ev) {
+      const detail = ev.detail || {};
+      for (const t of detail.tiles || []) {
+        const cap = $(".mt-cap", t);
+        if (!cap) continue;
+        // Search results came with the saved label in words: the new one replaces it.
+        for (const n of cap.childNodes) if (n.nodeType === 3) n.textContent = n.textContent.replace(/ · labeled (yes|no)/, "");
+        let mark = $("[data-field=labeled]", cap);
+        if (!mark) { mark = el("span", { "data-field": "labeled" }); cap.append(mark); }
+        mark.textContent = ` · labeled ${detail.label ? "yes" : "no"}`;
+      }
+      let row;
+      try { row = (await getJSON(`/mediatag/api/tag_overview?${qs({ group: cfg.group, tag: cfg.tag })}`)).tag; } catch (e) { say("#preview-status", e.message, true); return; }
+      for (const f of ["labels_yes", "labels_no", "classifier_version"]) {
+        const n = $(`#tag-counts [data-field=${f}]`);
+        if (n) n.textContent = row[f] ?? "–";
+      }
+      for (const box of $$(".mt-prompts[data-modality][data-polarity]")) {
+        const list = $("ul", box);
+        const shown = new Set($$("li", list).map((li) => li.dataset.prompt || $("input[name=prompt]", li)?.value || li.textContent.trim()));
+        const fresh = row[`${box.dataset.modality}_${box.dataset.polarity}`] || [];
+        if (fresh.length) $$("li.mt-hint", list).forEach((li) => li.remove());  // "none"
+        for (const p of fresh) if (!shown.has(p)) list.append(el("li", { class: "mt-new", "data-prompt": p, text: p }));
+      }
+      if (detail.prompts && level !== "transcript") await redraw(performance.now());
+    }
+    document.addEventListener("mt:changed", refreshTag);
   };
+
+  // The vision model's progress as a sentence (the row's fields, not its internal ids).
+  function llmProgress(p) {
+    if (!p.asked && !p.job_state) return "The vision model has not been asked yet.";
+    const cost = p.cost_usd === null || p.cost_usd === undefined ? "" : `, $${Number(p.cost_usd).toFixed(4)}`;
+    const state = { queued: " (waiting for a worker)", running: " (asking…)", error: " (failed)" }[p.job_state] || "";
+    return `Vision model${p.model ? ` ${p.model}` : ""}: ${p.answered} answered, ${p.failed} failed, ${p.remaining} remaining; ${p.tokens} tokens${cost}${state}`;
+  }
 
   pages.evaluation = () => {
     const cfg = config();
@@ -412,53 +491,78 @@
     });
     if ($("#llm-progress")) poll(`/mediatag/api/evaluations/${e}/progress`, (d) => {
       progress(d.summary);
-      if (d.llm) say("#llm-progress", Object.entries(d.llm).map(([k, v]) => `${k}: ${v}`).join(", "));
+      if (d.llm) say("#llm-progress", llmProgress(d.llm), d.llm.job_state === "error");
     });
     loadMetrics();
   };
 
   pages.concept = () => {
     const cfg = config();
+    if (!cfg.can_edit) return;  // viewers see the top content only
     const grid = $("#concept-batch");
-    if (!grid) return;
     const states = ["", "yes", "no"];
+    // Every grid of the page takes labels the same way (search results, the batch, top content).
     function setLabel(li, value) {
       if (value) li.dataset.label = value; else delete li.dataset.label;
-      $(".mt-cap", li).textContent = value || "unlabeled";
+      const cap = $("[data-field=label]", li) || $(".mt-cap", li);
+      cap.textContent = value || "unlabeled";
+    }
+    document.addEventListener("click", (ev) => {
+      const li = ev.target.closest && ev.target.closest(".mt-label-grid .mt-tile");
+      if (!li || ev.target.closest("a")) return;
+      const i = states.indexOf(li.dataset.label || "");
+      setLabel(li, states[(i + 1) % 3]);
+    });
+    // The labels of a grid that differ from what is saved, by label (a tile cleared keeps its saved label).
+    function changed(g) {
+      const labels = { yes: [], no: [], skip: [] };
+      for (const li of $$(".mt-tile", g)) if (li.dataset.label && li.dataset.label !== li.dataset.saved) labels[li.dataset.label].push(Number(li.dataset.kf));
+      return labels;
+    }
+    async function save(g) {
+      const d = await postJSON("/mediatag/api/concepts/label", { concept: cfg.concept, labels: changed(g) });
+      for (const li of $$(".mt-tile", g)) if (li.dataset.label) li.dataset.saved = li.dataset.label;
+      return d.labeled;
     }
     async function next(done = "") {
       try {
         const d = await getJSON(`/mediatag/api/concepts/next?${qs({ concept: cfg.concept, n: 12 })}`);
-        grid.replaceChildren(...d.rows.map((r) => {
-          const li = el("li", { class: "mt-tile", tabindex: 0, dataset: { kf: String(r.keyframe_id) } }, thumb(r.keyframe_id), el("span", { class: "mt-cap", text: "unlabeled" }));
-          li.addEventListener("click", () => { const i = states.indexOf(li.dataset.label || ""); setLabel(li, states[(i + 1) % 3]); });
-          return li;
-        }));
+        grid.replaceChildren(...d.rows.map((r) => el("li", { class: "mt-tile", tabindex: 0, dataset: { kf: String(r.keyframe_id) } },
+          thumb(r.keyframe_id), el("span", { class: "mt-cap" }, el("span", { "data-field": "label", text: "unlabeled" }), " · ",
+            el("a", { href: `/mediatag/asset?id=${r.asset_id}`, text: "asset" })))));
         // What was just saved stays in the status line with the next batch's count.
         say("#concept-status", done + (d.rows.length ? `${d.rows.length} to label` : "nothing left to label"));
-        const first = $(".mt-tile", grid);
+        // On arrival the first tile to label is the first search result (step 1), after a save the next batch's.
+        const first = done ? $(".mt-tile", grid) : $(".mt-label-grid .mt-tile");
         if (first) first.focus();
       } catch (e) { say("#concept-status", e.message, true); }
     }
     async function submit() {
-      const labels = { yes: [], no: [], skip: [] };
-      for (const li of $$(".mt-tile", grid)) if (li.dataset.label) labels[li.dataset.label].push(Number(li.dataset.kf));
       try {
-        const d = await postJSON("/mediatag/api/concepts/label", { concept: cfg.concept, labels });
-        say("#concept-status", `${d.labeled} labels saved`);
-        await next(`${d.labeled} labels saved; `);
+        const n = await save(grid);
+        say("#concept-status", `${n} labels saved`);
+        await next(`${n} labels saved; `);
       } catch (e) { say("#concept-status", e.message, true); }
     }
+    async function saveGrid(id) {
+      const status = $(`[data-status="${id}"]`);
+      try { say(status, `${await save(document.getElementById(id))} labels saved; the next batch learns from them`); } catch (e) { say(status, e.message, true); }
+    }
     document.addEventListener("keydown", (ev) => {
-      const li = ev.target.closest && ev.target.closest("#concept-batch .mt-tile");
-      if (!li) return;
+      const li = ev.target.closest && ev.target.closest(".mt-label-grid .mt-tile");
+      if (!li || ev.ctrlKey || ev.metaKey || ev.altKey) return;
       const key = ev.key.toLowerCase();
       if (ev.key.startsWith("Arrow")) { const n = neighbour(li, ev.key); if (n) n.focus(); ev.preventDefault(); }
       else if (key === "y" || key === "n" || key === "s") { setLabel(li, { y: "yes", n: "no", s: "skip" }[key]); focusNext(li); ev.preventDefault(); }
-      else if (ev.key === "Enter" && cfg.can_edit) { submit(); ev.preventDefault(); }
+      else if (ev.key === "Enter") {
+        const g = li.closest(".mt-label-grid");
+        if (g === grid) submit(); else saveGrid(g.id);
+        ev.preventDefault();
+      }
     });
     $("#concept-submit")?.addEventListener("click", submit);
-    next();
+    for (const b of $$("button[data-save]")) b.addEventListener("click", () => saveGrid(b.dataset.save));
+    if (grid) next();
   };
 
   pages.search = () => {
@@ -476,6 +580,37 @@
       });
       a.parentElement.addEventListener("mouseleave", () => { card.hidden = true; });
     }
+  };
+
+  // A form that takes seconds (a new group trains a classifier per tag): once sent, its button is off (no second
+  // submit) and a spinner with the form's data-busy words shows until the next page arrives.
+  document.addEventListener("submit", (ev) => {
+    const form = ev.target;
+    if (!form.matches || !form.matches("form[data-busy]") || ev.defaultPrevented) return;
+    const button = ev.submitter || $("button[type=submit]", form);
+    form.setAttribute("aria-busy", "true");
+    // After this event: a button disabled now would leave its own name=value out of the form's data.
+    setTimeout(() => { if (button) button.disabled = true; });
+    let status = $(".mt-busy", form);
+    if (!status) { status = el("span", { class: "mt-busy", role: "status" }); form.append(status); }
+    // getAttribute: a form's named controls shadow its properties, and these forms have a control named "dataset".
+    status.textContent = form.getAttribute("data-busy");
+  });
+
+  // The asset page's player: a shot, keyframe, transcript line or segment (anything with data-seek-ms) seeks
+  // there; `?t=MS` in the page's address (a search result's time) seeks there once the video's metadata is in.
+  pages.asset = () => {
+    const player = $("#asset-player");
+    if (!player) return;
+    const seek = (ms) => {
+      const go = () => { player.currentTime = ms / 1000; };
+      if (player.readyState >= 1) go(); else player.addEventListener("loadedmetadata", go, { once: true });
+    };
+    const target = (e) => e.target.closest && e.target.closest("[data-seek-ms]");
+    document.addEventListener("click", (e) => { const t = target(e); if (t) { e.preventDefault(); seek(Number(t.dataset.seekMs)); } });
+    document.addEventListener("keydown", (e) => { const t = target(e); if (t && e.key === "Enter") seek(Number(t.dataset.seekMs)); });
+    const t = new URLSearchParams(location.search).get("t");
+    if (t !== null && /^\d+$/.test(t)) seek(Number(t));
   };
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -52,6 +52,9 @@ class IngestOptions:
     # (media/transcription); subtitle_lang: preferred embedded subtitle track languages ("de,en"), else the
     # dataset's setting (mediatag.set_subtitle_language), else the default-flagged track.
     asr: str = "auto"
+    # Faces: True turns them on for the dataset (mediatag.enable_faces); a dataset with faces on is scanned after
+    # every ingest either way (mediatag.faces.scan).
+    faces: bool = False
     asr_language: str | None = None
     subtitle_lang: str | None = None
     # Encoders to use instead of the registry's (same name and dim as the dataset's models): custom models.
@@ -82,6 +85,7 @@ class IngestSummary:
     scoring_jobs: int = 0
     seconds: float = 0.0
     video_seconds: float = 0.0
+    faces: int = 0  # faces found on the new keyframes (datasets with faces on)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -99,6 +103,8 @@ class IngestSummary:
             lines.append(f"  error assets of earlier runs retried: {self.retried} ({self.recovered} now ingested)")
         if self.healed:
             lines.append(f"  finished the post-ingest work of an interrupted earlier run for {self.healed} asset(s)")
+        if self.faces:
+            lines.append(f"  faces found: {self.faces}")
         if self.scoring_jobs:
             lines.append(f"  scoring jobs queued for applied tag groups: {self.scoring_jobs}")
         for p in self.missing:
@@ -412,6 +418,22 @@ def _build_indexes(conn: psycopg.Connection, dataset: str, summary: IngestSummar
         conn.autocommit = was
 
 
+def _scan_faces(conn: psycopg.Connection, dataset: str, opts: IngestOptions, summary: IngestSummary) -> None:
+    """Faces of the new keyframes, where the dataset has them on (or --faces turns them on now)."""
+    from ..faces.scan import scan_faces  # dlib loads only for datasets with faces on
+
+    if opts.faces:
+        conn.execute("SELECT mediatag.enable_faces(%s)", (dataset,))
+        conn.commit()
+    if not conn.execute("SELECT enabled FROM mediatag.face_status(%s)", (dataset,)).fetchone()[0]:
+        conn.commit()
+        return
+    found = scan_faces(conn, dataset, progress=opts.progress)
+    if found.off:
+        summary.warnings.append(found.off)
+    summary.faces = found.faces
+
+
 def ingest(
     conn: psycopg.Connection,
     dataset: str,
@@ -531,6 +553,7 @@ def ingest(
     conn.commit()
     summary.healed = max(0, pending_before)
     _build_indexes(conn, dataset, summary)
+    _scan_faces(conn, dataset, opts, summary)
     summary.seconds = time.monotonic() - t0
     conn.execute(
         "UPDATE mediatag.ingest_run SET finished_at = now(), summary = %s WHERE id = %s",

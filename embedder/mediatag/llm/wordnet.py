@@ -32,6 +32,19 @@ _CATEGORY = {"noun": 1, "verb": 2, "adj": 3, "adv": 4}
 SEARCH_DIRS = ("/usr/share/wordnet", "/usr/local/share/wordnet", "/usr/share/WordNet-3.0/dict")
 SOURCE = "wordnet"
 
+# Words never suggested: insults and slurs WordNet lists without a usage mark (its "bitch" and "cur" are a female
+# dog and a mongrel, but nobody wants "a photo of a bitch" among a tag's prompts).
+OFFENSIVE = frozenset(
+    "bitch bitches cur bastard whore slut harlot wench hag crone tramp retard midget cripple spastic mongoloid "
+    "moron imbecile idiot cretin savage negro coon jap chink gook dyke fag faggot squaw gyp half-breed".split()
+)
+# WordNet's usage domains that mark a word's sense as slang, insulting, vulgar or out of use: such a word is
+# dropped whichever of its senses is meant (a reader sees the word, not the sense).
+MARKED_USAGE = frozenset(
+    "slang.n.02 disparagement.n.01 obscenity.n.02 vulgarism.n.01 ethnic_slur.n.01 archaism.n.01 "
+    "colloquialism.n.01 euphemism.n.01".split()
+)
+
 
 class WordNetUnavailable(RuntimeError):
     pass
@@ -87,13 +100,28 @@ def _words(lemma: Any) -> str:
     return lemma.name().replace("_", " ")
 
 
-def _names(synsets: list[Any], skip: set[str], limit: int) -> list[str]:
+def suitable(wn: Any, lemma: Any) -> bool:
+    """Whether a lemma makes a prompt a person would write: not offensive, slang or archaic in any sense, not a
+    scientific or proper name ("Canis familiaris", "Newfoundland"), and the word's most frequent sense is the one
+    meant (WordNet's first "wildcat" is an oil well, so it is no kind of cat to a reader)."""
+    w = lemma.name()
+    if w[:1].isupper() or any(part.lower() in OFFENSIVE for part in w.replace("-", "_").split("_")):
+        return False
+    senses = wn.synsets(w, lemma.synset().pos())
+    if any(u.name() in MARKED_USAGE for s in senses for u in s.usage_domains()):
+        return False
+    return bool(senses) and senses[0] == lemma.synset()
+
+
+def _names(synsets: list[Any], skip: set[str], limit: int, wn: Any = None) -> list[str]:
     out: list[str] = []
     # Most frequent senses first (SemCor counts in cntlist.rev); nltk's order of related synsets is not stable.
     synsets = sorted(synsets, key=lambda s: (-sum(lm.count() for lm in s.lemmas()), s.name()))
     for s in synsets:
         for lemma in s.lemmas():
             w = _words(lemma)
+            if wn is not None and not suitable(wn, lemma):
+                continue
             if w.lower() not in skip and w.lower() not in {o.lower() for o in out}:
                 out.append(w)
                 break  # one name per synset: the most common one
@@ -164,13 +192,21 @@ def wordnet_suggestions(tag: str, existing: list[tuple[str, str, str]] = (), per
     hyponyms: list[str] = []
     siblings: list[str] = []
     for s in nouns[: 1 if modifiers else 2]:
-        synonyms += [_words(lm) for lm in s.lemmas() if not any(_variant(_words(lm), x) for x in [*skip, *synonyms])]
+        synonyms += [
+            _words(lm)
+            for lm in s.lemmas()
+            if suitable(wn, lm) and not any(_variant(_words(lm), x) for x in [*skip, *synonyms])
+        ]
         # The most specific parent ("canine" rather than "domestic animal" for dog) has the nearest siblings.
         for h in sorted(s.hypernyms(), key=lambda h: (-h.min_depth(), h.name()))[:1]:
-            hypernyms += _names([h], skip, 1)
-            siblings += _names([x for x in h.hyponyms() if x != s], skip | {x.lower() for x in siblings}, per_list)
+            hypernyms += _names([h], skip, 1, wn)
+            siblings += _names([x for x in h.hyponyms() if x != s], skip | {x.lower() for x in siblings}, per_list, wn)
         if not modifiers:  # kinds of "scene" are not kinds of "scary scene"
-            hyponyms += _names(s.hyponyms(), skip | {x.lower() for x in hyponyms}, per_list)
+            hyponyms += _names(s.hyponyms(), skip | {x.lower() for x in hyponyms}, per_list, wn)
+    # A sibling named after the tag ("wild dog" for dog, "big cat" for cat) looks like it: no near miss to push
+    # away. Nor is anything also suggested as a positive.
+    positives = {x.lower() for x in synonyms + hyponyms}
+    siblings = [w for w in siblings if head.lower() not in w.lower().split() and w.lower() not in positives]
     if prefix:
         synonyms = [f"{prefix} {w}" for w in synonyms]
         hyponyms = [f"{prefix} {w}" for w in hyponyms]

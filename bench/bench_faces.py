@@ -1,0 +1,129 @@
+"""Faces on the shared LFW subset (lfw-20: 3,023 photos of 62 people): verification accuracy, clustering quality,
+a person from 5 labeled photos, and speed. No figure here was used to tune anything: the distances are dlib's
+documented 0.6 and the clustering rule is fixed in mediatag.faces.cluster.
+
+    python bench/bench_faces.py [--per-person N] [--pairs 3000] [--seed 0]
+
+* Verification: LFW's own pairs.txt is not in the shared set, so pairs are drawn the way the protocol draws them:
+  `--pairs` same-person and as many different-person pairs, at random (seeded); a pair is "same" when the
+  descriptors are nearer than 0.6. The face nearest the photo's centre is the named person (LFW centres them).
+* Clustering: mediatag.faces.cluster on every photo's face; pairwise precision and recall against the names, and
+  the number of clusters of at least 3 faces against the number of people.
+* Person from 5 photos: per person, 5 random photos are the person's faces; every other photo is ranked by its
+  distance to the nearest of the 5 (what mediatag.person_scores does): precision@10 and average precision of that
+  person's other photos, averaged over people.
+* Speed: faces per second (detection + landmarks + descriptor) on this machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import random
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mediatag.faces.cluster import average_linkage  # noqa: E402
+from mediatag.faces.detect import detect_faces  # noqa: E402
+from mediatag.faces.models import faces_unavailable  # noqa: E402
+
+LFW = ROOT.parent / "shared" / "data" / "lfw-20"
+SAME = 0.6
+
+
+def descriptors(per_person: int | None) -> tuple[np.ndarray, list[str], int, float, int]:
+    by: dict[str, list[str]] = defaultdict(list)
+    with open(LFW / "labels.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            by[row["person"]].append(row["file"])
+    vecs, names, found, missed = [], [], 0, 0
+    t0 = time.monotonic()
+    for person in sorted(by):
+        for f in by[person][:per_person]:
+            faces = detect_faces(Image.open(LFW / "images" / f))
+            found += len(faces)
+            if not faces:
+                missed += 1
+                continue
+            centre = min(faces, key=lambda x: abs(x.box[0] + x.box[2] / 2 - 75) + abs(x.box[1] + x.box[3] / 2 - 75))
+            vecs.append(centre.descriptor)
+            names.append(person)
+    return np.stack(vecs), names, found, time.monotonic() - t0, missed
+
+
+def verification(d: np.ndarray, names: list[str], pairs: int, rng: random.Random) -> float:
+    idx: dict[str, list[int]] = defaultdict(list)
+    for i, n in enumerate(names):
+        idx[n].append(i)
+    people = [p for p in idx if len(idx[p]) >= 2]
+    right = 0
+    for _ in range(pairs):
+        a, b = rng.sample(idx[rng.choice(people)], 2)
+        right += np.linalg.norm(d[a] - d[b]) < SAME
+        p, q = rng.sample(people, 2)
+        right += np.linalg.norm(d[rng.choice(idx[p])] - d[rng.choice(idx[q])]) >= SAME
+    return right / (2 * pairs)
+
+
+def clustering(d: np.ndarray, names: list[str]) -> tuple[float, float, int]:
+    labels = average_linkage(d, SAME)
+    sizes = np.bincount(labels)
+    labels = np.where(sizes[labels] >= 3, labels, -1)  # clusters below 3 faces wait, as in cluster_people
+    arr = np.array(names)
+    same = arr[:, None] == arr[None, :]
+    together = (labels[:, None] == labels[None, :]) & (labels[:, None] >= 0)
+    iu = np.triu_indices(len(arr), 1)
+    tp = (same & together)[iu].sum()
+    return tp / max(1, together[iu].sum()), tp / same[iu].sum(), int((sizes >= 3).sum())
+
+
+def person_from_five(d: np.ndarray, names: list[str], rng: random.Random) -> tuple[float, float]:
+    arr = np.array(names)
+    p10, aps = [], []
+    for person in sorted(set(names)):
+        mine = np.flatnonzero(arr == person)
+        if len(mine) < 8:
+            continue
+        seeds = rng.sample(list(mine), 5)
+        rest = np.setdiff1d(np.arange(len(arr)), seeds)
+        dist = np.linalg.norm(d[rest][:, None, :] - d[seeds][None, :, :], axis=2).min(1)
+        rel = arr[rest][np.argsort(dist)] == person
+        p10.append(rel[:10].mean())
+        hits = np.cumsum(rel)
+        aps.append(float((hits[rel] / (np.flatnonzero(rel) + 1)).mean()))
+    return float(np.mean(p10)), float(np.mean(aps))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-person", type=int, default=None, help="at most this many photos per person (default all)")
+    ap.add_argument("--pairs", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if faces_unavailable() or not (LFW / "labels.csv").is_file():
+        print(f"skipped: {faces_unavailable() or f'{LFW} is missing'}")
+        return
+    rng = random.Random(args.seed)
+    d, names, found, seconds, missed = descriptors(args.per_person)
+    photos = len(names) + missed
+    print(f"photos {photos} of {len(set(names))} people; faces found {found}; photos with no face {missed}")
+    print(f"faces/s (HOG detection + 5-point alignment + descriptor, 150x150 photos): {found / seconds:.1f}")
+    print(f"verification accuracy ({args.pairs} same + {args.pairs} different pairs, d < {SAME}):"
+          f" {verification(d, names, args.pairs, rng):.4f}")  # fmt: skip
+    precision, recall, clusters = clustering(d, names)
+    print(f"clustering: pairwise precision {precision:.3f}, recall {recall:.3f}, "
+          f"{clusters} clusters of >= 3 faces for {len(set(names))} people")  # fmt: skip
+    p10, mean_ap = person_from_five(d, names, rng)
+    print(f"person from 5 photos: precision@10 {p10:.3f}, AP {mean_ap:.3f} (mean over people)")
+
+
+if __name__ == "__main__":
+    main()

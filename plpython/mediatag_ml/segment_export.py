@@ -1,0 +1,1 @@
+../../embedder/mediatag/segment_export.py

@@ -1,0 +1,311 @@
+-- Segments: time as a result. A tag's (or concept's) scores over a video's keyframes become time ranges.
+--
+-- How (double thresholding, the symmetric form of hysteresis): a run of consecutive keyframes of one video whose
+-- scores stay at or above the exit threshold becomes a segment when at least one of them reaches the enter threshold
+-- (the tag's threshold in force on the dataset). Each keyframe stands for the time around it: from halfway to the
+-- previous keyframe of its shot (the shot's start for the first) to halfway to the next one (the shot's end for the
+-- last), so a one-keyframe shot yields exactly the shot. Transcript segments whose transcript score reaches the
+-- enter threshold join as ranges of their own. Ranges less than max_gap_ms apart (or overlapping) are merged, and
+-- what is shorter than min_length_ms afterwards is dropped. `sources` says what a range came from: visual,
+-- transcript or both.
+-- Defaults, per tag (mediatag.set_segment_options changes them): exit threshold = enter - 0.1 (floored at 0),
+-- min_length_ms = 1000, max_gap_ms = 2000. The same defaults are concept_segments' argument defaults.
+-- Storage: mediatag_data.dt_<group>_segment_scores, read through the view dt_<group>_segment (tag names and the
+-- caller's datasets, like the other dt_* views). Refreshed by the full scoring job (per dataset), the incremental
+-- one (per new asset), and when a threshold or segment option is saved (per tag).
+
+CREATE TABLE IF NOT EXISTS mediatag.tag_segment_option (
+    tag_id          bigint PRIMARY KEY REFERENCES mediatag.tag(id) ON DELETE CASCADE,
+    exit_threshold  real CHECK (exit_threshold BETWEEN 0 AND 1),   -- NULL: the enter threshold - 0.1
+    min_length_ms   int NOT NULL DEFAULT 1000 CHECK (min_length_ms >= 0),
+    max_gap_ms      int NOT NULL DEFAULT 2000 CHECK (max_gap_ms >= 0),
+    saved_by        text NOT NULL DEFAULT session_user,
+    saved_at        timestamptz NOT NULL DEFAULT now()
+);
+
+-- The exit threshold in force: the saved one (never above enter), else enter - 0.1.
+CREATE OR REPLACE FUNCTION mediatag._segment_exit(enter_at real, exit_at real) RETURNS real
+LANGUAGE sql IMMUTABLE AS $$ SELECT least(enter_at, coalesce(exit_at, greatest(enter_at - 0.1, 0)))::real $$;
+
+-- The one segmentation query, shared by stored tag segments and on-the-fly concept segments. `points_sql` yields
+-- keyframe scores (dataset_id, asset_id, video_id, position, shot_id, time_ms, score, enter_at, exit_at, min_ms,
+-- gap_ms); `tx_sql` the transcript segments that reach their enter threshold (dataset_id, asset_id, video_id,
+-- position, start_ms, end_ms, score, min_ms, gap_ms). Both are trusted SQL built by the callers below.
+CREATE OR REPLACE FUNCTION mediatag._segment_query(points_sql text, tx_sql text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+SELECT format($q$
+WITH p AS (%s),
+cov AS (   -- each keyframe's time span inside its shot
+    SELECT p.*, coalesce((p.time_ms + lag(p.time_ms) OVER w) / 2, sh.start_ms, p.time_ms) AS span_start,
+           coalesce((p.time_ms + lead(p.time_ms) OVER w) / 2, sh.end_ms, p.time_ms) AS span_end,
+           count(*) FILTER (WHERE p.score < p.exit_at OR p.score IS NULL)
+               OVER (PARTITION BY p.asset_id, p.position ORDER BY p.time_ms, p.shot_id) AS run
+    FROM p LEFT JOIN mediatag.shot sh ON sh.id = p.shot_id
+    WINDOW w AS (PARTITION BY p.asset_id, p.position, p.shot_id ORDER BY p.time_ms)),
+runs AS (  -- runs above exit that reach enter somewhere
+    SELECT dataset_id, asset_id, video_id, position, min(span_start) AS start_ms, max(span_end) AS end_ms,
+           max(score) AS peak, sum(score) AS total, count(*)::int AS keyframes, 0 AS tx, min(min_ms) AS min_ms,
+           min(gap_ms) AS gap_ms
+    FROM cov WHERE score >= exit_at
+    GROUP BY dataset_id, asset_id, video_id, position, run
+    HAVING bool_or(score >= enter_at)),
+ranges AS (
+    SELECT * FROM runs
+    UNION ALL
+    SELECT dataset_id, asset_id, video_id, position, start_ms, end_ms, score, score, 0, 1, min_ms, gap_ms
+    FROM (%s) t),
+grouped AS (  -- a new group where a range starts more than max_gap_ms after every earlier one ended
+    SELECT r.*, count(*) FILTER (WHERE r.start_ms - r.prev_end > r.gap_ms)
+               OVER (PARTITION BY r.asset_id, r.position ORDER BY r.start_ms, r.end_ms) AS grp
+    FROM (SELECT ranges.*, max(end_ms) OVER (PARTITION BY asset_id, position ORDER BY start_ms, end_ms
+                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+          FROM ranges) r)
+SELECT dataset_id, asset_id, video_id, position, min(start_ms)::int AS start_ms, max(end_ms)::int AS end_ms,
+       max(peak)::real AS peak_score, (sum(total) / nullif(sum(keyframes + tx), 0))::real AS mean_score,
+       sum(keyframes)::int AS keyframes,
+       CASE WHEN sum(tx) = 0 THEN 'visual' WHEN sum(keyframes) = 0 THEN 'transcript' ELSE 'both' END AS sources
+FROM grouped
+GROUP BY dataset_id, asset_id, video_id, position, grp
+HAVING max(end_ms) - min(start_ms) >= min(min_ms)
+$q$, points_sql, tx_sql)
+$$;
+
+-- No transcript ranges, in the shape _segment_query expects of tx_sql.
+CREATE OR REPLACE FUNCTION mediatag._no_transcript_ranges() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT 'SELECT NULL::bigint AS dataset_id, NULL::bigint AS asset_id, NULL::bigint AS video_id, NULL::int AS position,
+                   NULL::int AS start_ms, NULL::int AS end_ms, NULL::real AS score, NULL::int AS min_ms, NULL::int AS gap_ms
+            WHERE false'
+$$;
+
+-- Per tag of a scored version on a dataset: enter and exit thresholds, min length and max gap, as a VALUES list.
+CREATE OR REPLACE FUNCTION mediatag._segment_params(group_id bigint, version int, dataset_id bigint,
+                                                    tag_id bigint DEFAULT NULL) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(string_agg(format('(%s, %s::real, %s::real, %s, %s)', vt.position, x.enter_at,
+                                      mediatag._segment_exit(x.enter_at, o.exit_threshold),
+                                      coalesce(o.min_length_ms, 1000), coalesce(o.max_gap_ms, 2000)), ', '),
+                    '(NULL::int, NULL::real, NULL::real, NULL::int, NULL::int)')
+    FROM mediatag.group_version_tag vt
+    CROSS JOIN LATERAL (SELECT mediatag._tag_threshold(vt.tag_id, _segment_params.dataset_id) AS enter_at) x
+    LEFT JOIN mediatag.tag_segment_option o ON o.tag_id = vt.tag_id
+    WHERE vt.group_id = _segment_params.group_id AND vt.version = _segment_params.version
+      AND (_segment_params.tag_id IS NULL OR vt.tag_id = _segment_params.tag_id)
+$$;
+
+-- The segment table and its views, once per group (like _ensure_score_tables: only when missing).
+CREATE OR REPLACE FUNCTION mediatag._ensure_segment_table(g mediatag.tag_group) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE cols text := $c$s.dataset_id, s.asset_id, s.video_id, vt.tag_name AS tag, s.start_ms, s.end_ms,
+        s.end_ms - s.start_ms AS duration_ms, s.peak_score, s.mean_score, s.keyframes, s.sources,
+        s.enter_threshold, s.exit_threshold, s.version$c$;
+BEGIN
+    IF to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'segment'))) IS NULL THEN
+        EXECUTE format('CREATE TABLE mediatag_data.%I (dataset_id bigint NOT NULL, asset_id bigint NOT NULL,
+            video_id bigint, position int NOT NULL, start_ms int NOT NULL, end_ms int NOT NULL, peak_score real,
+            mean_score real, keyframes int NOT NULL, sources text NOT NULL, enter_threshold real, exit_threshold real,
+            version int NOT NULL)', mediatag._score_table(g, 'segment'));
+        EXECUTE format('CREATE INDEX ON mediatag_data.%I (dataset_id, position, asset_id)', mediatag._score_table(g, 'segment'));
+    END IF;
+    PERFORM mediatag._replace_view('dt_' || g.slug || '_segment', format('SELECT %s %s', cols,
+        mediatag._score_view_from(mediatag._score_table(g, 'segment'), g.id, 'vt.position = s.position')));
+    PERFORM mediatag._replace_view('dt_' || g.slug || '_segment', format('SELECT d.name AS dataset, g.name AS tag_group, %s, a.scored_at %s',
+        cols, mediatag._score_view_from(mediatag._score_table(g, 'segment'), g.id, 'vt.position = s.position',
+                                        curated => true)), 'mediatag_bi');
+    EXECUTE format('GRANT SELECT ON mediatag_data.%1$I, mediatag_bi.%1$I TO mediatag_viewer, mediatag_query',
+                   'dt_' || g.slug || '_segment');
+    PERFORM mediatag._comment_bi_view('dt_' || g.slug || '_segment', 'segment');
+END $$;
+
+-- Recompute a group's segments on a dataset from its live score partitions: all of them, or only some assets'
+-- (incremental scoring) or one tag's (a threshold saved). Runs in the caller's transaction.
+CREATE OR REPLACE FUNCTION mediatag._refresh_segments(group_id bigint, dataset_id bigint, asset_ids bigint[] DEFAULT NULL,
+                                                      tag_id bigint DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group;
+    a mediatag.group_application;
+    seg text; vis text; tx text; params text; asset_filter text; n bigint;
+BEGIN
+    SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _refresh_segments.group_id;
+    SELECT * INTO a FROM mediatag.group_application x
+    WHERE x.group_id = _refresh_segments.group_id AND x.dataset_id = _refresh_segments.dataset_id;
+    vis := mediatag._score_table(g, 'visual') || '_ds' || _refresh_segments.dataset_id;
+    tx := mediatag._score_table(g, 'transcript') || '_ds' || _refresh_segments.dataset_id;
+    IF g.id IS NULL OR a.scored_version IS NULL OR to_regclass(format('mediatag_data.%I', vis)) IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF to_regclass(format('mediatag_data.%I', 'dt_' || g.slug || '_segment')) IS NULL THEN
+        PERFORM mediatag._ensure_segment_table(g);
+    END IF;
+    seg := mediatag._score_table(g, 'segment');
+    params := mediatag._segment_params(g.id, a.scored_version, _refresh_segments.dataset_id, _refresh_segments.tag_id);
+    asset_filter := CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND v.asset_id = ANY ($1)' END;
+    EXECUTE format('DELETE FROM mediatag_data.%I s WHERE s.dataset_id = %s AND ($1 IS NULL OR s.asset_id = ANY ($1))
+                    AND ($2 IS NULL OR s.position IN (SELECT vt.position FROM mediatag.group_version_tag vt
+                                                      WHERE vt.group_id = %s AND vt.tag_id = $2 AND vt.version = %s))',
+                   seg, _refresh_segments.dataset_id, g.id, a.scored_version) USING asset_ids, tag_id;
+    EXECUTE format('INSERT INTO mediatag_data.%I (dataset_id, asset_id, video_id, position, start_ms, end_ms, peak_score,
+                        mean_score, keyframes, sources, enter_threshold, exit_threshold, version)
+                    SELECT q.*, o.enter_at, o.exit_at, %s FROM (%s) q
+                    JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = q.position',
+        seg, a.scored_version, mediatag._segment_query(
+            format('SELECT v.dataset_id, v.asset_id, v.video_id, o.position, v.shot_id, v.keyframe_time_ms AS time_ms,
+                           v.scores[o.position] AS score, o.enter_at, o.exit_at, o.min_ms, o.gap_ms
+                    FROM mediatag_data.%I v CROSS JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms)
+                    WHERE v.video_id IS NOT NULL%s', vis, params, asset_filter),
+            CASE WHEN to_regclass(format('mediatag_data.%I', tx)) IS NULL
+                 THEN mediatag._no_transcript_ranges()
+                 ELSE format('SELECT v.dataset_id, v.asset_id, v.video_id, o.position, v.start_ms, v.end_ms, v.scores[o.position] AS score,
+                                     o.min_ms, o.gap_ms
+                              FROM mediatag_data.%I v CROSS JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms)
+                              WHERE v.video_id IS NOT NULL AND v.scores[o.position] >= o.enter_at%s', tx, params, asset_filter) END),
+        params) USING asset_ids;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+-- A saved threshold moves a tag's segments on every dataset whose scores its group holds.
+CREATE OR REPLACE FUNCTION mediatag._refresh_tag_segments(tag_id bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id, NULL, t.id)
+    FROM mediatag.tag t JOIN mediatag.group_application a ON a.group_id = t.group_id
+    WHERE t.id = _refresh_tag_segments.tag_id AND a.scored_version IS NOT NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.set_segment_options(tag_group text, tag text, exit_threshold real DEFAULT NULL,
+                                                        min_length_ms int DEFAULT 1000, max_gap_ms int DEFAULT 2000)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._group(tag_group); t mediatag.tag := mediatag._tag(g, tag);
+BEGIN
+    PERFORM mediatag._require_write(g.training_dataset_id, 'setting segment options');
+    IF exit_threshold < 0 OR exit_threshold > 1 OR min_length_ms < 0 OR max_gap_ms < 0 THEN
+        RAISE EXCEPTION 'exit_threshold must be between 0 and 1, min_length_ms and max_gap_ms at least 0'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO mediatag.tag_segment_option AS o (tag_id, exit_threshold, min_length_ms, max_gap_ms)
+    VALUES (t.id, exit_threshold, coalesce(min_length_ms, 1000), coalesce(max_gap_ms, 2000))
+    ON CONFLICT (tag_id) DO UPDATE SET exit_threshold = excluded.exit_threshold, min_length_ms = excluded.min_length_ms,
+        max_gap_ms = excluded.max_gap_ms, saved_by = session_user, saved_at = now();
+    PERFORM mediatag._refresh_tag_segments(t.id);
+END $$;
+
+-- A tag's segments on a dataset (the dt_<group>_segment rows with each video's path and frame rate), for exports.
+CREATE OR REPLACE FUNCTION mediatag.tag_segments(dataset text, tag_group text, tag text)
+RETURNS TABLE (asset_id bigint, path text, fps real, duration_ms int, start_ms int, end_ms int, peak_score real,
+               mean_score real, keyframes int, sources text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE d bigint := mediatag.dataset_id(dataset); g mediatag.tag_group := mediatag._group(tag_group);
+        t mediatag.tag := mediatag._tag(g, tag);
+BEGIN
+    IF to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'segment'))) IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT s.asset_id, x.path, (x.tech ->> %L)::real, x.duration_ms, s.start_ms, s.end_ms, s.peak_score,
+                s.mean_score, s.keyframes, s.sources
+         FROM mediatag_data.%I s
+         JOIN mediatag.group_version_tag vt ON vt.group_id = $1 AND vt.version = s.version AND vt.position = s.position
+         JOIN mediatag.asset x ON x.id = s.asset_id
+         WHERE s.dataset_id = $2 AND vt.tag_id = $3 AND mediatag._can_read_dataset($2)
+         ORDER BY x.path, s.start_ms', 'fps', mediatag._score_table(g, 'segment')) USING g.id, d, t.id;
+END $$;
+
+-- A concept's segments, computed when asked from its scores now (concept scores are not stored either).
+CREATE OR REPLACE FUNCTION mediatag.concept_segments(concept text, exit_threshold real DEFAULT NULL,
+                                                     min_length_ms int DEFAULT 1000, max_gap_ms int DEFAULT 2000)
+RETURNS TABLE (asset_id bigint, path text, fps real, duration_ms int, start_ms int, end_ms int, peak_score real,
+               mean_score real, keyframes int, sources text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE c mediatag.concept := mediatag._concept(concept); cc mediatag.concept_classifier := mediatag._concept_classifier(c);
+BEGIN
+    RETURN QUERY EXECUTE format(
+        'SELECT q.asset_id, x.path, (x.tech ->> %L)::real, x.duration_ms, q.start_ms, q.end_ms, q.peak_score,
+                q.mean_score, q.keyframes, q.sources
+         FROM (%s) q JOIN mediatag.asset x ON x.id = q.asset_id ORDER BY x.path, q.start_ms', 'fps',
+        mediatag._segment_query(format(
+            'SELECT k.dataset_id, k.asset_id, k.asset_id AS video_id, 1 AS position, k.shot_id, k.time_ms,
+                    mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec))::real AS score, %s::real AS enter_at,
+                    %s::real AS exit_at, %s AS min_ms, %s AS gap_ms
+             FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
+             WHERE k.dataset_id = %s AND a.kind = %L', cc.bias, cc.weights::text, c.threshold,
+            mediatag._segment_exit(c.threshold, exit_threshold), coalesce(min_length_ms, 1000),
+            coalesce(max_gap_ms, 2000), c.dataset_id, 'video'),
+            mediatag._no_transcript_ranges()));
+END $$;
+
+-- One video's segments under every group applied to its dataset that the caller sees (the asset page's list).
+CREATE OR REPLACE FUNCTION mediatag.asset_segments(asset bigint)
+RETURNS TABLE (tag_group text, tag text, start_ms int, end_ms int, peak_score real, mean_score real, keyframes int,
+               sources text)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE d bigint; g mediatag.tag_group;
+BEGIN
+    SELECT x.dataset_id INTO d FROM mediatag.asset x WHERE x.id = asset;
+    IF d IS NULL OR NOT mediatag._can_read_dataset(d) THEN
+        RAISE EXCEPTION 'unknown asset %', asset USING ERRCODE = 'no_data_found';
+    END IF;
+    FOR g IN SELECT x.* FROM mediatag.tag_group x JOIN mediatag.group_application a ON a.group_id = x.id
+             WHERE a.dataset_id = d AND a.scored_version IS NOT NULL AND x.id = ANY (mediatag._visible_groups())
+             ORDER BY x.name LOOP
+        IF to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'segment'))) IS NOT NULL THEN
+            RETURN QUERY EXECUTE format(
+                'SELECT $1, vt.tag_name, s.start_ms, s.end_ms, s.peak_score, s.mean_score, s.keyframes, s.sources
+                 FROM mediatag_data.%I s
+                 JOIN mediatag.group_version_tag vt ON vt.group_id = $2 AND vt.version = s.version AND vt.position = s.position
+                 WHERE s.dataset_id = $3 AND s.asset_id = $4 ORDER BY s.start_ms, vt.position',
+                mediatag._score_table(g, 'segment')) USING g.name, g.id, d, asset;
+        END IF;
+    END LOOP;
+END $$;
+
+COMMENT ON FUNCTION mediatag.asset_segments(bigint) IS
+'One video''s time segments under every tag group scored on its dataset that the caller sees. Viewers who can read the dataset.
+asset: the asset (video) id
+Returns: one row per segment, by group then time: tag_group, tag, start_ms, end_ms, peak_score, mean_score, keyframes, sources (visual | transcript | both).';
+
+-- The segments as text in an export format: the CLI's `mediatag export` in SQL (one renderer, segment_export.py).
+CREATE OR REPLACE FUNCTION mediatag.export_segments(dataset text DEFAULT NULL, tag_group text DEFAULT NULL,
+                                                    tag text DEFAULT NULL, format text DEFAULT 'csv',
+                                                    concept text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpython3u STABLE AS $$
+import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
+from mediatag_ml import sql_segments
+return sql_segments.export(plpy, dataset, tag_group, tag, format, concept)
+$$;
+
+COMMENT ON FUNCTION mediatag.export_segments(text, text, text, text, text) IS
+'A tag''s or a concept''s time segments as one text file, frame-accurate at each video''s rate. Viewers who can read the dataset.
+dataset: the dataset''s name (with tag_group and tag)
+tag_group: the group''s name
+tag: the tag''s name
+format: csv, json, srt, vtt, or edl, otio, fcpxml (these three need OpenTimelineIO in the server''s Python) (default csv)
+concept: a concept''s segments instead of a tag''s (default NULL)
+Returns: the file''s text (CSV and JSON: path, asset_id, start_ms, end_ms, peak_score, mean_score, keyframes, sources, fps).';
+
+COMMENT ON FUNCTION mediatag.set_segment_options(text, text, real, integer, integer) IS
+'Saves how a tag''s scores become time segments, then recomputes its segments. Editors of the group''s training dataset.
+tag_group: the group''s name
+tag: the tag''s name
+exit_threshold: a run of keyframes stays in a segment while its scores are at least this (default NULL: the tag''s threshold - 0.1; never above it)
+min_length_ms: segments shorter than this are dropped (default 1000)
+max_gap_ms: segments less than this apart are merged (default 2000)
+Returns: nothing.';
+
+COMMENT ON FUNCTION mediatag.tag_segments(text, text, text) IS
+'A tag''s time segments on a dataset (dt_<group>_segment), with each video''s path and frame rate. Viewers who can read the dataset.
+dataset: the dataset''s name
+tag_group: the group''s name
+tag: the tag''s name
+Returns: one row per segment in path and time order: asset_id, path, fps, duration_ms, start_ms, end_ms, peak_score, mean_score, keyframes, sources (visual | transcript | both).';
+
+COMMENT ON FUNCTION mediatag.concept_segments(text, real, integer, integer) IS
+'A concept''s time segments over its dataset''s videos, from its scores now. Viewers who can read the concept''s dataset.
+concept: the concept''s name
+exit_threshold: a run of keyframes stays in a segment while its scores are at least this (default NULL: the concept''s threshold - 0.1)
+min_length_ms: segments shorter than this are dropped (default 1000)
+max_gap_ms: segments less than this apart are merged (default 2000)
+Returns: one row per segment in path and time order: asset_id, path, fps, duration_ms, start_ms, end_ms, peak_score, mean_score, keyframes, sources (visual).';
