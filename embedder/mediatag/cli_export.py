@@ -32,12 +32,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_segment_source(p: argparse.ArgumentParser) -> None:
+    """The arguments that name whose segments a command takes (segments_of reads them): export and reel."""
+    p.add_argument("dataset")
+    p.add_argument("--group", help="the tag group")
+    p.add_argument("--tag", help="the tag (with --group)")
+    p.add_argument("--concept", help="a concept's segments instead of a tag's")
+
+
 def add_export_command(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("export", help="a tag's or a concept's time segments as a file an editor or player opens")
-    ex.add_argument("dataset")
-    ex.add_argument("--group", help="the tag group")
-    ex.add_argument("--tag", help="the tag (with --group)")
-    ex.add_argument("--concept", help="a concept's segments instead of a tag's")
+    add_segment_source(ex)
     ex.add_argument("--format", choices=FORMATS, default="csv", help="output format (default csv)")
     ex.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
     ex.set_defaults(func=cmd_export)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_export import segments_of
+from .cli_export import add_segment_source, segments_of
 
 
 def cmd_reel(args: argparse.Namespace) -> int:
@@ -23,10 +23,7 @@ def cmd_reel(args: argparse.Namespace) -> int:
 
 def add_reel_command(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser("reel", help="cut a tag's or a concept's segments and join them into one video")
-    r.add_argument("dataset")
-    r.add_argument("--group", help="the tag group")
-    r.add_argument("--tag", help="the tag (with --group)")
-    r.add_argument("--concept", help="a concept's segments instead of a tag's")
+    add_segment_source(r)
     r.add_argument("-o", "--output", type=Path, required=True, help="the reel's file (.mp4)")
     r.add_argument("--padding-ms", type=int, default=0, help="widen each segment by this on both sides (default 0)")
     r.add_argument("--max-seconds", type=float, help="cap the reel's total length")

@@ -240,11 +240,11 @@ END $$;
 -- ---- the Python worker's side of the job queue -----------------------------------------------------------------
 
 -- Like mediatag._claim_job (same states, attempts and liveness protocol), for the kinds the Python worker runs.
-CREATE OR REPLACE FUNCTION mediatag._claim_llm_job(worker_name text) RETURNS mediatag.job
+CREATE OR REPLACE FUNCTION mediatag._claim_worker_job(worker_name text, kind_like text) RETURNS mediatag.job
 LANGUAGE plpgsql AS $$
 DECLARE j mediatag.job;
 BEGIN
-    FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND kind LIKE 'llm\_%'
+    FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND kind LIKE kind_like
              ORDER BY id FOR UPDATE SKIP LOCKED LOOP
         IF j.state = 'running' AND mediatag._job_worker_alive(j) THEN
             CONTINUE;   -- a live worker is on it
@@ -259,6 +259,11 @@ BEGIN
     END LOOP;
     RETURN NULL;
 END $$;
+
+CREATE OR REPLACE FUNCTION mediatag._claim_llm_job(worker_name text) RETURNS mediatag.job
+LANGUAGE sql AS $$
+    SELECT mediatag._claim_worker_job(worker_name, 'llm\_%')
+$$;
 
 -- Ends a claimed job: done with its result, or error (an outage is not retried in a loop: the user asks again
 -- with request_ground_truth() and the next job continues where this one stopped). Releases the claim.

@@ -203,8 +203,10 @@ END $$;
 -- New assets in a dataset: queue their scoring (alone, appended to the live partitions: see _score_assets_job)
 -- for every group applied there. A group whose full job is still queued needs nothing: that job reads the
 -- whole dataset when it runs, after these assets were committed. Pending asset lists of one (group, dataset)
--- are merged into one queued job. Returns the number of groups queued for.
-CREATE OR REPLACE FUNCTION mediatag._queue_scoring_for_new_assets(dataset_id bigint, new_assets bigint[]) RETURNS int
+-- are merged into one queued job. Returns the number of groups queued for. `payload_key` 'rescore_asset_ids' queues
+-- assets that were scored already (their transcript arrived later: transcription.sql) to be scored again.
+CREATE OR REPLACE FUNCTION mediatag._queue_scoring_for_new_assets(dataset_id bigint, new_assets bigint[],
+                                                                  payload_key text DEFAULT 'asset_ids') RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE a record; n int := 0; j bigint;
 BEGIN
@@ -223,10 +225,11 @@ BEGIN
         ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED;
         IF j IS NULL THEN
             PERFORM mediatag._enqueue_job('score_assets', jsonb_build_object('group_id', a.group_id,
-                    'dataset_id', a.dataset_id, 'asset_ids', to_jsonb(new_assets)));
+                    'dataset_id', a.dataset_id, 'asset_ids', '[]'::jsonb) || jsonb_build_object(payload_key, to_jsonb(new_assets)));
         ELSE
-            UPDATE mediatag.job q SET payload = jsonb_set(q.payload, '{asset_ids}', (q.payload -> 'asset_ids') || to_jsonb(new_assets))
-            WHERE q.id = j;
+            UPDATE mediatag.job q
+               SET payload = jsonb_set(q.payload, ARRAY[payload_key], coalesce(q.payload -> payload_key, '[]') || to_jsonb(new_assets))
+             WHERE q.id = j;
         END IF;
         UPDATE mediatag.group_application x SET status = 'queued'
         WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id AND x.status <> 'error';

@@ -101,24 +101,9 @@ END $$;
 
 -- Like mediatag._claim_llm_job, for the back-fill jobs the Python worker runs (they decode media and run models).
 CREATE OR REPLACE FUNCTION mediatag._claim_transcribe_job(worker_name text) RETURNS mediatag.job
-LANGUAGE plpgsql AS $$
-DECLARE j mediatag.job;
-BEGIN
-    FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND kind = 'transcribe'
-             ORDER BY id FOR UPDATE SKIP LOCKED LOOP
-        IF j.state = 'running' AND mediatag._job_worker_alive(j) THEN
-            CONTINUE;   -- a live worker is on it
-        END IF;
-        IF j.attempts >= j.max_attempts THEN
-            UPDATE mediatag.job SET state = 'error', finished_at = now(),
-                   error = coalesce(error, '') || format(' (gave up after %s attempts; the worker stopped mid-job)', j.attempts)
-            WHERE id = j.id;
-            CONTINUE;
-        END IF;
-        RETURN mediatag._job_take(j, worker_name);
-    END LOOP;
-    RETURN NULL;
-END $$;
+LANGUAGE sql AS $$
+    SELECT mediatag._claim_worker_job(worker_name, 'transcribe')
+$$;
 
 -- ---- scoring transcripts that arrive after their asset was scored --------------------------------------------
 
@@ -126,36 +111,9 @@ END $$;
 -- dataset: into the queued score_assets job of (group, dataset) when there is one ('rescore_asset_ids'), else a
 -- new one. A queued full job covers them already. Returns the number of groups queued for.
 CREATE OR REPLACE FUNCTION mediatag._queue_transcript_scoring(dataset_id bigint, asset_ids bigint[]) RETURNS int
-LANGUAGE plpgsql AS $$
-DECLARE a record; n int := 0; j bigint;
-BEGIN
-    IF coalesce(cardinality(asset_ids), 0) = 0 THEN
-        RETURN 0;
-    END IF;
-    FOR a IN SELECT * FROM mediatag.group_application x
-             WHERE x.dataset_id = _queue_transcript_scoring.dataset_id AND x.applied_version IS NOT NULL LOOP
-        n := n + 1;
-        CONTINUE WHEN EXISTS (SELECT 1 FROM mediatag.job q WHERE q.kind = 'score_group' AND q.state = 'queued'
-                              AND (q.payload ->> 'group_id')::bigint = a.group_id
-                              AND (q.payload ->> 'dataset_id')::bigint = a.dataset_id);
-        SELECT q.id INTO j FROM mediatag.job q
-        WHERE q.kind = 'score_assets' AND q.state = 'queued' AND q.attempts = 0
-          AND (q.payload ->> 'group_id')::bigint = a.group_id AND (q.payload ->> 'dataset_id')::bigint = a.dataset_id
-        ORDER BY q.id LIMIT 1 FOR UPDATE SKIP LOCKED;
-        IF j IS NULL THEN
-            PERFORM mediatag._enqueue_job('score_assets', jsonb_build_object('group_id', a.group_id,
-                    'dataset_id', a.dataset_id, 'asset_ids', '[]'::jsonb, 'rescore_asset_ids', to_jsonb(asset_ids)));
-        ELSE
-            UPDATE mediatag.job q
-               SET payload = jsonb_set(q.payload, '{rescore_asset_ids}',
-                                       coalesce(q.payload -> 'rescore_asset_ids', '[]') || to_jsonb(asset_ids))
-             WHERE q.id = j;
-        END IF;
-        UPDATE mediatag.group_application x SET status = 'queued'
-        WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id AND x.status <> 'error';
-    END LOOP;
-    RETURN n;
-END $$;
+LANGUAGE sql AS $$
+    SELECT mediatag._queue_scoring_for_new_assets(dataset_id, asset_ids, 'rescore_asset_ids')
+$$;
 
 -- Part of a score_assets job: forgets the live-partition rows of the payload's 'rescore_asset_ids' (under the
 -- application's row lock, which the scoring that follows takes too) and returns those ids, so the job scores
