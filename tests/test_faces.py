@@ -15,10 +15,12 @@ from mediatag.db import connect
 from mediatag.faces import faces_unavailable
 from mediatag.faces.scan import scan_faces
 from mediatag.ingest import IngestOptions, ingest
+from mediatag.sample_data import shared_data_dir
 
 from .conftest import unique
 
-LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw-20"
+# The shared face photos (MEDIATAG_SHARED_DATA, else ../shared/data beside the checkout, as for the COCO photos).
+LFW = (shared_data_dir() or Path(__file__).resolve().parents[2] / "shared" / "data") / "lfw-20"
 PEOPLE = ["Colin_Powell", "Serena_Williams", "Junichiro_Koizumi", "Hugo_Chavez", "Gloria_Macapagal_Arroyo"]
 PER_PERSON = 8
 

@@ -187,7 +187,8 @@ def test_the_asset_page_shows_the_image_its_scores_and_more_like_it(editor, view
     for page in (editor, viewer):
         page.goto(f"/mediatag/asset?id={asset}")
         expect(page.locator("#asset-path")).to_have_text(path)
-        page.wait_for_function("() => document.querySelector('#asset-image').naturalWidth >= 640")
+        # The page shows the large rendition (640 px, or the photo's own width when narrower), not a thumbnail.
+        page.wait_for_function("() => document.querySelector('#asset-image').naturalWidth > 320")
         rows = page.locator("#asset-scores tbody tr[data-kind=tag]").filter(has_text=f"({group})")
         expect(rows).to_have_count(len(TAGS))  # this group's tags (other tests add groups to the dataset)
         for r in rows.all_inner_texts():
