@@ -29,12 +29,21 @@ TABS = ("keyframe", "shot", "transcript")
 PROMPT_ACTIONS = {"add": "add_prompt", "edit": "edit_prompt", "remove": "remove_prompt"}
 
 
-async def _preview(sess: Session, group: str, tag: str, level: str, kind: str, threshold: float | None) -> list[dict]:
-    """Transcript segments, or keyframe / shot samples with a fixed seed: moving the threshold moves tiles between
-    the sides rather than reshuffling them."""
+TRANSCRIPT_KINDS = ("positives", "negatives", "all")
+TRANSCRIPT_SORTS = ("score", "time")
+
+
+async def _preview(
+    sess: Session, group: str, tag: str, level: str, kind: str, threshold: float | None, sort: str = "score"
+) -> list[dict]:
+    """Transcript segments (positives first unless asked otherwise, by score or time), or keyframe / shot samples
+    with a fixed seed: moving the threshold moves tiles between the sides rather than reshuffling them."""
     if level == "transcript":
-        kind = kind if kind in ("positives", "negatives") else "all"
-        return await call(sess, "preview_transcripts", tag_group=group, tag=tag, kind=kind, threshold=real(threshold))
+        kind = kind if kind in TRANSCRIPT_KINDS else "positives"
+        sort = sort if sort in TRANSCRIPT_SORTS else "score"
+        return await call(
+            sess, "preview_transcripts", tag_group=group, tag=tag, kind=kind, threshold=real(threshold), sort=sort
+        )
     return await call(
         sess,
         "preview",
@@ -58,14 +67,15 @@ async def tag_page(datasette: Datasette, request: Request, sess: Session) -> Res
     tab = request.args.get("tab") or "keyframe"
     if tab not in TABS:
         raise UIError(f"unknown tab {tab!r}: use keyframe, shot or transcript")
-    kind = request.args.get("kind") or "compare"
+    kind = request.args.get("kind") or ("positives" if tab == "transcript" else "compare")
+    sort = request.args.get("sort") or "score"
     t0 = time.perf_counter()
     row = by_name(await call(sess, "group_overview", tag_group=group), tag, key="tag")
     if row is None:
         raise UIError(f'unknown tag "{tag}" in group "{group}"', status=404)
     threshold = float_arg(request, "threshold")
     thr = row["threshold"] if threshold is None else threshold
-    rows = await _preview(sess, group, tag, tab, kind, thr)
+    rows = await _preview(sess, group, tag, tab, kind, thr, sort)
     evaluations = await call(sess, "list_evaluations", tag_group=group, tag=tag)
     # The training dataset: the header's search box searches it, and without videos there are no shots or
     # transcripts to preview.
@@ -78,6 +88,7 @@ async def tag_page(datasette: Datasette, request: Request, sess: Session) -> Res
         "t": row,
         "tab": tab,
         "kind": kind,
+        "sort": sort,
         "threshold": thr,
         "samples": [] if tab == "transcript" else rows,
         "transcripts": rows if tab == "transcript" else [],
@@ -121,7 +132,7 @@ async def api_preview(datasette: Datasette, request: Request, sess: Session) -> 
     kind = request.args.get("kind") or "compare"
     thr = float_arg(request, "threshold")
     t0 = time.perf_counter()
-    rows = await _preview(sess, group, tag, level, kind, thr)
+    rows = await _preview(sess, group, tag, level, kind, thr, request.args.get("sort") or "score")
     return json_response({"ok": True, "rows": rows, "server_ms": _ms_since(t0)})
 
 

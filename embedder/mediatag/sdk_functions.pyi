@@ -317,6 +317,7 @@ class PreviewTranscriptsRow(TypedDict):
     text: str
     score: float
     decision: bool
+    source: str
 
 class ScoreEmbeddingRow(TypedDict):
     score: float
@@ -1267,12 +1268,13 @@ class SqlFunctions:
         threshold: the score that decides (default NULL: the tag's threshold)
         n: the most rows (default 50)
         sort: score (highest first), score_asc or time (by asset, then start) (default score)
-        Returns: segment_id, asset_id, start_ms, end_ms, text, score, decision; no rows for a tag without transcript
-          prompts.
+        Returns: segment_id, asset_id, start_ms, end_ms, text, score, decision, source (subtitle,
+          embedded:<codec>:<lang> or
+          asr:<engine>); no rows for a tag without transcript prompts.
 
         SQL: mediatag.preview_transcripts(tag_group text, tag text, kind text DEFAULT 'positives'::text, threshold real
           DEFAULT NULL::real, n integer DEFAULT 50, sort text DEFAULT 'score'::text) RETURNS TABLE(segment_id bigint,
-          asset_id bigint, start_ms integer, end_ms integer, text text, score real, decision boolean)
+          asset_id bigint, start_ms integer, end_ms integer, text text, score real, decision boolean, source text)
         """
     def publish_tag_group(
         self, tag_group: str, visibility: str | None = ..., note: str | None = ..., dataset: str | None = ...

@@ -346,7 +346,8 @@ kind: positives, negatives or all (default positives)
 threshold: the score that decides (default NULL: the tag''s threshold)
 n: the most rows (default 50)
 sort: score (highest first), score_asc or time (by asset, then start) (default score)
-Returns: segment_id, asset_id, start_ms, end_ms, text, score, decision; no rows for a tag without transcript prompts.';
+Returns: segment_id, asset_id, start_ms, end_ms, text, score, decision, source (subtitle, embedded:<codec>:<lang> or
+  asr:<engine>); no rows for a tag without transcript prompts.';
 
 COMMENT ON FUNCTION mediatag.search_keyframes(text, text, integer) IS
 'Text search over a dataset''s keyframes (the query embedded with its visual model), to find some to label. Viewers.

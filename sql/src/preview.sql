@@ -78,7 +78,8 @@ END $$;
 
 CREATE OR REPLACE FUNCTION mediatag.preview_transcripts(tag_group text, tag text, kind text DEFAULT 'positives',
                                              threshold real DEFAULT NULL, n int DEFAULT 50, sort text DEFAULT 'score')
-RETURNS TABLE (segment_id bigint, asset_id bigint, start_ms int, end_ms int, text text, score real, decision boolean)
+RETURNS TABLE (segment_id bigint, asset_id bigint, start_ms int, end_ms int, text text, score real, decision boolean,
+               source text)
 LANGUAGE plpgsql AS $$
 DECLARE
     g mediatag.tag_group := mediatag._group(tag_group);
@@ -96,8 +97,8 @@ BEGIN
         RETURN;   -- no transcript prompts: nothing scores on transcripts
     END IF;
     RETURN QUERY
-    SELECT x.id, x.asset_id, x.start_ms, x.end_ms, x.text, x.score, x.score >= thr
-    FROM (SELECT s.id, s.asset_id, s.start_ms, s.end_ms, s.text,
+    SELECT x.id, x.asset_id, x.start_ms, x.end_ms, x.text, x.score, x.score >= thr, x.source
+    FROM (SELECT s.id, s.asset_id, s.start_ms, s.end_ms, s.text, s.source,
                  mediatag.sigmoid(c.bias - (s.embedding <#> c.weights::halfvec)) AS score
           FROM mediatag.transcript_segment s WHERE s.dataset_id = g.training_dataset_id) x
     WHERE kind = 'all' OR (kind = 'positives' AND x.score >= thr) OR (kind = 'negatives' AND x.score < thr)

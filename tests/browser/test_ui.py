@@ -168,6 +168,26 @@ def test_tabs_shots_and_transcripts(editor, group):
     expect(editor.locator("#transcript-rows")).to_be_visible()
 
 
+def test_transcripts_tab_opens_on_positives_with_sort_and_source(editor, client, video_dataset):
+    group = unique("Lines")
+    client.create_tag_group(video_dataset, group, "fractal")
+    client.add_prompt(group, "fractal", "Fractals are beautiful", modality="transcript")
+    # Threshold 0: every line is a positive, so the default bucket holds all three and Negatives none.
+    editor.goto(tag_url(group, "fractal", tab="transcript", threshold="0"))
+    kinds = editor.locator("#transcript-kinds")
+    expect(kinds.get_by_role("link", name="Positives")).to_have_attribute("aria-current", "page")
+    rows = editor.locator("#transcript-rows tr")
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text("Fractals are beautiful.")  # by score, the matching line first
+    expect(editor.locator("#transcript-rows .mt-source").first).to_have_text("subtitle (srt)")  # a sidecar .srt
+    editor.locator("#transcript-sort").get_by_role("link", name="time").click()
+    expect(editor.locator("#transcript-sort strong")).to_have_text("time")
+    expect(rows.first).to_contain_text("Hello from the test pattern.")  # the first line of the video
+    kinds.get_by_role("link", name="Negatives").click()
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("No transcript segments")
+
+
 def test_label_from_preview(editor, group, db_url):
     editor.goto(tag_url(group, "giraffe"))
     tiles = editor.locator("#preview .mt-tile")

@@ -194,15 +194,16 @@
       body.replaceChildren(...rows.map((r) => el("tr", {},
         el("td", { text: fmt(r.score) }), el("td", { text: r.decision ? "yes" : "no" }),
         el("td", {}, el("a", { href: `/mediatag/asset?id=${r.asset_id}`, text: String(r.asset_id) })),
-        el("td", { text: `${ms(r.start_ms)}–${ms(r.end_ms)}` }), el("td", { text: r.text }))));
-      if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 5, text: "No transcript segments." })));
+        el("td", { text: `${ms(r.start_ms)}–${ms(r.end_ms)}` }), el("td", { text: r.text }),
+        el("td", { class: "mt-source", text: (r.source || "subtitle").replace(/:(.*)$/, " ($1)") }))));
+      if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 6, text: "No transcript segments." })));
     }
 
     async function redraw(t0) {
       const thr = Number(slider.value);
       if (controller) controller.abort();
       controller = new AbortController();
-      const params = { group: cfg.group, tag: cfg.tag, level, kind, threshold: thr.toFixed(2) };
+      const params = { group: cfg.group, tag: cfg.tag, level, kind, threshold: thr.toFixed(2), sort: cfg.sort || "score" };
       try {
         const d = await getJSON(`/mediatag/api/preview?${qs(params)}`, controller.signal);
         if (level === "transcript") renderTranscripts(d.rows); else renderKeyframes(d.rows);
