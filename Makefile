@@ -27,7 +27,9 @@ demo: setup
 
 test: setup
 	@$(PY) -m ruff check embedder plpython tests bench datasette_plugins
-	@PGHOST=$$(readlink -f .mediatag/run) PGPORT=$$(cat .mediatag/port) PGUSER=postgres $(MAKE) -s -C sql PG_CONFIG=$(abspath $(PG_CONFIG)) installcheck
+	@# pg_regress against the embedded cluster, at the socket and port the cluster itself reports
+	@eval "$$($(PY) -c 'from mediatag.cluster import default_cluster as d; c = d(); print(f"export PGHOST={c.socket_dir} PGPORT={c.port}")')"; \
+	  PGUSER=postgres $(MAKE) -s -C sql PG_CONFIG=$(abspath $(PG_CONFIG)) installcheck
 	@$(PY) -m pytest -q
 
 bench: setup

@@ -128,6 +128,13 @@ class Cluster:
         recorded = self.home / "port"
         if recorded.exists():
             return int(recorded.read_text().strip())
+        # A new checkout at the path of an earlier one finds that one's cluster state (under /var/lib/mediatag when
+        # root) without its `.mediatag/port`: the port the cluster was configured with is in its postgresql.conf.
+        conf = self.pgdata / "postgresql.conf"
+        if conf.exists():
+            ports = [ln.split("=", 1)[1].strip() for ln in conf.read_text().splitlines() if ln.startswith("port = ")]
+            if ports and ports[-1].isdigit():
+                return int(ports[-1])
         return FIRST_PORT
 
     def url(self, dbname: str = DEFAULT_DB) -> str:
