@@ -65,6 +65,19 @@ def _rejects_format(resp: httpx.Response) -> bool:
     )
 
 
+def post_once(
+    http: httpx.Client, path: str, url: str, timeout_s: float, **kwargs: Any
+) -> tuple[httpx.Response | None, str | None]:
+    """One POST to an endpoint: (the response, None), or (None, why no response came) for a timeout or a transport
+    failure, worded for the user. Shared by every endpoint client's retry loop."""
+    try:
+        return http.post(path, **kwargs), None
+    except httpx.TimeoutException:
+        return None, f"no reply within {timeout_s:g} s"
+    except httpx.TransportError as e:
+        return None, f"cannot reach {url} ({type(e).__name__}: {e})"
+
+
 def retry_delay(attempt: int, backoff_s: float, max_backoff_s: float, resp: httpx.Response | None) -> float:
     """Seconds to wait before retry `attempt` (0-based): the server's Retry-After (in seconds) when it sends one,
     else exponential backoff with jitter; never more than max_backoff_s. Shared by every endpoint client."""
@@ -167,14 +180,9 @@ class ChatClient:
         while True:
             fmt = self._format
             body = self._body(messages, model, schema, fmt, max_tokens, temperature)
-            resp: httpx.Response | None = None
-            try:
-                resp = self._http.post("chat/completions", content=json.dumps(body))
-                err = None
-            except httpx.TimeoutException:
-                err = f"no reply within {self.config.timeout_s:g} s"
-            except httpx.TransportError as e:
-                err = f"cannot reach {self.config.url} ({type(e).__name__}: {e})"
+            resp, err = post_once(
+                self._http, "chat/completions", self.config.url, self.config.timeout_s, content=json.dumps(body)
+            )
             if resp is not None:
                 if resp.status_code == 200:
                     return self._result(resp, attempt + 1, started)

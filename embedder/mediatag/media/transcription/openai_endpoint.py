@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
-from ...llm.client import RETRY_STATUS, retry_delay
+from ...llm.client import RETRY_STATUS, post_once, retry_delay
 from ...llm.config import ConfigError, _number
 from ..audio import SAMPLE_RATE
 from .base import SpeechSegment, TranscriptionError
@@ -105,15 +105,10 @@ class OpenAIEndpointEngine:
         retries = self.config.max_retries
         attempt = 0
         while True:
-            resp: httpx.Response | None = None
             self.requests += 1
-            try:
-                resp = self._http.post("audio/transcriptions", data=data, files=files)
-                err = None
-            except httpx.TimeoutException:
-                err = f"no reply within {self.config.timeout_s:g} s"
-            except httpx.TransportError as e:
-                err = f"cannot reach {self.config.url} ({type(e).__name__}: {e})"
+            resp, err = post_once(
+                self._http, "audio/transcriptions", self.config.url, self.config.timeout_s, data=data, files=files
+            )
             if resp is not None:
                 if resp.status_code == 200:
                     try:
