@@ -21,6 +21,7 @@ from . import (
     groups,
     hosts,
     login,
+    people,
     query,
     search,
     static,
@@ -43,6 +44,7 @@ PAGES = (
     concepts,
     concept_uploads,
     video,
+    people,
 )
 ROUTES = [route for page in PAGES for route in page.ROUTES]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
-from . import thumbs
+from . import faceboxes, thumbs
 from .base import Route, UIError, call, call_one, call_value, render, requires, url
 from .params import arg, id_arg, int_arg
 from .sessions import PLUGIN, Session
@@ -71,6 +71,9 @@ async def dataset_page(datasette: Datasette, request: Request, sess: Session) ->
     total = assets[0]["total"] if assets else 0
     ctx = {"name": name, "summary": summary, "assets": assets, "page": page, "pages": max(1, -(-total // per))}
     ctx["mt_dataset"] = name
+    # People in the dataset's links where faces are on; where they are off, how to turn them on.
+    if "face_status" in await sess.functions():
+        ctx["faces"] = await call_one(sess, "face_status", dataset=name)
     return await render(datasette, request, "mediatag_dataset.html", ctx)
 
 
@@ -84,6 +87,7 @@ async def asset_page(datasette: Datasette, request: Request, sess: Session) -> R
     # Its time segments for the player (a database without asset_segments shows none).
     if detail["kind"] == "video" and "asset_segments" in await sess.functions():
         ctx["segments"] = await call(sess, "asset_segments", asset=asset)
+    ctx |= await faceboxes.asset_faces(sess, detail["dataset"], asset, _image_file)
     return await render(datasette, request, "mediatag_asset.html", ctx)
 
 
