@@ -45,9 +45,9 @@ def frame_style(width: int, height: int, ratio: float = TILE_RATIO) -> str:
     r = width / height
     if r >= ratio:  # wider than the box: full height, cut left and right
         w = r / ratio
-        return f"left: {_pct((1 - w) / 2)}; top: 0; width: {_pct(w)}; height: 100%"
+        return f"left: {_pct((1 - w) / 2)}; top: {_pct(0)}; width: {_pct(w)}; height: {_pct(1)}"
     h = ratio / r
-    return f"left: 0; top: {_pct((1 - h) / 2)}; width: 100%; height: {_pct(h)}"
+    return f"left: {_pct(0)}; top: {_pct((1 - h) / 2)}; width: {_pct(1)}; height: {_pct(h)}"
 
 
 def box_style(face: dict, width: int, height: int) -> str:
