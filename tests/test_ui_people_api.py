@@ -191,3 +191,18 @@ def test_dataset_page_links_people_only_where_faces_are_on(people, faces_ds, db_
     ingest_faces(db_url, off, lfw_photos(["Colin_Powell"], 1, skip=7)["Colin_Powell"], tmp_path, faces=False)
     r = people["viewer"].get("/mediatag/dataset", name=off)
     assert 'id="dataset-people"' not in r.text and f"SELECT mediatag.enable_faces('{off}');" in r.text
+
+
+def test_merge_offers_a_number_with_suggestions_past_a_menus_worth(people, faces_ds, monkeypatch):  # noqa: F811
+    from datasette_mediatag import people as people_pages
+
+    dataset, ids = faces_ds
+    r = people["editor"].get("/mediatag/people", dataset=dataset)
+    assert 'list="people-choices"' not in r.text and "<select" in r.text
+    monkeypatch.setattr(people_pages, "MERGE_CHOICES", 1)
+    r = people["editor"].get("/mediatag/people", dataset=dataset)
+    assert 'list="people-choices"' in r.text and "<select" not in r.text
+    # One list for the page, every person in it once.
+    assert r.text.count('<datalist id="people-choices">') == 1
+    for pid in (ids["Colin_Powell"], ids["Serena_Williams"]):  # (Hugo is forgotten above)
+        assert r.text.count(f'<option value="{pid}">') == 1

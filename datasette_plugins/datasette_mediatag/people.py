@@ -24,6 +24,7 @@ CROPS_PER_PERSON = 8  # on the People page; the person's page shows them all
 UNASSIGNED_SHOWN = 48
 MAX_TIMELINES = 50  # videos drawn on a person's page (the rest are counted)
 SEARCH_K = 48
+MERGE_CHOICES = 100  # people in a "Merge into" menu; with more, a number with suggestions (_mediatag_faces.html)
 
 
 async def _faces_status(sess: Session, dataset: str) -> dict:
@@ -67,6 +68,7 @@ async def people_page(datasette: Datasette, request: Request, sess: Session) -> 
         "unassigned": unassigned[:UNASSIGNED_SHOWN],
         "page": page,
         "pages": max(1, -(-len(everyone) // PEOPLE_PER_PAGE)),
+        "merge_choices": MERGE_CHOICES,
         "mt_dataset": dataset,
     }
     return await render(datasette, request, "mediatag_people.html", ctx)
@@ -113,6 +115,7 @@ async def person_page(datasette: Datasette, request: Request, sess: Session) -> 
         "more_videos": max(len(video_ids) - MAX_TIMELINES, 0),
         "photos": photos,
         "others": [p for p in _labelled(everyone) if p["person_id"] != person],
+        "merge_choices": MERGE_CHOICES,
         "mt_dataset": dataset,
     }
     return await render(datasette, request, "mediatag_person.html", ctx)

@@ -13,7 +13,8 @@ from playwright.sync_api import expect
 
 from ..conftest import unique
 from ..facephotos import MISSING, ingest_faces, lfw_photos, person_of_files, slideshow
-from .conftest import post_form, screenshot
+from .conftest import assert_controls_labeled, post_form, record, screenshot
+from .test_ui import _nav_ms, _ttfb_ms
 from .test_ui_player import _current_ms
 
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
@@ -68,6 +69,9 @@ def test_dataset_page_leads_to_people(editor, faces_ds):
 def test_editor_names_clusters(editor, faces_ds, conn):
     ds = faces_ds
     editor.goto(_people_url(ds))
+    record("People page (4 people, 16 faces): time to first byte (ms)", _ttfb_ms(editor))
+    record("People page: navigation to DOMContentLoaded (ms)", _nav_ms(editor))
+    assert_controls_labeled(editor)
     for who in ("Colin_Powell", "Serena_Williams"):
         pid, name = ds["ids"][who], who.replace("_", " ")
         card = _card(editor, pid)
@@ -90,6 +94,8 @@ def test_editor_splits_faces_off_and_merges_them_back(editor, faces_ds, conn):
     ds, colin = faces_ds, faces_ds["ids"]["Colin_Powell"]
     before = sorted(_faces(conn, ds["name"], colin))
     editor.goto(_person_url(ds, "Colin_Powell"))
+    record("person page (faces, timeline, photos): time to first byte (ms)", _ttfb_ms(editor))
+    assert_controls_labeled(editor)
     editor.get_by_label(f"Select face {before[0]}", exact=True).check()
     editor.get_by_label("New person's name (optional)").fill("Colin look-alike")
     editor.get_by_role("button", name="Move selected faces to a new person").click()
@@ -159,6 +165,7 @@ def test_person_timeline_seeks_the_player_and_finds_the_person(editor, faces_ds,
     # His own faces come first (the searched one at distance 0).
     assert people[:mine] == [str(colin)] * mine, people
     expect(hits.first.locator(".mt-cap")).to_contain_text("0.000")
+    assert_controls_labeled(editor)
 
 
 def test_asset_page_draws_named_face_boxes(editor, faces_ds, conn):
@@ -176,6 +183,7 @@ def test_asset_page_draws_named_face_boxes(editor, faces_ds, conn):
     cx, cy = box["x"] + box["width"] / 2 - img["x"], box["y"] + box["height"] / 2 - img["y"]
     assert abs(cx / img["width"] - 0.5) < 0.15 and abs(cy / img["height"] - 0.5) < 0.2, (img, box)
     expect(editor.locator(".mt-tile .mt-facebox", has_text="Serena Williams")).to_have_count(1)
+    assert_controls_labeled(editor)
     screenshot(editor, "asset_faces")
     editor.get_by_label("Show face boxes").uncheck()
     expect(main).to_be_hidden()
