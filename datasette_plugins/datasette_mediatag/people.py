@@ -27,14 +27,6 @@ SEARCH_K = 48
 MERGE_CHOICES = 100  # people in a "Merge into" menu; with more, a number with suggestions (_mediatag_faces.html)
 
 
-async def _faces_status(sess: Session, dataset: str) -> dict:
-    """face_status() of a dataset the person may see (its lookup is the access check: unknown and hidden alike)."""
-    status = await call_one(sess, "face_status", dataset=dataset)
-    if status is None:  # never: the function returns one row or raises
-        raise UIError(f'unknown dataset "{dataset}"', status=404)
-    return status
-
-
 async def _person(sess: Session, dataset: str, person: int) -> dict:
     """The person's row of people(dataset); a person of another dataset, or none, is a 404."""
     row = next((p for p in await call(sess, "people", dataset=dataset) if p["person_id"] == person), None)
@@ -50,7 +42,8 @@ def _labelled(people: list[dict]) -> list[dict]:
 @requires("viewer", "see people", needs="people")
 async def people_page(datasette: Datasette, request: Request, sess: Session) -> Response:
     dataset = arg(request, "dataset")
-    status = await _faces_status(sess, dataset)
+    # face_status' dataset lookup is the access check: a dataset unknown or hidden from this login is an error.
+    status = await call_one(sess, "face_status", dataset=dataset)
     everyone = _labelled(await call(sess, "people", dataset=dataset))
     page = max(int_arg(request, "page", 1) or 1, 1)
     shown = everyone[(page - 1) * PEOPLE_PER_PAGE : page * PEOPLE_PER_PAGE]
