@@ -21,7 +21,7 @@ _IN_LIST = re.compile(r"^CHECK \(\(VALUE = ANY \(ARRAY\[(.*)\]\)\)\)$")
 _LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 _FUNCTIONS = """
-SELECT p.oid, p.proname, p.prokind, p.proretset, p.prorettype,
+SELECT p.oid, p.proname, p.prokind, p.provolatile, p.proretset, p.prorettype,
        coalesce(p.proallargtypes, p.proargtypes::oid[]) AS types,
        p.proargmodes::text[] AS modes, p.proargnames AS names,
        ARRAY(SELECT pg_get_function_arg_default(p.oid, i)
@@ -94,6 +94,13 @@ class Function:
     comment: str | None
     signature: str  # pg_get_function_arguments: 'tag_group text, tag text, kind text DEFAULT ...'
     result: str  # pg_get_function_result: 'TABLE(side text, ...)', 'bigint'
+    volatility: str = "v"  # pg_proc.provolatile: i(mmutable), s(table), v(olatile)
+
+    @property
+    def reads_only(self) -> bool:
+        """Declared STABLE or IMMUTABLE: PostgreSQL lets such a function change nothing, so a call may run on a
+        read-only replica (MEDIATAG_READ_URL). A procedure never does: CALL may commit."""
+        return self.kind == "f" and self.volatility in "si"
 
     @property
     def inputs(self) -> tuple[Arg, ...]:
@@ -176,12 +183,17 @@ def _types(conn: psycopg.Connection, oids: set[int]) -> dict[int, SqlType]:
 def load(conn: psycopg.Connection, schema: str = SCHEMA) -> Catalog:
     """Read every function and procedure of `schema` (public or not: `Client.call` reaches both)."""
     rows = conn.execute(_FUNCTIONS, (schema,)).fetchall()
-    types = _types(conn, {t for r in rows for t in (r[4], *r[5])})
+    types = _types(conn, {t for r in rows for t in (r[5], *r[6])})
     functions: dict[str, list[Function]] = {}
-    for _oid, name, kind, retset, rettype, argtypes, modes, names, defaults, comment, signature, result in rows:
+    for row in rows:
+        _oid, name, kind, volatility, retset, rettype, argtypes, modes, names, defaults, comment, signature, result = (
+            row
+        )
         modes = modes or ["i"] * len(argtypes)
         names = names or [""] * len(argtypes)
         args = tuple(Arg(n, types[t], m, d) for t, m, n, d in zip(argtypes, modes, names, defaults, strict=True))
         returns = types[rettype] if kind == "f" else None
-        functions.setdefault(name, []).append(Function(name, kind, args, returns, retset, comment, signature, result))
+        functions.setdefault(name, []).append(
+            Function(name, kind, args, returns, retset, comment, signature, result, volatility)
+        )
     return Catalog({k: tuple(v) for k, v in functions.items()})
