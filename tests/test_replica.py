@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import psycopg
@@ -86,8 +88,11 @@ def test_replica_serves_reads_refuses_writes_and_reports_lag(scratch: tuple[Clus
     cluster, env = scratch
     assert _cli(env, "start").returncode == 0
     editor, password = f"mt_replica_editor_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
+    others = {role: (f"mt_replica_{role}_{uuid.uuid4().hex[:6]}", uuid.uuid4().hex) for role in ("admin", "query")}
     with connect(cluster.url(), autocommit=True) as c:  # creates the extension
         create_login(c, editor, "editor", password)
+        for role, (name, pw) in others.items():
+            create_login(c, name, role, pw)
         assert c.execute("SHOW wal_level").fetchone()[0] == "minimal"
 
     # Without consent the primary is left alone, and the command says what it needs and how to allow it.
@@ -149,6 +154,8 @@ def test_replica_serves_reads_refuses_writes_and_reports_lag(scratch: tuple[Clus
         assert rc.execute("SELECT count(*) FROM mediatag.dataset WHERE name = %s", (second,)).fetchone()[0] == 1
     assert lag.state == "streaming" and lag.lag_bytes == 0 and lag.behind_s == 0 and lag.in_recovery
 
+    _ui_reads_on_the_replica(cluster, replica, dataset, others)
+
     r = _cli(env, "replica", "--status")
     assert r.returncode == 0, r.stderr
     assert "hot standby, streaming: lag 0 bytes" in r.stdout
@@ -159,3 +166,52 @@ def test_replica_serves_reads_refuses_writes_and_reports_lag(scratch: tuple[Clus
     assert cluster.psql(f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{SLOT}'") == "0"
     assert cluster.psql("SHOW wal_level") == "minimal"
     assert _cli(env, "replica", "--status").returncode == 3
+
+
+def _ui_reads_on_the_replica(
+    cluster: Cluster, replica: Replica, dataset: str, logins: dict[str, tuple[str, str]]
+) -> None:
+    """The UI with read_url (as `mediatag ui` sets it up under MEDIATAG_READ_URL): with the replica's replay paused,
+    a dataset the primary has is missing from a page (so the page read the replica), the Query page runs in
+    recovery, and a person's own change shows at once (their reads fall back to the primary until replayed)."""
+    from datasette_mediatag.app import make_datasette
+
+    from .test_ui_api import UI
+
+    admin_url, query_url = (_tcp(cluster.port, *logins[r]) for r in ("admin", "query"))
+    ds = make_datasette(
+        f"postgresql://127.0.0.1:{cluster.port}/mediatag",
+        query_url=_tcp(replica.port, *logins["query"]),
+        allowed_hosts=["localhost"],
+        read_url=f"postgresql://127.0.0.1:{replica.port}/mediatag",
+    )
+    ui = UI(ds)
+    try:
+        admin, query = ui.log_in(admin_url), ui.log_in(query_url)
+        replica._replica_psql("SELECT pg_wal_replay_pause()")
+        for _ in range(200):
+            if replica._replica_psql("SELECT pg_get_wal_replay_pause_state()") == "paused":
+                break
+            time.sleep(0.05)
+        unseen = f"unseen {uuid.uuid4().hex[:6]}"
+        with connect(cluster.url(), autocommit=True) as c:
+            c.execute("SELECT mediatag.create_dataset(%s, 'synthetic-8', 8, 't', 4)", (unseen,))
+        home = admin.get("/mediatag/")
+        assert home.status_code == 200 and dataset in home.text and unseen not in home.text
+
+        r = query.get("/mediatag/query.json", sql="SELECT pg_is_in_recovery() AS standby")
+        assert r.status_code == 200 and r.json() == [{"standby": True}]
+
+        grantee = logins["query"][0]
+        where = "/mediatag/dataset/access?" + urlencode({"name": dataset})
+        r = admin.post_form(where, {"role": grantee, "action": "grant", "level": "viewer"})
+        assert r.status_code == 302, r.text
+        page = admin.get("/mediatag/dataset/access", name=dataset)
+        assert page.status_code == 200 and grantee in page.text  # their own write, read back from the primary
+
+        replica._replica_psql("SELECT pg_wal_replay_resume()")
+        replica.wait_caught_up()
+        assert unseen in admin.get("/mediatag/").text
+    finally:
+        replica._replica_psql("SELECT pg_wal_replay_resume() WHERE pg_is_wal_replay_paused()")
+        ui.close()

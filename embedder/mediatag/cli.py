@@ -277,6 +277,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     url = database_url()
     login_url = login_url_for(url)
+    # MEDIATAG_READ_URL, a streaming replica (`mediatag db replica`): the Query page and the pages' reads run there,
+    # as the same logins (replicated with everything else); writes go to `url`.
+    read_env = os.environ.get("MEDIATAG_READ_URL")
+    read_url = login_url_for(read_env) if read_env else None
     # The UI's own logins, made on the operator's connection (which also creates the extension if missing): the
     # Query page's mediatag_query login in both modes and, with --no-login, the editor every visitor acts as. Pages
     # connect over them, never as the operator, so a visitor gets what those roles give and no more.
@@ -294,7 +298,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
                 continue
             except PermissionError as e:
                 raise SystemExit(str(e)) from e
-            urls[name] = make_conninfo(login_url, user=name, password=password)
+            on = read_url if read_url and name == UI_QUERY else login_url
+            urls[name] = make_conninfo(on, user=name, password=password)
     env_hosts = os.environ.get("MEDIATAG_UI_ALLOWED_HOSTS", "").replace(",", " ").split()
     # Uploaded example images go where the embedding service may read them (the database asks it to embed them).
     from .service.http import default_media_roots
@@ -307,6 +312,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         upload_dir=uploads,
         query_url=urls.get(UI_QUERY),
         allowed_hosts=[*(args.allowed_host or []), *env_hosts],
+        read_url=read_url,
     )
     who = f"every visitor acts as login {UI_LOCAL}, an editor" if args.no_login else "log in with your PostgreSQL login"
     print(f"mediatag UI on http://{args.host}:{args.port}/mediatag/ ({who}; Ctrl-C stops it)", flush=True)
