@@ -18,6 +18,7 @@ the primary's WAL position is noted, and reads stay on the primary until the rep
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +26,11 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mediatag.catalog import READS_ONLY
 
+LOG = logging.getLogger(__name__)
 PLUGIN = "datasette-mediatag"
 COOKIE = "mediatag_session"
 ROLES = ("mediatag_admin", "mediatag_editor", "mediatag_viewer", "mediatag_query")
@@ -160,7 +162,14 @@ async def _open_read_pool(config: dict, login_conninfo: str) -> AsyncConnectionP
     pool = AsyncConnectionPool(
         conninfo, min_size=1, max_size=6, open=False, kwargs={"autocommit": True, "connect_timeout": 10}
     )
-    await pool.open(wait=True, timeout=15)
+    try:
+        await pool.open(wait=True, timeout=15)
+    except PoolTimeout:
+        # A replica that is down (or has not replayed this login yet) costs speed, not the login: reads stay on
+        # the primary for this session.
+        await pool.close()
+        LOG.warning("read replica unreachable at %s: this session reads from the primary", read_url)
+        return None
     return pool
 
 
