@@ -168,6 +168,14 @@ def test_replica_serves_reads_refuses_writes_and_reports_lag(scratch: tuple[Clus
     assert _cli(env, "replica", "--status").returncode == 3
 
 
+def test_the_ui_and_the_sdk_route_by_one_rule():
+    from datasette_mediatag import sessions
+
+    from mediatag import catalog
+
+    assert sessions.READS_ONLY == catalog.READS_ONLY
+
+
 def _ui_reads_on_the_replica(
     cluster: Cluster, replica: Replica, dataset: str, logins: dict[str, tuple[str, str]]
 ) -> None:

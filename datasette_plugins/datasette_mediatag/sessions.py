@@ -28,10 +28,12 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from mediatag.catalog import READS_ONLY
-
 LOG = logging.getLogger(__name__)
 PLUGIN = "datasette-mediatag"
+# The calls a read replica may answer: functions declared STABLE or IMMUTABLE. The SDK routes by the same rule
+# (mediatag.catalog.READS_ONLY; this plugin installs without the mediatag package, and tests/test_replica.py checks
+# the two are equal).
+READS_ONLY = "(p.prokind = 'f' AND p.provolatile IN ('s', 'i'))"
 COOKIE = "mediatag_session"
 ROLES = ("mediatag_admin", "mediatag_editor", "mediatag_viewer", "mediatag_query")
 # Datasette action -> the PostgreSQL role it needs (membership, so admins hold editor and viewer too).
