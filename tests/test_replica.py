@@ -26,7 +26,7 @@ from pgvector.psycopg import register_vector
 from sqlalchemy import event, text
 
 from mediatag import Client
-from mediatag.cluster import Cluster, default_cluster
+from mediatag.cluster import Cluster, _free_port, default_cluster
 from mediatag.db import connect
 from mediatag.replica import SLOT, Replica
 from mediatag.users import create_login
@@ -166,6 +166,25 @@ def test_replica_serves_reads_refuses_writes_and_reports_lag(scratch: tuple[Clus
     assert cluster.psql(f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{SLOT}'") == "0"
     assert cluster.psql("SHOW wal_level") == "minimal"
     assert _cli(env, "replica", "--status").returncode == 3
+
+
+def test_a_replica_that_is_down_leaves_reads_on_the_primary(db_url: str, logins: dict[str, str]) -> None:
+    """A login still works when the replica does not answer; that session's pages read from the primary."""
+    from datasette_mediatag.app import login_url_for, make_datasette
+
+    from .test_ui_api import UI
+
+    dead = _free_port(57000)
+    ds = make_datasette(
+        login_url_for(db_url), allowed_hosts=["localhost"], read_url=f"postgresql://127.0.0.1:{dead}/mediatag"
+    )
+    ui = UI(ds)
+    try:
+        viewer = ui.log_in(logins["viewer"])
+        home = viewer.get("/mediatag/")
+        assert home.status_code == 200 and "Something is wrong" not in home.text
+    finally:
+        ui.close()
 
 
 def test_the_ui_and_the_sdk_route_by_one_rule():

@@ -165,7 +165,7 @@ async def _open_read_pool(config: dict, login_conninfo: str) -> AsyncConnectionP
         conninfo, min_size=1, max_size=6, open=False, kwargs={"autocommit": True, "connect_timeout": 10}
     )
     try:
-        await pool.open(wait=True, timeout=15)
+        await pool.open(wait=True, timeout=5)
     except PoolTimeout:
         # A replica that is down (or has not replayed this login yet) costs speed, not the login: reads stay on
         # the primary for this session.

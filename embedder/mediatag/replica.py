@@ -85,10 +85,6 @@ class Replica:
     def url(self, dbname: str = DEFAULT_DB) -> str:
         return f"postgresql://{SUPERUSER}@/{dbname}?host={self.socket_dir}&port={self.port}"
 
-    def tcp_url(self, dbname: str = DEFAULT_DB) -> str:
-        """The replica over loopback TCP without a login: people's logins and passwords are the primary's."""
-        return f"postgresql://127.0.0.1:{self.port}/{dbname}"
-
     def is_running(self) -> bool:
         if not self.exists():
             return False
@@ -96,13 +92,13 @@ class Replica:
         return res.returncode == 0
 
     # -- the primary's side ----------------------------------------------------------------------------------------
-    def primary_ready(self) -> list[str]:
-        """The settings the running primary still needs for a replica, as 'name = now (needs wanted)'."""
-        missing = []
+    def primary_ready(self) -> dict[str, str]:
+        """The settings the running primary still needs for a replica: name -> 'name = now (needs wanted)'."""
+        missing = {}
         for name, wanted in PRIMARY_SETTINGS.items():
             now = self.primary.psql(f"SHOW {name}")
             if (now not in ("replica", "logical")) if name == "wal_level" else int(now) < int(wanted):
-                missing.append(f"{name} = {now} (needs {wanted})")
+                missing[name] = f"{name} = {now} (needs {wanted})"
         return missing
 
     def _allow_socket_replication(self) -> None:
@@ -125,16 +121,16 @@ class Replica:
             return None
         if not restart:
             raise RestartNeeded(
-                f"the primary cannot stream to a replica: {', '.join(missing)}. These settings take effect only "
-                "when PostgreSQL restarts, which closes every open connection (the UI, the worker, the service)."
+                f"the primary cannot stream to a replica: {', '.join(missing.values())}. These settings take effect "
+                "only when PostgreSQL restarts, which closes every open connection (the UI, the worker, the service)."
                 "\nhint: run `mediatag db replica --restart-primary` to switch them and restart now"
             )
-        for name, value in PRIMARY_SETTINGS.items():
-            self.primary.psql(f"ALTER SYSTEM SET {name} = '{value}'")
+        for name in missing:
+            self.primary.psql(f"ALTER SYSTEM SET {name} = '{PRIMARY_SETTINGS[name]}'")
         self.primary.stop()
         self.primary.start()
         return (
-            f"primary switched to wal_level = replica and restarted (was: {', '.join(missing)}); "
+            f"primary switched to wal_level = replica and restarted (was: {', '.join(missing.values())}); "
             "score tables now write WAL, so scoring jobs take longer (about +25 % at 1M keyframes)"
         )
 
