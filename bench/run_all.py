@@ -17,6 +17,7 @@ BENCHES = [
     ["bench_asr.py"],
     ["bench_faces.py"],
     ["bench_scoring.py", "--keyframes", "1000000"],
+    ["bench_partitions.py"],
     ["bench_ui.py"],
     ["bench_segments.py"],
     ["bench_search.py", "--keyframes", "1000000"],

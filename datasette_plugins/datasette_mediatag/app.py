@@ -38,9 +38,13 @@ def make_datasette(
     upload_dir: str | None = None,
     query_url: str | None = None,
     allowed_hosts: list[str] | None = None,
+    read_url: str | None = None,
 ):
     """A Datasette whose /mediatag/ pages talk to PostgreSQL; `local_url` lets visitors without a login act as it
     (never a superuser), `query_url` is the mediatag_query login the Query page runs as.
+
+    `read_url` (like `login_url`, without a login) is a streaming replica: each person's calls of STABLE functions
+    read from it as their own login (sessions.py); give a `query_url` on the replica too to run the Query page there.
 
     `upload_dir` holds uploaded example images; it must lie under the embedding service's media roots.
     `allowed_hosts` are the Host names served besides the address the connection reached (see hosts.py)."""
@@ -54,6 +58,7 @@ def make_datasette(
         "thumb_dir": thumb_dir,
         "upload_dir": upload_dir,
         "allowed_hosts": allowed_hosts,
+        "read_url": read_url,
     }
     return Datasette(
         metadata={"title": "mediatag", "plugins": {PLUGIN: {k: v for k, v in cfg.items() if v}}},

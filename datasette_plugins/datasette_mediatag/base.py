@@ -78,9 +78,10 @@ def statement(fn: str, /, **named: Any) -> tuple[sql.Composed, list[Any]]:
 
 
 async def call(sess: Session, fn: str, /, **named: Any) -> list[dict]:
-    """The rows of mediatag.<fn> called with named arguments as the person; a database error is an SQLError."""
+    """The rows of mediatag.<fn> called with named arguments as the person; a database error is an SQLError. A
+    STABLE or IMMUTABLE function reads from the replica where one is configured (sessions.py)."""
     with sql_errors():
-        return await sess.rows(*statement(fn, **named))
+        return await sess.rows(*statement(fn, **named), read=fn in await sess.reads())
 
 
 async def call_one(sess: Session, fn: str, /, **named: Any) -> dict | None:
@@ -99,7 +100,10 @@ async def call_all(sess: Session, calls: list[tuple[str, dict[str, Any]]], *, at
     transaction, all of them or none."""
     statements = [statement(fn, **named) for fn, named in calls]
     with sql_errors():
-        return await (sess.atomic if atomic else sess.many)(statements)
+        if atomic:
+            return await sess.atomic(statements)
+        reads = await sess.reads()
+        return await sess.many(statements, read=all(fn in reads for fn, _ in calls))
 
 
 def real(x: float | None) -> Float4 | None:

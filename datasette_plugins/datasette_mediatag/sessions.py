@@ -8,21 +8,32 @@ browser holds a signed, random session id. With `local_url` configured (`mediata
 laptop), visitors without a session act as that URL's login, which must not be a superuser (anyone who reaches the
 page acts as it). The Query page runs on `query_url`, a login of the mediatag_query role alone, in both modes: a
 connection of its own, never `SET ROLE` on a richer one (which `RESET ROLE` would undo).
+
+With `read_url` configured (`mediatag ui` under MEDIATAG_READ_URL: a streaming replica), each session also keeps a
+pool as the same login on the replica, and calls of functions declared STABLE or IMMUTABLE (mediatag.catalog's
+READS_ONLY) run there; everything else runs on the primary. A person sees their own changes at once: after a write
+the primary's WAL position is noted, and reads stay on the primary until the replica has replayed up to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+LOG = logging.getLogger(__name__)
 PLUGIN = "datasette-mediatag"
+# The calls a read replica may answer: functions declared STABLE or IMMUTABLE. The SDK routes by the same rule
+# (mediatag.catalog.READS_ONLY; this plugin installs without the mediatag package, and tests/test_replica.py checks
+# the two are equal).
+READS_ONLY = "(p.prokind = 'f' AND p.provolatile IN ('s', 'i'))"
 COOKIE = "mediatag_session"
 ROLES = ("mediatag_admin", "mediatag_editor", "mediatag_viewer", "mediatag_query")
 # Datasette action -> the PostgreSQL role it needs (membership, so admins hold editor and viewer too).
@@ -50,34 +61,58 @@ class Session:
     cache: dict[str, Any] = field(default_factory=dict)
     # keyframe id -> image file, for thumbnails: looked up (with its access check) once per session.
     images: dict[int, str] = field(default_factory=dict)
+    read_pool: AsyncConnectionPool | None = None  # the same login on the read replica (read_url), if any
+    written_lsn: str | None = None  # the primary's WAL position after this session's last write, until replayed
 
     def actor(self) -> dict:
         return {"id": self.login, "mediatag_roles": list(self.roles), "mediatag_sid": self.sid}
 
-    async def rows(self, sql: str, params: Any = ()) -> list[dict]:
-        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(sql, params)
-            return await cur.fetchall() if cur.description else []
+    async def rows(self, sql: str, params: Any = (), *, read: bool = False) -> list[dict]:
+        """The rows of one statement; `read`: it changes nothing, so the replica may answer it."""
+        return (await self.many([(sql, params)], read=read))[0]
 
-    async def many(self, statements: list[tuple[str, Any]]) -> list[list[dict]]:
+    async def many(self, statements: list[tuple[str, Any]], *, read: bool = False) -> list[list[dict]]:
         """Several statements on one connection: PL/Python functions import numpy once per backend, so a page
-        that calls several of them should not spread them over the pool."""
-        out = []
+        that calls several of them should not spread them over the pool. `read`: none of them changes anything."""
+        if read and self.read_pool is not None:
+            out = await self._on_replica(statements)
+            if out is not None:
+                return out
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            for sql, params in statements:
-                await cur.execute(sql, params)
-                out.append(await cur.fetchall() if cur.description else [])
+            out = await _run(cur, statements)
+            if not read:
+                await self._wrote(cur)
         return out
 
     async def atomic(self, statements: list[tuple[str, Any]]) -> list[list[dict]]:
         """Several statements in one transaction: all of them happen or none (create a concept and import its
         labels: a refused import leaves no empty concept behind)."""
-        out = []
-        async with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            for sql, params in statements:
-                await cur.execute(sql, params)
-                out.append(await cur.fetchall() if cur.description else [])
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            async with conn.transaction():
+                out = await _run(cur, statements)
+            await self._wrote(cur)
         return out
+
+    async def _on_replica(self, statements: list[tuple[str, Any]]) -> list[list[dict]] | None:
+        """The statements' rows from the replica; None while it has not replayed this session's last write."""
+        assert self.read_pool is not None
+        async with self.read_pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            if self.written_lsn is not None:
+                await cur.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn AS done", [self.written_lsn])
+                if not (await cur.fetchone())["done"]:
+                    return None
+                self.written_lsn = None
+            return await _run(cur, statements)
+
+    async def _wrote(self, cur: psycopg.AsyncCursor) -> None:
+        if self.read_pool is not None:
+            await cur.execute("SELECT pg_current_wal_lsn()::text AS lsn")
+            self.written_lsn = (await cur.fetchone())["lsn"]
+
+    async def close(self) -> None:
+        await self.pool.close()
+        if self.read_pool is not None:
+            await self.read_pool.close()
 
     async def one(self, sql: str, params: Any = ()) -> dict | None:
         r = await self.rows(sql, params)
@@ -87,15 +122,57 @@ class Session:
         r = await self.one(sql, params)
         return None if r is None else next(iter(r.values()))
 
+    async def reads(self) -> set[str]:
+        """The mediatag.* functions a replica may run: every overload declared STABLE or IMMUTABLE."""
+        if "reads" not in self.cache:
+            names = await self.rows(
+                "SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'mediatag'::regnamespace"
+                f" GROUP BY p.proname HAVING bool_and({READS_ONLY})",
+                read=True,
+            )
+            self.cache["reads"] = {r["proname"] for r in names}
+        return self.cache["reads"]
+
     async def functions(self) -> set[str]:
         """The mediatag.* functions this database has (features of unmerged issues light up once they exist)."""
         if "functions" not in self.cache:
             names = await self.rows(
                 "SELECT DISTINCT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
-                " WHERE n.nspname = 'mediatag'"
+                " WHERE n.nspname = 'mediatag'",
+                read=True,
             )
             self.cache["functions"] = {r["proname"] for r in names}
         return self.cache["functions"]
+
+
+async def _run(cur: psycopg.AsyncCursor, statements: list[tuple[str, Any]]) -> list[list[dict]]:
+    out = []
+    for sql, params in statements:
+        await cur.execute(sql, params)
+        out.append(await cur.fetchall() if cur.description else [])
+    return out
+
+
+async def _open_read_pool(config: dict, login_conninfo: str) -> AsyncConnectionPool | None:
+    """A pool on the replica (plugin setting read_url, without a login) as the login and password of
+    `login_conninfo`; None without a replica. Logins and their passwords are the primary's, replicated."""
+    read_url = config.get("read_url")
+    if not read_url:
+        return None
+    who = conninfo_to_dict(login_conninfo)
+    conninfo = make_conninfo(read_url, user=who.get("user"), password=who.get("password"))
+    pool = AsyncConnectionPool(
+        conninfo, min_size=1, max_size=6, open=False, kwargs={"autocommit": True, "connect_timeout": 10}
+    )
+    try:
+        await pool.open(wait=True, timeout=5)
+    except PoolTimeout:
+        # A replica that is down (or has not replayed this login yet) costs speed, not the login: reads stay on
+        # the primary for this session.
+        await pool.close()
+        LOG.warning("read replica unreachable at %s: this session reads from the primary", read_url)
+        return None
+    return pool
 
 
 async def _open_pool(conninfo: str, shared: bool = False) -> tuple[AsyncConnectionPool, str, tuple[str, ...]]:
@@ -135,16 +212,17 @@ class SessionStore:
         base = self.config(datasette).get("login_url")
         if not base:
             raise PermissionError("logins are not configured (plugin setting login_url)")
-        pool, login, roles = await _open_pool(make_conninfo(base, user=user, password=password))
+        conninfo = make_conninfo(base, user=user, password=password)
+        pool, login, roles = await _open_pool(conninfo)
         sid = secrets.token_urlsafe(24)
-        s = Session(sid, login, roles, pool)
+        s = Session(sid, login, roles, pool, read_pool=await _open_read_pool(self.config(datasette), conninfo))
         self._sessions[sid] = s
         return s
 
     async def logout(self, sid: str) -> None:
         s = self._sessions.pop(sid, None)
         if s is not None:
-            await s.pool.close()
+            await s.close()
 
     async def local(self, datasette) -> Session | None:
         url = self.config(datasette).get("local_url")
@@ -153,7 +231,8 @@ class SessionStore:
         async with self._lock:
             if url not in self._local:
                 pool, login, roles = await _open_pool(url, shared=True)
-                self._local[url] = Session("local", login, roles, pool)
+                read_pool = await _open_read_pool(self.config(datasette), url)
+                self._local[url] = Session("local", login, roles, pool, read_pool=read_pool)
         return self._local[url]
 
     def _sid(self, datasette, request) -> str | None:
@@ -188,7 +267,7 @@ class SessionStore:
 
     async def close_all(self) -> None:
         for s in list(self._sessions.values()) + list(self._local.values()):
-            await s.pool.close()
+            await s.close()
         self._sessions.clear()
         self._local.clear()
 

@@ -20,8 +20,12 @@ SCHEMA = "mediatag"
 _IN_LIST = re.compile(r"^CHECK \(\(VALUE = ANY \(ARRAY\[(.*)\]\)\)\)$")
 _LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
-_FUNCTIONS = """
-SELECT p.oid, p.proname, p.prokind, p.proretset, p.prorettype,
+# Which calls may run on a read-only replica (MEDIATAG_READ_URL): functions declared STABLE or IMMUTABLE, which
+# PostgreSQL lets change nothing. Never a procedure (CALL may commit). The SDK and the UI both route by this.
+READS_ONLY = "(p.prokind = 'f' AND p.provolatile IN ('s', 'i'))"
+
+_FUNCTIONS = f"""
+SELECT p.oid, p.proname, p.prokind, {READS_ONLY} AS reads_only, p.proretset, p.prorettype,
        coalesce(p.proallargtypes, p.proargtypes::oid[]) AS types,
        p.proargmodes::text[] AS modes, p.proargnames AS names,
        ARRAY(SELECT pg_get_function_arg_default(p.oid, i)
@@ -94,6 +98,7 @@ class Function:
     comment: str | None
     signature: str  # pg_get_function_arguments: 'tag_group text, tag text, kind text DEFAULT ...'
     result: str  # pg_get_function_result: 'TABLE(side text, ...)', 'bigint'
+    reads_only: bool = False  # declared STABLE or IMMUTABLE (READS_ONLY): may run on a read replica
 
     @property
     def inputs(self) -> tuple[Arg, ...]:
@@ -176,12 +181,17 @@ def _types(conn: psycopg.Connection, oids: set[int]) -> dict[int, SqlType]:
 def load(conn: psycopg.Connection, schema: str = SCHEMA) -> Catalog:
     """Read every function and procedure of `schema` (public or not: `Client.call` reaches both)."""
     rows = conn.execute(_FUNCTIONS, (schema,)).fetchall()
-    types = _types(conn, {t for r in rows for t in (r[4], *r[5])})
+    types = _types(conn, {t for r in rows for t in (r[5], *r[6])})
     functions: dict[str, list[Function]] = {}
-    for _oid, name, kind, retset, rettype, argtypes, modes, names, defaults, comment, signature, result in rows:
+    for row in rows:
+        _oid, name, kind, reads_only, retset, rettype, argtypes, modes, names, defaults, comment, signature, result = (
+            row
+        )
         modes = modes or ["i"] * len(argtypes)
         names = names or [""] * len(argtypes)
         args = tuple(Arg(n, types[t], m, d) for t, m, n, d in zip(argtypes, modes, names, defaults, strict=True))
         returns = types[rettype] if kind == "f" else None
-        functions.setdefault(name, []).append(Function(name, kind, args, returns, retset, comment, signature, result))
+        functions.setdefault(name, []).append(
+            Function(name, kind, args, returns, retset, comment, signature, result, reads_only)
+        )
     return Catalog({k: tuple(v) for k, v in functions.items()})

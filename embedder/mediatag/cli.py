@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .cli_sdk import NAMES as FUNCTION_WORDS
 from .cli_sdk import add_function_commands
-from .cluster import ClusterError, database_url, default_cluster
+from .cluster import Cluster, ClusterError, database_url, default_cluster
 from .db import ExtensionVersionMismatch
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ def cmd_db(args: argparse.Namespace) -> int:
     if os.environ.get("MEDIATAG_DATABASE_URL") and args.action != "url":
         print("MEDIATAG_DATABASE_URL is set: mediatag uses that server and manages no local cluster")
         return 0
+    given = [f for f in ("status", "stop", "remove", "url", "restart_primary") if getattr(args, f)]
+    if given and args.action != "replica":
+        raise SystemExit(f"--{given[0].replace('_', '-')} belongs to `mediatag db replica`, not `db {args.action}`")
     c = default_cluster()
     if args.action == "prepare":
         c.prepare()
@@ -48,12 +51,43 @@ def cmd_db(args: argparse.Namespace) -> int:
     elif args.action == "remove":
         c.remove()
         print(f"PostgreSQL stopped; removed {c.home}" + (f" and {c.state}" if c.state != c.home else ""))
+    elif args.action == "replica":
+        return cmd_replica(c, args)
     elif args.action == "status":
         running = c.is_running()
         print(f"{'running' if running else 'stopped'}: {c.pgdata} (port {c.port}, socket {c.socket_dir})")
         return 0 if running else 3
     else:
         print(os.environ.get("MEDIATAG_DATABASE_URL") or c.url())
+    return 0
+
+
+def cmd_replica(c: Cluster, args: argparse.Namespace) -> int:
+    from .replica import Replica, describe
+
+    r = Replica(c)
+    if args.status:
+        if not r.is_running():
+            print(f"no replica running ({r.pgdata} {'exists' if r.exists() else 'does not exist'})")
+            return 3
+        print(f"replica on port {r.port}: {describe(r.lag())}")
+    elif args.stop:
+        r.stop()
+        print("replica stopped")
+    elif args.remove:
+        r.remove()
+        print(f"replica removed ({r.state}); its replication slot on the primary dropped")
+        if args.restart_primary:
+            print(r.restore_primary())
+        elif c.is_running() and not r.primary_ready():
+            print("the primary still runs with wal_level = replica: `mediatag db replica --remove --restart-primary`")
+            print("puts it back to minimal (faster scoring jobs)")
+    elif args.url:
+        print(r.url())
+    else:
+        for line in r.create(restart_primary=args.restart_primary):
+            print(line)
+        print(f"read from it with: export MEDIATAG_READ_URL='{r.url()}'")
     return 0
 
 
@@ -243,6 +277,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     url = database_url()
     login_url = login_url_for(url)
+    # MEDIATAG_READ_URL, a streaming replica (`mediatag db replica`): the Query page and the pages' reads run there,
+    # as the same logins (replicated with everything else); writes go to `url`.
+    read_env = os.environ.get("MEDIATAG_READ_URL")
+    read_url = login_url_for(read_env) if read_env else None
     # The UI's own logins, made on the operator's connection (which also creates the extension if missing): the
     # Query page's mediatag_query login in both modes and, with --no-login, the editor every visitor acts as. Pages
     # connect over them, never as the operator, so a visitor gets what those roles give and no more.
@@ -260,7 +298,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
                 continue
             except PermissionError as e:
                 raise SystemExit(str(e)) from e
-            urls[name] = make_conninfo(login_url, user=name, password=password)
+            on = read_url if read_url and name == UI_QUERY else login_url
+            urls[name] = make_conninfo(on, user=name, password=password)
     env_hosts = os.environ.get("MEDIATAG_UI_ALLOWED_HOSTS", "").replace(",", " ").split()
     # Uploaded example images go where the embedding service may read them (the database asks it to embed them).
     from .service.http import default_media_roots
@@ -273,6 +312,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         upload_dir=uploads,
         query_url=urls.get(UI_QUERY),
         allowed_hosts=[*(args.allowed_host or []), *env_hosts],
+        read_url=read_url,
     )
     who = f"every visitor acts as login {UI_LOCAL}, an editor" if args.no_login else "log in with your PostgreSQL login"
     print(f"mediatag UI on http://{args.host}:{args.port}/mediatag/ ({who}; Ctrl-C stops it)", flush=True)
@@ -306,7 +346,19 @@ def build_parser(client: Client | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="the embedded PostgreSQL cluster")
-    db.add_argument("action", choices=["prepare", "start", "stop", "status", "url", "remove"])
+    db.add_argument("action", choices=["prepare", "start", "stop", "status", "url", "remove", "replica"])
+    rep = db.add_argument_group("replica", "`db replica`: a streaming hot-standby copy of the cluster to read from")
+    what = rep.add_mutually_exclusive_group()
+    what.add_argument("--status", action="store_true", help="the replica's lag behind the primary (bytes, seconds)")
+    what.add_argument("--stop", action="store_true", help="stop the replica (start it again with `db replica`)")
+    what.add_argument("--remove", action="store_true", help="stop the replica, delete it and drop its slot")
+    what.add_argument("--url", action="store_true", help="the replica's URL, for MEDIATAG_READ_URL")
+    rep.add_argument(
+        "--restart-primary",
+        action="store_true",
+        help="allow restarting the primary to switch wal_level to replica (closes open connections); with --remove: "
+        "back to minimal",
+    )
     db.set_defaults(func=cmd_db)
 
     ing = sub.add_parser("ingest", help="ingest images and videos into a dataset")

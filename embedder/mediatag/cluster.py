@@ -333,7 +333,11 @@ class Cluster:
     def remove(self) -> None:
         """Stop the cluster and delete it: its data, its PostgreSQL copy and `.mediatag/`. Removing only `.mediatag/`
         would orphan the real files (as root they live under /var/lib/mediatag) and lose the port and password they
-        were set up with, so the next start would look for the server on the wrong port."""
+        were set up with, so the next start would look for the server on the wrong port. A replica (replica.py) lives
+        in the same state folder: it is stopped first, or its server would go on running over deleted files."""
+        from .replica import Replica
+
+        Replica(self).stop()
         self.stop()
         state = self.state
         if state != self.home:

@@ -6,10 +6,15 @@ from the catalog when the client connects (see sdk_functions.py; `sdk_functions.
 Written here by hand are only the methods that add something: files (`ingest`, the concept files of
 sdk_concepts.py), a group from a list or from lines of text, reflected SQLAlchemy tables and DataFrames.
 Built on a SQLAlchemy 2 engine (psycopg 3 underneath): pass any SQLAlchemy/libpq URL.
+
+`read_url` (default: MEDIATAG_READ_URL) names a streaming replica (`mediatag db replica`): calls of functions
+declared STABLE or IMMUTABLE run there, everything else on `url` (see sdk_calls.CatalogCalls). `query` and
+`dataframe` take any SQL, so they run on the primary.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,9 +37,11 @@ def _sqlalchemy_url(url: str) -> str:
 
 
 class Client(ConceptFiles, SqlFunctions, CatalogCalls):
-    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None, read_url: str | None = None) -> None:
         self.url = url or database_url()
         self.engine = engine or create_engine(_sqlalchemy_url(self.url), pool_pre_ping=True)
+        self.read_url = read_url or os.environ.get("MEDIATAG_READ_URL") or None
+        self.read_engine = create_engine(_sqlalchemy_url(self.read_url), pool_pre_ping=True) if self.read_url else None
         self._metadata = MetaData()
         self.catalog = self._connect()
 
@@ -50,7 +57,9 @@ class Client(ConceptFiles, SqlFunctions, CatalogCalls):
 
     def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         with self.engine.begin() as conn:
-            return [dict(r._mapping) for r in conn.execute(text(sql), params)]
+            rows = [dict(r._mapping) for r in conn.execute(text(sql), params)]
+        self._wrote()  # any SQL may write: later reads wait for the replica to have it
+        return rows
 
     def table(self, name: str, schema: str = "mediatag_data") -> Table:
         """A reflected SQLAlchemy Table for a view or score table (e.g. 'dt_celebrities_visual'), with pgvector's
@@ -70,7 +79,9 @@ class Client(ConceptFiles, SqlFunctions, CatalogCalls):
         from .ingest import IngestOptions, ingest
 
         with connect(self.url) as conn:
-            return ingest(conn, dataset, paths, IngestOptions(progress=False, **options))
+            done = ingest(conn, dataset, paths, IngestOptions(progress=False, **options))
+        self._wrote()
+        return done
 
     def create_tag_group(self, dataset: str, name: str, tags: Sequence[str] | str, visibility: str = "secret") -> int:
         """A group with one tag per keyword: `tags` is a list, or text with one keyword per line (SQL's `keywords`

@@ -44,21 +44,55 @@ def sql_method(overloads: tuple[Function, ...]) -> Callable[..., Any]:
 
 
 class CatalogCalls:
-    """Calls by function name and the statements every SQL-function method runs; expects `catalog` and `engine`
-    set by the Client's constructor."""
+    """Calls by function name and the statements every SQL-function method runs; expects `catalog`, `engine` and
+    `read_engine` set by the Client's constructor.
+
+    With a read engine (MEDIATAG_READ_URL, a streaming replica), a function declared STABLE or IMMUTABLE in pg_proc
+    (`Function.reads_only`: search, previews, overviews, listings) runs there, every other call on the primary.
+    Reads see this client's own writes: after a write the primary's WAL position is noted, and a read goes to the
+    replica only once the replica has replayed up to it (else to the primary)."""
 
     catalog: Catalog
     engine: Engine
+    read_engine: Engine | None = None
+    _written_lsn: str | None = None
 
     def fetch(self, call: Call) -> list[dict[str, Any]]:
         """Run one statement; its rows as dicts. A procedure runs outside a transaction block: CALL may commit."""
+        if call.function.reads_only and self.read_engine is not None:
+            rows = self._fetch_on_replica(call)
+            if rows is not None:
+                return rows
         if call.function.kind == "p":
             cm = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         else:
             cm = self.engine.begin()
         with cm as conn:
             result = conn.execute(text(call.sql), call.params)
+            rows = [dict(r._mapping) for r in result] if result.returns_rows else []
+        if not call.function.reads_only:
+            self._wrote()
+        return rows
+
+    def _fetch_on_replica(self, call: Call) -> list[dict[str, Any]] | None:
+        """The rows from the replica; None when it has not yet replayed this client's last write."""
+        assert self.read_engine is not None
+        with self.read_engine.begin() as conn:
+            if self._written_lsn is not None:
+                caught_up = conn.execute(
+                    text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"), {"lsn": self._written_lsn}
+                ).scalar()
+                if not caught_up:
+                    return None
+                self._written_lsn = None
+            result = conn.execute(text(call.sql), call.params)
             return [dict(r._mapping) for r in result] if result.returns_rows else []
+
+    def _wrote(self) -> None:
+        """Note the primary's WAL position after something that may have written, for `_fetch_on_replica`."""
+        if self.read_engine is not None:
+            with self.engine.connect() as conn:
+                self._written_lsn = conn.execute(text("SELECT pg_current_wal_lsn()::text")).scalar()
 
     def execute(self, call: Call) -> Any:
         return shaped(call.function, self.fetch(call))

@@ -301,7 +301,7 @@ CREATE OR REPLACE FUNCTION mediatag.stratified_preview(tag_group text, tag text,
                                             seed int DEFAULT 0)
 RETURNS TABLE (bucket_low real, bucket_high real, keyframe_id bigint, asset_id bigint, video_id bigint,
                keyframe_time_ms int, path text, score real, threshold_decision boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); t mediatag.tag := mediatag._tag(g, tag); d bigint;
 BEGIN
     d := CASE WHEN dataset IS NULL THEN g.training_dataset_id ELSE mediatag.dataset_id(dataset) END;

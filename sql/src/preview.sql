@@ -33,11 +33,12 @@ BEGIN
     END IF;
 END $$;
 
+-- Previews are STABLE (they change nothing): with MEDIATAG_READ_URL the SDK reads them from the replica.
 CREATE OR REPLACE FUNCTION mediatag.preview(tag_group text, tag text, kind text DEFAULT 'compare', level text DEFAULT 'keyframe',
                                  threshold real DEFAULT NULL, n int DEFAULT 24, seed int DEFAULT NULL)
 RETURNS TABLE (side text, keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_index int,
                keyframe_time_ms int, path text, score real, decision boolean)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     g mediatag.tag_group := mediatag._group(tag_group);
     t mediatag.tag := mediatag._tag(g, tag);
@@ -80,7 +81,7 @@ CREATE OR REPLACE FUNCTION mediatag.preview_transcripts(tag_group text, tag text
                                              threshold real DEFAULT NULL, n int DEFAULT 50, sort text DEFAULT 'score')
 RETURNS TABLE (segment_id bigint, asset_id bigint, start_ms int, end_ms int, text text, score real, decision boolean,
                source text)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     g mediatag.tag_group := mediatag._group(tag_group);
     t mediatag.tag := mediatag._tag(g, tag);
@@ -110,7 +111,7 @@ END $$;
 -- "Add from search": a text query returns keyframes of the group's training dataset to label.
 CREATE OR REPLACE FUNCTION mediatag.search_keyframes(dataset text, query text, k int DEFAULT 50)
 RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, similarity real)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE d mediatag.dataset; q vector;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);

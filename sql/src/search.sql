@@ -246,13 +246,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT least(1, CASE WHEN q_norm IS NULL THEN ip ELSE ip / nullif(q_norm * l2_norm(e), 0) END)::real
 $$;
 
+-- search, search_total and search_transcripts (like preview and the listings) are STABLE: they change nothing, so
+-- the SDK runs them on the read replica when MEDIATAG_READ_URL names one (embedder/mediatag/sdk_calls.py).
 CREATE OR REPLACE FUNCTION mediatag.search(
     dataset text, query text DEFAULT NULL, keyframe bigint DEFAULT NULL, k int DEFAULT 50,
     concepts text[] DEFAULT NULL, tags text[] DEFAULT NULL, metadata jsonb DEFAULT NULL,
     group_by_video boolean DEFAULT false, "offset" int DEFAULT 0, embedding vector DEFAULT NULL, recall real DEFAULT 0.97)
 RETURNS TABLE (keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_time_ms int, path text,
                asset_path text, score real, rank int, matches int)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     d mediatag.dataset;
     q vector;
@@ -425,7 +427,7 @@ END $$;
 CREATE OR REPLACE FUNCTION mediatag.search_total(dataset text, concepts text[] DEFAULT NULL, tags text[] DEFAULT NULL,
                                                  metadata jsonb DEFAULT NULL, group_by_video boolean DEFAULT false)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE d mediatag.dataset; n bigint;
 BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
@@ -454,7 +456,7 @@ CREATE OR REPLACE FUNCTION mediatag.search_transcripts(
     to_ms int DEFAULT NULL, metadata jsonb DEFAULT NULL, group_by_video boolean DEFAULT false, "offset" int DEFAULT 0)
 RETURNS TABLE (segment_id bigint, asset_id bigint, video_id bigint, start_ms int, end_ms int, text text, score real,
                rank int, matches int)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
     d mediatag.dataset;
     q text;
