@@ -282,7 +282,7 @@ COMMENT ON FUNCTION mediatag.export_segments(text, text, text, text, text) IS
 dataset: the dataset''s name (with tag_group and tag)
 tag_group: the group''s name
 tag: the tag''s name
-format: csv, json, srt, vtt, or edl, otio, fcpxml (these three need OpenTimelineIO in the server''s Python) (default csv)
+format: csv, json, srt, vtt, edl, otio or fcpxml (these three through the OpenTimelineIO that make -C sql install puts beside the extension) (default csv)
 concept: a concept''s segments instead of a tag''s (default NULL)
 Returns: the file''s text (CSV and JSON: path, asset_id, start_ms, end_ms, peak_score, mean_score, keyframes, sources, fps).';
 
