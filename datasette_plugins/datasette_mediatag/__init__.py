@@ -12,6 +12,7 @@ from datasette import hookimpl
 
 from . import (
     access,
+    asset_time,
     concept_uploads,
     concepts,
     csrf_multipart,
@@ -43,6 +44,7 @@ PAGES = (
     concepts,
     concept_uploads,
     video,
+    asset_time,
 )
 ROUTES = [route for page in PAGES for route in page.ROUTES]
 

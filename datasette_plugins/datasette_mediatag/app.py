@@ -38,12 +38,14 @@ def make_datasette(
     upload_dir: str | None = None,
     query_url: str | None = None,
     allowed_hosts: list[str] | None = None,
+    reel_dir: str | None = None,
 ):
     """A Datasette whose /mediatag/ pages talk to PostgreSQL; `local_url` lets visitors without a login act as it
     (never a superuser), `query_url` is the mediatag_query login the Query page runs as.
 
     `upload_dir` holds uploaded example images; it must lie under the embedding service's media roots.
-    `allowed_hosts` are the Host names served besides the address the connection reached (see hosts.py)."""
+    `allowed_hosts` are the Host names served besides the address the connection reached (see hosts.py).
+    `reel_dir` caches the reels the asset page cuts (default: beside the thumbnails' cache)."""
     from datasette.app import Datasette
 
     register_plugin()
@@ -54,6 +56,7 @@ def make_datasette(
         "thumb_dir": thumb_dir,
         "upload_dir": upload_dir,
         "allowed_hosts": allowed_hosts,
+        "reel_dir": reel_dir,
     }
     return Datasette(
         metadata={"title": "mediatag", "plugins": {PLUGIN: {k: v for k, v in cfg.items() if v}}},

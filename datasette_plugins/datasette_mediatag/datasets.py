@@ -84,6 +84,7 @@ async def asset_page(datasette: Datasette, request: Request, sess: Session) -> R
     # Its time segments for the player (a database without asset_segments shows none).
     if detail["kind"] == "video" and "asset_segments" in await sess.functions():
         ctx["segments"] = await call(sess, "asset_segments", asset=asset)
+    ctx["has_timeline"] = "asset_score_timeline" in await sess.functions()
     return await render(datasette, request, "mediatag_asset.html", ctx)
 
 

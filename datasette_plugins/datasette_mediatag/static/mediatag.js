@@ -612,7 +612,100 @@
     document.addEventListener("keydown", (e) => { const t = target(e); if (t && e.key === "Enter") seek(Number(t.dataset.seekMs)); });
     const t = new URLSearchParams(location.search).get("t");
     if (t !== null && /^\d+$/.test(t)) seek(Number(t));
+    scoreTimeline(seek, player);
+    reels();
   };
+
+  // The score timeline: per tag of the chosen group, an SVG of score (0 at the bottom, 1 at the top) against the
+  // video's time: shots as bars, keyframes as a line, the threshold dashed (the shots' dotted where theirs differs),
+  // the tag's segments shaded, a playhead. A click anywhere on a chart seeks there.
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    return e;
+  }
+  function scoreTimeline(seek, player) {
+    const cfgEl = $("#asset-time-config");
+    const box = $("#score-timeline");
+    const pick = $("#timeline-group");
+    if (!cfgEl || !box || !pick) return;
+    const cfg = JSON.parse(cfgEl.textContent);
+    const W = 1000, H = 100, dur = cfg.duration_ms;
+    const x = (ms) => (W * ms / dur).toFixed(2);
+    const y = (score) => (H * (1 - score)).toFixed(2);
+    const heads = [];
+    function chart(tag, rows, segments) {
+      const kfs = rows.filter((r) => r.level === "keyframe");
+      const shots = rows.filter((r) => r.level === "shot");
+      const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", class: "mt-tl-chart",
+                             role: "img", "aria-label": `${tag}: score against time; click to play from there` });
+      for (const s of segments) g.append(svg("rect", { class: "mt-tl-seg", x: x(s.start_ms), y: 0, width: x(s.end_ms - s.start_ms), height: H }));
+      for (const s of shots) g.append(svg("rect", { class: "mt-tl-shot", x: x(s.start_ms), y: y(s.score), width: x(s.end_ms - s.start_ms), height: (H * s.score).toFixed(2) }));
+      if (kfs.length) g.append(svg("polyline", { class: "mt-tl-kf", points: kfs.map((r) => `${x(r.start_ms)},${y(r.score)}`).join(" ") }));
+      const thr = kfs.length ? kfs[0].threshold : (shots[0] || {}).threshold;
+      if (thr !== undefined) g.append(svg("line", { class: "mt-tl-thr", x1: 0, x2: W, y1: y(thr), y2: y(thr) }));
+      const shotThr = shots.length ? shots[0].threshold : thr;
+      if (shotThr !== thr) g.append(svg("line", { class: "mt-tl-thr mt-tl-shot-thr", x1: 0, x2: W, y1: y(shotThr), y2: y(shotThr) }));
+      const head = svg("line", { class: "mt-tl-head", x1: 0, x2: 0, y1: 0, y2: H });
+      g.append(head);
+      heads.push(head);
+      g.addEventListener("click", (e) => {
+        const r = g.getBoundingClientRect();
+        seek(Math.round(Math.min(Math.max((e.clientX - r.left) / r.width, 0), 1) * dur));
+      });
+      const caption = `${tag} · threshold ${fmt(thr, 2)}` + (shotThr !== thr ? ` (shots ${fmt(shotThr, 2)})` : "") +
+        ` · ${segments.length} segment${segments.length === 1 ? "" : "s"}`;
+      return el("figure", { class: "mt-tl", dataset: { tag } }, el("figcaption", { text: caption }), g);
+    }
+    async function draw() {
+      const group = pick.value;
+      heads.length = 0;
+      say(box, "Loading…");
+      try {
+        const d = await getJSON(`/mediatag/api/asset_score_timeline?${qs({ asset: cfg.asset, group })}`);
+        const byTag = new Map();
+        for (const r of d.rows) { if (!byTag.has(r.tag)) byTag.set(r.tag, []); byTag.get(r.tag).push(r); }
+        box.replaceChildren(...[...byTag].map(([tag, rows]) => chart(tag, rows,
+          cfg.segments.filter((s) => s.tag_group === group && s.tag === tag))));
+        if (!byTag.size) say(box, "No scores of this group for this video.");
+      } catch (e) { say(box, e.message, true); }
+    }
+    player.addEventListener("timeupdate", () => {
+      for (const h of heads) { const v = x(player.currentTime * 1000); h.setAttribute("x1", v); h.setAttribute("x2", v); }
+    });
+    pick.addEventListener("change", draw);
+    draw();
+  }
+
+  // "Make reel" (editors): the plugin cuts this video's segments of the row's tag in the background; the row shows
+  // its progress, then a link to the file.
+  function reels() {
+    const cfgEl = $("#asset-time-config");
+    const asset = cfgEl ? JSON.parse(cfgEl.textContent).asset : Number(new URLSearchParams(location.search).get("id"));
+    for (const button of $$("#asset-exports .mt-reel")) {
+      const row = button.closest("tr");
+      const bar = $(".mt-reel-progress", row), status = $(".mt-reel-status", row);
+      const show = (r) => {
+        bar.hidden = r.state !== "running";
+        bar.max = r.seconds || 1; bar.value = r.done_s;
+        if (r.state === "running") say(status, `cutting… ${fmt(r.done_s, 1)} of ${fmt(r.seconds, 1)} s`);
+        else if (r.state === "error") say(status, r.error, true);
+        else status.replaceChildren(el("a", { href: r.url, download: r.name, class: "mt-reel-file", text: `Download reel (${fmt(r.seconds, 1)} s)` }));
+        return r.state === "running";
+      };
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          let r = await postJSON("/mediatag/api/reels", { asset, group: row.dataset.group, tag: row.dataset.tag });
+          while (show(r)) {
+            await new Promise((ok) => setTimeout(ok, 500));
+            r = await getJSON(`/mediatag/api/reels/${r.key}`);
+          }
+        } catch (e) { say(status, e.message, true); } finally { button.disabled = false; }
+      });
+    }
+  }
 
   document.addEventListener("DOMContentLoaded", () => {
     const main = $("#mt-main");
