@@ -336,7 +336,8 @@ threshold: 0 to 1 (default NULL: the tag''s threshold)
 n: the most rows per side (default 24)
 seed: makes the pick repeatable (default NULL: a new pick every call)
 Returns: side (positive | negative), keyframe_id, asset_id, video_id, shot_id, keyframe_index, keyframe_time_ms,
-  path, score, decision; from the dataset''s random sample plus, unless negatives, the HNSW neighbourhood.';
+  path, score, decision, shot_start_ms, shot_end_ms (the keyframe''s shot''s time range; NULL for images); from the
+  dataset''s random sample plus, unless negatives, the HNSW neighbourhood.';
 
 COMMENT ON FUNCTION mediatag.preview_transcripts(text, text, text, real, integer, text) IS
 'Transcript segments of the training dataset scored by a tag''s draft transcript classifier. Viewers.

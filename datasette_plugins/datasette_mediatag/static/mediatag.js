@@ -165,6 +165,62 @@
     });
   };
 
+  // Video Shots: a shot's tile plays its time range (a media fragment, #t=start,end: the browser stops at the end)
+  // in place of its best keyframe while the pointer is over it, or from its ▶ button (keyboard and touch).
+  const clock = (v) => `${Math.floor(v / 60000)}:${String(Math.floor(v / 1000) % 60).padStart(2, "0")}.${Math.floor(v % 1000 / 100)}`;
+  function shotButton(r) {
+    return el("button", { type: "button", class: "mt-shot-play", "aria-label": `Play shot ${clock(r.shot_start_ms)}–${clock(r.shot_end_ms)}`,
+                          dataset: { asset: String(r.asset_id), startMs: String(r.shot_start_ms), endMs: String(r.shot_end_ms) },
+                          text: `▶ ${clock(r.shot_start_ms)}–${clock(r.shot_end_ms)}` });
+  }
+  function playShot(li) {
+    const b = $(".mt-shot-play", li);
+    if (!b) return;
+    const start = Number(b.dataset.startMs) / 1000, end = Number(b.dataset.endMs) / 1000;
+    let v = $("video.mt-shot-video", li);
+    if (!v) {
+      v = el("video", { class: "mt-shot-video", muted: true, playsinline: true, preload: "auto", width: 320, height: 240,
+                        src: `/mediatag/video/${b.dataset.asset}#t=${start.toFixed(3)},${end.toFixed(3)}`, "aria-label": b.getAttribute("aria-label") });
+      v.muted = true;
+      // timeupdate comes every ~250 ms: each painted frame checks, so the shot stops at its own end, not the next's.
+      const stopAtEnd = () => {
+        if (v.paused) return;  // (once paused, the seek to the end below must not start this again)
+        if (v.currentTime >= end) { v.pause(); v.currentTime = end; } else requestAnimationFrame(stopAtEnd);
+      };
+      v.addEventListener("playing", () => requestAnimationFrame(stopAtEnd));
+      v.addEventListener("timeupdate", stopAtEnd);
+      const img = $("img", li);
+      if (img) { img.hidden = true; img.after(v); } else li.prepend(v);
+    } else if (v.currentTime >= end - 0.05 || v.currentTime < start) {
+      v.currentTime = start;
+    }
+    v.play().catch(() => { /* a pointer that left at once: nothing to play */ });
+  }
+  function stopShot(li) {
+    const v = $("video.mt-shot-video", li);
+    if (!v) return;
+    v.pause();
+    v.remove();
+    const img = $("img", li);
+    if (img) img.hidden = false;
+  }
+  function wireShotPlayback(root) {
+    root.addEventListener("click", (e) => {
+      const b = e.target.closest && e.target.closest(".mt-shot-play");
+      if (!b) return;
+      e.preventDefault(); e.stopPropagation();  // not a click on the tile: that selects it for labeling
+      playShot(b.closest(".mt-tile"));
+    }, true);
+    root.addEventListener("pointerover", (e) => {
+      const li = e.target.closest && e.target.closest(".mt-tile");
+      if (li && !li.contains(e.relatedTarget)) playShot(li);
+    });
+    root.addEventListener("pointerout", (e) => {
+      const li = e.target.closest && e.target.closest(".mt-tile");
+      if (li && !li.contains(e.relatedTarget)) stopShot(li);
+    });
+  }
+
   pages.tag = () => {
     const cfg = config();
     const slider = $("#threshold");
@@ -174,6 +230,7 @@
     let kind = cfg.kind || "compare";
     let controller = null;
     window.mtRedraws = [];
+    if (level === "shot") wireShotPlayback(preview);
     preview.dataset.threshold = Number(cfg.threshold).toFixed(2);
     preview.dataset.ready = "1";
 
@@ -183,7 +240,11 @@
         wrap.hidden = (kind === "positives" && side === "negative") || (kind === "negatives" && side === "positive");
         const grid = $(`.mt-grid[data-side=${side}]`, wrap);
         const tiles = rows.filter((r) => r.side === side)
-          .map((r) => tile(r.keyframe_id, `score ${fmt(r.score)}`, { score: String(r.score) }, { select: cfg.can_edit, asset: r.asset_id }));
+          .map((r) => {
+            const li = tile(r.keyframe_id, `score ${fmt(r.score)}`, { score: String(r.score) }, { select: cfg.can_edit, asset: r.asset_id });
+            if (level === "shot" && r.shot_start_ms !== null) $(".mt-cap", li).append(" · ", shotButton(r));
+            return li;
+          });
         grid.replaceChildren(...tiles);
       }
       updateCount();
@@ -201,6 +262,11 @@
 
     async function redraw(t0) {
       const thr = Number(slider.value);
+      if (level === "stratified") {  // the buckets stay; the threshold only says yes or no of each keyframe
+        for (const li of $$(".mt-tile[data-score]", preview)) $("[data-field=decision]", li).textContent = Number(li.dataset.score) >= thr ? "yes" : "no";
+        preview.dataset.threshold = thr.toFixed(2);
+        return;
+      }
       if (controller) controller.abort();
       controller = new AbortController();
       const params = { group: cfg.group, tag: cfg.tag, level, kind, threshold: thr.toFixed(2), sort: cfg.sort || "score" };
