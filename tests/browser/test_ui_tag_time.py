@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+import pytest
 from playwright.sync_api import expect
 
 from ..conftest import unique
-from ..test_segments import make_red_group
+from ..test_segments import TRUTH, make_red_group
 from .test_ui import set_range
 from .test_ui_player import _webm
 
@@ -111,3 +112,58 @@ def test_stratified_tab_after_publish(editor, viewer, client, conn, db_url, medi
     assert editor.get_by_role("link", name="Stratified").count() == 0
     editor.goto(_tag_url(draft, "blue", tab="stratified"))
     expect(editor.locator("#stratified-unavailable")).to_contain_text("has not been scored")
+
+
+def test_shot_level_evaluation_in_the_ui(editor, viewer, client, conn, db_url, media_dir, tmp_path):
+    """An editor starts a shot-level evaluation from the tag page, plays a shot from its item, judges every shot and
+    saves the suggested threshold: dt_<group>_shot gets it, the keyframes keep theirs; a viewer may only look."""
+    ds, group, slug = make_red_group(client, conn, db_url, media_dir, _webm(tmp_path))
+    shots = _shots(conn, ds)
+    kf_threshold = client.group_overview(group)[0]["threshold"]
+    editor.goto(_tag_url(group, "red"))
+    editor.get_by_label("Sample size").fill("10")
+    editor.get_by_label("Items", exact=True).select_option("shot")
+    editor.get_by_role("button", name="Start an evaluation").click()
+    editor.wait_for_url("**/mediatag/evaluation?id=*")
+    expect(editor.locator("#eval-level")).to_have_text("at shot level")
+    items = editor.locator("#eval-items .mt-tile")
+    expect(items).to_have_count(len(shots))
+    ranges = {}
+    for i in range(items.count()):
+        b = items.nth(i).locator(".mt-shot-play")
+        ranges[int(items.nth(i).get_attribute("data-kf"))] = (
+            int(b.get_attribute("data-start-ms")),
+            int(b.get_attribute("data-end-ms")),
+        )
+    assert set(ranges.values()) == shots
+    first = items.first
+    first.locator(".mt-shot-play").click()
+    editor.wait_for_function(PLAYED, arg=first.element_handle(), timeout=30_000)
+
+    red = {kf for kf, (a, _) in ranges.items() if any(a0 <= a < b0 for a0, b0 in TRUTH)}
+    assert len(red) == len(TRUTH)
+    for value, button in [(True, "Tag applies (y)"), (False, "Does not apply (n)")]:
+        for i in range(items.count()):
+            if (int(items.nth(i).get_attribute("data-kf")) in red) is value:
+                items.nth(i).get_by_role("checkbox").check()
+        editor.get_by_role("button", name=button).click()
+        expect(editor.locator("#selected-count")).to_have_text("0 selected")
+    expect(editor.locator("#eval-progress [data-field=judged]")).to_have_text(str(len(shots)))
+    expect(editor.locator("#chart polyline")).to_have_count(5, timeout=30_000)
+    eid = int(editor.url.split("id=")[1].split("&")[0])
+
+    viewer.goto(f"/mediatag/evaluation?id={eid}")
+    expect(viewer.locator("#eval-level")).to_have_text("at shot level")
+    assert viewer.locator("#apply-save").count() == 0 and viewer.locator("#truth-yes").count() == 0
+
+    editor.get_by_role("button", name="Apply and save").click()
+    editor.wait_for_url("**/mediatag/tag?*")
+    saved = conn.execute(
+        "SELECT saved_threshold FROM mediatag.evaluation WHERE id = %s AND level = 'shot'", (eid,)
+    ).fetchone()[0]
+    thresholds = conn.execute(
+        f'SELECT DISTINCT threshold FROM mediatag_data."dt_{slug}_shot" WHERE tag = %s', ("red",)
+    ).fetchall()
+    assert [t[0] for t in thresholds] == [pytest.approx(saved)]
+    assert client.group_overview(group)[0]["threshold"] == pytest.approx(kf_threshold)
+    expect(editor.locator("#evaluation-list")).to_contain_text("(shots)")

@@ -442,6 +442,7 @@
   pages.evaluation = () => {
     const cfg = config();
     const e = cfg.evaluation;
+    if (cfg.level === "shot" && $("#eval-items")) wireShotPlayback($("#eval-items"));
     const slider = $("#eval-threshold");
     const input = $("#eval-threshold-input");
     const metricSel = $("#metric");
