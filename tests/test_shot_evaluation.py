@@ -4,13 +4,20 @@ dt_<group>_shot decides with, while keyframes and segments keep theirs. As an ed
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
+from PIL import Image, ImageStat
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from mediatag import Client
+from mediatag.llm.config import LLMConfig
+from mediatag.llm.ground_truth import run_ground_truth
 
 from .conftest import unique
+from .llm_server import FakeLLM, completion, image_of
 from .mediafactory import video_with_cuts
 from .test_segments import CLIPS, TRUTH, make_red_group
 
@@ -115,3 +122,31 @@ def test_shot_level_needs_videos_and_a_known_level(client, coco_dataset):
     with pytest.raises(Exception, match="has no video shots to evaluate"):
         client.start_evaluation(group, "person", size=10, level="shot")
     assert client.evaluation_summary(client.start_evaluation(group, "person", size=10))[0]["level"] == "keyframe"
+
+
+def _red_judge(request: dict, n: int):
+    """A vision model that says the tag applies where the image it is shown is mostly red."""
+    img = Image.open(io.BytesIO(image_of(request) or b"")).convert("RGB")
+    r, g, b = ImageStat.Stat(img).mean
+    return completion(json.dumps({"applies": r > 150 and g < 80 and b < 80, "confidence": 0.9, "reason": "colour"}))
+
+
+def test_shot_level_ground_truth_from_the_vision_model(client, conn, db_url, media_dir, tmp_path):
+    """The configured vision model judges shot items as it judges keyframes: shown the shot's best keyframe."""
+    ds, group, _ = make_red_group(client, conn, db_url, media_dir, video_with_cuts(tmp_path / "r.mp4", CLIPS))
+    eid = client.start_evaluation(group, "red", size=10, level="shot")
+    fake = FakeLLM()
+    fake.behaviour = _red_judge
+    try:
+        cfg = LLMConfig(url=fake.url, model="fake-llm", vlm_model="fake-vlm", timeout_s=5.0, concurrency=2,
+                        max_retries=2, backoff_s=0.01, max_backoff_s=0.05, breaker=3)  # fmt: skip
+        stats = run_ground_truth(conn, eid, cfg)
+    finally:
+        fake.close()
+    items = client.evaluation_items(eid)
+    assert stats["answered"] == len(items) == len(CLIPS) and len(fake.requests) == len(CLIPS)
+    assert {i["shot_id"]: (i["truth"], i["truth_source"]) for i in items} == {
+        i["shot_id"]: (_is_red(i["shot_start_ms"]), "llm") for i in items
+    }
+    m = client.evaluation_metrics(eid, weighted=False)
+    assert m[0]["tp"] == len(TRUTH) and m[0]["tp"] + m[0]["fp"] == len(CLIPS)
