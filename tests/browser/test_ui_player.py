@@ -94,7 +94,8 @@ def test_score_timeline_exports_and_reel(editor, viewer, ui_url, client, conn, d
     box = chart.bounding_box()
     chart.click(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
     assert abs(_current_ms(editor, 9000) - 9000) < 50
-    editor.locator("#asset-time").screenshot(path=str(SCREENSHOTS / "asset_score_timeline.jpg"), type="jpeg", quality=80)
+    shot = SCREENSHOTS / "asset_score_timeline.jpg"
+    editor.locator("#asset-time").screenshot(path=str(shot), type="jpeg", quality=80)
 
     row = editor.locator('#asset-exports tr[data-tag="red"]')
     for fmt, adapter in (("edl", "cmx_3600"), ("otio", "otio_json"), ("csv", None)):
