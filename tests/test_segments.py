@@ -156,27 +156,31 @@ def test_export_and_reel_commands(red_group, client, db_url, monkeypatch):
     assert abs(float(_ffprobe(capped)["format"]["duration"]) - 3) <= 2 / 25 + 1e-3
 
 
-def test_export_segments_in_sql(red_group, client, conn):
-    """The same renderer in SQL: text formats anywhere; timeline formats where the server's Python has OTIO."""
+def test_export_segments_in_sql(red_group, client, conn, logins):
+    """The same renderer in SQL, as a viewer: text formats, and EDL/OTIO/FCP XML through the OpenTimelineIO that
+    `make -C sql install` puts beside the extension's Python, read back frame by frame."""
     ds, group, _, _ = red_group
     client.call("set_segment_options", tag_group=group, tag="red", max_gap_ms=500)
     rows = client.rows("tag_segments", dataset=ds, tag_group=group, tag="red")
+    want = [frames(r)[1:] for r in rows]
+    assert len(want) == 3
 
-    def export(fmt: str) -> str:
-        q = "SELECT mediatag.export_segments(dataset => %s, tag_group => %s, tag => %s, format => %s)"
-        return conn.execute(q, (ds, group, "red", fmt)).fetchone()[0]
+    with psycopg.connect(logins["viewer"], autocommit=True) as viewer:
 
-    assert export("csv") == render(rows, "csv", "red")
-    assert export("vtt") == render(rows, "vtt", "red") and export("srt").count(" --> ") == 3
-    with pytest.raises(psycopg.errors.InvalidParameterValue):
-        export("avi")
-    conn.rollback()
-    try:
-        otio_text = export("otio")
-    except psycopg.errors.FeatureNotSupported as e:  # the server's Python has no OpenTimelineIO
-        assert "OpenTimelineIO" in str(e)
-        conn.rollback()
-    else:
-        clips = otio.adapters.read_from_string(otio_text, "otio_json").find_clips()
-        got = [(round(c.source_range.start_time.value), round(c.source_range.duration.value)) for c in clips]
-        assert got == [frames(r)[1:] for r in rows]
+        def export(fmt: str) -> str:
+            q = "SELECT mediatag.export_segments(dataset => %s, tag_group => %s, tag => %s, format => %s)"
+            return viewer.execute(q, (ds, group, "red", fmt)).fetchone()[0]
+
+        assert export("csv") == render(rows, "csv", "red")
+        assert export("vtt") == render(rows, "vtt", "red") and export("srt").count(" --> ") == 3
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown export format 'avi'"):
+            export("avi")
+        for fmt, adapter in (("otio", "otio_json"), ("edl", "cmx_3600"), ("fcpxml", "fcp_xml")):
+            tl = otio.adapters.read_from_string(export(fmt), adapter, **({"rate": 25} if fmt == "edl" else {}))
+            clips = tl.find_clips()
+            got = [(round(c.source_range.start_time.rescaled_to(25).value),
+                    round(c.source_range.duration.rescaled_to(25).value)) for c in clips]  # fmt: skip
+            assert got == want, fmt
+            if fmt == "otio":
+                assert [c.media_reference.target_url.rsplit("/", 1)[-1] for c in clips] == ["reds.mp4"] * 3
+        assert export("otio") == render(rows, "otio", "red")  # the server writes what the client would

@@ -12,6 +12,7 @@ from datasette import hookimpl
 
 from . import (
     access,
+    asset_time,
     concept_uploads,
     concepts,
     csrf_multipart,
@@ -45,6 +46,7 @@ PAGES = (
     concept_uploads,
     video,
     people,
+    asset_time,
 )
 ROUTES = [route for page in PAGES for route in page.ROUTES]
 

@@ -39,6 +39,7 @@ def make_datasette(
     query_url: str | None = None,
     allowed_hosts: list[str] | None = None,
     read_url: str | None = None,
+    reel_dir: str | None = None,
 ):
     """A Datasette whose /mediatag/ pages talk to PostgreSQL; `local_url` lets visitors without a login act as it
     (never a superuser), `query_url` is the mediatag_query login the Query page runs as.
@@ -47,7 +48,8 @@ def make_datasette(
     read from it as their own login (sessions.py); give a `query_url` on the replica too to run the Query page there.
 
     `upload_dir` holds uploaded example images; it must lie under the embedding service's media roots.
-    `allowed_hosts` are the Host names served besides the address the connection reached (see hosts.py)."""
+    `allowed_hosts` are the Host names served besides the address the connection reached (see hosts.py).
+    `reel_dir` caches the reels the asset page cuts (default: beside the thumbnails' cache)."""
     from datasette.app import Datasette
 
     register_plugin()
@@ -59,6 +61,7 @@ def make_datasette(
         "upload_dir": upload_dir,
         "allowed_hosts": allowed_hosts,
         "read_url": read_url,
+        "reel_dir": reel_dir,
     }
     return Datasette(
         metadata={"title": "mediatag", "plugins": {PLUGIN: {k: v for k, v in cfg.items() if v}}},

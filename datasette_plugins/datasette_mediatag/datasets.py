@@ -88,6 +88,7 @@ async def asset_page(datasette: Datasette, request: Request, sess: Session) -> R
     if detail["kind"] == "video" and "asset_segments" in await sess.functions():
         ctx["segments"] = await call(sess, "asset_segments", asset=asset)
     ctx |= await faceboxes.asset_faces(sess, detail["dataset"], asset, _image_file)
+    ctx["has_timeline"] = "asset_score_timeline" in await sess.functions()
     return await render(datasette, request, "mediatag_asset.html", ctx)
 
 

@@ -41,6 +41,7 @@ async def evaluation_start(datasette: Datasette, request: Request, sess: Session
         tag_group=form.get("group") or "",
         tag=form.get("tag") or "",
         size=int(form.get("size") or 400),
+        level=form.get("level") or "keyframe",
     )
     return Response.redirect(url("/mediatag/evaluation", id=e))
 

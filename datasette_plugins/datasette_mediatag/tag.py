@@ -10,6 +10,7 @@ from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
 from .base import (
+    SQLError,
     UIError,
     by_name,
     call,
@@ -25,7 +26,8 @@ from .params import arg, float_arg, ids, json_body, need, text, whole
 from .sessions import Session
 
 PREVIEW_N = 24
-TABS = ("keyframe", "shot", "transcript")
+TABS = ("keyframe", "shot", "transcript", "stratified")
+STRATIFIED_PER_BUCKET = 10  # keyframes per 0.1-wide score bucket of the scored training dataset
 PROMPT_ACTIONS = {"add": "add_prompt", "edit": "edit_prompt", "remove": "remove_prompt"}
 
 
@@ -57,6 +59,21 @@ async def _preview(
     )
 
 
+async def _stratified(sess: Session, group: str, tag: str) -> tuple[list[tuple[str, list[dict]]], str | None]:
+    """After publish: the scored training dataset's keyframes, STRATIFIED_PER_BUCKET per score bucket, highest
+    bucket first; before its scoring, no rows and the database's reason."""
+    try:
+        rows = await call(sess, "stratified_preview", tag_group=group, tag=tag, per_bucket=STRATIFIED_PER_BUCKET)
+    except SQLError as e:
+        if e.status == 403:
+            raise
+        return [], e.text()
+    by_bucket: dict[str, list[dict]] = {}
+    for r in rows:
+        by_bucket.setdefault(f"{r['bucket_low']:.1f}–{r['bucket_high']:.1f}", []).append(r)
+    return sorted(by_bucket.items(), reverse=True), None
+
+
 def _ms_since(t0: float) -> float:
     return round((time.perf_counter() - t0) * 1000, 1)
 
@@ -66,7 +83,7 @@ async def tag_page(datasette: Datasette, request: Request, sess: Session) -> Res
     group, tag = arg(request, "group"), arg(request, "tag")
     tab = request.args.get("tab") or "keyframe"
     if tab not in TABS:
-        raise UIError(f"unknown tab {tab!r}: use keyframe, shot or transcript")
+        raise UIError(f"unknown tab {tab!r}: use keyframe, shot, transcript or stratified")
     kind = request.args.get("kind") or ("positives" if tab == "transcript" else "compare")
     sort = request.args.get("sort") or "score"
     t0 = time.perf_counter()
@@ -75,7 +92,8 @@ async def tag_page(datasette: Datasette, request: Request, sess: Session) -> Res
         raise UIError(f'unknown tag "{tag}" in group "{group}"', status=404)
     threshold = float_arg(request, "threshold")
     thr = row["threshold"] if threshold is None else threshold
-    rows = await _preview(sess, group, tag, tab, kind, thr, sort)
+    rows = [] if tab == "stratified" else await _preview(sess, group, tag, tab, kind, thr, sort)
+    buckets, not_scored = await _stratified(sess, group, tag) if tab == "stratified" else ([], None)
     evaluations = await call(sess, "list_evaluations", tag_group=group, tag=tag)
     # The training dataset: the header's search box searches it, and without videos there are no shots or
     # transcripts to preview.
@@ -91,6 +109,10 @@ async def tag_page(datasette: Datasette, request: Request, sess: Session) -> Res
         "sort": sort,
         "threshold": thr,
         "samples": [] if tab == "transcript" else rows,
+        "buckets": buckets,
+        "not_scored": not_scored,
+        "per_bucket": STRATIFIED_PER_BUCKET,
+        "published": bool(info and info["published_version"]),
         "transcripts": rows if tab == "transcript" else [],
         "evaluations": evaluations,
         "has_suggest": "suggest_prompts" in await sess.functions(),

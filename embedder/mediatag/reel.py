@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,20 +86,27 @@ def can_copy(cuts: Sequence[Cut]) -> bool:
     return all(any(abs(k - c.start_s) <= KEYFRAME_SLACK_S for k in keys[c.path]) for c in cuts)
 
 
-def _ffmpeg(cmd: list[str], seconds: float, progress: bool) -> None:
-    """Run ffmpeg with a progress bar over the output's seconds (from its -progress key=value lines)."""
+Progress = Callable[[float], None]  # told the seconds of output written so far
+
+
+def _ffmpeg(cmd: list[str], seconds: float, progress: bool, on_progress: Progress | None = None) -> None:
+    """Run ffmpeg with a progress bar over the output's seconds (from its -progress key=value lines); `on_progress`
+    is told them too (the web UI's reel shows its own bar)."""
     with tqdm(total=round(seconds, 2), desc="reel", unit="s", disable=not progress) as bar:
         argv = [*cmd, "-progress", "pipe:1", "-nostats"]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for line in proc.stdout or ():
             if line.startswith("out_time_us=") and line.strip()[12:].isdigit():
-                bar.update(round(min(int(line.strip()[12:]) / 1e6, seconds) - bar.n, 2))
+                done = min(int(line.strip()[12:]) / 1e6, seconds)
+                bar.update(round(done - bar.n, 2))
+                if on_progress:
+                    on_progress(done)
         err = proc.stderr.read() if proc.stderr else ""
         if proc.wait() != 0:
             raise RuntimeError(f"ffmpeg failed: {err.strip()[-2000:]}")
 
 
-def _copy_join(cuts: Sequence[Cut], out: Path, seconds: float, progress: bool) -> None:
+def _copy_join(cuts: Sequence[Cut], out: Path, seconds: float, progress: bool, on_progress: Progress | None) -> None:
     """Stream copy: each cut copied from its keyframe on, then the pieces joined by the concat demuxer."""
     with tempfile.TemporaryDirectory(prefix="mediatag-reel-") as tmp:
         pieces = []
@@ -115,10 +122,12 @@ def _copy_join(cuts: Sequence[Cut], out: Path, seconds: float, progress: bool) -
         listing = Path(tmp) / "pieces.txt"
         listing.write_text("".join(f"file '{p}'\n" for p in pieces))
         join = ["ffmpeg", "-v", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy"]
-        _ffmpeg([*join, str(out)], seconds, progress)
+        _ffmpeg([*join, str(out)], seconds, progress, on_progress)
 
 
-def _reencode_join(cuts: Sequence[Cut], out: Path, seconds: float, progress: bool) -> None:
+def _reencode_join(
+    cuts: Sequence[Cut], out: Path, seconds: float, progress: bool, on_progress: Progress | None
+) -> None:
     """Re-encode: one ffmpeg run, each cut an input with an accurate seek, joined by the concat filter, so the
     output's timestamps are continuous (joining separately encoded pieces leaves encoder delay at every join)."""
     audio = all(_video_signature(p)[-1] for p in {c.path for c in cuts})
@@ -128,7 +137,7 @@ def _reencode_join(cuts: Sequence[Cut], out: Path, seconds: float, progress: boo
     codecs = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"]
     codecs += ["-map", "[a]", "-c:a", "aac", "-ar", "48000", "-ac", "2"] if audio else ["-an"]
     _ffmpeg(["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[v]", *codecs, str(out)],
-            seconds, progress)  # fmt: skip
+            seconds, progress, on_progress)  # fmt: skip
 
 
 def make_reel(
@@ -139,15 +148,16 @@ def make_reel(
     max_seconds: float | None = None,
     progress: bool = True,
     reencode: bool = False,
+    on_progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Cut and join (`reencode`: even where stream copy would do); returns what was done: cuts, mode (copy |
-    reencode), seconds of output."""
+    """Cut and join (`reencode`: even where stream copy would do; `on_progress`: told the seconds written); returns
+    what was done: cuts, mode (copy | reencode), seconds of output."""
     cuts = plan_cuts(segments, padding_ms, max_seconds)
     if not cuts:
         raise ValueError("no segments to put in a reel")
     copy = not reencode and can_copy(cuts)
     seconds = sum(c.end_s - c.start_s for c in cuts)
-    (_copy_join if copy else _reencode_join)(cuts, out, seconds, progress)
+    (_copy_join if copy else _reencode_join)(cuts, out, seconds, progress, on_progress)
     return {
         "cuts": len(cuts),
         "mode": "copy" if copy else "reencode",

@@ -13,6 +13,15 @@ class AppearancesRow(TypedDict):
     end_ms: int
     faces: int
 
+class AssetScoreTimelineRow(TypedDict):
+    tag: str
+    level: str
+    start_ms: int
+    end_ms: int
+    score: float
+    threshold: float
+    threshold_decision: bool
+
 class AssetScoresRow(TypedDict):
     kind: str
     tag_group: str
@@ -117,6 +126,9 @@ class EvaluationItemsRow(TypedDict):
     truth: bool
     truth_source: str
     removed: bool
+    asset_id: int
+    shot_start_ms: int
+    shot_end_ms: int
 
 class EvaluationMetricsRow(TypedDict):
     threshold: float
@@ -158,6 +170,7 @@ class EvaluationSummaryRow(TypedDict):
     saved_threshold: float
     saved_metric: str
     created_at: datetime
+    level: str
 
 class EvaluationWeightsRow(TypedDict):
     keyframe_id: int
@@ -267,6 +280,7 @@ class ListEvaluationsRow(TypedDict):
     judged: int
     saved_threshold: float
     created_at: datetime
+    level: str
 
 class ListTagGroupsRow(TypedDict):
     name: str
@@ -308,6 +322,8 @@ class PreviewRow(TypedDict):
     path: str
     score: float
     decision: bool
+    shot_start_ms: int
+    shot_end_ms: int
 
 class PreviewTranscriptsRow(TypedDict):
     segment_id: int
@@ -568,6 +584,17 @@ class SqlFunctions:
           keyframes, transcript.
 
         SQL: mediatag.asset_detail(asset bigint) RETURNS jsonb
+        """
+    def asset_score_timeline(self, asset: int, tag_group: str) -> list[AssetScoreTimelineRow]:
+        """One video's scores against time under a tag group: every keyframe's and every shot's, with the threshold in
+          force. Viewers who can read the dataset.
+        asset: the asset (video) id
+        tag_group: the group's name, scored on the asset's dataset
+        Returns: one row per tag and keyframe or shot, by tag, level and time: tag, level (keyframe | shot), start_ms,
+          end_ms (a keyframe: its time twice), score, threshold (a shot's: the shot threshold), threshold_decision.
+
+        SQL: mediatag.asset_score_timeline(asset bigint, tag_group text) RETURNS TABLE(tag text, level text, start_ms
+          integer, end_ms integer, score real, threshold real, threshold_decision boolean)
         """
     def asset_scores(self, asset: int) -> list[AssetScoresRow]:
         """How one asset scores under each tag and concept the caller sees on its dataset (a video: its best keyframe).
@@ -872,13 +899,14 @@ class SqlFunctions:
         """The items of an evaluation, with score, bucket and ground truth. Viewers who can read its dataset.
         evaluation_id: the evaluation's id
         include_removed: also the items removed as judged wrong (default false)
-        Returns: keyframe_id, shot_id, path, keyframe_time_ms, score, bucket (0 to 9), truth, truth_source (person |
-          llm),
-          removed.
+        Returns: keyframe_id (a shot-level item: the shot's best keyframe), shot_id, path, keyframe_time_ms, score,
+          bucket
+          (0 to 9), truth, truth_source (person | llm), removed, asset_id, shot_start_ms, shot_end_ms.
 
         SQL: mediatag.evaluation_items(evaluation_id bigint, include_removed boolean DEFAULT false) RETURNS
           TABLE(keyframe_id bigint, shot_id bigint, path text, keyframe_time_ms integer, score real, bucket integer,
-          truth boolean, truth_source text, removed boolean)
+          truth boolean, truth_source text, removed boolean, asset_id bigint, shot_start_ms integer, shot_end_ms
+          integer)
         """
     def evaluation_metrics(self, evaluation_id: int, weighted: bool | None = ...) -> list[EvaluationMetricsRow]:
         """Precision, recall, F1, F0.5 and accuracy of an evaluation at thresholds 0.00 to 1.00. Viewers who can read
@@ -906,12 +934,13 @@ class SqlFunctions:
         """An evaluation's header: its group, tag, dataset, thresholds and how much is judged. Viewers who can read its
           dataset.
         evaluation_id: the evaluation's id
-        Returns: evaluation_id, tag_group, tag, dataset, threshold (the tag's now), threshold_at_start, items, judged,
-          removed, saved_threshold, saved_metric, created_at.
+        Returns: evaluation_id, tag_group, tag, dataset, threshold (in force now on the dataset, at the evaluation's
+          level), threshold_at_start, items, judged, removed, saved_threshold, saved_metric, created_at, level (keyframe
+            | shot).
 
         SQL: mediatag.evaluation_summary(evaluation_id bigint) RETURNS TABLE(evaluation_id bigint, tag_group text, tag
           text, dataset text, threshold real, threshold_at_start real, items bigint, judged bigint, removed bigint,
-          saved_threshold real, saved_metric text, created_at timestamp with time zone)
+          saved_threshold real, saved_metric text, created_at timestamp with time zone, level text)
         """
     def evaluation_weights(self, evaluation_id: int) -> list[EvaluationWeightsRow]:
         """The judged, kept items of an evaluation with their Horvitz-Thompson weights. Viewers who can read its
@@ -936,8 +965,8 @@ class SqlFunctions:
         dataset: the dataset's name (with tag_group and tag)
         tag_group: the group's name
         tag: the tag's name
-        format: csv, json, srt, vtt, or edl, otio, fcpxml (these three need OpenTimelineIO in the server's Python)
-          (default csv)
+        format: csv, json, srt, vtt, edl, otio or fcpxml (these three through the OpenTimelineIO that make -C sql
+          install puts beside the extension) (default csv)
         concept: a concept's segments instead of a tag's (default NULL)
         Returns: the file's text (CSV and JSON: path, asset_id, start_ms, end_ms, peak_score, mean_score, keyframes,
           sources, fps).
@@ -1167,10 +1196,10 @@ class SqlFunctions:
         """Lists a tag's evaluations, newest first. Viewers.
         tag_group: the group's name (case-insensitive)
         tag: the tag's name (case-insensitive)
-        Returns: evaluation_id, dataset, items, judged, saved_threshold, created_at.
+        Returns: evaluation_id, dataset, items, judged, saved_threshold, created_at, level (keyframe | shot).
 
         SQL: mediatag.list_evaluations(tag_group text, tag text) RETURNS TABLE(evaluation_id bigint, dataset text, items
-          bigint, judged bigint, saved_threshold real, created_at timestamp with time zone)
+          bigint, judged bigint, saved_threshold real, created_at timestamp with time zone, level text)
         """
     def list_tag_groups(self, dataset: str | None = ...) -> list[ListTagGroupsRow]:
         """Lists the tag groups the caller can see, with one dataset's use of each. Viewers.
@@ -1245,12 +1274,15 @@ class SqlFunctions:
         n: the most rows per side (default 24)
         seed: makes the pick repeatable (default NULL: a new pick every call)
         Returns: side (positive | negative), keyframe_id, asset_id, video_id, shot_id, keyframe_index, keyframe_time_ms,
-          path, score, decision; from the dataset's random sample plus, unless negatives, the HNSW neighbourhood.
+          path, score, decision, shot_start_ms, shot_end_ms (the keyframe's shot's time range; NULL for images); from
+            the
+          dataset's random sample plus, unless negatives, the HNSW neighbourhood.
 
         SQL: mediatag.preview(tag_group text, tag text, kind text DEFAULT 'compare'::text, level text DEFAULT
           'keyframe'::text, threshold real DEFAULT NULL::real, n integer DEFAULT 24, seed integer DEFAULT NULL::integer)
           RETURNS TABLE(side text, keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_index
-          integer, keyframe_time_ms integer, path text, score real, decision boolean)
+          integer, keyframe_time_ms integer, path text, score real, decision boolean, shot_start_ms integer, shot_end_ms
+          integer)
         """
     def preview_transcripts(
         self,
@@ -1421,7 +1453,9 @@ class SqlFunctions:
         metric: without a threshold, the metric whose best threshold is saved: f1, f05, precision, recall or accuracy
           (default f1)
         threshold: a threshold of your own, 0 to 1, recorded as manual (default NULL: the suggested one)
-        Returns: the threshold saved: the tag's own on its training dataset, that dataset's on another.
+        Returns: the threshold saved: the tag's own on its training dataset, that dataset's on another; a shot-level
+          evaluation's saves the shots' threshold on its dataset (threshold_decision of dt_<group>_shot) and nothing
+            else.
 
         SQL: mediatag.save_threshold(evaluation_id bigint, metric text DEFAULT 'f1'::text, threshold real DEFAULT
           NULL::real) RETURNS real
@@ -1731,7 +1765,13 @@ class SqlFunctions:
         SQL: mediatag.split_person(person bigint, faces bigint[], name text DEFAULT NULL::text) RETURNS bigint
         """
     def start_evaluation(
-        self, tag_group: str, tag: str, dataset: str | None = ..., size: int | None = ..., seed: int | None = ...
+        self,
+        tag_group: str,
+        tag: str,
+        dataset: str | None = ...,
+        size: int | None = ...,
+        seed: int | None = ...,
+        level: str | None = ...,
     ) -> int:
         """Starts an evaluation of a tag: a sample stratified by 0.1-wide score buckets, to judge. Editors of the
           dataset.
@@ -1740,10 +1780,12 @@ class SqlFunctions:
         dataset: the training dataset or one the group is scored on (default NULL: the training dataset)
         size: the number of items, 10 to 5000 (default 400)
         seed: makes the draw repeatable (default 0)
+        level: keyframe (items are keyframes, dt_<group>_visual) or shot (items are video shots, each judged as its best
+          keyframe; its threshold is dt_<group>_shot's) (default keyframe)
         Returns: the evaluation id; it evaluates the classifier of the scored version (before any scoring, the draft).
 
         SQL: mediatag.start_evaluation(tag_group text, tag text, dataset text DEFAULT NULL::text, size integer DEFAULT
-          400, seed integer DEFAULT 0) RETURNS bigint
+          400, seed integer DEFAULT 0, level text DEFAULT 'keyframe'::text) RETURNS bigint
         """
     def stratified_preview(
         self, tag_group: str, tag: str, dataset: str | None = ..., per_bucket: int | None = ..., seed: int | None = ...

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 FORMATS = ("csv", "json", "edl", "otio", "fcpxml", "srt", "vtt")
+TIMELINE_FORMATS = ("edl", "otio", "fcpxml")  # written by OpenTimelineIO
 DEFAULT_FPS = 25.0  # a video whose probe gave no rate (never the case for ingested videos, which store it)
 COLUMNS = ("path", "asset_id", "start_ms", "end_ms", "peak_score", "mean_score", "keyframes", "sources", "fps")
 

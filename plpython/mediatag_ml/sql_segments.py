@@ -3,9 +3,15 @@ functions as the caller, rendered by segment_export (the same module the CLI use
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from . import segment_export
+
+# OpenTimelineIO and its adapters as `make -C sql install` puts them for PL/Python (sql/Makefile,
+# install-python-deps): beside the versioned packages, <extension>/mediatag_python/vendor.
+VENDOR = str(Path(__file__).resolve().parents[2] / "vendor")
 
 HINT_OTIO = (
     "EDL, OTIO and FCP XML need opentimelineio, otio-cmx3600-adapter and otio-fcp-adapter importable by the server's "
@@ -26,6 +32,8 @@ def export(
     else:
         plan = plpy.prepare("SELECT * FROM mediatag.tag_segments($1, $2, $3)", ["text", "text", "text"])
         rows, name = plpy.execute(plan, [dataset, tag_group, tag]), tag
+    if fmt in segment_export.TIMELINE_FORMATS and VENDOR not in sys.path:
+        sys.path.insert(0, VENDOR)  # before the first import: OTIO finds its adapters by the entry points on sys.path
     try:
         return segment_export.render([dict(r) for r in rows], fmt, name)
     except ImportError:

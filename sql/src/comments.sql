@@ -336,7 +336,8 @@ threshold: 0 to 1 (default NULL: the tag''s threshold)
 n: the most rows per side (default 24)
 seed: makes the pick repeatable (default NULL: a new pick every call)
 Returns: side (positive | negative), keyframe_id, asset_id, video_id, shot_id, keyframe_index, keyframe_time_ms,
-  path, score, decision; from the dataset''s random sample plus, unless negatives, the HNSW neighbourhood.';
+  path, score, decision, shot_start_ms, shot_end_ms (the keyframe''s shot''s time range; NULL for images); from the
+  dataset''s random sample plus, unless negatives, the HNSW neighbourhood.';
 
 COMMENT ON FUNCTION mediatag.preview_transcripts(text, text, text, real, integer, text) IS
 'Transcript segments of the training dataset scored by a tag''s draft transcript classifier. Viewers.
@@ -439,21 +440,23 @@ Returns: the job''s summary as JSON: group, dataset_id, version, tags, keyframes
 
 -- ---- evaluation.sql -----------------------------------------------------------------------------------------
 
-COMMENT ON FUNCTION mediatag.start_evaluation(text, text, text, integer, integer) IS
+COMMENT ON FUNCTION mediatag.start_evaluation(text, text, text, integer, integer, text) IS
 'Starts an evaluation of a tag: a sample stratified by 0.1-wide score buckets, to judge. Editors of the dataset.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
 dataset: the training dataset or one the group is scored on (default NULL: the training dataset)
 size: the number of items, 10 to 5000 (default 400)
 seed: makes the draw repeatable (default 0)
+level: keyframe (items are keyframes, dt_<group>_visual) or shot (items are video shots, each judged as its best
+  keyframe; its threshold is dt_<group>_shot''s) (default keyframe)
 Returns: the evaluation id; it evaluates the classifier of the scored version (before any scoring, the draft).';
 
 COMMENT ON FUNCTION mediatag.evaluation_items(bigint, boolean) IS
 'The items of an evaluation, with score, bucket and ground truth. Viewers who can read its dataset.
 evaluation_id: the evaluation''s id
 include_removed: also the items removed as judged wrong (default false)
-Returns: keyframe_id, shot_id, path, keyframe_time_ms, score, bucket (0 to 9), truth, truth_source (person | llm),
-  removed.';
+Returns: keyframe_id (a shot-level item: the shot''s best keyframe), shot_id, path, keyframe_time_ms, score, bucket
+  (0 to 9), truth, truth_source (person | llm), removed, asset_id, shot_start_ms, shot_end_ms.';
 
 COMMENT ON FUNCTION mediatag.set_ground_truth(bigint, bigint[], boolean, text) IS
 'Records ground truth for items of an evaluation. Editors of the evaluation''s dataset.
@@ -496,7 +499,8 @@ evaluation_id: the evaluation''s id
 metric: without a threshold, the metric whose best threshold is saved: f1, f05, precision, recall or accuracy
   (default f1)
 threshold: a threshold of your own, 0 to 1, recorded as manual (default NULL: the suggested one)
-Returns: the threshold saved: the tag''s own on its training dataset, that dataset''s on another.';
+Returns: the threshold saved: the tag''s own on its training dataset, that dataset''s on another; a shot-level
+  evaluation''s saves the shots'' threshold on its dataset (threshold_decision of dt_<group>_shot) and nothing else.';
 
 COMMENT ON FUNCTION mediatag.labels_from_evaluation(bigint) IS
 'Turns an evaluation''s ground truth into visual labels of its tag (origin evaluation) and retrains. Editors of it.
@@ -740,11 +744,11 @@ Returns: JSON: queued, running, done, error (counts) and recent (id, kind, state
 COMMENT ON FUNCTION mediatag.evaluation_summary(bigint) IS
 'An evaluation''s header: its group, tag, dataset, thresholds and how much is judged. Viewers who can read its dataset.
 evaluation_id: the evaluation''s id
-Returns: evaluation_id, tag_group, tag, dataset, threshold (the tag''s now), threshold_at_start, items, judged,
-  removed, saved_threshold, saved_metric, created_at.';
+Returns: evaluation_id, tag_group, tag, dataset, threshold (in force now on the dataset, at the evaluation''s
+  level), threshold_at_start, items, judged, removed, saved_threshold, saved_metric, created_at, level (keyframe | shot).';
 
 COMMENT ON FUNCTION mediatag.list_evaluations(text, text) IS
 'Lists a tag''s evaluations, newest first. Viewers.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
-Returns: evaluation_id, dataset, items, judged, saved_threshold, created_at.';
+Returns: evaluation_id, dataset, items, judged, saved_threshold, created_at, level (keyframe | shot).';

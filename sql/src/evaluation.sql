@@ -21,10 +21,27 @@ CREATE TABLE IF NOT EXISTS mediatag.evaluation (
 ALTER TABLE mediatag.evaluation ADD COLUMN IF NOT EXISTS bucket_population bigint[];
 -- The group version whose scores were evaluated (NULL: the draft classifier, before any scoring).
 ALTER TABLE mediatag.evaluation ADD COLUMN IF NOT EXISTS group_version int;
+-- What an item is: a keyframe (dt_<group>_visual) or a video shot (dt_<group>_shot). A shot scores as its best
+-- keyframe, so a shot item is keyed, shown and judged (by a person or the vision model) as that keyframe, with
+-- its shot_id; its bucket populations count shots, and its saved threshold is the shot threshold.
+ALTER TABLE mediatag.evaluation ADD COLUMN IF NOT EXISTS level text NOT NULL DEFAULT 'keyframe'
+    CHECK (level IN ('keyframe', 'shot'));
 
 -- A tag's threshold on a dataset other than its training dataset (saved from an evaluation on that dataset);
 -- the training dataset's threshold is the tag's own (mediatag.tag.threshold) and is every dataset's default.
 CREATE TABLE IF NOT EXISTS mediatag.tag_dataset_threshold (
+    tag_id         bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
+    dataset_id     bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
+    threshold      real NOT NULL CHECK (threshold BETWEEN 0 AND 1),
+    evaluation_id  bigint REFERENCES mediatag.evaluation(id) ON DELETE SET NULL,
+    saved_by       text NOT NULL DEFAULT session_user,
+    saved_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tag_id, dataset_id)
+);
+
+-- A tag's shot-level threshold on a dataset (saved from a shot-level evaluation): threshold_decision of
+-- dt_<group>_shot; without one, shots follow the keyframe threshold in force (mediatag._tag_threshold).
+CREATE TABLE IF NOT EXISTS mediatag.tag_shot_threshold (
     tag_id         bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
     dataset_id     bigint NOT NULL REFERENCES mediatag.dataset(id) ON DELETE CASCADE,
     threshold      real NOT NULL CHECK (threshold BETWEEN 0 AND 1),
@@ -49,7 +66,7 @@ CREATE TABLE IF NOT EXISTS mediatag.evaluation_item (
 );
 
 CREATE OR REPLACE FUNCTION mediatag.start_evaluation(tag_group text, tag text, dataset text DEFAULT NULL, size int DEFAULT 400,
-                                          seed int DEFAULT 0)
+                                          seed int DEFAULT 0, level text DEFAULT 'keyframe')
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -81,6 +98,13 @@ BEGIN
     IF size IS NULL OR size < 10 OR size > 5000 THEN
         RAISE EXCEPTION 'evaluation size must be between 10 and 5000, got %', size USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF level IS NULL OR level NOT IN ('keyframe', 'shot') THEN
+        RAISE EXCEPTION 'invalid evaluation level "%": use keyframe or shot', level USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF level = 'shot' AND NOT EXISTS (SELECT 1 FROM mediatag.keyframe k WHERE k.dataset_id = d AND k.shot_id IS NOT NULL) THEN
+        RAISE EXCEPTION 'dataset "%" has no video shots to evaluate', (SELECT x.name FROM mediatag.dataset x WHERE x.id = d)
+            USING ERRCODE = 'no_data_found', HINT = 'evaluate at level keyframe, or ingest videos first';
+    END IF;
     -- The scores users see on this dataset come from its scored version: evaluate that classifier.
     SELECT a.scored_version, vt.visual_classifier_id INTO scored_v, cid
     FROM mediatag.group_application a
@@ -98,8 +122,9 @@ BEGIN
     IF c.weights IS NULL THEN
         RAISE EXCEPTION 'tag "%" has no visual classifier to evaluate', t.name USING ERRCODE = 'no_data_found';
     END IF;
-    INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start, group_version)
-    VALUES (t.id, d, c.id, mediatag._tag_threshold(t.id, d), scored_v) RETURNING id INTO e;
+    INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start, group_version, level)
+    VALUES (t.id, d, c.id, CASE level WHEN 'shot' THEN mediatag._shot_threshold(t.id, d) ELSE mediatag._tag_threshold(t.id, d) END,
+            scored_v, level) RETURNING id INTO e;
     -- Score the whole dataset with the tag's current classifier in two parallel passes (bucket counts, then the
     -- draw), with no scratch table: a session table is something a caller can plant for this SECURITY DEFINER
     -- function to write to (see roles.sql). Stratify: equal quota per 0.1-wide score bucket, shortfalls of sparse
@@ -113,6 +138,12 @@ BEGIN
                       FROM mediatag.keyframe k CROSS JOIN LATERAL
                            (SELECT mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) AS score) s
                       WHERE k.dataset_id = %s', seed::text, c.bias, c.weights::text, d);
+    IF level = 'shot' THEN
+        -- One row per shot: its best keyframe (the shot's score, as dt_<group>_shot aggregates it).
+        scored := format('SELECT DISTINCT ON (x.shot_id) x.id, x.shot_id, x.score, x.bucket,
+                                 (hashtext(x.shot_id::text || %L) & 2147483647)::float8 / 2147483647 AS draw
+                          FROM (%s) x WHERE x.shot_id IS NOT NULL ORDER BY x.shot_id, x.score DESC, x.id', seed::text, scored);
+    END IF;
     EXECUTE format('SELECT array_agg(coalesce(cnt.n, 0) ORDER BY b) FROM generate_series(0, 9) b
                     LEFT JOIN (SELECT x.bucket, count(*) AS n FROM (%s) x GROUP BY x.bucket) cnt ON cnt.bucket = b',
                    scored) INTO counts;
@@ -157,10 +188,12 @@ END $$;
 
 CREATE OR REPLACE FUNCTION mediatag.evaluation_items(evaluation_id bigint, include_removed boolean DEFAULT false)
 RETURNS TABLE (keyframe_id bigint, shot_id bigint, path text, keyframe_time_ms int, score real, bucket int,
-               truth boolean, truth_source text, removed boolean)
+               truth boolean, truth_source text, removed boolean, asset_id bigint, shot_start_ms int, shot_end_ms int)
 LANGUAGE sql STABLE AS $$
-    SELECT i.keyframe_id, i.shot_id, k.image_path, k.time_ms, i.score, i.bucket, i.truth, i.truth_source, i.removed
+    SELECT i.keyframe_id, i.shot_id, k.image_path, k.time_ms, i.score, i.bucket, i.truth, i.truth_source, i.removed,
+           k.asset_id, sh.start_ms, sh.end_ms
     FROM mediatag.evaluation_item i JOIN mediatag.keyframe k ON k.id = i.keyframe_id
+    LEFT JOIN mediatag.shot sh ON sh.id = i.shot_id
     WHERE i.evaluation_id = (mediatag._evaluation($1)).id AND (include_removed OR NOT i.removed)
     ORDER BY i.bucket, i.keyframe_id
 $$;
@@ -233,6 +266,13 @@ from mediatag_ml import sql_evaluation
 return sql_evaluation.suggest_threshold(plpy, evaluation_id, metric, weighted)
 $$;
 
+-- The shot threshold in force for a tag on a dataset: the one a shot-level evaluation saved, else the keyframes'.
+CREATE OR REPLACE FUNCTION mediatag._shot_threshold(tag_id bigint, dataset_id bigint) RETURNS real
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT x.threshold FROM mediatag.tag_shot_threshold x WHERE x.tag_id = $1 AND x.dataset_id = $2),
+                    mediatag._tag_threshold($1, $2))
+$$;
+
 -- The threshold in force for a tag on a dataset: the one saved for that dataset, else the tag's own.
 CREATE OR REPLACE FUNCTION mediatag._tag_threshold(tag_id bigint, dataset_id bigint) RETURNS real
 LANGUAGE sql STABLE AS $$
@@ -250,8 +290,15 @@ BEGIN
     IF thr < 0 OR thr > 1 THEN
         RAISE EXCEPTION 'threshold must be between 0 and 1, got %', thr USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- The training dataset's threshold is the tag's own (every dataset's default); another dataset gets its own.
-    IF e.dataset_id = (SELECT g.training_dataset_id FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
+    -- A shot-level evaluation sets the shots' threshold on its dataset (dt_<group>_shot); keyframes and segments
+    -- keep theirs. Otherwise the training dataset's threshold is the tag's own (every dataset's default); another
+    -- dataset gets its own.
+    IF e.level = 'shot' THEN
+        INSERT INTO mediatag.tag_shot_threshold AS x (tag_id, dataset_id, threshold, evaluation_id)
+        VALUES (e.tag_id, e.dataset_id, thr, e.id)
+        ON CONFLICT (tag_id, dataset_id) DO UPDATE SET threshold = excluded.threshold, evaluation_id = excluded.evaluation_id,
+            saved_by = session_user, saved_at = now();
+    ELSIF e.dataset_id = (SELECT g.training_dataset_id FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
                        WHERE t.id = e.tag_id) THEN
         UPDATE mediatag.tag SET threshold = thr WHERE id = e.tag_id;
     ELSE
@@ -260,7 +307,9 @@ BEGIN
         ON CONFLICT (tag_id, dataset_id) DO UPDATE SET threshold = excluded.threshold, evaluation_id = excluded.evaluation_id,
             saved_by = session_user, saved_at = now();
     END IF;
-    PERFORM mediatag._refresh_tag_segments(e.tag_id);   -- segments follow the threshold (segments.sql)
+    IF e.level = 'keyframe' THEN
+        PERFORM mediatag._refresh_tag_segments(e.tag_id);   -- segments follow the threshold (segments.sql)
+    END IF;
     UPDATE mediatag.evaluation x SET saved_threshold = thr, saved_metric = CASE WHEN save_threshold.threshold IS NULL THEN metric ELSE 'manual' END
     WHERE x.id = e.id;
     RETURN thr;

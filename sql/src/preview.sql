@@ -37,7 +37,7 @@ END $$;
 CREATE OR REPLACE FUNCTION mediatag.preview(tag_group text, tag text, kind text DEFAULT 'compare', level text DEFAULT 'keyframe',
                                  threshold real DEFAULT NULL, n int DEFAULT 24, seed int DEFAULT NULL)
 RETURNS TABLE (side text, keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_index int,
-               keyframe_time_ms int, path text, score real, decision boolean)
+               keyframe_time_ms int, path text, score real, decision boolean, shot_start_ms int, shot_end_ms int)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     g mediatag.tag_group := mediatag._group(tag_group);
@@ -70,8 +70,8 @@ BEGIN
         FROM units u
     )
     SELECT s.side, s.id, s.asset_id, CASE WHEN s.asset_kind = 'video' THEN s.asset_id END, s.shot_id, s.keyframe_index,
-           s.time_ms, s.image_path, s.score, s.score >= thr
-    FROM sides s
+           s.time_ms, s.image_path, s.score, s.score >= thr, sh.start_ms, sh.end_ms
+    FROM sides s LEFT JOIN mediatag.shot sh ON sh.id = s.shot_id
     WHERE s.rn <= n
       AND (kind = 'compare' OR (kind = 'positives' AND s.side = 'positive') OR (kind = 'negatives' AND s.side = 'negative'))
     ORDER BY s.side DESC, s.score DESC;

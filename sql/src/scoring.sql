@@ -31,7 +31,8 @@ LANGUAGE sql STABLE AS $$
     SELECT format($f$FROM mediatag_data.%I s
         JOIN mediatag.group_version_tag vt ON vt.group_id = %s AND vt.version = s.version
         JOIN mediatag.tag t ON t.id = vt.tag_id
-        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id%s
+        LEFT JOIN mediatag.tag_dataset_threshold dt ON dt.tag_id = t.id AND dt.dataset_id = s.dataset_id
+        LEFT JOIN mediatag.tag_shot_threshold st ON st.tag_id = t.id AND st.dataset_id = s.dataset_id%s
         WHERE %s s.dataset_id = ANY ((SELECT mediatag._readable_datasets())::bigint[])$f$,
         score_table, group_id,
         CASE WHEN curated THEN format($j$
@@ -82,8 +83,9 @@ BEGIN
                s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version$c$,
          NULL, 's.keyframe_id'),
         ('shot', $c$s.dataset_id, s.shot_id, s.asset_id, s.video_id, s.shot_index, s.start_ms, s.end_ms, s.keyframes,
-               s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score, coalesce(dt.threshold, t.threshold) AS threshold,
-               s.scores[vt.position] >= coalesce(dt.threshold, t.threshold) AS threshold_decision, s.version$c$,
+               s.start_ms AS keyframe_time_ms, vt.tag_name AS tag, s.scores[vt.position] AS score,
+               coalesce(st.threshold, dt.threshold, t.threshold) AS threshold,
+               s.scores[vt.position] >= coalesce(st.threshold, dt.threshold, t.threshold) AS threshold_decision, s.version$c$,
          NULL, NULL),
         ('video', $c$s.dataset_id, s.asset_id, s.video_id, s.keyframes, vt.tag_name AS tag, s.scores[vt.position] AS score,
                s.shots, s.hits[vt.position] AS shots_above_threshold, coalesce(dt.threshold, t.threshold) AS threshold,

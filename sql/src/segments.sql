@@ -266,6 +266,38 @@ COMMENT ON FUNCTION mediatag.asset_segments(bigint) IS
 asset: the asset (video) id
 Returns: one row per segment, by group then time: tag_group, tag, start_ms, end_ms, peak_score, mean_score, keyframes, sources (visual | transcript | both).';
 
+-- One video's scores against time under one group (the asset page's score timeline): each keyframe's score at its
+-- time and each shot's over its range, with the threshold in force at that level (shots: tag_shot_threshold).
+CREATE OR REPLACE FUNCTION mediatag.asset_score_timeline(asset bigint, tag_group text)
+RETURNS TABLE (tag text, level text, start_ms int, end_ms int, score real, threshold real, threshold_decision boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE d bigint; g mediatag.tag_group := mediatag._group(tag_group);
+BEGIN
+    SELECT x.dataset_id INTO d FROM mediatag.asset x WHERE x.id = asset;
+    IF d IS NULL OR NOT mediatag._can_read_dataset(d) THEN
+        RAISE EXCEPTION 'unknown asset %', asset USING ERRCODE = 'no_data_found';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM mediatag.group_application a
+                   WHERE a.group_id = g.id AND a.dataset_id = d AND a.scored_version IS NOT NULL) THEN
+        RAISE EXCEPTION 'tag group "%" has no scores on the dataset of asset %', g.name, asset
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'apply the group to the dataset (mediatag.apply_tag_group) and let the worker score it';
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT v.tag, %L, v.keyframe_time_ms, v.keyframe_time_ms, v.score, v.threshold, v.threshold_decision
+         FROM mediatag_data.%I v WHERE v.dataset_id = $1 AND v.asset_id = $2
+         UNION ALL
+         SELECT s.tag, %L, s.start_ms, s.end_ms, s.score, s.threshold, s.threshold_decision
+         FROM mediatag_data.%I s WHERE s.dataset_id = $1 AND s.asset_id = $2
+         ORDER BY 1, 2, 3', 'keyframe', 'dt_' || g.slug || '_visual', 'shot', 'dt_' || g.slug || '_shot') USING d, asset;
+END $$;
+
+COMMENT ON FUNCTION mediatag.asset_score_timeline(bigint, text) IS
+'One video''s scores against time under a tag group: every keyframe''s and every shot''s, with the threshold in force. Viewers who can read the dataset.
+asset: the asset (video) id
+tag_group: the group''s name, scored on the asset''s dataset
+Returns: one row per tag and keyframe or shot, by tag, level and time: tag, level (keyframe | shot), start_ms, end_ms (a keyframe: its time twice), score, threshold (a shot''s: the shot threshold), threshold_decision.';
+
 -- The segments as text in an export format: the CLI's `mediatag export` in SQL (one renderer, segment_export.py).
 CREATE OR REPLACE FUNCTION mediatag.export_segments(dataset text DEFAULT NULL, tag_group text DEFAULT NULL,
                                                     tag text DEFAULT NULL, format text DEFAULT 'csv',
@@ -282,7 +314,7 @@ COMMENT ON FUNCTION mediatag.export_segments(text, text, text, text, text) IS
 dataset: the dataset''s name (with tag_group and tag)
 tag_group: the group''s name
 tag: the tag''s name
-format: csv, json, srt, vtt, or edl, otio, fcpxml (these three need OpenTimelineIO in the server''s Python) (default csv)
+format: csv, json, srt, vtt, edl, otio or fcpxml (these three through the OpenTimelineIO that make -C sql install puts beside the extension) (default csv)
 concept: a concept''s segments instead of a tag''s (default NULL)
 Returns: the file''s text (CSV and JSON: path, asset_id, start_ms, end_ms, peak_score, mean_score, keyframes, sources, fps).';
 

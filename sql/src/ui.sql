@@ -147,13 +147,16 @@ END $$;
 -- An evaluation's header: which group, tag and dataset, and how far the ground truth is.
 CREATE OR REPLACE FUNCTION mediatag.evaluation_summary(evaluation_id bigint)
 RETURNS TABLE (evaluation_id bigint, tag_group text, tag text, dataset text, threshold real, threshold_at_start real,
-               items bigint, judged bigint, removed bigint, saved_threshold real, saved_metric text, created_at timestamptz)
+               items bigint, judged bigint, removed bigint, saved_threshold real, saved_metric text, created_at timestamptz,
+               level text)
 LANGUAGE sql STABLE AS $$
-    SELECT e.id, g.name, t.name, d.name, t.threshold, e.threshold_at_start,
+    SELECT e.id, g.name, t.name, d.name,
+           CASE e.level WHEN 'shot' THEN mediatag._shot_threshold(t.id, d.id) ELSE mediatag._tag_threshold(t.id, d.id) END,
+           e.threshold_at_start,
            (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND NOT i.removed),
            (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND NOT i.removed AND i.truth IS NOT NULL),
            (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND i.removed),
-           e.saved_threshold, e.saved_metric, e.created_at
+           e.saved_threshold, e.saved_metric, e.created_at, e.level
     FROM mediatag._evaluation($1) e
     JOIN mediatag.tag t ON t.id = e.tag_id
     JOIN mediatag.tag_group g ON g.id = t.group_id
@@ -164,12 +167,13 @@ $$;
 
 -- Evaluations of one tag, newest first (the preview page links them).
 CREATE OR REPLACE FUNCTION mediatag.list_evaluations(tag_group text, tag text)
-RETURNS TABLE (evaluation_id bigint, dataset text, items bigint, judged bigint, saved_threshold real, created_at timestamptz)
+RETURNS TABLE (evaluation_id bigint, dataset text, items bigint, judged bigint, saved_threshold real, created_at timestamptz,
+               level text)
 LANGUAGE sql STABLE AS $$
     SELECT e.id, d.name,
            (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND NOT i.removed),
            (SELECT count(*) FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND NOT i.removed AND i.truth IS NOT NULL),
-           e.saved_threshold, e.created_at
+           e.saved_threshold, e.created_at, e.level
     FROM mediatag._group(tag_group) g
     JOIN mediatag.tag t ON t.id = (mediatag._tag(g, tag)).id
     JOIN mediatag.evaluation e ON e.tag_id = t.id

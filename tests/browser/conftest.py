@@ -94,6 +94,7 @@ def ui_url(db_url: str, service: str, tmp_path_factory: pytest.TempPathFactory) 
         login_url_for(db_url),
         thumb_dir=str(tmp_path_factory.mktemp("thumbs")),
         upload_dir=str(tmp_path_factory.mktemp("uploads")),
+        reel_dir=str(tmp_path_factory.mktemp("reels")),
         query_url=make_conninfo(login_url_for(db_url), user=query_login.user, password=query_login.password),
     )
     with serve_apps(app) as (url,):

@@ -165,6 +165,62 @@
     });
   };
 
+  // Video Shots: a shot's tile plays its time range (a media fragment, #t=start,end: the browser stops at the end)
+  // in place of its best keyframe while the pointer is over it, or from its ▶ button (keyboard and touch).
+  const clock = (v) => `${Math.floor(v / 60000)}:${String(Math.floor(v / 1000) % 60).padStart(2, "0")}.${Math.floor(v % 1000 / 100)}`;
+  function shotButton(r) {
+    return el("button", { type: "button", class: "mt-shot-play", "aria-label": `Play shot ${clock(r.shot_start_ms)}–${clock(r.shot_end_ms)}`,
+                          dataset: { asset: String(r.asset_id), startMs: String(r.shot_start_ms), endMs: String(r.shot_end_ms) },
+                          text: `▶ ${clock(r.shot_start_ms)}–${clock(r.shot_end_ms)}` });
+  }
+  function playShot(li) {
+    const b = $(".mt-shot-play", li);
+    if (!b) return;
+    const start = Number(b.dataset.startMs) / 1000, end = Number(b.dataset.endMs) / 1000;
+    let v = $("video.mt-shot-video", li);
+    if (!v) {
+      v = el("video", { class: "mt-shot-video", muted: true, playsinline: true, preload: "auto", width: 320, height: 240,
+                        src: `/mediatag/video/${b.dataset.asset}#t=${start.toFixed(3)},${end.toFixed(3)}`, "aria-label": b.getAttribute("aria-label") });
+      v.muted = true;
+      // timeupdate comes every ~250 ms: each painted frame checks, so the shot stops at its own end, not the next's.
+      const stopAtEnd = () => {
+        if (v.paused) return;  // (once paused, the seek to the end below must not start this again)
+        if (v.currentTime >= end) { v.pause(); v.currentTime = end; } else requestAnimationFrame(stopAtEnd);
+      };
+      v.addEventListener("playing", () => requestAnimationFrame(stopAtEnd));
+      v.addEventListener("timeupdate", stopAtEnd);
+      const img = $("img", li);
+      if (img) { img.hidden = true; img.after(v); } else li.prepend(v);
+    } else if (v.currentTime >= end - 0.05 || v.currentTime < start) {
+      v.currentTime = start;
+    }
+    v.play().catch(() => { /* a pointer that left at once: nothing to play */ });
+  }
+  function stopShot(li) {
+    const v = $("video.mt-shot-video", li);
+    if (!v) return;
+    v.pause();
+    v.remove();
+    const img = $("img", li);
+    if (img) img.hidden = false;
+  }
+  function wireShotPlayback(root) {
+    root.addEventListener("click", (e) => {
+      const b = e.target.closest && e.target.closest(".mt-shot-play");
+      if (!b) return;
+      e.preventDefault(); e.stopPropagation();  // not a click on the tile: that selects it for labeling
+      playShot(b.closest(".mt-tile"));
+    }, true);
+    root.addEventListener("pointerover", (e) => {
+      const li = e.target.closest && e.target.closest(".mt-tile");
+      if (li && !li.contains(e.relatedTarget)) playShot(li);
+    });
+    root.addEventListener("pointerout", (e) => {
+      const li = e.target.closest && e.target.closest(".mt-tile");
+      if (li && !li.contains(e.relatedTarget)) stopShot(li);
+    });
+  }
+
   pages.tag = () => {
     const cfg = config();
     const slider = $("#threshold");
@@ -174,6 +230,7 @@
     let kind = cfg.kind || "compare";
     let controller = null;
     window.mtRedraws = [];
+    if (level === "shot") wireShotPlayback(preview);
     preview.dataset.threshold = Number(cfg.threshold).toFixed(2);
     preview.dataset.ready = "1";
 
@@ -183,7 +240,11 @@
         wrap.hidden = (kind === "positives" && side === "negative") || (kind === "negatives" && side === "positive");
         const grid = $(`.mt-grid[data-side=${side}]`, wrap);
         const tiles = rows.filter((r) => r.side === side)
-          .map((r) => tile(r.keyframe_id, `score ${fmt(r.score)}`, { score: String(r.score) }, { select: cfg.can_edit, asset: r.asset_id }));
+          .map((r) => {
+            const li = tile(r.keyframe_id, `score ${fmt(r.score)}`, { score: String(r.score) }, { select: cfg.can_edit, asset: r.asset_id });
+            if (level === "shot" && r.shot_start_ms !== null) $(".mt-cap", li).append(" · ", shotButton(r));
+            return li;
+          });
         grid.replaceChildren(...tiles);
       }
       updateCount();
@@ -201,6 +262,11 @@
 
     async function redraw(t0) {
       const thr = Number(slider.value);
+      if (level === "stratified") {  // the buckets stay; the threshold only says yes or no of each keyframe
+        for (const li of $$(".mt-tile[data-score]", preview)) $("[data-field=decision]", li).textContent = Number(li.dataset.score) >= thr ? "yes" : "no";
+        preview.dataset.threshold = thr.toFixed(2);
+        return;
+      }
       if (controller) controller.abort();
       controller = new AbortController();
       const params = { group: cfg.group, tag: cfg.tag, level, kind, threshold: thr.toFixed(2), sort: cfg.sort || "score" };
@@ -376,6 +442,7 @@
   pages.evaluation = () => {
     const cfg = config();
     const e = cfg.evaluation;
+    if (cfg.level === "shot" && $("#eval-items")) wireShotPlayback($("#eval-items"));
     const slider = $("#eval-threshold");
     const input = $("#eval-threshold-input");
     const metricSel = $("#metric");
@@ -612,7 +679,100 @@
     document.addEventListener("keydown", (e) => { const t = target(e); if (t && e.key === "Enter") seek(Number(t.dataset.seekMs)); });
     const t = new URLSearchParams(location.search).get("t");
     if (t !== null && /^\d+$/.test(t)) seek(Number(t));
+    scoreTimeline(seek, player);
+    reels();
   };
+
+  // The score timeline: per tag of the chosen group, an SVG of score (0 at the bottom, 1 at the top) against the
+  // video's time: shots as bars, keyframes as a line, the threshold dashed (the shots' dotted where theirs differs),
+  // the tag's segments shaded, a playhead. A click anywhere on a chart seeks there.
+  const SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    return e;
+  }
+  function scoreTimeline(seek, player) {
+    const cfgEl = $("#asset-time-config");
+    const box = $("#score-timeline");
+    const pick = $("#timeline-group");
+    if (!cfgEl || !box || !pick) return;
+    const cfg = JSON.parse(cfgEl.textContent);
+    const W = 1000, H = 100, dur = cfg.duration_ms;
+    const x = (ms) => (W * ms / dur).toFixed(2);
+    const y = (score) => (H * (1 - score)).toFixed(2);
+    const heads = [];
+    function chart(tag, rows, segments) {
+      const kfs = rows.filter((r) => r.level === "keyframe");
+      const shots = rows.filter((r) => r.level === "shot");
+      const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none", class: "mt-tl-chart",
+                             role: "img", "aria-label": `${tag}: score against time; click to play from there` });
+      for (const s of segments) g.append(svg("rect", { class: "mt-tl-seg", x: x(s.start_ms), y: 0, width: x(s.end_ms - s.start_ms), height: H }));
+      for (const s of shots) g.append(svg("rect", { class: "mt-tl-shot", x: x(s.start_ms), y: y(s.score), width: x(s.end_ms - s.start_ms), height: (H * s.score).toFixed(2) }));
+      if (kfs.length) g.append(svg("polyline", { class: "mt-tl-kf", points: kfs.map((r) => `${x(r.start_ms)},${y(r.score)}`).join(" ") }));
+      const thr = kfs.length ? kfs[0].threshold : (shots[0] || {}).threshold;
+      if (thr !== undefined) g.append(svg("line", { class: "mt-tl-thr", x1: 0, x2: W, y1: y(thr), y2: y(thr) }));
+      const shotThr = shots.length ? shots[0].threshold : thr;
+      if (shotThr !== thr) g.append(svg("line", { class: "mt-tl-thr mt-tl-shot-thr", x1: 0, x2: W, y1: y(shotThr), y2: y(shotThr) }));
+      const head = svg("line", { class: "mt-tl-head", x1: 0, x2: 0, y1: 0, y2: H });
+      g.append(head);
+      heads.push(head);
+      g.addEventListener("click", (e) => {
+        const r = g.getBoundingClientRect();
+        seek(Math.round(Math.min(Math.max((e.clientX - r.left) / r.width, 0), 1) * dur));
+      });
+      const caption = `${tag} · threshold ${fmt(thr, 2)}` + (shotThr !== thr ? ` (shots ${fmt(shotThr, 2)})` : "") +
+        ` · ${segments.length} segment${segments.length === 1 ? "" : "s"}`;
+      return el("figure", { class: "mt-tl", dataset: { tag } }, el("figcaption", { text: caption }), g);
+    }
+    async function draw() {
+      const group = pick.value;
+      heads.length = 0;
+      say(box, "Loading…");
+      try {
+        const d = await getJSON(`/mediatag/api/asset_score_timeline?${qs({ asset: cfg.asset, group })}`);
+        const byTag = new Map();
+        for (const r of d.rows) { if (!byTag.has(r.tag)) byTag.set(r.tag, []); byTag.get(r.tag).push(r); }
+        box.replaceChildren(...[...byTag].map(([tag, rows]) => chart(tag, rows,
+          cfg.segments.filter((s) => s.tag_group === group && s.tag === tag))));
+        if (!byTag.size) say(box, "No scores of this group for this video.");
+      } catch (e) { say(box, e.message, true); }
+    }
+    player.addEventListener("timeupdate", () => {
+      for (const h of heads) { const v = x(player.currentTime * 1000); h.setAttribute("x1", v); h.setAttribute("x2", v); }
+    });
+    pick.addEventListener("change", draw);
+    draw();
+  }
+
+  // "Make reel" (editors): the plugin cuts this video's segments of the row's tag in the background; the row shows
+  // its progress, then a link to the file.
+  function reels() {
+    const cfgEl = $("#asset-time-config");
+    const asset = cfgEl ? JSON.parse(cfgEl.textContent).asset : Number(new URLSearchParams(location.search).get("id"));
+    for (const button of $$("#asset-exports .mt-reel")) {
+      const row = button.closest("tr");
+      const bar = $(".mt-reel-progress", row), status = $(".mt-reel-status", row);
+      const show = (r) => {
+        bar.hidden = r.state !== "running";
+        bar.max = r.seconds || 1; bar.value = r.done_s;
+        if (r.state === "running") say(status, `cutting… ${fmt(r.done_s, 1)} of ${fmt(r.seconds, 1)} s`);
+        else if (r.state === "error") say(status, r.error, true);
+        else status.replaceChildren(el("a", { href: r.url, download: r.name, class: "mt-reel-file", text: `Download reel (${fmt(r.seconds, 1)} s)` }));
+        return r.state === "running";
+      };
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        try {
+          let r = await postJSON("/mediatag/api/reels", { asset, group: row.dataset.group, tag: row.dataset.tag });
+          while (show(r)) {
+            await new Promise((ok) => setTimeout(ok, 500));
+            r = await getJSON(`/mediatag/api/reels/${r.key}`);
+          }
+        } catch (e) { say(status, e.message, true); } finally { button.disabled = false; }
+      });
+    }
+  }
 
   document.addEventListener("DOMContentLoaded", () => {
     const main = $("#mt-main");
