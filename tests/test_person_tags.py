@@ -206,6 +206,10 @@ def test_person_concept_from_five_faces_ranks_their_other_photos_first(conn: psy
     assert len(set(ranked[: len(mine)]) & mine) >= 0.8 * len(mine)  # that person's photos first
     decided = {k for k, _, d in scores if d}
     assert len(decided & mine) >= 0.8 * len(mine) and not decided - mine
+    # photos only: no video segments; an image embedding is no face, and says so
+    assert conn.execute("SELECT count(*) FROM mediatag.concept_segments(%s)", (concept,)).fetchone()[0] == 0
+    with pytest.raises(psycopg.errors.WrongObjectType, match="person concept"):
+        conn.execute("SELECT * FROM mediatag.score_embedding(%s, array_fill(0.1, ARRAY[8])::vector)", (concept,))
     top = conn.execute("SELECT keyframe_id FROM mediatag.concept_top(%s, 3)", (concept,)).fetchall()
     assert {k for (k,) in top} <= mine
     # filtering a search by the concept keeps that person
@@ -216,7 +220,7 @@ def test_person_concept_from_five_faces_ranks_their_other_photos_first(conn: psy
     assert {k for (k,) in hits} == decided
 
 
-def test_search_by_uploaded_photo(client, db_url: str, celeb_data: dict, monkeypatch, capsys):
+def test_search_by_uploaded_photo(client, conn, db_url: str, celeb_data: dict, tmp_path: Path, monkeypatch, capsys):
     from mediatag.cli import main
 
     applied, truth = celeb_data["applied"], celeb_data["truth"]
@@ -226,6 +230,17 @@ def test_search_by_uploaded_photo(client, db_url: str, celeb_data: dict, monkeyp
     assets = {r["id"]: truth[Path(r["path"]).name] for r in client.query(sql, d=applied)}
     assert len(hits) >= 4 and all(assets[h["asset_id"]] == "Colin_Powell" for h in hits)
     assert all(h["distance"] < 0.6 for h in hits) and hits[0]["rank"] == 1
+    # SQL alone: the service finds the photo's faces (under its media roots), search_faces takes the descriptor
+    upload = tmp_path / "upload.jpg"
+    upload.write_bytes(photo.read_bytes())
+    sql_hits = conn.execute(
+        "SELECT s.face_id FROM mediatag.photo_faces(%s) p CROSS JOIN LATERAL mediatag.search_faces(%s, p.descriptor,"
+        " k => 20) s WHERE p.face_index = 0 ORDER BY s.rank",
+        ([str(upload)], applied),
+    ).fetchall()
+    assert [f for (f,) in sql_hits] == [h["face_id"] for h in hits]
+    with pytest.raises(psycopg.errors.Error, match="outside the service's media roots"):
+        conn.execute("SELECT * FROM mediatag.photo_faces(%s)", ([str(photo)],))
     monkeypatch.setenv("MEDIATAG_DATABASE_URL", db_url)
     capsys.readouterr()
     assert main(["search", applied, "--face-photo", str(photo), "-k", "3", "--json"]) == 0

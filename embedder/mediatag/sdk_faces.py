@@ -1,7 +1,8 @@
 """Face methods of `mediatag.Client` that work with photo files (mixed into the Client; every other face and
 person method is its SQL function): the faces of a local photo are found here, in this process, with the same dlib
-models as ingest (mediatag.faces.detect), and only their descriptors go to the database. So a person is searched
-for, or taught to a tag or concept, from photos that are never ingested."""
+models as ingest (mediatag.faces.photos), and only their descriptors go to the database (SQL alone does the same
+through the service: mediatag.photo_faces). So a person is searched for, or taught to a tag or concept, from
+photos that are never ingested."""
 
 from __future__ import annotations
 
@@ -9,35 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .faces.detect import DetectedFace
-
-
-def photo_faces(path: str | Path) -> list[DetectedFace]:
-    """The faces in one photo file, largest first. FileNotFoundError for a missing file, RuntimeError where faces
-    are unavailable (dlib or its models missing: the message says which), ValueError for a file that is no image."""
-    from .faces import faces_unavailable
-    from .faces.detect import detect_faces
-    from .media import MediaError, load_image
-
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no such photo file: {p}")
-    off = faces_unavailable()
-    if off:
-        raise RuntimeError(off)
-    try:
-        image = load_image(p)
-    except MediaError as e:
-        raise ValueError(f"{p}: {e}") from e
-    return sorted(detect_faces(image), key=lambda f: f.box[2] * f.box[3], reverse=True)
-
-
-def photo_face(path: str | Path) -> DetectedFace:
-    """The photo's subject: its largest face. ValueError naming the file when it has none."""
-    faces = photo_faces(path)
-    if not faces:
-        raise ValueError(f"{path}: no face found in this photo (faces from about 40 px, frontal or near it)")
-    return faces[0]
+from .faces.photos import photo_face
 
 
 class FacePhotos:

@@ -307,6 +307,16 @@ class PersonScoresRow(TypedDict):
     decision: bool
     face_id: int
 
+class PhotoFacesRow(TypedDict):
+    path: str
+    face_index: int
+    x: int
+    y: int
+    w: int
+    h: int
+    quality: float
+    descriptor: str
+
 class PreviewRow(TypedDict):
     side: str
     keyframe_id: int
@@ -1315,6 +1325,15 @@ class SqlFunctions:
 
         SQL: mediatag.person_scores(person bigint) RETURNS TABLE(keyframe_id bigint, score real, decision boolean,
           face_id bigint)
+        """
+    def photo_faces(self, paths: Sequence[str]) -> list[PhotoFacesRow]:
+        """The faces the service finds in image files (e.g. uploaded photos), largest first. Viewers.
+        paths: image file paths the service reads (under its media roots, MEDIATAG_MEDIA_ROOTS)
+        Returns: path, face_index (0: the largest face, the photo's subject), x, y, w, h (pixels), quality (0..1),
+          descriptor (128-d, for search_faces and the add_*face*descriptors functions).
+
+        SQL: mediatag.photo_faces(paths text[]) RETURNS TABLE(path text, face_index integer, x integer, y integer, w
+          integer, h integer, quality real, descriptor vector)
         """
     def preview(
         self,

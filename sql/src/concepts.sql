@@ -464,6 +464,11 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE c mediatag.concept := mediatag._concept(concept); cc mediatag.concept_classifier := mediatag._concept_classifier(c);
         s real;
 BEGIN
+    IF cc.summary ->> 'kind' = 'face' THEN
+        RAISE EXCEPTION 'concept "%" is a person concept: it scores the faces of keyframes, not image embeddings', c.name
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'find the person of a photo with mediatag.search_faces (the SDK''s search_face_photo)';
+    END IF;
     IF embedding IS NULL OR vector_dims(embedding) <> vector_dims(cc.weights) THEN
         RAISE EXCEPTION 'the embedding has % dimensions; concept "%" needs %', vector_dims(embedding), c.name,
             vector_dims(cc.weights) USING ERRCODE = 'invalid_parameter_value';

@@ -474,6 +474,21 @@ BEGIN
     ORDER BY t.dist, t.id;
 END $$;
 
+-- The faces of image files the service reads (under its media roots): an uploaded photo's faces, largest first
+-- (face_index 0 is the photo's subject), for search_faces, add_face_example_descriptors and
+-- add_concept_face_descriptors from SQL alone. The SDK finds them in its own process instead.
+CREATE OR REPLACE FUNCTION mediatag.photo_faces(paths text[])
+RETURNS TABLE (path text, face_index int, x int, y int, w int, h int, quality real, descriptor vector)
+LANGUAGE sql AS $$
+    SELECT paths[p.i::int], (f.j - 1)::int, (f.face ->> 'x')::int, (f.face ->> 'y')::int, (f.face ->> 'w')::int,
+           (f.face ->> 'h')::int, (f.face ->> 'quality')::real, (f.face ->> 'descriptor')::vector
+    FROM jsonb_array_elements(mediatag._service_post('/faces/detect',
+             jsonb_build_object('paths', to_jsonb(coalesce(paths, '{}'::text[]))), 300) -> 'faces')
+         WITH ORDINALITY AS p(faces, i)
+    CROSS JOIN LATERAL jsonb_array_elements(p.faces) WITH ORDINALITY AS f(face, j)
+    ORDER BY p.i, f.j
+$$;
+
 -- search() by a face of the dataset: the faces nearest it (itself first, at distance 0).
 CREATE OR REPLACE FUNCTION mediatag.search(dataset text, face bigint, k int DEFAULT 50, max_distance real DEFAULT NULL)
 RETURNS TABLE (face_id bigint, keyframe_id bigint, asset_id bigint, video_time_ms int, person_id bigint,
@@ -603,6 +618,12 @@ descriptor: a 128-d dlib face descriptor
 k: the most faces returned, 1 to 1000 (default 50)
 max_distance: only faces nearer than this (default NULL: the dataset''s, 0.6)
 Returns: face_id, keyframe_id, asset_id, video_time_ms, person_id, person_name, distance, rank.';
+
+COMMENT ON FUNCTION mediatag.photo_faces(text[]) IS
+'The faces the service finds in image files (e.g. uploaded photos), largest first. Viewers.
+paths: image file paths the service reads (under its media roots, MEDIATAG_MEDIA_ROOTS)
+Returns: path, face_index (0: the largest face, the photo''s subject), x, y, w, h (pixels), quality (0..1),
+  descriptor (128-d, for search_faces and the add_*face*descriptors functions).';
 
 COMMENT ON FUNCTION mediatag.search(text, bigint, integer, real) IS
 'Face search: the faces of a dataset nearest one of its faces, to find a person across it. Viewers who can read it.
