@@ -108,14 +108,14 @@ $$;
 -- A face's match score from its distance to a person (the nearest of their faces or exemplars): a logistic of
 -- the distance, 0.5 at max_distance (the dataset's same-person distance, dlib's 0.6), so a tag's default
 -- threshold 0.5 means "the same person". The slope is P(same person | distance) fitted by logistic regression on
--- balanced same/different pairs of the shared LFW photos (bench/bench_faces.py --fit-score; 6 photos of each of
--- the 62 people: 920 same and 67,345 different pairs): 47.5 per unit of distance, 28.5 in units of max_distance
--- 0.6 (its own 0.5 point fell at 0.614). So 0.5 / 0.55 / 0.65 / 0.7 score 0.99 / 0.92 / 0.08 / 0.01.
+-- balanced same/different pairs of the shared LFW photos (bench/bench_faces.py --per-person 15 --fit-score: 930
+-- photos of the 62 people, 6,441 same and 420,909 different pairs): 51.2 per unit of distance, 30.7 in units of
+-- max_distance 0.6 (its own 0.5 point fell at 0.614). So 0.5 / 0.55 / 0.65 / 0.7 score 0.99 / 0.93 / 0.07 / 0.01.
 -- Immutable and not STRICT, so the planner inlines it into scoring queries.
 CREATE OR REPLACE FUNCTION mediatag._face_score(distance double precision, max_distance double precision DEFAULT 0.6)
 RETURNS real
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT mediatag.sigmoid(28.5 * (max_distance - distance) / max_distance)
+    SELECT mediatag.sigmoid(30.7 * (max_distance - distance) / max_distance)
 $$;
 
 -- The SQL expression of a keyframe's score under a set of face exemplars (`exemplars`: a condition on
