@@ -13,6 +13,13 @@ documented 0.6 and the clustering rule is fixed in mediatag.faces.cluster.
   distance to the nearest of the 5 (what mediatag.person_scores does): precision@10 and average precision of that
   person's other photos, averaged over people.
 * Speed: faces per second (detection + landmarks + descriptor) on this machine's cores.
+* Celebrities (person tags): a group of `--celebrities` people (the first by name with at least 10 photos), each tag
+  trained from 5 of that person's photos; every other photo (theirs and the other people's) is held out and scored
+  as mediatag scores a person tag (mediatag._face_score of the distance to the nearest exemplar, threshold 0.5, which
+  is distance < 0.6): precision and recall per tag at the default threshold (and at 0.9 and 0.99, stricter),
+  micro-averaged over the tags. Descriptors are cached in .cache/ (a rerun skips detection).
+* --fit-score: the slope of mediatag._face_score, P(same person | distance) fitted by logistic regression on all
+  same and different pairs of the photos, balanced (sql/src/faces.sql records the figure it uses).
 """
 
 from __future__ import annotations
@@ -37,9 +44,23 @@ from mediatag.faces.models import faces_unavailable  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw-20"
 SAME = 0.6
+SCORE_SLOPE = 30.7  # mediatag._face_score's, in units of max_distance (sql/src/faces.sql)
 
 
 def descriptors(per_person: int | None) -> tuple[np.ndarray, list[str], int, float, int]:
+    """The centre face's descriptor of each photo (at most per_person each), cached under .cache/ by per_person:
+    the figures that only need descriptors rerun in seconds (the speed figure is the first run's)."""
+    cache = ROOT / ".cache" / f"bench_faces_{per_person or 'all'}.npz"
+    if cache.is_file():
+        z = np.load(cache)
+        return z["d"], [str(n) for n in z["names"]], int(z["found"]), float(z["seconds"]), int(z["missed"])
+    out = _descriptors(per_person)
+    cache.parent.mkdir(exist_ok=True)
+    np.savez(cache, d=out[0], names=np.array(out[1]), found=out[2], seconds=out[3], missed=out[4])
+    return out
+
+
+def _descriptors(per_person: int | None) -> tuple[np.ndarray, list[str], int, float, int]:
     by: dict[str, list[str]] = defaultdict(list)
     with open(LFW / "labels.csv", newline="") as fh:
         for row in csv.DictReader(fh):
@@ -102,11 +123,56 @@ def person_from_five(d: np.ndarray, names: list[str], rng: random.Random) -> tup
     return float(np.mean(p10)), float(np.mean(aps))
 
 
+def face_score(distance: np.ndarray, max_distance: float = SAME) -> np.ndarray:
+    """mediatag._face_score (sql/src/faces.sql), here for held-out photos scored without a database."""
+    return 1.0 / (1.0 + np.exp(-SCORE_SLOPE * (max_distance - distance) / max_distance))
+
+
+def celebrities(
+    d: np.ndarray, names: list[str], n_tags: int, threshold: float = 0.5
+) -> tuple[list[str], float, float, int, int]:
+    """Tags of n_tags people from 5 photos each; (tags, precision, recall, held-out photos, positives) at a
+    threshold on the tags' scores."""
+    arr = np.array(names)
+    tags = [p for p in sorted(set(names)) if (arr == p).sum() >= 10][:n_tags]
+    train = np.zeros(len(arr), dtype=bool)
+    for p in tags:
+        train[np.flatnonzero(arr == p)[:5]] = True
+    held = np.flatnonzero(~train)
+    tp = fp = fn = 0
+    for p in tags:
+        exemplars = d[np.flatnonzero(train & (arr == p))]
+        dist = np.linalg.norm(d[held][:, None, :] - exemplars[None, :, :], axis=2).min(1)
+        decided = face_score(dist) >= threshold
+        truth = arr[held] == p
+        tp += int((decided & truth).sum())
+        fp += int((decided & ~truth).sum())
+        fn += int((~decided & truth).sum())
+    return tags, tp / max(1, tp + fp), tp / max(1, tp + fn), len(held), tp + fn
+
+
+def fit_score_slope(d: np.ndarray, names: list[str]) -> tuple[float, float, int, int]:
+    """Logistic regression of "same person" on (0.6 - distance), classes balanced: (slope, 0.5 point, same
+    pairs, different pairs)."""
+    from sklearn.linear_model import LogisticRegression
+
+    arr = np.array(names)
+    iu = np.triu_indices(len(arr), 1)
+    dist = np.linalg.norm(d[:, None, :] - d[None, :, :], axis=2)[iu]
+    same = (arr[:, None] == arr[None, :])[iu]
+    weight = np.where(same, 0.5 / same.mean(), 0.5 / (~same).mean())
+    m = LogisticRegression(C=100).fit((SAME - dist)[:, None], same, sample_weight=weight)
+    slope, bias = float(m.coef_[0][0]), float(m.intercept_[0])
+    return slope, SAME + bias / slope, int(same.sum()), int((~same).sum())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-person", type=int, default=None, help="at most this many photos per person (default all)")
     ap.add_argument("--pairs", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--celebrities", type=int, default=10, help="people in the Celebrities group (default 10)")
+    ap.add_argument("--fit-score", action="store_true", help="fit the slope of mediatag._face_score on these photos")
     args = ap.parse_args()
     if faces_unavailable() or not (LFW / "labels.csv").is_file():
         print(f"skipped: {faces_unavailable() or f'{LFW} is missing'}")
@@ -123,6 +189,15 @@ def main() -> None:
           f"{clusters} clusters of >= 3 faces for {len(set(names))} people")  # fmt: skip
     p10, mean_ap = person_from_five(d, names, rng)
     print(f"person from 5 photos: precision@10 {p10:.3f}, AP {mean_ap:.3f} (mean over people)")
+    for threshold in (0.5, 0.9, 0.99):
+        tags, precision, recall, held, positives = celebrities(d, names, args.celebrities, threshold)
+        print(f"Celebrities group of {len(tags)} person tags (5 photos each), {held} held-out photos ({positives} of"
+              f" them of a tag's person), threshold {threshold}{' (default)' if threshold == 0.5 else ''}:"
+              f" precision {precision:.3f}, recall {recall:.3f}")  # fmt: skip
+    if args.fit_score:
+        slope, half, n_same, n_diff = fit_score_slope(d, names)
+        print(f"score slope: {slope:.1f} per unit of distance ({slope * SAME:.1f} per max_distance), 0.5 at d = "
+              f"{half:.3f} ({n_same} same, {n_diff} different pairs, balanced)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -78,6 +78,12 @@ def _add_arguments(p: argparse.ArgumentParser, cmd: Command, fn: Function) -> No
         p.add_argument(flag, dest=_DEST + name, action="store_const", const=value, help=f"{name} => {value!r}")
     for name in cmd.text:
         p.add_argument("--file", action="store_true", help=f"{name.upper()} is a file ('-': standard input)")
+    if cmd.face_photo:
+        p.add_argument(
+            "--face-photo",
+            metavar="FILE",
+            help="find the person of this photo (its largest face) instead; only -k applies",
+        )
     p.add_argument("--json", action="store_true", help="print JSON (a line per row) for scripts")
 
 
@@ -102,11 +108,27 @@ def _arguments(cmd: Command, fn: Function, args: argparse.Namespace) -> dict[str
 
 def _run(client: Client, cmd: Command, fn: Function, args: argparse.Namespace) -> int:
     named = _arguments(cmd, fn, args)
+    if getattr(args, "face_photo", None):
+        return _run_face_photo(client, cmd, named, args)
     result = client.execute(statement(fn, named))
     if cmd.message and not args.json:
         print(cmd.message.format(result=result, **named))
     else:
         print_result([result] if fn.shape == "row" and result else result, as_json=args.json, columns=cmd.columns)
+    return 0
+
+
+def _run_face_photo(client: Client, cmd: Command, named: dict[str, Any], args: argparse.Namespace) -> int:
+    """--face-photo FILE: the command's photo method with the dataset and k; other arguments are refused (they
+    filter keyframes, not faces)."""
+    extra = sorted(set(named) - {"dataset", "k"} - {n for n, v in cmd.defaults.items() if named.get(n) == v})
+    if extra:
+        raise SystemExit(f"mediatag: --face-photo searches faces; it does not take {', '.join(extra)}")
+    try:
+        rows = getattr(client, cmd.face_photo)(dataset=named["dataset"], path=args.face_photo, k=named.get("k"))
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        raise SystemExit(f"mediatag: {e}") from e
+    print_result(rows, as_json=args.json, columns=cmd.face_columns)
     return 0
 
 

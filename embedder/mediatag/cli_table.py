@@ -24,6 +24,10 @@ class Command:
     paths: tuple[str, ...] = ()  # arguments naming local files: sent absolute (the embedding service reads them)
     columns: tuple[str, ...] = ()  # what a person reads of each row (--json prints all)
     message: str = ""  # a sentence for the result, formatted with the arguments and `result`
+    # --face-photo FILE: this Client method (sdk_faces.FacePhotos) runs instead, with the photo's largest face, and
+    # its rows print with face_columns
+    face_photo: str = ""
+    face_columns: tuple[str, ...] = ()
 
 
 GROUPS = {
@@ -38,7 +42,9 @@ COMMANDS = (
             columns=("name", "visual_model", "images", "videos", "keyframes", "transcript_segments", "errors")),
     Command(("search",), "search", "search a dataset's keyframes by text or by keyframe",
             positional=("dataset", "query?"), defaults={"k": 20}, flags={"concepts": "--concept", "tags": "--tag"},
-            columns=("rank", "keyframe_id", "score", "keyframe_time_ms", "asset_path")),
+            columns=("rank", "keyframe_id", "score", "keyframe_time_ms", "asset_path"),
+            face_photo="search_face_photo",
+            face_columns=("rank", "face_id", "distance", "asset_id", "video_time_ms", "person_name")),
     Command(("tags", "create"), "create_tag_group", "create a group from keywords, one per line", text=("keywords",),
             message="created tag group {name!r} (id {result})"),
     Command(("tags", "list"), "list_tag_groups", "tag groups visible from a dataset",

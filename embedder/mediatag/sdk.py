@@ -26,6 +26,7 @@ from .catalog import Catalog, load
 from .cluster import database_url
 from .sdk_calls import CatalogCalls
 from .sdk_concepts import ConceptFiles
+from .sdk_faces import FacePhotos
 from .sdk_functions import SqlFunctions
 
 
@@ -36,7 +37,7 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
-class Client(ConceptFiles, SqlFunctions, CatalogCalls):
+class Client(ConceptFiles, FacePhotos, SqlFunctions, CatalogCalls):
     def __init__(self, url: str | None = None, *, engine: Engine | None = None, read_url: str | None = None) -> None:
         self.url = url or database_url()
         self.engine = engine or create_engine(_sqlalchemy_url(self.url), pool_pre_ping=True)

@@ -179,6 +179,14 @@ class EvaluationWeightsRow(TypedDict):
     truth: bool
     weight: float
 
+class FaceExamplesRow(TypedDict):
+    example_id: int
+    source: str
+    face_id: int
+    person_id: int
+    added_by: str
+    added_at: datetime
+
 class FaceStatusRow(TypedDict):
     enabled: bool
     detector: str
@@ -189,6 +197,8 @@ class FaceStatusRow(TypedDict):
     people: int
     named: int
     unassigned: int
+    job_state: str
+    job_progress: Any
 
 class FacesRow(TypedDict):
     face_id: int
@@ -310,6 +320,16 @@ class PersonScoresRow(TypedDict):
     score: float
     decision: bool
     face_id: int
+
+class PhotoFacesRow(TypedDict):
+    path: str
+    face_index: int
+    x: int
+    y: int
+    w: int
+    h: int
+    quality: float
+    descriptor: str
 
 class PreviewRow(TypedDict):
     side: str
@@ -492,6 +512,72 @@ class SqlFunctions:
 
         SQL: mediatag.add_concept_example_vectors(concept text, vectors vector[], sources text[] DEFAULT NULL::text[])
           RETURNS integer
+        """
+    def add_concept_face_descriptors(
+        self, concept: str, descriptors: Sequence[Sequence[float] | str], sources: Sequence[str] | None = ...
+    ) -> int:
+        """Adds face descriptors as a person concept's examples, e.g. the faces the SDK found in example photos. Editors
+          of
+        the concept's dataset.
+        concept: the concept's name
+        descriptors: 128-d dlib face descriptors, 1 to 1000
+        sources: where each came from, e.g. the photo's file name (default NULL: "descriptor N")
+        Returns: the new classifier version.
+
+        SQL: mediatag.add_concept_face_descriptors(concept text, descriptors vector[], sources text[] DEFAULT
+          NULL::text[]) RETURNS integer
+        """
+    def add_concept_faces(self, concept: str, faces: Sequence[int] | None = ..., person: int | None = ...) -> int:
+        """Makes a concept a person concept (or adds to it): faces picked, or every face of a person, become its
+          examples;
+        its next version scores keyframes by their best face. Editors of the concept's dataset.
+        concept: the concept's name
+        faces: face ids (mediatag.faces) of datasets you read (give faces or person)
+        person: a person id (mediatag.people): their faces, confirmed and best first, at most 200
+        Returns: the new classifier version.
+
+        SQL: mediatag.add_concept_faces(concept text, faces bigint[] DEFAULT NULL::bigint[], person bigint DEFAULT
+          NULL::bigint) RETURNS integer
+        """
+    def add_face_example_descriptors(
+        self,
+        tag_group: str,
+        tag: str,
+        descriptors: Sequence[Sequence[float] | str],
+        sources: Sequence[str] | None = ...,
+        dataset: str | None = ...,
+    ) -> int:
+        """Adds face descriptors as a person tag's examples, e.g. the faces the SDK found in uploaded photos. Editors of
+        the group's training dataset.
+        tag_group: the group's name
+        tag: the tag's name
+        descriptors: 128-d dlib face descriptors, 1 to 1000
+        sources: where each came from, e.g. the photo's file name (default NULL: "descriptor N")
+        dataset: the dataset you edit from (default NULL: the training dataset)
+        Returns: the number of face examples the tag now has.
+
+        SQL: mediatag.add_face_example_descriptors(tag_group text, tag text, descriptors vector[], sources text[]
+          DEFAULT NULL::text[], dataset text DEFAULT NULL::text) RETURNS integer
+        """
+    def add_face_examples(
+        self,
+        tag_group: str,
+        tag: str,
+        faces: Sequence[int] | None = ...,
+        person: int | None = ...,
+        dataset: str | None = ...,
+    ) -> int:
+        """Makes a tag a person tag (or adds to it): faces picked in a dataset, or every face of a person, become its
+        examples; it then scores keyframes by their best face. Editors of the group's training dataset.
+        tag_group: the group's name
+        tag: the tag's name
+        faces: face ids (mediatag.faces) of datasets you read (give faces or person)
+        person: a person id (mediatag.people): their faces, confirmed and best first, at most 200
+        dataset: the dataset you edit from (default NULL: the training dataset)
+        Returns: the number of face examples the tag now has.
+
+        SQL: mediatag.add_face_examples(tag_group text, tag text, faces bigint[] DEFAULT NULL::bigint[], person bigint
+          DEFAULT NULL::bigint, dataset text DEFAULT NULL::text) RETURNS integer
         """
     def add_prompt(
         self,
@@ -879,8 +965,8 @@ class SqlFunctions:
     def enable_faces(self, dataset: str, enabled: bool | None = ..., detector: str | None = ...) -> bool:
         """Turns face detection on (or off) for a dataset; it is off by default. Editors of the dataset.
         dataset: the dataset's name
-        enabled: true to find faces on every keyframe (ingest --faces, `mediatag faces scan`), false to stop (default
-          true)
+        enabled: true to find faces on every keyframe (ingest --faces; keyframes already ingested are queued for the
+          service's worker: mediatag.scan_faces), false to stop (default true)
         detector: hog (fast, frontal faces) or cnn (slower on a CPU, more poses) (default hog)
         Returns: the setting now in force.
 
@@ -981,13 +1067,27 @@ class SqlFunctions:
 
         SQL: mediatag.face_crop(face bigint) RETURNS bytea
         """
+    def face_examples(self, tag_group: str, tag: str) -> list[FaceExamplesRow]:
+        """Lists a person tag's face examples (descriptors are not shown). Viewers who see the group.
+        tag_group: the group's name
+        tag: the tag's name
+        Returns: example_id, source, face_id and person_id (NULL for uploaded photos, and for faces of datasets you do
+          not
+          read), added_by, added_at.
+
+        SQL: mediatag.face_examples(tag_group text, tag text) RETURNS TABLE(example_id bigint, source text, face_id
+          bigint, person_id bigint, added_by text, added_at timestamp with time zone)
+        """
     def face_status(self, dataset: str) -> list[FaceStatusRow]:
         """Where faces stand in a dataset: the setting, keyframes scanned, faces and people. Viewers who can read it.
         dataset: the dataset's name
-        Returns: one row: enabled, detector, max_distance, keyframes, scanned, faces, people, named, unassigned.
+        Returns: one row: enabled, detector, max_distance, keyframes, scanned, faces, people, named, unassigned,
+          job_state
+          and job_progress (the latest back-fill job's state and its progress: keyframes done of total, faces found).
 
         SQL: mediatag.face_status(dataset text) RETURNS TABLE(enabled boolean, detector text, max_distance real,
-          keyframes bigint, scanned bigint, faces bigint, people bigint, named bigint, unassigned bigint)
+          keyframes bigint, scanned bigint, faces bigint, people bigint, named bigint, unassigned bigint, job_state
+          text, job_progress jsonb)
         """
     def faces(
         self, dataset: str, person: int | None = ..., asset: int | None = ..., unassigned: bool | None = ...
@@ -1255,6 +1355,15 @@ class SqlFunctions:
         SQL: mediatag.person_scores(person bigint) RETURNS TABLE(keyframe_id bigint, score real, decision boolean,
           face_id bigint)
         """
+    def photo_faces(self, paths: Sequence[str]) -> list[PhotoFacesRow]:
+        """The faces the service finds in image files (e.g. uploaded photos), largest first. Viewers.
+        paths: image file paths the service reads (under its media roots, MEDIATAG_MEDIA_ROOTS)
+        Returns: path, face_index (0: the largest face, the photo's subject), x, y, w, h (pixels), quality (0..1),
+          descriptor (128-d, for search_faces and the add_*face*descriptors functions).
+
+        SQL: mediatag.photo_faces(paths text[]) RETURNS TABLE(path text, face_index integer, x integer, y integer, w
+          integer, h integer, quality real, descriptor vector)
+        """
     def preview(
         self,
         tag_group: str,
@@ -1351,6 +1460,14 @@ class SqlFunctions:
 
         SQL: mediatag.refresh_samples(dataset text, size integer DEFAULT 10000) RETURNS integer
         """
+    def remove_concept_faces(self, concept: str) -> int:
+        """Removes every face example of a concept: its next version scores by labels, examples and description again.
+        Editors of the concept's dataset.
+        concept: the concept's name
+        Returns: the new classifier version.
+
+        SQL: mediatag.remove_concept_faces(concept text) RETURNS integer
+        """
     def remove_evaluation_items(self, evaluation_id: int, keyframes: Sequence[int], removed: bool | None = ...) -> int:
         """Marks evaluation items as judged wrong: kept for the record, left out of the metrics. Editors of its dataset.
         evaluation_id: the evaluation's id
@@ -1360,6 +1477,16 @@ class SqlFunctions:
 
         SQL: mediatag.remove_evaluation_items(evaluation_id bigint, keyframes bigint[], removed boolean DEFAULT true)
           RETURNS integer
+        """
+    def remove_face_examples(self, tag_group: str, tag: str, dataset: str | None = ...) -> int:
+        """Removes every face example of a tag: it scores keyframes by its prompts and labels again. Editors of the
+        group's training dataset.
+        tag_group: the group's name
+        tag: the tag's name
+        dataset: the dataset you edit from (default NULL: the training dataset)
+        Returns: the number of examples removed.
+
+        SQL: mediatag.remove_face_examples(tag_group text, tag text, dataset text DEFAULT NULL::text) RETURNS integer
         """
     def remove_prompt(
         self,
@@ -1459,6 +1586,14 @@ class SqlFunctions:
 
         SQL: mediatag.save_threshold(evaluation_id bigint, metric text DEFAULT 'f1'::text, threshold real DEFAULT
           NULL::real) RETURNS real
+        """
+    def scan_faces(self, dataset: str) -> int:
+        """Queues the face back-fill of the dataset's keyframes not scanned yet, for the service's worker (resumable;
+        enable_faces queues it too). Editors of the dataset.
+        dataset: the dataset's name (faces must be on)
+        Returns: the job id (the one already queued or running for the dataset, if any).
+
+        SQL: mediatag.scan_faces(dataset text) RETURNS bigint
         """
     def score_embedding(self, concept: str, embedding: Sequence[float] | str) -> list[ScoreEmbeddingRow]:
         """Scores one vector with a concept's version in use. Viewers who can read its dataset.

@@ -72,12 +72,19 @@ def to_param(t: SqlType, value: Any) -> Any:
     if t.base in _JSON and not t.array:
         return value if isinstance(value, str) else json.dumps(value, default=str)
     if t.base in _VECTORS and not t.array:
-        return value if isinstance(value, str) else "[" + ",".join(repr(float(x)) for x in value) + "]"
+        return _vector_text(value)
     if t.array:
         if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
             raise TypeError(f"a {t.display} argument takes a list, not {type(value).__name__}")
-        return [_scalar(t, v) for v in value]
+        return [_vector_text(v) if t.base in _VECTORS else _scalar(t, v) for v in value]
     return _scalar(t, value)
+
+
+def _vector_text(value: Any) -> str | None:
+    """A vector given as numbers (a list, a numpy array) in pgvector's text form; text as it is."""
+    if value is None or isinstance(value, str):
+        return value
+    return "[" + ",".join(repr(float(x)) for x in value) + "]"
 
 
 def yes_no(word: str) -> bool:

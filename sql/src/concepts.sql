@@ -205,7 +205,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._train_concept(concept_id bigint) RETURNS int
 LANGUAGE plpgsql AS $$
-DECLARE c mediatag.concept; d mediatag.dataset;
+DECLARE c mediatag.concept; d mediatag.dataset; v int;
 BEGIN
     SELECT * INTO c FROM mediatag.concept x WHERE x.id = _train_concept.concept_id FOR UPDATE;
     SELECT * INTO d FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
@@ -218,7 +218,9 @@ BEGIN
         ON CONFLICT DO NOTHING;
     END IF;
     PERFORM mediatag._ensure_sample(d.id);
-    RETURN mediatag._fit_concept(c.id);
+    v := mediatag._fit_concept(c.id);
+    PERFORM mediatag._snapshot_concept_faces(c.id, v);   -- person concepts (person_tags.sql)
+    RETURN v;
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._fit_concept(concept_id bigint) RETURNS int
@@ -443,17 +445,16 @@ END $$;
 -- ---- scores -------------------------------------------------------------------------------------------------
 
 -- The score of one embedding under a concept classifier: the same sigmoid(x·w + b) as tags (mediatag.sigmoid),
--- used by concept_scores, concept_top, search filters and continue_labeling.
+-- used by concept_scores, concept_top, search filters and continue_labeling. A person concept's version scores a
+-- keyframe by its best face instead (mediatag._concept_score_sql, person_tags.sql).
 CREATE OR REPLACE FUNCTION mediatag.concept_scores(concept text, version int DEFAULT NULL)
 RETURNS TABLE (keyframe_id bigint, score real, decision boolean)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE c mediatag.concept := mediatag._concept(concept); cc mediatag.concept_classifier := mediatag._concept_classifier(c, version);
 BEGIN
-    RETURN QUERY
-    SELECT k.id, s.score, s.score >= c.threshold
-    FROM mediatag.keyframe k
-    CROSS JOIN LATERAL (SELECT mediatag.sigmoid(cc.bias - (k.embedding <#> cc.weights::halfvec)) AS score) s
-    WHERE k.dataset_id = c.dataset_id;
+    RETURN QUERY EXECUTE format(
+        'SELECT k.id, s.score, s.score >= %s FROM mediatag.keyframe k CROSS JOIN LATERAL (SELECT %s AS score) s
+         WHERE k.dataset_id = %s', c.threshold, mediatag._concept_score_sql(cc), c.dataset_id);
 END $$;
 
 -- Score one embedding (e.g. an uploaded file the SDK embedded) against a concept.
@@ -463,6 +464,11 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE c mediatag.concept := mediatag._concept(concept); cc mediatag.concept_classifier := mediatag._concept_classifier(c);
         s real;
 BEGIN
+    IF cc.summary ->> 'kind' = 'face' THEN
+        RAISE EXCEPTION 'concept "%" is a person concept: it scores the faces of keyframes, not image embeddings', c.name
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'find the person of a photo with mediatag.search_faces (the SDK''s search_face_photo)';
+    END IF;
     IF embedding IS NULL OR vector_dims(embedding) <> vector_dims(cc.weights) THEN
         RAISE EXCEPTION 'the embedding has % dimensions; concept "%" needs %', vector_dims(embedding), c.name,
             vector_dims(cc.weights) USING ERRCODE = 'invalid_parameter_value';
@@ -497,6 +503,17 @@ BEGIN
         RAISE EXCEPTION 'n must be between 1 and 1000, got %', n USING ERRCODE = 'invalid_parameter_value';
     END IF;
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
+    IF cc.summary ->> 'kind' = 'face' THEN
+        -- A person concept: the best faces of the keyframes that have any (the face table's keyframe index).
+        RETURN QUERY EXECUTE format(
+            'SELECT t.id, t.asset_id, CASE WHEN a.kind = %L THEN a.id END, t.time_ms, t.image_path, t.score, t.score >= %s
+             FROM (SELECT k.id, k.asset_id, k.time_ms, k.image_path, %s AS score FROM mediatag.keyframe k
+                   WHERE k.dataset_id = %s AND EXISTS (SELECT 1 FROM mediatag.face f WHERE f.keyframe_id = k.id)
+                   ORDER BY 5 DESC, k.id LIMIT %s) t
+             JOIN mediatag.asset a ON a.id = t.asset_id ORDER BY t.score DESC, t.id',
+            'video', c.threshold, mediatag._concept_score_sql(cc), c.dataset_id, n);
+        RETURN;
+    END IF;
     PERFORM set_config('hnsw.ef_search', least(greatest(4 * n, 100), 1000)::text, true);
     PERFORM set_config('jit', 'off', true);   -- index scans costed like full reads would pay ~60 ms of JIT
     RETURN QUERY EXECUTE format(

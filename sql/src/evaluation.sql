@@ -117,9 +117,9 @@ BEGIN
             RAISE EXCEPTION 'tag group "%" has not been scored on dataset "%" yet (let the worker run)', g.name, dataset
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
-        c := mediatag._latest_classifier(t.id, 'visual');
+        c := mediatag._keyframe_classifier(t.id);   -- a person tag's face classifier (person_tags.sql)
     END IF;
-    IF c.weights IS NULL THEN
+    IF c.id IS NULL OR (c.weights IS NULL AND c.modality <> 'face') THEN
         RAISE EXCEPTION 'tag "%" has no visual classifier to evaluate', t.name USING ERRCODE = 'no_data_found';
     END IF;
     INSERT INTO mediatag.evaluation (tag_id, dataset_id, classifier_id, threshold_at_start, group_version, level)
@@ -136,8 +136,8 @@ BEGIN
     scored := format('SELECT k.id, k.shot_id, s.score, least(floor(s.score * 10)::int, 9) AS bucket,
                              (hashtext(k.id::text || %L) & 2147483647)::float8 / 2147483647 AS draw
                       FROM mediatag.keyframe k CROSS JOIN LATERAL
-                           (SELECT mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) AS score) s
-                      WHERE k.dataset_id = %s', seed::text, c.bias, c.weights::text, d);
+                           (SELECT %s AS score) s
+                      WHERE k.dataset_id = %s', seed::text, mediatag._classifier_score_sql(c), d);
     IF level = 'shot' THEN
         -- One row per shot: its best keyframe (the shot's score, as dt_<group>_shot aggregates it).
         scored := format('SELECT DISTINCT ON (x.shot_id) x.id, x.shot_id, x.score, x.bucket,

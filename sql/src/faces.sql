@@ -105,6 +105,28 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT s.enabled FROM mediatag.face_setting s WHERE s.dataset_id = $1), false)
 $$;
 
+-- A face's match score from its distance to a person (the nearest of their faces or exemplars): a logistic of
+-- the distance, 0.5 at max_distance (the dataset's same-person distance, dlib's 0.6), so a tag's default
+-- threshold 0.5 means "the same person". The slope is P(same person | distance) fitted by logistic regression on
+-- balanced same/different pairs of the shared LFW photos (bench/bench_faces.py --per-person 15 --fit-score: 930
+-- photos of the 62 people, 6,441 same and 420,909 different pairs): 51.2 per unit of distance, 30.7 in units of
+-- max_distance 0.6 (its own 0.5 point fell at 0.614). So 0.5 / 0.55 / 0.65 / 0.7 score 0.99 / 0.93 / 0.07 / 0.01.
+-- Immutable and not STRICT, so the planner inlines it into scoring queries.
+CREATE OR REPLACE FUNCTION mediatag._face_score(distance double precision, max_distance double precision DEFAULT 0.6)
+RETURNS real
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT mediatag.sigmoid(30.7 * (max_distance - distance) / max_distance)
+$$;
+
+-- The SQL expression of a keyframe's score under a set of face exemplars (`exemplars`: a condition on
+-- mediatag.face_exemplar fx_, written by person_tags.sql's callers): its best face, 0 where it has none.
+CREATE OR REPLACE FUNCTION mediatag._face_score_sql(exemplars text, max_distance real, keyframe_id text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('coalesce((SELECT mediatag._face_score(min(f_.descriptor OPERATOR(public.<->) fx_.descriptor), %s)
+                            FROM mediatag.face f_ JOIN mediatag.face_exemplar fx_ ON %s
+                            WHERE f_.keyframe_id = %s), 0)::real', max_distance, exemplars, keyframe_id)
+$$;
+
 -- ---- settings -----------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION mediatag.enable_faces(dataset text, enabled boolean DEFAULT true,
@@ -119,12 +141,62 @@ BEGIN
     INSERT INTO mediatag.face_setting AS s (dataset_id, enabled, detector) VALUES (d, enabled, detector)
     ON CONFLICT (dataset_id) DO UPDATE SET enabled = excluded.enabled, detector = excluded.detector,
                                            updated_by = session_user, updated_at = now();
+    -- Keyframes ingested before faces were on: their back-fill is queued for the service's worker.
+    IF enabled AND EXISTS (SELECT 1 FROM mediatag._face_targets(d, 1)) THEN
+        PERFORM mediatag.scan_faces(dataset);
+    END IF;
     RETURN enabled;
+END $$;
+
+-- The back-fill as a job: 'face_scan', claimed by the service's Python worker (mediatag.faces.jobs) like
+-- 'transcribe', never by run_jobs (it decodes images and runs dlib). Resumable: the worker commits keyframes batch
+-- by batch, so a job taken over after a crash continues with the keyframes not scanned yet. One per dataset.
+CREATE OR REPLACE FUNCTION mediatag.scan_faces(dataset text) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE d bigint := mediatag.dataset_id(dataset); j bigint;
+BEGIN
+    PERFORM mediatag._require_write(d, 'scanning a dataset for faces');
+    IF NOT mediatag._faces_enabled(d) THEN
+        RAISE EXCEPTION 'faces are off for dataset "%"', dataset USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = format('turn them on first: SELECT mediatag.enable_faces(%L)', dataset);
+    END IF;
+    -- Serialised on the dataset's row (only the owner can lock it): one back-fill per dataset at a time.
+    PERFORM 1 FROM mediatag.dataset x WHERE x.id = d FOR UPDATE;
+    SELECT x.id INTO j FROM mediatag.job x
+    WHERE x.kind = 'face_scan' AND x.state IN ('queued', 'running') AND (x.payload ->> 'dataset_id')::bigint = d
+    ORDER BY x.id LIMIT 1;
+    IF j IS NULL THEN
+        j := mediatag._enqueue_job('face_scan', jsonb_build_object('dataset_id', d));
+    END IF;
+    RETURN j;
+END $$;
+
+-- A running back-fill's progress (keyframes done of total, faces found), in its job's result; it doubles as a
+-- heartbeat. Only the backend that claimed the job writes it.
+CREATE OR REPLACE FUNCTION mediatag._face_scan_progress(job_id bigint, progress jsonb) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE mediatag.job j SET result = progress, heartbeat_at = now()
+    WHERE j.id = job_id AND j.state = 'running' AND j.worker_pid = pg_backend_pid()
+$$;
+
+-- A scan run in-process (ingest, `mediatag faces scan`) that left nothing to scan makes a queued back-fill of the
+-- dataset redundant: it is closed, as score_tag_group closes a queued scoring job.
+CREATE OR REPLACE FUNCTION mediatag._close_face_scan_jobs(dataset_id bigint) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE n int;
+BEGIN
+    IF EXISTS (SELECT 1 FROM mediatag._face_targets(dataset_id, 1)) THEN
+        RETURN 0;
+    END IF;
+    UPDATE mediatag.job j SET state = 'done', finished_at = now(), result = jsonb_build_object('superseded_by', 'scan')
+    WHERE j.kind = 'face_scan' AND j.state = 'queued' AND (j.payload ->> 'dataset_id')::bigint = _close_face_scan_jobs.dataset_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag.face_status(dataset text)
 RETURNS TABLE (enabled boolean, detector text, max_distance real, keyframes bigint, scanned bigint, faces bigint,
-               people bigint, named bigint, unassigned bigint)
+               people bigint, named bigint, unassigned bigint, job_state text, job_progress jsonb)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset);
 BEGIN
@@ -135,8 +207,12 @@ BEGIN
            (SELECT count(*) FROM mediatag.face f WHERE f.dataset_id = d),
            (SELECT count(*) FROM mediatag.person p WHERE p.dataset_id = d),
            (SELECT count(*) FROM mediatag.person p WHERE p.dataset_id = d AND p.name IS NOT NULL),
-           (SELECT count(*) FROM mediatag.face f WHERE f.dataset_id = d AND f.person_id IS NULL)
-    FROM (SELECT 1) one LEFT JOIN mediatag.face_setting s ON s.dataset_id = d;
+           (SELECT count(*) FROM mediatag.face f WHERE f.dataset_id = d AND f.person_id IS NULL),
+           j.state, j.result
+    FROM (SELECT 1) one
+    LEFT JOIN LATERAL (SELECT x.state, x.result FROM mediatag.job x
+                       WHERE x.kind = 'face_scan' AND (x.payload ->> 'dataset_id')::bigint = d
+                       ORDER BY x.id DESC LIMIT 1) j ON true LEFT JOIN mediatag.face_setting s ON s.dataset_id = d;
 END $$;
 
 -- The keyframes a face scan still has to look at (the Python back-fill reads them, at most n).
@@ -398,6 +474,21 @@ BEGIN
     ORDER BY t.dist, t.id;
 END $$;
 
+-- The faces of image files the service reads (under its media roots): an uploaded photo's faces, largest first
+-- (face_index 0 is the photo's subject), for search_faces, add_face_example_descriptors and
+-- add_concept_face_descriptors from SQL alone. The SDK finds them in its own process instead.
+CREATE OR REPLACE FUNCTION mediatag.photo_faces(paths text[])
+RETURNS TABLE (path text, face_index int, x int, y int, w int, h int, quality real, descriptor vector)
+LANGUAGE sql AS $$
+    SELECT paths[p.i::int], (f.j - 1)::int, (f.face ->> 'x')::int, (f.face ->> 'y')::int, (f.face ->> 'w')::int,
+           (f.face ->> 'h')::int, (f.face ->> 'quality')::real, (f.face ->> 'descriptor')::vector
+    FROM jsonb_array_elements(mediatag._service_post('/faces/detect',
+             jsonb_build_object('paths', to_jsonb(coalesce(paths, '{}'::text[]))), 300) -> 'faces')
+         WITH ORDINALITY AS p(faces, i)
+    CROSS JOIN LATERAL jsonb_array_elements(p.faces) WITH ORDINALITY AS f(face, j)
+    ORDER BY p.i, f.j
+$$;
+
 -- search() by a face of the dataset: the faces nearest it (itself first, at distance 0).
 CREATE OR REPLACE FUNCTION mediatag.search(dataset text, face bigint, k int DEFAULT 50, max_distance real DEFAULT NULL)
 RETURNS TABLE (face_id bigint, keyframe_id bigint, asset_id bigint, video_time_ms int, person_id bigint,
@@ -411,7 +502,7 @@ BEGIN
     RETURN QUERY SELECT * FROM mediatag.search_faces(dataset, f.descriptor, k, max_distance);
 END $$;
 
--- A person's score of every keyframe with faces: the best face decides (1 - distance / (2 * max_distance) of the
+-- A person's score of every keyframe with faces: the best face decides (mediatag._face_score of the distance of the
 -- face nearest the person's confirmed and clustered faces), so 0.5 sits at dlib's same-person distance.
 CREATE OR REPLACE FUNCTION mediatag.person_scores(person bigint)
 RETURNS TABLE (keyframe_id bigint, score real, decision boolean, face_id bigint)
@@ -428,7 +519,7 @@ BEGIN
         WHERE f.dataset_id = p.dataset_id
           AND NOT EXISTS (SELECT 1 FROM mediatag.face_rejection r WHERE r.face_id = f.id AND r.person_id = p.id)
     )
-    SELECT DISTINCT ON (x.kid) x.kid, greatest(0, 1 - x.dist / (2 * lim))::real, x.dist < lim, x.fid
+    SELECT DISTINCT ON (x.kid) x.kid, mediatag._face_score(x.dist, lim), x.dist < lim, x.fid
     FROM per_face x WHERE x.dist IS NOT NULL
     ORDER BY x.kid, x.dist;
 END $$;
@@ -438,14 +529,22 @@ END $$;
 COMMENT ON FUNCTION mediatag.enable_faces(text, boolean, text) IS
 'Turns face detection on (or off) for a dataset; it is off by default. Editors of the dataset.
 dataset: the dataset''s name
-enabled: true to find faces on every keyframe (ingest --faces, `mediatag faces scan`), false to stop (default true)
+enabled: true to find faces on every keyframe (ingest --faces; keyframes already ingested are queued for the
+  service''s worker: mediatag.scan_faces), false to stop (default true)
 detector: hog (fast, frontal faces) or cnn (slower on a CPU, more poses) (default hog)
 Returns: the setting now in force.';
 
 COMMENT ON FUNCTION mediatag.face_status(text) IS
 'Where faces stand in a dataset: the setting, keyframes scanned, faces and people. Viewers who can read it.
 dataset: the dataset''s name
-Returns: one row: enabled, detector, max_distance, keyframes, scanned, faces, people, named, unassigned.';
+Returns: one row: enabled, detector, max_distance, keyframes, scanned, faces, people, named, unassigned, job_state
+  and job_progress (the latest back-fill job''s state and its progress: keyframes done of total, faces found).';
+
+COMMENT ON FUNCTION mediatag.scan_faces(text) IS
+'Queues the face back-fill of the dataset''s keyframes not scanned yet, for the service''s worker (resumable;
+enable_faces queues it too). Editors of the dataset.
+dataset: the dataset''s name (faces must be on)
+Returns: the job id (the one already queued or running for the dataset, if any).';
 
 COMMENT ON FUNCTION mediatag.faces(text, bigint, bigint, boolean) IS
 'Lists the faces found in a dataset, with their box and person. Viewers who can read it.
@@ -519,6 +618,12 @@ descriptor: a 128-d dlib face descriptor
 k: the most faces returned, 1 to 1000 (default 50)
 max_distance: only faces nearer than this (default NULL: the dataset''s, 0.6)
 Returns: face_id, keyframe_id, asset_id, video_time_ms, person_id, person_name, distance, rank.';
+
+COMMENT ON FUNCTION mediatag.photo_faces(text[]) IS
+'The faces the service finds in image files (e.g. uploaded photos), largest first. Viewers.
+paths: image file paths the service reads (under its media roots, MEDIATAG_MEDIA_ROOTS)
+Returns: path, face_index (0: the largest face, the photo''s subject), x, y, w, h (pixels), quality (0..1),
+  descriptor (128-d, for search_faces and the add_*face*descriptors functions).';
 
 COMMENT ON FUNCTION mediatag.search(text, bigint, integer, real) IS
 'Face search: the faces of a dataset nearest one of its faces, to find a person across it. Viewers who can read it.

@@ -96,9 +96,11 @@ BEGIN
     PERFORM mediatag._require_role('mediatag_editor', 'running queued jobs');
     -- Kinds 'llm_*' call a remote model: the service's Python worker claims those (mediatag._claim_llm_job, llm.sql).
     -- The row lock (SKIP LOCKED) keeps two claims apart; the committed claim keeps later ones off a live attempt.
-    -- So is 'transcribe' (mediatag._claim_transcribe_job, transcription.sql): it decodes media and runs speech models.
+    -- So are the back-fills 'transcribe' (transcription.sql) and 'face_scan' (faces.sql), claimed through
+    -- mediatag._claim_worker_job by the service's Python worker (service/backfill_jobs.py): they decode media and run
+    -- speech and face models.
     FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND run_after <= now()
-                                          AND kind NOT LIKE 'llm\_%' AND kind <> 'transcribe'
+                                          AND kind NOT LIKE 'llm\_%' AND kind NOT IN ('transcribe', 'face_scan')
              ORDER BY id FOR UPDATE SKIP LOCKED LOOP
         IF j.state = 'running' THEN
             IF mediatag._job_worker_alive(j) THEN

@@ -12,8 +12,26 @@ $$;
 CREATE OR REPLACE FUNCTION mediatag._preview_pool(g mediatag.tag_group, t mediatag.tag, hnsw_k int)
 RETURNS TABLE (keyframe_id bigint, score real)
 LANGUAGE plpgsql AS $$
-DECLARE c mediatag.classifier := mediatag._latest_classifier(t.id, 'visual'); dim int;
+DECLARE c mediatag.classifier := mediatag._keyframe_classifier(t.id); dim int;
 BEGIN
+    IF c.modality = 'face' THEN
+        -- A person tag (person_tags.sql): the sample scored by its faces, and the keyframes of the faces nearest
+        -- each exemplar (the face table's HNSW index), where the person's keyframes are.
+        RETURN QUERY EXECUTE format('SELECT s.keyframe_id, %s FROM mediatag.keyframe_sample s WHERE s.dataset_id = %s',
+                                    mediatag._classifier_score_sql(c, 's.embedding', 's.keyframe_id'), g.training_dataset_id);
+        IF hnsw_k > 0 THEN
+            PERFORM set_config('hnsw.ef_search', least(greatest(hnsw_k, 40), 1000)::text, true);
+            PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);   -- other datasets' faces share the graph
+            RETURN QUERY EXECUTE format(
+                'SELECT n.keyframe_id, %s FROM (SELECT DISTINCT nf.keyframe_id FROM mediatag.face_exemplar e
+                 CROSS JOIN LATERAL (SELECT f.keyframe_id FROM mediatag.face f WHERE f.dataset_id = %s
+                                     ORDER BY f.descriptor OPERATOR(public.<->) e.descriptor LIMIT %s) nf
+                 WHERE e.classifier_id = %s) n',
+                mediatag._classifier_score_sql(c, 'NULL', 'n.keyframe_id'), g.training_dataset_id,
+                greatest(10, hnsw_k / greatest(coalesce((c.summary ->> 'exemplars')::int, 1), 1)), c.id);
+        END IF;
+        RETURN;
+    END IF;
     IF c.weights IS NULL THEN
         RAISE EXCEPTION 'tag "%" has no visual classifier yet (add a positive visual prompt)', t.name
             USING ERRCODE = 'no_data_found';

@@ -85,7 +85,7 @@ BEGIN
     INSERT INTO mediatag.group_version (group_id, version, visibility, note) VALUES (g.id, v, g.visibility, coalesce(note, ''));
     INSERT INTO mediatag.group_version_tag (group_id, version, position, tag_id, tag_name, visual_classifier_id, transcript_classifier_id)
     SELECT g.id, v, row_number() OVER (ORDER BY t.position), t.id, t.name,
-           (mediatag._latest_classifier(t.id, 'visual')).id, (mediatag._latest_classifier(t.id, 'transcript')).id
+           (mediatag._keyframe_classifier(t.id)).id, (mediatag._latest_classifier(t.id, 'transcript')).id
     FROM mediatag.tag t WHERE t.group_id = g.id;
     PERFORM mediatag._ensure_score_tables(g);
     -- The training dataset always follows the latest version.

@@ -162,6 +162,22 @@ BEGIN
     EXECUTE format('ALTER TABLE mediatag_data.%I ATTACH PARTITION mediatag_data.%I FOR VALUES IN (%s)', parent, final_name, dataset_id);
 END $$;
 
+-- The SQL expression of one keyframe's score (0..1) under a tag classifier, given the SQL of the keyframe's embedding
+-- and of its id. Linear classifiers: sigmoid(x·w + b). Person tags ('face' classifiers, person_tags.sql): the best
+-- face of the keyframe against the classifier's face exemplars (0 without faces). NULL::real: not scored.
+CREATE OR REPLACE FUNCTION mediatag._classifier_score_sql(c mediatag.classifier, embedding text DEFAULT 'k.embedding',
+                                                          keyframe_id text DEFAULT 'k.id') RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF c.modality = 'face' THEN
+        RETURN mediatag._face_score_sql(format('fx_.classifier_id = %s', c.id),
+                                        coalesce((c.summary ->> 'max_distance')::real, 0.6), keyframe_id);
+    ELSIF c.weights IS NULL THEN
+        RETURN 'NULL::real';
+    END IF;
+    RETURN format('mediatag.sigmoid(%s - (%s <#> %L::halfvec))', c.bias, embedding, c.weights::text);
+END $$;
+
 -- The SQL expressions of one version's scoring, all tags in one array: keyframe scores (vis), transcript scores
 -- (tx), the shot/video aggregates over score rows (max, sum of hits) and the per-row hit flags at the tags'
 -- thresholds now. Shared by the full job and the incremental one, so both score alike.
@@ -170,8 +186,7 @@ CREATE OR REPLACE FUNCTION mediatag._score_exprs(group_id bigint, version int,
     OUT floors real[])
 LANGUAGE sql STABLE AS $$
     SELECT count(*)::int,
-           'ARRAY[' || string_agg(CASE WHEN vc.weights IS NULL THEN 'NULL::real'
-               ELSE format('mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec))', vc.bias, vc.weights::text) END,
+           'ARRAY[' || string_agg(CASE WHEN vc.id IS NULL THEN 'NULL::real' ELSE mediatag._classifier_score_sql(vc) END,
                ', ' ORDER BY vt.position) || ']::real[]',
            'ARRAY[' || string_agg(CASE WHEN tc.weights IS NULL THEN 'NULL::real'
                ELSE format('mediatag.sigmoid(%s - (s.embedding <#> %L::halfvec))', tc.bias, tc.weights::text) END,

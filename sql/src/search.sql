@@ -112,12 +112,6 @@ BEGIN
     RETURN q;
 END $$;
 
--- The SQL predicate a concept or tag filter adds, on keyframe alias k: its classifier's decision.
-CREATE OR REPLACE FUNCTION mediatag._score_predicate(weights vector, bias double precision, threshold real) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT format('mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec)) >= %s', bias, weights::text, threshold)
-$$;
-
 CREATE OR REPLACE FUNCTION mediatag._search_filters(d mediatag.dataset, concepts text[], tags text[], metadata jsonb)
 RETURNS text
 LANGUAGE plpgsql AS $$
@@ -128,8 +122,7 @@ DECLARE
     cc mediatag.concept_classifier;
     g mediatag.tag_group;
     t mediatag.tag;
-    w vector;
-    b double precision;
+    c_tag mediatag.classifier;
     grp text;
     tg text;
 BEGIN
@@ -150,7 +143,7 @@ BEGIN
                 (SELECT x_.name FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id), d.name USING ERRCODE = 'invalid_parameter_value';
         END IF;
         cc := mediatag._concept_classifier(c);
-        preds := preds || ' AND ' || mediatag._score_predicate(cc.weights, cc.bias, c.threshold);
+        preds := preds || format(' AND %s >= %s', mediatag._concept_score_sql(cc), c.threshold);
     END LOOP;
     FOREACH name IN ARRAY coalesce(tags, '{}') LOOP
         -- 'group:tag'; tag names have no colon, so the last colon splits (group names may contain one).
@@ -163,22 +156,22 @@ BEGIN
         t := mediatag._tag(g, tg);
         -- The version applied to this dataset (what its dt_* tables hold); on the training dataset before any
         -- publish, the draft classifier.
-        SELECT cl.weights, cl.bias INTO w, b
+        SELECT cl.* INTO c_tag
         FROM mediatag.group_application a
         JOIN mediatag.group_version_tag vt ON vt.group_id = a.group_id AND vt.version = a.applied_version AND vt.tag_id = t.id
         JOIN mediatag.classifier cl ON cl.id = vt.visual_classifier_id
         WHERE a.group_id = g.id AND a.dataset_id = d.id;
         IF NOT FOUND AND g.training_dataset_id = d.id THEN
-            SELECT cl.weights, cl.bias INTO w, b FROM mediatag._latest_classifier(t.id, 'visual') cl;
+            c_tag := mediatag._keyframe_classifier(t.id);   -- a person tag's face classifier (person_tags.sql)
         ELSIF NOT FOUND THEN
             RAISE EXCEPTION 'tag group "%" is not applied to dataset "%": apply it before filtering by its tags', g.name, d.name
                 USING ERRCODE = 'object_not_in_prerequisite_state';
         END IF;
-        IF w IS NULL THEN
+        IF c_tag.id IS NULL OR (c_tag.weights IS NULL AND c_tag.modality <> 'face') THEN
             RAISE EXCEPTION 'tag "%" of group "%" has no visual classifier (no positive visual prompt)', t.name, g.name
                 USING ERRCODE = 'no_data_found';
         END IF;
-        preds := preds || ' AND ' || mediatag._score_predicate(w, b, t.threshold);
+        preds := preds || format(' AND %s >= %s', mediatag._classifier_score_sql(c_tag), t.threshold);
     END LOOP;
     RETURN preds;
 END $$;

@@ -227,10 +227,10 @@ BEGIN
          FROM (%s) q JOIN mediatag.asset x ON x.id = q.asset_id ORDER BY x.path, q.start_ms', 'fps',
         mediatag._segment_query(format(
             'SELECT k.dataset_id, k.asset_id, k.asset_id AS video_id, 1 AS position, k.shot_id, k.time_ms,
-                    mediatag.sigmoid(%s - (k.embedding <#> %L::halfvec))::real AS score, %s::real AS enter_at,
+                    (%s)::real AS score, %s::real AS enter_at,
                     %s::real AS exit_at, %s AS min_ms, %s AS gap_ms
              FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
-             WHERE k.dataset_id = %s AND a.kind = %L', cc.bias, cc.weights::text, c.threshold,
+             WHERE k.dataset_id = %s AND a.kind = %L', mediatag._concept_score_sql(cc), c.threshold,
             mediatag._segment_exit(c.threshold, exit_threshold), coalesce(min_length_ms, 1000),
             coalesce(max_gap_ms, 2000), c.dataset_id, 'video'),
             mediatag._no_transcript_ranges()));

@@ -68,7 +68,8 @@ CREATE TABLE IF NOT EXISTS mediatag.visual_label (
 CREATE TABLE IF NOT EXISTS mediatag.classifier (
     id          bigserial PRIMARY KEY,
     tag_id      bigint NOT NULL REFERENCES mediatag.tag(id) ON DELETE CASCADE,
-    modality    text NOT NULL CHECK (modality IN ('visual', 'transcript')),
+    -- face: a person tag's keyframe classifier, its exemplar descriptors in mediatag.face_exemplar (person_tags.sql)
+    modality    text NOT NULL CONSTRAINT classifier_modality_check CHECK (modality IN ('visual', 'transcript', 'face')),
     version     int NOT NULL,
     weights     vector,            -- NULL: no prompts for this modality, the tag is not scored on it
     bias        double precision NOT NULL DEFAULT 0,
@@ -539,8 +540,8 @@ BEGIN
            c.version, c.summary,
            (counts -> t.name ->> 0)::bigint, (counts -> t.name ->> 1)::bigint
     FROM mediatag.tag t
-    LEFT JOIN LATERAL (SELECT * FROM mediatag.classifier c WHERE c.tag_id = t.id AND c.modality = 'visual'
-                       ORDER BY c.version DESC LIMIT 1) c ON true
+    -- the classifier that scores its keyframes: a person tag's face classifier (person_tags.sql), else the visual one
+    LEFT JOIN LATERAL mediatag._keyframe_classifier(t.id) c ON true
     WHERE t.group_id = g.id
     ORDER BY t.position;
 END $$;

@@ -71,7 +71,7 @@ END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._train_tags(tag_ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
-DECLARE d bigint;
+DECLARE d bigint; n int;
 BEGIN
     IF coalesce(array_length(tag_ids, 1), 0) = 0 THEN RETURN 0; END IF;
     PERFORM mediatag._ensure_prompt_embeddings(tag_ids);
@@ -79,7 +79,9 @@ BEGIN
              WHERE t.id = ANY (tag_ids) LOOP
         PERFORM mediatag._ensure_sample(d);
     END LOOP;
-    RETURN mediatag._fit_classifiers(tag_ids);
+    n := mediatag._fit_classifiers(tag_ids);
+    PERFORM mediatag._fit_face_classifiers(tag_ids);   -- person tags (person_tags.sql)
+    RETURN n;
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag._fit_classifiers(tag_ids bigint[]) RETURNS int

@@ -99,12 +99,6 @@ BEGIN
     FROM src;
 END $$;
 
--- Like mediatag._claim_llm_job, for the back-fill jobs the Python worker runs (they decode media and run models).
-CREATE OR REPLACE FUNCTION mediatag._claim_transcribe_job(worker_name text) RETURNS mediatag.job
-LANGUAGE sql AS $$
-    SELECT mediatag._claim_worker_job(worker_name, 'transcribe')
-$$;
-
 -- ---- scoring transcripts that arrive after their asset was scored --------------------------------------------
 
 -- Queues the rescoring of assets that got transcript segments after ingest, for every group applied to the

@@ -79,12 +79,18 @@ BEGIN
          JOIN mediatag.group_version_tag vt ON vt.group_id = ga.group_id AND vt.version = ga.applied_version
                                            AND vt.tag_id = t.id
          WHERE ga.group_id = g.id AND ga.dataset_id = a.dataset_id),
-        CASE WHEN g.training_dataset_id = a.dataset_id THEN (mediatag._latest_classifier(t.id, 'visual')).id END) AS id) c
+        CASE WHEN g.training_dataset_id = a.dataset_id THEN (mediatag._keyframe_classifier(t.id)).id END) AS id) c
     JOIN mediatag.classifier cl ON cl.id = c.id
     -- `cl.id = c.id` again inside: without a reference to c, the planner may run this per row of the classifier
     -- table before the join, on classifiers of other models (other dimensions).
     CROSS JOIN LATERAL (SELECT max(mediatag.sigmoid(cl.bias - (k.embedding <#> cl.weights::halfvec)))::real AS score
-                        FROM mediatag.keyframe k WHERE k.asset_id = a.id AND cl.id = c.id) s
+                        FROM mediatag.keyframe k WHERE k.asset_id = a.id AND cl.id = c.id HAVING cl.modality <> 'face'
+                        UNION ALL
+                        -- a person tag (person_tags.sql): the asset's best face against the exemplars, 0 without faces
+                        SELECT coalesce(mediatag._face_score(min(f.descriptor OPERATOR(public.<->) fx.descriptor),
+                                                             coalesce((cl.summary ->> 'max_distance')::real, 0.6)), 0)
+                        FROM mediatag.face f JOIN mediatag.face_exemplar fx ON fx.classifier_id = cl.id
+                        WHERE f.asset_id = a.id AND cl.id = c.id HAVING cl.modality = 'face') s
     WHERE s.score IS NOT NULL
     UNION ALL
     SELECT 'concept', NULL, cn.name, s.score, s.score >= cn.threshold
@@ -92,7 +98,13 @@ BEGIN
     CROSS JOIN LATERAL mediatag._concept(lc.name) cn
     CROSS JOIN LATERAL mediatag._concept_classifier(cn) cc
     CROSS JOIN LATERAL (SELECT max(mediatag.sigmoid(cc.bias - (k.embedding <#> cc.weights::halfvec)))::real AS score
-                        FROM mediatag.keyframe k WHERE k.asset_id = a.id) s
+                        FROM mediatag.keyframe k WHERE k.asset_id = a.id HAVING cc.summary ->> 'kind' IS DISTINCT FROM 'face'
+                        UNION ALL
+                        SELECT coalesce(mediatag._face_score(min(f.descriptor OPERATOR(public.<->) fx.descriptor),
+                                                             coalesce((cc.summary ->> 'max_distance')::real, 0.6)), 0)
+                        FROM mediatag.face f JOIN mediatag.face_exemplar fx
+                             ON fx.concept_id = cc.concept_id AND fx.concept_version = cc.version
+                        WHERE f.asset_id = a.id HAVING cc.summary ->> 'kind' = 'face') s
     WHERE s.score IS NOT NULL
     ORDER BY 1 DESC, 5 DESC, 4 DESC, 2, 3;
 END $$;

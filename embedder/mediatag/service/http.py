@@ -4,6 +4,8 @@ GET  /health                     → {"status": "ok", "loaded": [...], "worker":
 POST /embed/text  {"texts": [...], "model": name} → {"model", "dim", "vectors"}
      A visual model name embeds prompts into that model's image space; a text model name embeds transcripts.
 POST /embed/image {"paths": [...], "model": name} → {"model", "dim", "vectors"}
+POST /faces/detect {"paths": [...]} → {"faces": [[{"x", "y", "w", "h", "quality", "descriptor"}, ...], ...]}
+     Per path, its faces largest first (dlib, as ingest finds them; docs/people.md).
 POST /llm/suggest {"group", "tag", "existing", "per_list"} → {"suggestions", "source", "warning"} (docs/llm.md)
 Errors come back as {"error": "..."} with status 400 (bad request), 401/403 (token, Host), 408 (the body did not
 arrive in time), 413 (too large), 429 (the caller's pixel rate; with Retry-After) or 500.
@@ -191,6 +193,39 @@ def embed_image_request(body: dict[str, Any], config: ServiceConfig, caller: str
     return {"model": enc.name, "dim": enc.dim, "vectors": [v.tolist() for v in vecs]}
 
 
+def faces_request(body: dict[str, Any], config: ServiceConfig, caller: str = "") -> dict[str, Any]:
+    """The faces of image files under the media roots (mediatag.photo_faces): the same caps as /embed/image."""
+    from ..faces.photos import photo_faces
+
+    paths = body.get("paths")
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise ValueError('"paths" must be a list of image file paths')
+    if len(paths) > MAX_PATHS:
+        raise ValueError(f"at most {MAX_PATHS} images per request")
+    files = [config.check_path(p) for p in paths]
+    _charge_pixels(caller, sum(_header_pixels(p) for p in files))
+    try:
+        found = [photo_faces(p, max_pixels=MAX_IMAGE_PIXELS) for p in files]
+    except (FileNotFoundError, RuntimeError) as e:
+        raise ValueError(str(e)) from e
+    return {
+        "faces": [
+            [
+                {
+                    "x": f.box[0],
+                    "y": f.box[1],
+                    "w": f.box[2],
+                    "h": f.box[3],
+                    "quality": f.quality,
+                    "descriptor": f.descriptor.tolist(),
+                }
+                for f in faces
+            ]  # fmt: skip
+            for faces in found
+        ]
+    }
+
+
 _LOOPBACK_NAMES = {"localhost", "localhost."}
 _HOST_RE = re.compile(r"^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+)(:[0-9]{1,5})?$")
 
@@ -304,6 +339,7 @@ class Handler(BaseHTTPRequestHandler):
         routes: dict[str, Callable[[dict[str, Any], ServiceConfig], dict[str, Any]]] = {
             "/embed/text": embed_text_request,
             "/embed/image": lambda body, config: embed_image_request(body, config, self._caller()),
+            "/faces/detect": lambda body, config: faces_request(body, config, self._caller()),
             "/llm/suggest": lambda body, _config: suggest_request(body),
         }
         if not self._admitted():

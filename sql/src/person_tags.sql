@@ -1,0 +1,346 @@
+-- Person tags and person concepts (issue 27): a tag of a Dynamic Tag group, or a concept, that is a person.
+-- Its examples are face descriptors (mediatag.face_example): faces of a dataset picked one by one, every face of a
+-- named person (a cluster), or the faces found in uploaded photos (the SDK detects them and sends descriptors).
+-- Training snapshots them into the classifier version (mediatag.face_exemplar): a tag's 'face' classifier, a
+-- concept's version. So a published person tag carries its descriptors, not a dataset's person id, and applies to
+-- any dataset whose faces were scanned. A keyframe scores as its best face: the face nearest any exemplar, mapped
+-- to 0..1 by mediatag._face_score (0.5 at the dataset's same-person distance, dlib's 0.6 by default), 0 where the
+-- keyframe has no face. Scores land in the same dt_<group>_* tables and concept_scores as every other tag.
+-- A tag with face examples scores keyframes with them; its prompts still train its transcript classifier (a
+-- person's name in the subtitles), and removing the examples makes it a prompt tag again.
+
+-- Databases from before person tags: the classifier modality check gains 'face' (replaced only where it lacks it,
+-- so a fresh install and an upgrade end with the same check).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+                   WHERE c.conrelid = 'mediatag.classifier'::regclass AND c.conname = 'classifier_modality_check'
+                     AND pg_catalog.pg_get_constraintdef(c.oid) LIKE '%face%') THEN
+        ALTER TABLE mediatag.classifier DROP CONSTRAINT IF EXISTS classifier_modality_check;
+        ALTER TABLE mediatag.classifier ADD CONSTRAINT classifier_modality_check
+            CHECK (modality IN ('visual', 'transcript', 'face'));
+    END IF;
+END $$;
+
+-- The draft: what a tag or concept was given. A face's example goes with the face (forget_person deletes it).
+CREATE TABLE IF NOT EXISTS mediatag.face_example (
+    id          bigserial PRIMARY KEY,
+    tag_id      bigint REFERENCES mediatag.tag(id) ON DELETE CASCADE,
+    concept_id  bigint REFERENCES mediatag.concept(id) ON DELETE CASCADE,
+    face_id     bigint REFERENCES mediatag.face(id) ON DELETE CASCADE,   -- NULL: a face of an uploaded photo
+    source      text NOT NULL CHECK (length(source) BETWEEN 1 AND 1000),
+    descriptor  vector(128) NOT NULL,
+    added_by    text NOT NULL DEFAULT session_user,
+    added_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT face_example_owner CHECK ((tag_id IS NULL) <> (concept_id IS NULL))
+);
+CREATE INDEX IF NOT EXISTS face_example_tag_idx ON mediatag.face_example (tag_id);
+CREATE INDEX IF NOT EXISTS face_example_concept_idx ON mediatag.face_example (concept_id);
+CREATE INDEX IF NOT EXISTS face_example_face_idx ON mediatag.face_example (face_id);
+
+-- A trained version's exemplars (immutable like the version): a tag's 'face' classifier or a concept's version.
+CREATE TABLE IF NOT EXISTS mediatag.face_exemplar (
+    classifier_id    bigint REFERENCES mediatag.classifier(id) ON DELETE CASCADE,
+    concept_id       bigint,
+    concept_version  int,
+    descriptor       vector(128) NOT NULL,
+    CONSTRAINT face_exemplar_concept_fk FOREIGN KEY (concept_id, concept_version)
+        REFERENCES mediatag.concept_classifier (concept_id, version) ON DELETE CASCADE,
+    CONSTRAINT face_exemplar_owner CHECK ((classifier_id IS NULL) <> (concept_id IS NULL AND concept_version IS NULL))
+);
+CREATE INDEX IF NOT EXISTS face_exemplar_classifier_idx ON mediatag.face_exemplar (classifier_id);
+CREATE INDEX IF NOT EXISTS face_exemplar_concept_idx ON mediatag.face_exemplar (concept_id, concept_version);
+
+-- ---- examples -----------------------------------------------------------------------------------------------
+
+-- Adds face examples to a tag (tag_id) or a concept (concept_id) from exactly one source: face ids, a person (every
+-- face of theirs, confirmed ones and the best first, at most max_faces) or descriptors (uploaded photos' faces,
+-- named by `sources`). Faces must be of a dataset the caller reads. A face already given is skipped.
+-- Returns the number added.
+CREATE OR REPLACE FUNCTION mediatag._add_face_examples(tag_id bigint, concept_id bigint, faces bigint[], person bigint,
+                                                       descriptors vector[], sources text[]) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE p mediatag.person; f bigint; bad bigint; n int; max_faces int := 200;
+BEGIN
+    IF (faces IS NOT NULL)::int + (person IS NOT NULL)::int + (descriptors IS NOT NULL)::int <> 1 THEN
+        RAISE EXCEPTION 'give exactly one of faces, person or descriptors' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'faces => ARRAY[face ids] (mediatag.faces(dataset)), person => id (mediatag.people(dataset)), or '
+                   'descriptors of the faces in example photos (the SDK and `mediatag` CLI find them)';
+    END IF;
+    IF faces IS NOT NULL THEN
+        IF cardinality(faces) = 0 OR array_position(faces, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION 'faces must list one or more face ids' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOREACH f IN ARRAY faces LOOP
+            PERFORM mediatag._face(f);   -- unknown, or of a dataset the caller may not read: an error naming it
+        END LOOP;
+        INSERT INTO mediatag.face_example (tag_id, concept_id, face_id, source, descriptor)
+        SELECT _add_face_examples.tag_id, _add_face_examples.concept_id, x.id, format('face %s', x.id), x.descriptor
+        FROM mediatag.face x
+        WHERE x.id = ANY (faces)
+          AND NOT EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.face_id = x.id
+                          AND e.tag_id IS NOT DISTINCT FROM _add_face_examples.tag_id
+                          AND e.concept_id IS NOT DISTINCT FROM _add_face_examples.concept_id);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        RETURN n;
+    END IF;
+    IF person IS NOT NULL THEN
+        p := mediatag._person(person);
+        IF NOT EXISTS (SELECT 1 FROM mediatag.face x WHERE x.person_id = p.id) THEN
+            RAISE EXCEPTION 'person % has no faces', p.id USING ERRCODE = 'no_data_found';
+        END IF;
+        INSERT INTO mediatag.face_example (tag_id, concept_id, face_id, source, descriptor)
+        SELECT _add_face_examples.tag_id, _add_face_examples.concept_id, x.id,
+               format('person %s%s, face %s', p.id, coalesce(' (' || p.name || ')', ''), x.id), x.descriptor
+        FROM (SELECT y.* FROM mediatag.face y WHERE y.person_id = p.id
+              ORDER BY (y.assigned_by = 'label') DESC, y.quality DESC, y.id LIMIT max_faces) x
+        WHERE NOT EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.face_id = x.id
+                          AND e.tag_id IS NOT DISTINCT FROM _add_face_examples.tag_id
+                          AND e.concept_id IS NOT DISTINCT FROM _add_face_examples.concept_id);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        RETURN n;
+    END IF;
+    IF cardinality(descriptors) = 0 OR cardinality(descriptors) > 1000 THEN
+        RAISE EXCEPTION 'descriptors must list 1 to 1000 face descriptors, got %', cardinality(descriptors)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT u.ord INTO bad FROM unnest(descriptors) WITH ORDINALITY u(v, ord)
+    WHERE u.v IS NULL OR vector_dims(u.v) <> 128 LIMIT 1;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'face descriptor % is not a 128-d dlib descriptor', bad USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF sources IS NOT NULL AND cardinality(sources) <> cardinality(descriptors) THEN
+        RAISE EXCEPTION '% descriptors but % sources: give one source per descriptor', cardinality(descriptors),
+            cardinality(sources) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO mediatag.face_example (tag_id, concept_id, source, descriptor)
+    SELECT _add_face_examples.tag_id, _add_face_examples.concept_id,
+           left(coalesce(nullif(btrim(sources[u.ord]), ''), 'descriptor ' || u.ord), 1000), u.v
+    FROM unnest(descriptors) WITH ORDINALITY u(v, ord);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.add_face_examples(tag_group text, tag text, faces bigint[] DEFAULT NULL,
+                                                      person bigint DEFAULT NULL, dataset text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag);
+BEGIN
+    PERFORM mediatag._add_face_examples(t.id, NULL, faces, person, NULL, NULL);
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    RETURN (SELECT count(*) FROM mediatag.face_example e WHERE e.tag_id = t.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.add_face_example_descriptors(tag_group text, tag text, descriptors vector[],
+                                                                 sources text[] DEFAULT NULL, dataset text DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag);
+BEGIN
+    PERFORM mediatag._add_face_examples(t.id, NULL, NULL, NULL, coalesce(descriptors, '{}'), sources);
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    RETURN (SELECT count(*) FROM mediatag.face_example e WHERE e.tag_id = t.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.remove_face_examples(tag_group text, tag text, dataset text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag);
+        n int;
+BEGIN
+    DELETE FROM mediatag.face_example e WHERE e.tag_id = t.id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM mediatag._train_tags(ARRAY[t.id]);
+    RETURN n;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.face_examples(tag_group text, tag text)
+RETURNS TABLE (example_id bigint, source text, face_id bigint, person_id bigint, added_by text, added_at timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE g mediatag.tag_group := mediatag._group(tag_group); t mediatag.tag := mediatag._tag(g, tag);
+BEGIN
+    -- Whoever sees the group sees where its examples came from; face and person ids only where they read the face.
+    RETURN QUERY
+    SELECT e.id, e.source, CASE WHEN mediatag._can_read_dataset(f.dataset_id) THEN f.id END,
+           CASE WHEN mediatag._can_read_dataset(f.dataset_id) THEN f.person_id END, e.added_by, e.added_at
+    FROM mediatag.face_example e LEFT JOIN mediatag.face f ON f.id = e.face_id
+    WHERE e.tag_id = t.id ORDER BY e.id;
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.add_concept_faces(concept text, faces bigint[] DEFAULT NULL, person bigint DEFAULT NULL)
+RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept);
+BEGIN
+    PERFORM mediatag._add_face_examples(NULL, c.id, faces, person, NULL, NULL);
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.add_concept_face_descriptors(concept text, descriptors vector[],
+                                                                 sources text[] DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept);
+BEGIN
+    PERFORM mediatag._add_face_examples(NULL, c.id, NULL, NULL, coalesce(descriptors, '{}'), sources);
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+CREATE OR REPLACE FUNCTION mediatag.remove_concept_faces(concept text) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE c mediatag.concept := mediatag._editable_concept(concept);
+BEGIN
+    DELETE FROM mediatag.face_example e WHERE e.concept_id = c.id;
+    RETURN mediatag._train_concept(c.id);
+END $$;
+
+-- ---- training -----------------------------------------------------------------------------------------------
+
+-- The same-person distance a dataset's faces are judged at (face_setting.max_distance, dlib's 0.6 by default).
+CREATE OR REPLACE FUNCTION mediatag._face_max_distance(dataset_id bigint) RETURNS real
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce((SELECT s.max_distance FROM mediatag.face_setting s WHERE s.dataset_id = $1), 0.6::real)
+$$;
+
+-- A new 'face' classifier version for each tag that has face examples, with them as its exemplars (_train_tags
+-- calls it after the prompt classifiers). Returns the number of tags.
+CREATE OR REPLACE FUNCTION mediatag._fit_face_classifiers(tag_ids bigint[]) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE r record; cid bigint; n int := 0;
+BEGIN
+    FOR r IN SELECT t.id, g.training_dataset_id AS ds,
+                    count(*) AS exemplars, count(e.face_id) AS from_faces
+             FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
+             JOIN mediatag.face_example e ON e.tag_id = t.id
+             WHERE t.id = ANY (tag_ids) GROUP BY t.id, g.training_dataset_id ORDER BY t.id LOOP
+        INSERT INTO mediatag.classifier (tag_id, modality, version, weights, bias, summary)
+        VALUES (r.id, 'face', coalesce((SELECT max(c.version) FROM mediatag.classifier c
+                                        WHERE c.tag_id = r.id AND c.modality = 'face'), 0) + 1, NULL, 0,
+                jsonb_build_object('kind', 'face', 'exemplars', r.exemplars, 'from_faces', r.from_faces,
+                                   'from_photos', r.exemplars - r.from_faces,
+                                   'max_distance', mediatag._face_max_distance(r.ds)))
+        RETURNING id INTO cid;
+        INSERT INTO mediatag.face_exemplar (classifier_id, descriptor)
+        SELECT cid, e.descriptor FROM mediatag.face_example e WHERE e.tag_id = r.id ORDER BY e.id;
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- The classifier that scores a tag's keyframes in its draft: the latest 'face' one while it has face examples,
+-- else the latest visual one. Publishing records it as the version's visual classifier.
+CREATE OR REPLACE FUNCTION mediatag._keyframe_classifier(tag_id bigint) RETURNS mediatag.classifier
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.tag_id = $1)
+                THEN mediatag._latest_classifier($1, 'face') ELSE mediatag._latest_classifier($1, 'visual') END
+$$;
+
+-- A concept's new version (just trained) takes the concept's face examples as its exemplars: from then on the
+-- version scores keyframes by their faces.
+CREATE OR REPLACE FUNCTION mediatag._snapshot_concept_faces(concept_id bigint, version int) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE n int; ds bigint;
+BEGIN
+    INSERT INTO mediatag.face_exemplar (concept_id, concept_version, descriptor)
+    SELECT e.concept_id, version, e.descriptor FROM mediatag.face_example e
+    WHERE e.concept_id = _snapshot_concept_faces.concept_id ORDER BY e.id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n > 0 THEN
+        SELECT c.dataset_id INTO ds FROM mediatag.concept c WHERE c.id = _snapshot_concept_faces.concept_id;
+        UPDATE mediatag.concept_classifier x
+           SET summary = x.summary || jsonb_build_object('kind', 'face', 'face_exemplars', n,
+                                                         'max_distance', mediatag._face_max_distance(ds))
+         WHERE x.concept_id = _snapshot_concept_faces.concept_id AND x.version = _snapshot_concept_faces.version;
+    END IF;
+END $$;
+
+-- The SQL of a concept version's keyframe score: by faces when the version has face exemplars, else its linear
+-- classifier (the same expressions as tags: mediatag._classifier_score_sql).
+CREATE OR REPLACE FUNCTION mediatag._concept_score_sql(cc mediatag.concept_classifier,
+                                                       embedding text DEFAULT 'k.embedding',
+                                                       keyframe_id text DEFAULT 'k.id') RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF cc.summary ->> 'kind' = 'face' THEN
+        RETURN mediatag._face_score_sql(format('fx_.concept_id = %s AND fx_.concept_version = %s', cc.concept_id, cc.version),
+                                        coalesce((cc.summary ->> 'max_distance')::real, 0.6), keyframe_id);
+    END IF;
+    RETURN format('mediatag.sigmoid(%s - (%s <#> %L::halfvec))', cc.bias, embedding, cc.weights::text);
+END $$;
+
+-- ---- scoring after a face scan ------------------------------------------------------------------------------
+
+-- Faces found after a group was scored on a dataset (a back-fill, or ingest's scan after its scoring was queued)
+-- change its person tags' scores: queue a full scoring of every group applied there whose applied version has a
+-- person tag. Returns the number of groups queued.
+CREATE OR REPLACE FUNCTION mediatag._queue_face_rescoring(dataset_id bigint) RETURNS int
+LANGUAGE plpgsql AS $$
+DECLARE a record; n int := 0;
+BEGIN
+    FOR a IN SELECT x.group_id, x.applied_version FROM mediatag.group_application x
+             WHERE x.dataset_id = _queue_face_rescoring.dataset_id AND x.applied_version IS NOT NULL
+               AND EXISTS (SELECT 1 FROM mediatag.group_version_tag vt JOIN mediatag.classifier c ON c.id = vt.visual_classifier_id
+                           WHERE vt.group_id = x.group_id AND vt.version = x.applied_version AND c.modality = 'face')
+             ORDER BY x.group_id LOOP
+        PERFORM mediatag._queue_scoring(a.group_id, _queue_face_rescoring.dataset_id, a.applied_version);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- ---- comments -----------------------------------------------------------------------------------------------
+
+COMMENT ON FUNCTION mediatag.add_face_examples(text, text, bigint[], bigint, text) IS
+'Makes a tag a person tag (or adds to it): faces picked in a dataset, or every face of a person, become its
+examples; it then scores keyframes by their best face. Editors of the group''s training dataset.
+tag_group: the group''s name
+tag: the tag''s name
+faces: face ids (mediatag.faces) of datasets you read (give faces or person)
+person: a person id (mediatag.people): their faces, confirmed and best first, at most 200
+dataset: the dataset you edit from (default NULL: the training dataset)
+Returns: the number of face examples the tag now has.';
+
+COMMENT ON FUNCTION mediatag.add_face_example_descriptors(text, text, vector[], text[], text) IS
+'Adds face descriptors as a person tag''s examples, e.g. the faces the SDK found in uploaded photos. Editors of
+the group''s training dataset.
+tag_group: the group''s name
+tag: the tag''s name
+descriptors: 128-d dlib face descriptors, 1 to 1000
+sources: where each came from, e.g. the photo''s file name (default NULL: "descriptor N")
+dataset: the dataset you edit from (default NULL: the training dataset)
+Returns: the number of face examples the tag now has.';
+
+COMMENT ON FUNCTION mediatag.remove_face_examples(text, text, text) IS
+'Removes every face example of a tag: it scores keyframes by its prompts and labels again. Editors of the
+group''s training dataset.
+tag_group: the group''s name
+tag: the tag''s name
+dataset: the dataset you edit from (default NULL: the training dataset)
+Returns: the number of examples removed.';
+
+COMMENT ON FUNCTION mediatag.face_examples(text, text) IS
+'Lists a person tag''s face examples (descriptors are not shown). Viewers who see the group.
+tag_group: the group''s name
+tag: the tag''s name
+Returns: example_id, source, face_id and person_id (NULL for uploaded photos, and for faces of datasets you do not
+  read), added_by, added_at.';
+
+COMMENT ON FUNCTION mediatag.add_concept_faces(text, bigint[], bigint) IS
+'Makes a concept a person concept (or adds to it): faces picked, or every face of a person, become its examples;
+its next version scores keyframes by their best face. Editors of the concept''s dataset.
+concept: the concept''s name
+faces: face ids (mediatag.faces) of datasets you read (give faces or person)
+person: a person id (mediatag.people): their faces, confirmed and best first, at most 200
+Returns: the new classifier version.';
+
+COMMENT ON FUNCTION mediatag.add_concept_face_descriptors(text, vector[], text[]) IS
+'Adds face descriptors as a person concept''s examples, e.g. the faces the SDK found in example photos. Editors of
+the concept''s dataset.
+concept: the concept''s name
+descriptors: 128-d dlib face descriptors, 1 to 1000
+sources: where each came from, e.g. the photo''s file name (default NULL: "descriptor N")
+Returns: the new classifier version.';
+
+COMMENT ON FUNCTION mediatag.remove_concept_faces(text) IS
+'Removes every face example of a concept: its next version scores by labels, examples and description again.
+Editors of the concept''s dataset.
+concept: the concept''s name
+Returns: the new classifier version.';
