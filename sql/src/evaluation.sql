@@ -166,14 +166,11 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag.set_ground_truth(evaluation_id bigint, keyframes bigint[], truth boolean,
-                                          source text DEFAULT 'person') RETURNS int
+                                          source mediatag.ground_truth_source DEFAULT 'person') RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); n int; missing bigint;
 BEGIN
     PERFORM mediatag._require_write(e.dataset_id, 'recording ground truth');
-    IF source NOT IN ('person', 'llm') THEN
-        RAISE EXCEPTION 'invalid ground truth source "%": use person or llm', source USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     SELECT u.k INTO missing FROM unnest(keyframes) u(k)
     WHERE NOT EXISTS (SELECT 1 FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND i.keyframe_id = u.k) LIMIT 1;
     IF missing IS NOT NULL THEN
@@ -225,9 +222,9 @@ from mediatag_ml import sql_evaluation
 return sql_evaluation.evaluation_metrics(plpy, evaluation_id, weighted)
 $$;
 
-CREATE OR REPLACE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric text DEFAULT 'f1', weighted boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric mediatag.metric DEFAULT 'f1', weighted boolean DEFAULT true)
 RETURNS TABLE (threshold real, value real, metric text, judged int)
-LANGUAGE plpython3u AS $$
+LANGUAGE plpython3u ROWS 1 AS $$
 import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
 from mediatag_ml import sql_evaluation
 return sql_evaluation.suggest_threshold(plpy, evaluation_id, metric, weighted)
@@ -240,7 +237,7 @@ LANGUAGE sql STABLE AS $$
                     (SELECT t.threshold FROM mediatag.tag t WHERE t.id = $1))
 $$;
 
-CREATE OR REPLACE FUNCTION mediatag.save_threshold(evaluation_id bigint, metric text DEFAULT 'f1', threshold real DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mediatag.save_threshold(evaluation_id bigint, metric mediatag.metric DEFAULT 'f1', threshold real DEFAULT NULL)
 RETURNS real
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); thr real;

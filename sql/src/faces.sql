@@ -108,13 +108,14 @@ $$;
 -- ---- settings -----------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION mediatag.enable_faces(dataset text, enabled boolean DEFAULT true,
-                                                 detector text DEFAULT 'hog') RETURNS boolean
+                                                 detector mediatag.face_detector DEFAULT 'hog') RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset);
 BEGIN
     PERFORM mediatag._require_write(d, 'turning faces on or off');
-    IF enabled IS NULL OR detector IS NULL OR detector NOT IN ('hog', 'cnn') THEN
-        RAISE EXCEPTION 'enabled must be true or false and detector hog or cnn' USING ERRCODE = 'invalid_parameter_value';
+    PERFORM mediatag._required('face_detector', detector);
+    IF enabled IS NULL THEN
+        RAISE EXCEPTION 'enabled must be true or false' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO mediatag.face_setting AS s (dataset_id, enabled, detector) VALUES (d, enabled, detector)
     ON CONFLICT (dataset_id) DO UPDATE SET enabled = excluded.enabled, detector = excluded.detector,
@@ -435,7 +436,7 @@ END $$;
 
 -- ---- comments (the catalog the SDK and CLI read; format as in comments.sql) ----------------------------------
 
-COMMENT ON FUNCTION mediatag.enable_faces(text, boolean, text) IS
+COMMENT ON FUNCTION mediatag.enable_faces(text, boolean, mediatag.face_detector) IS
 'Turns face detection on (or off) for a dataset; it is off by default. Editors of the dataset.
 dataset: the dataset''s name
 enabled: true to find faces on every keyframe (ingest --faces, `mediatag faces scan`), false to stop (default true)
