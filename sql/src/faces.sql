@@ -69,36 +69,36 @@ CREATE TABLE IF NOT EXISTS mediatag.face_rejection (
 
 -- ---- lookups ------------------------------------------------------------------------------------------------
 
--- A person the caller may read (through its dataset); for_write also requires editor access to that dataset.
-CREATE OR REPLACE FUNCTION mediatag._person(person bigint, what text DEFAULT NULL) RETURNS mediatag.person
+-- The check of a lookup by id of a row in a dataset (a face, a person): the row exists (its dataset_id is not
+-- NULL) in a dataset the caller may read, else "unknown <noun> <id>" (the same error, so ids do not leak), and,
+-- when `what` names the operation, the caller may write to that dataset. True when the row may be used.
+CREATE OR REPLACE FUNCTION mediatag._check_found(noun text, id bigint, dataset_id bigint, what text, hint text)
+RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
-DECLARE p mediatag.person;
 BEGIN
-    SELECT * INTO p FROM mediatag.person x WHERE x.id = _person.person;
-    IF NOT FOUND OR NOT mediatag._can_read_dataset(p.dataset_id) THEN
-        RAISE EXCEPTION 'unknown person %', person USING ERRCODE = 'no_data_found',
-            HINT = 'SELECT * FROM mediatag.people(dataset) lists the people of a dataset';
+    IF dataset_id IS NULL OR NOT mediatag._can_read_dataset(dataset_id) THEN
+        RAISE EXCEPTION 'unknown % %', noun, id USING ERRCODE = 'no_data_found', HINT = hint;
     END IF;
     IF what IS NOT NULL THEN
-        PERFORM mediatag._require_write(p.dataset_id, what);
+        PERFORM mediatag._require_write(dataset_id, what);
     END IF;
-    RETURN p;
+    RETURN true;
 END $$;
 
+-- A person the caller may read (through its dataset); with `what`, one the caller may change.
+CREATE OR REPLACE FUNCTION mediatag._person(person bigint, what text DEFAULT NULL) RETURNS mediatag.person
+LANGUAGE sql STABLE AS $$
+    SELECT x.* FROM (VALUES (1)) one LEFT JOIN mediatag.person x ON x.id = person
+    WHERE mediatag._check_found('person', person, x.dataset_id, what,
+                                'SELECT * FROM mediatag.people(dataset) lists the people of a dataset')
+$$;
+
 CREATE OR REPLACE FUNCTION mediatag._face(face bigint, what text DEFAULT NULL) RETURNS mediatag.face
-LANGUAGE plpgsql STABLE AS $$
-DECLARE f mediatag.face;
-BEGIN
-    SELECT * INTO f FROM mediatag.face x WHERE x.id = _face.face;
-    IF NOT FOUND OR NOT mediatag._can_read_dataset(f.dataset_id) THEN
-        RAISE EXCEPTION 'unknown face %', face USING ERRCODE = 'no_data_found',
-            HINT = 'SELECT * FROM mediatag.faces(dataset) lists the faces of a dataset';
-    END IF;
-    IF what IS NOT NULL THEN
-        PERFORM mediatag._require_write(f.dataset_id, what);
-    END IF;
-    RETURN f;
-END $$;
+LANGUAGE sql STABLE AS $$
+    SELECT x.* FROM (VALUES (1)) one LEFT JOIN mediatag.face x ON x.id = face
+    WHERE mediatag._check_found('face', face, x.dataset_id, what,
+                                'SELECT * FROM mediatag.faces(dataset) lists the faces of a dataset')
+$$;
 
 CREATE OR REPLACE FUNCTION mediatag._faces_enabled(dataset_id bigint) RETURNS boolean
 LANGUAGE sql STABLE AS $$
