@@ -13,8 +13,10 @@
 -- The SDK, its stub and the CLI read the allowed values from the CHECK (embedder/mediatag/catalog.py), so a word
 -- added here reaches them with no other edit.
 --
--- To use one in a new function: declare the argument with the type, e.g. `modality mediatag.modality DEFAULT 'both'`,
--- and do not check the value again in the body (NULL passes a domain's CHECK: test IS NULL where NULL is not allowed).
+-- To use one in a new function: declare the argument with the type, e.g. `modality mediatag.modality DEFAULT 'both'`
+-- (and `mediatag.modality` in its COMMENT ON FUNCTION signature), and do not check the value again in the body.
+-- NULL passes a domain's CHECK: where NULL is not allowed, PERFORM mediatag._required('modality', modality).
+-- A new set is one more _enum_domain line below; its name must not be a table's (a table's row type has it).
 -- Table columns keep their own CHECK constraints: the rows' integrity, which predates these argument types.
 
 -- True for NULL or an allowed value; raises for anything else. `type_name` is the domain's name: the message reads
