@@ -342,6 +342,15 @@ BEGIN
     RETURN CASE WHEN modality = 'both' THEN ARRAY['visual', 'transcript'] ELSE ARRAY[modality] END;
 END $$;
 
+-- A prompt's text as add_prompt and edit_prompt store it: not blank.
+CREATE OR REPLACE FUNCTION mediatag._check_prompt_text(t mediatag.tag, prompt text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF btrim(coalesce(prompt, '')) = '' THEN
+        RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION mediatag.add_prompt(tag_group text, tag text, prompt text, polarity mediatag.polarity DEFAULT 'positive',
                                     modality mediatag.modality DEFAULT 'both', origin mediatag.prompt_origin DEFAULT 'user',
                                     dataset text DEFAULT NULL)
@@ -349,9 +358,7 @@ RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); m text;
 BEGIN
-    IF btrim(coalesce(prompt, '')) = '' THEN
-        RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._check_prompt_text(t, prompt);
     FOREACH m IN ARRAY mediatag._modalities(modality) LOOP
         INSERT INTO mediatag.tag_prompt (tag_id, modality, polarity, text, origin)
         VALUES (t.id, m, polarity, btrim(prompt), origin) ON CONFLICT DO NOTHING;
@@ -389,9 +396,7 @@ CREATE OR REPLACE FUNCTION mediatag.edit_prompt(tag_group text, tag text, prompt
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); n int;
 BEGIN
-    IF btrim(coalesce(new_prompt, '')) = '' THEN
-        RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._check_prompt_text(t, new_prompt);
     UPDATE mediatag.tag_prompt p SET text = btrim(new_prompt), embedding = NULL, origin = 'user'
     WHERE p.tag_id = t.id AND p.polarity = edit_prompt.polarity AND p.modality = ANY (mediatag._modalities(edit_prompt.modality))
       AND p.text = btrim(prompt);
