@@ -108,8 +108,9 @@ def test_celebrities_group_publishes_scores_and_applies(conn: psycopg.Connection
     conn.execute("SELECT mediatag.create_tag_group(%s, %s, %s::text[])", (train, group, list(CELEBS.values())))
     slug = conn.execute("SELECT slug FROM mediatag.tag_group WHERE name = %s", (group,)).fetchone()[0]
     # Colin Powell and Serena Williams from their named clusters
+    clusters = {}
     for lfw in ("Colin_Powell", "Serena_Williams"):
-        pid = _cluster_of(conn, train, truth, lfw)
+        pid = clusters[lfw] = _cluster_of(conn, train, truth, lfw)
         conn.execute("SELECT mediatag.name_person(%s, %s)", (pid, CELEBS[lfw]))
         n = conn.execute("SELECT mediatag.add_face_examples(%s, %s, person => %s)", (group, CELEBS[lfw], pid))
         assert n.fetchone()[0] >= 4
@@ -185,6 +186,14 @@ def test_celebrities_group_publishes_scores_and_applies(conn: psycopg.Connection
         (group,),
     ).fetchone()[0]
     assert kind == "visual"
+
+    # forgetting a person takes every published copy of their descriptors with it (the privacy request)
+    colin = clusters["Colin_Powell"]
+    faces = [f for (f,) in conn.execute("SELECT id FROM mediatag.face WHERE person_id = %s", (colin,))]
+    copies = "SELECT count(*) FROM mediatag.face_exemplar WHERE face_id = ANY(%s)"
+    assert conn.execute(copies, (faces,)).fetchone()[0] >= 4
+    conn.execute("SELECT mediatag.forget_person(%s)", (colin,))
+    assert conn.execute(copies, (faces,)).fetchone()[0] == 0
 
 
 def test_person_concept_from_five_faces_ranks_their_other_photos_first(conn: psycopg.Connection, celeb_data: dict):

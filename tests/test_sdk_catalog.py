@@ -117,7 +117,7 @@ def test_new_function_in_the_cli_table(scratch_url, capsys):
 
 def _fn(name: str, *args: Arg) -> Function:
     returns = SqlType("bigint", "bigint", "int8", False)
-    return Function(name, "f", args, returns, False, None, "", "bigint")
+    return Function(name, "f", args, returns, False, 0, None, "", "bigint")
 
 
 def test_overloads_are_told_apart_by_names_and_arrays():

@@ -117,7 +117,7 @@ def test_shot_level_evaluation(client, conn, db_url, media_dir, logins, tmp_path
 def test_shot_level_needs_videos_and_a_known_level(client, coco_dataset):
     group = unique("ShotEval")
     client.create_tag_group(coco_dataset, group, ["person"])
-    with pytest.raises(Exception, match='invalid evaluation level "scene": use keyframe or shot'):
+    with pytest.raises(Exception, match='invalid preview level "scene": use keyframe or shot'):
         client.start_evaluation(group, "person", size=10, level="scene")
     with pytest.raises(Exception, match="has no video shots to evaluate"):
         client.start_evaluation(group, "person", size=10, level="shot")

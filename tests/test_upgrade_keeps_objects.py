@@ -144,6 +144,8 @@ def test_upgrade_refuses_to_drop_what_users_built_on_a_changed_function(old_db):
             CREATE MATERIALIZED VIEW bi.counted AS SELECT mediatag.legacy_count(3) AS n;
             CREATE FUNCTION bi.count_twice() RETURNS int LANGUAGE sql
                 BEGIN ATOMIC SELECT 2 * mediatag.legacy_count(1); END;
+            -- preview's kind and level were text and are domains now (sql/src/types.sql): new argument types.
+            CREATE VIEW bi.previews AS SELECT * FROM mediatag.preview('Celebrities', 'Will Smith', kind => 'positives');
         """)
         before = _objects(c)
 
@@ -160,6 +162,12 @@ def test_upgrade_refuses_to_drop_what_users_built_on_a_changed_function(old_db):
             and "materialized view bi.counted" in x
             for x in lines
         ), lines
+        assert any(
+            x.startswith("mediatag.preview(tag_group text, tag text, kind text, level text,")
+            and "changes its arguments" in x
+            and "view bi.previews" in x
+            for x in lines
+        ), lines
         assert "Nothing was changed" in diag.message_hint
         assert _version(c) == release and _objects(c) == before
 
@@ -169,6 +177,9 @@ def test_upgrade_refuses_to_drop_what_users_built_on_a_changed_function(old_db):
         assert _version(c) != release
         assert c.execute("SELECT to_regprocedure('mediatag.legacy_count(int)')").fetchone()[0] is None
         assert c.execute("SELECT pg_typeof(mediatag.version())::text").fetchone()[0] == "jsonb"
+        preview = "SELECT to_regprocedure('mediatag.preview(text, text, %s, %s, real, int, int)')"
+        assert c.execute(preview % ("text", "text")).fetchone()[0] is None
+        assert c.execute(preview % ("mediatag.preview_kind", "mediatag.preview_level")).fetchone()[0] is not None
 
 
 def test_upgrade_refuses_to_change_the_columns_of_a_view_users_read(old_db):

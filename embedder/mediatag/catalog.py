@@ -16,8 +16,10 @@ import psycopg
 
 SCHEMA = "mediatag"
 
-# A domain's CHECK (VALUE IN ('a', 'b')) as pg_get_constraintdef prints it: its literals are the allowed values.
-_IN_LIST = re.compile(r"^CHECK \(\(VALUE = ANY \(ARRAY\[(.*)\]\)\)\)$")
+# A domain's CHECK as pg_get_constraintdef prints it, whose ARRAY's literals are the allowed values: mediatag's
+# own, CHECK (mediatag._one_of('modality'::text, VALUE, ARRAY['visual'::text, ...])) (sql/src/types.sql),
+# or a plain CHECK (VALUE IN ('a', 'b')), printed CHECK ((VALUE = ANY (ARRAY['a'::text, 'b'::text]))).
+_IN_LIST = re.compile(r"^CHECK \((?:\(VALUE = ANY \(|\w+\._one_of\('(?:[^']|'')*'::text, VALUE, )ARRAY\[(.*)\]\)\)\)?$")
 _LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 # Which calls may run on a read-only replica (MEDIATAG_READ_URL): functions declared STABLE or IMMUTABLE, which
@@ -25,7 +27,7 @@ _LITERAL = re.compile(r"'((?:[^']|'')*)'")
 READS_ONLY = "(p.prokind = 'f' AND p.provolatile IN ('s', 'i'))"
 
 _FUNCTIONS = f"""
-SELECT p.oid, p.proname, p.prokind, {READS_ONLY} AS reads_only, p.proretset, p.prorettype,
+SELECT p.oid, p.proname, p.prokind, {READS_ONLY} AS reads_only, p.proretset, p.prorows, p.prorettype,
        coalesce(p.proallargtypes, p.proargtypes::oid[]) AS types,
        p.proargmodes::text[] AS modes, p.proargnames AS names,
        ARRAY(SELECT pg_get_function_arg_default(p.oid, i)
@@ -54,10 +56,6 @@ JOIN pg_namespace en ON en.oid = el.typnamespace
 JOIN pg_type b ON b.oid = CASE WHEN el.typtype = 'd' THEN el.typbasetype ELSE el.oid END
 WHERE t.oid = ANY(%s::oid[])
 """
-
-# SQL functions that return exactly one row, whose SDK method returns that row rather than a list of one. (A
-# `ROWS 1` in their definitions would say so in the catalog; pg_proc.prorows is only a planner estimate today.)
-ONE_ROW = frozenset({"suggest_threshold", "fit_model_calibration", "evaluation_progress"})
 
 
 @dataclass(frozen=True)
@@ -95,6 +93,7 @@ class Function:
     args: tuple[Arg, ...]  # every argument in declaration order, output columns included
     returns: SqlType | None  # None for a procedure
     returns_set: bool
+    rows: float  # pg_proc.prorows: the planner's row estimate for a set-returning function; ROWS 1 means one row
     comment: str | None
     signature: str  # pg_get_function_arguments: 'tag_group text, tag text, kind text DEFAULT ...'
     result: str  # pg_get_function_result: 'TABLE(side text, ...)', 'bigint'
@@ -112,11 +111,12 @@ class Function:
     @property
     def shape(self) -> str:
         """How a call's result comes back: 'call' (a procedure: its OUT values), 'rows' (list of dicts), 'row'
-        (one dict), 'values' (list of scalars) or 'value' (one scalar; None for void)."""
+        (one dict), 'values' (list of scalars) or 'value' (one scalar; None for void). A set-returning function
+        declared `ROWS 1` (suggest_threshold, ...) gives one row: its row, or None when it returns none."""
         if self.kind == "p":
             return "call"
         if self.columns or (self.returns is not None and self.returns.composite):
-            return "row" if not self.returns_set or self.name in ONE_ROW else "rows"
+            return "row" if not self.returns_set or self.rows == 1 else "rows"
         return "values" if self.returns_set else "value"
 
     @property
@@ -181,17 +181,15 @@ def _types(conn: psycopg.Connection, oids: set[int]) -> dict[int, SqlType]:
 def load(conn: psycopg.Connection, schema: str = SCHEMA) -> Catalog:
     """Read every function and procedure of `schema` (public or not: `Client.call` reaches both)."""
     rows = conn.execute(_FUNCTIONS, (schema,)).fetchall()
-    types = _types(conn, {t for r in rows for t in (r[5], *r[6])})
+    types = _types(conn, {t for r in rows for t in (r[6], *r[7])})
     functions: dict[str, list[Function]] = {}
     for row in rows:
-        _oid, name, kind, reads_only, retset, rettype, argtypes, modes, names, defaults, comment, signature, result = (
-            row
-        )
+        _oid, name, kind, reads_only, retset, nrows, rettype, argtypes, modes, names, defaults, comment = row[:12]
+        signature, result = row[12:]
         modes = modes or ["i"] * len(argtypes)
         names = names or [""] * len(argtypes)
         args = tuple(Arg(n, types[t], m, d) for t, m, n, d in zip(argtypes, modes, names, defaults, strict=True))
         returns = types[rettype] if kind == "f" else None
-        functions.setdefault(name, []).append(
-            Function(name, kind, args, returns, retset, comment, signature, result, reads_only)
-        )
+        fn = Function(name, kind, args, returns, retset, nrows, comment, signature, result, reads_only)
+        functions.setdefault(name, []).append(fn)
     return Catalog({k: tuple(v) for k, v in functions.items()})

@@ -3,7 +3,7 @@
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypedDict, overload
+from typing import Any, Literal, TypedDict, overload
 
 class AppearancesRow(TypedDict):
     person_id: int
@@ -584,9 +584,9 @@ class SqlFunctions:
         tag_group: str,
         tag: str,
         prompt: str,
-        polarity: str | None = ...,
-        modality: str | None = ...,
-        origin: str | None = ...,
+        polarity: Literal["positive", "negative"] | None = ...,
+        modality: Literal["visual", "transcript", "both"] | None = ...,
+        origin: Literal["user", "llm", "tag_name"] | None = ...,
         dataset: str | None = ...,
     ) -> None:
         """Adds a prompt to a tag (an identical one is kept as it is) and retrains the tag. Editors of the training
@@ -600,8 +600,9 @@ class SqlFunctions:
         dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
         Returns: nothing.
 
-        SQL: mediatag.add_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive'::text, modality
-          text DEFAULT 'both'::text, origin text DEFAULT 'user'::text, dataset text DEFAULT NULL::text) RETURNS void
+        SQL: mediatag.add_prompt(tag_group text, tag text, prompt text, polarity mediatag.polarity DEFAULT
+          'positive'::text, modality mediatag.modality DEFAULT 'both'::text, origin mediatag.prompt_origin DEFAULT
+          'user'::text, dataset text DEFAULT NULL::text) RETURNS void
         """
     def add_suggested_prompts(self, tag_group: str, tag: str, dataset: str | None = ...) -> int:
         """Adds a tag's suggestions as prompts (origin llm), asking for some first if none; retrains. Editors of its
@@ -920,8 +921,8 @@ class SqlFunctions:
         tag: str,
         prompt: str,
         new_prompt: str,
-        polarity: str | None = ...,
-        modality: str | None = ...,
+        polarity: Literal["positive", "negative"] | None = ...,
+        modality: Literal["visual", "transcript", "both"] | None = ...,
         dataset: str | None = ...,
     ) -> int:
         """Changes a prompt's text (its origin becomes user) and retrains the tag; raises when none matches. Editors of
@@ -935,8 +936,9 @@ class SqlFunctions:
         dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
         Returns: the number of prompts changed (one per modality).
 
-        SQL: mediatag.edit_prompt(tag_group text, tag text, prompt text, new_prompt text, polarity text DEFAULT
-          'positive'::text, modality text DEFAULT 'both'::text, dataset text DEFAULT NULL::text) RETURNS integer
+        SQL: mediatag.edit_prompt(tag_group text, tag text, prompt text, new_prompt text, polarity mediatag.polarity
+          DEFAULT 'positive'::text, modality mediatag.modality DEFAULT 'both'::text, dataset text DEFAULT NULL::text)
+          RETURNS integer
         """
     def embed_images(self, paths: Sequence[str], model: str) -> list[str]:
         """Embeds image files that the embedding service reads (under its MEDIATAG_MEDIA_ROOTS). Viewers.
@@ -962,7 +964,9 @@ class SqlFunctions:
 
         SQL: mediatag.embed_texts(texts text[], model text) RETURNS SETOF vector
         """
-    def enable_faces(self, dataset: str, enabled: bool | None = ..., detector: str | None = ...) -> bool:
+    def enable_faces(
+        self, dataset: str, enabled: bool | None = ..., detector: Literal["hog", "cnn"] | None = ...
+    ) -> bool:
         """Turns face detection on (or off) for a dataset; it is off by default. Editors of the dataset.
         dataset: the dataset's name
         enabled: true to find faces on every keyframe (ingest --faces; keyframes already ingested are queued for the
@@ -970,8 +974,8 @@ class SqlFunctions:
         detector: hog (fast, frontal faces) or cnn (slower on a CPU, more poses) (default hog)
         Returns: the setting now in force.
 
-        SQL: mediatag.enable_faces(dataset text, enabled boolean DEFAULT true, detector text DEFAULT 'hog'::text)
-          RETURNS boolean
+        SQL: mediatag.enable_faces(dataset text, enabled boolean DEFAULT true, detector mediatag.face_detector DEFAULT
+          'hog'::text) RETURNS boolean
         """
     def enqueue_job(self, kind: str, payload: Any | None = ...) -> int:
         """Queues a job by hand. Admins.
@@ -1043,7 +1047,7 @@ class SqlFunctions:
         dataset: str | None = ...,
         tag_group: str | None = ...,
         tag: str | None = ...,
-        format: str | None = ...,
+        format: Literal["csv", "json", "srt", "vtt", "edl", "otio", "fcpxml"] | None = ...,
         concept: str | None = ...,
     ) -> str:
         """A tag's or a concept's time segments as one text file, frame-accurate at each video's rate. Viewers who can
@@ -1058,7 +1062,8 @@ class SqlFunctions:
           sources, fps).
 
         SQL: mediatag.export_segments(dataset text DEFAULT NULL::text, tag_group text DEFAULT NULL::text, tag text
-          DEFAULT NULL::text, format text DEFAULT 'csv'::text, concept text DEFAULT NULL::text) RETURNS text
+          DEFAULT NULL::text, format mediatag.export_format DEFAULT 'csv'::text, concept text DEFAULT NULL::text)
+          RETURNS text
         """
     def face_crop(self, face: int) -> bytes:
         """The aligned crop of one face, as a JPEG. Viewers who can read its dataset.
@@ -1136,14 +1141,15 @@ class SqlFunctions:
 
         SQL: mediatag.forget_person(person bigint) RETURNS integer
         """
-    def grant_dataset_access(self, dataset: str, role: str, level: str | None = ...) -> None:
+    def grant_dataset_access(self, dataset: str, role: str, level: Literal["viewer", "editor"] | None = ...) -> None:
         """Grants a role access to a dataset (or changes its level); then only its grantees and admins see it. Admins.
         dataset: the dataset's name
         role: a role or login name, plain (not quoted); its members get the access
         level: viewer (read) or editor (also write, for members of mediatag_editor) (default viewer)
         Returns: nothing.
 
-        SQL: mediatag.grant_dataset_access(dataset text, role text, level text DEFAULT 'viewer'::text) RETURNS void
+        SQL: mediatag.grant_dataset_access(dataset text, role text, level mediatag.access_level DEFAULT 'viewer'::text)
+          RETURNS void
         """
     def group_overview(self, tag_group: str) -> list[GroupOverviewRow]:
         """One row per tag of a group: threshold, prompts, labels, latest visual classifier, scored counts. Viewers.
@@ -1214,8 +1220,8 @@ class SqlFunctions:
         self,
         concept: str,
         keyframes: Sequence[int],
-        label: str | None = ...,
-        origin: str | None = ...,
+        label: Literal["yes", "no", "skip"] | None = ...,
+        origin: Literal["manual", "search", "continue", "import", "top"] | None = ...,
         retrain: bool | None = ...,
     ) -> int:
         """Labels keyframes yes, no or skip for a concept (a new label replaces the old); retrains it. Editors of its
@@ -1227,8 +1233,9 @@ class SqlFunctions:
         retrain: train a new version now (default true)
         Returns: the new classifier version; NULL when retrain is false.
 
-        SQL: mediatag.label_concept(concept text, keyframes bigint[], label text DEFAULT 'yes'::text, origin text
-          DEFAULT 'manual'::text, retrain boolean DEFAULT true) RETURNS integer
+        SQL: mediatag.label_concept(concept text, keyframes bigint[], label mediatag.concept_label_value DEFAULT
+          'yes'::text, origin mediatag.concept_label_origin DEFAULT 'manual'::text, retrain boolean DEFAULT true)
+          RETURNS integer
         """
     def label_face(self, face: int, person: int, correct: bool | None = ...) -> int:
         """Confirms that a face is a person, or that it is not (clustering never puts it back). Editors of the dataset.
@@ -1245,7 +1252,7 @@ class SqlFunctions:
         tag: str,
         keyframes: Sequence[int],
         label: bool,
-        origin: str | None = ...,
+        origin: Literal["preview", "search", "uncertain", "evaluation", "import"] | None = ...,
         dataset: str | None = ...,
     ) -> int:
         """Labels keyframes yes or no for a tag (a new label replaces the old) and retrains it. Editors of the training
@@ -1258,8 +1265,8 @@ class SqlFunctions:
         dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
         Returns: the number of labels written.
 
-        SQL: mediatag.label_keyframes(tag_group text, tag text, keyframes bigint[], label boolean, origin text DEFAULT
-          'preview'::text, dataset text DEFAULT NULL::text) RETURNS integer
+        SQL: mediatag.label_keyframes(tag_group text, tag text, keyframes bigint[], label boolean, origin
+          mediatag.label_origin DEFAULT 'preview'::text, dataset text DEFAULT NULL::text) RETURNS integer
         """
     def labels_from_evaluation(self, evaluation: int) -> int:
         """Turns an evaluation's ground truth into visual labels of its tag (origin evaluation) and retrains. Editors of
@@ -1368,8 +1375,8 @@ class SqlFunctions:
         self,
         tag_group: str,
         tag: str,
-        kind: str | None = ...,
-        level: str | None = ...,
+        kind: Literal["compare", "positives", "negatives"] | None = ...,
+        level: Literal["keyframe", "shot"] | None = ...,
         threshold: float | None = ...,
         n: int | None = ...,
         seed: int | None = ...,
@@ -1387,20 +1394,20 @@ class SqlFunctions:
             the
           dataset's random sample plus, unless negatives, the HNSW neighbourhood.
 
-        SQL: mediatag.preview(tag_group text, tag text, kind text DEFAULT 'compare'::text, level text DEFAULT
-          'keyframe'::text, threshold real DEFAULT NULL::real, n integer DEFAULT 24, seed integer DEFAULT NULL::integer)
-          RETURNS TABLE(side text, keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_index
-          integer, keyframe_time_ms integer, path text, score real, decision boolean, shot_start_ms integer, shot_end_ms
-          integer)
+        SQL: mediatag.preview(tag_group text, tag text, kind mediatag.preview_kind DEFAULT 'compare'::text, level
+          mediatag.preview_level DEFAULT 'keyframe'::text, threshold real DEFAULT NULL::real, n integer DEFAULT 24, seed
+          integer DEFAULT NULL::integer) RETURNS TABLE(side text, keyframe_id bigint, asset_id bigint, video_id bigint,
+          shot_id bigint, keyframe_index integer, keyframe_time_ms integer, path text, score real, decision boolean,
+          shot_start_ms integer, shot_end_ms integer)
         """
     def preview_transcripts(
         self,
         tag_group: str,
         tag: str,
-        kind: str | None = ...,
+        kind: Literal["positives", "negatives", "all"] | None = ...,
         threshold: float | None = ...,
         n: int | None = ...,
-        sort: str | None = ...,
+        sort: Literal["score", "score_asc", "time"] | None = ...,
     ) -> list[PreviewTranscriptsRow]:
         """Transcript segments of the training dataset scored by a tag's draft transcript classifier. Viewers.
         tag_group: the group's name (case-insensitive)
@@ -1413,12 +1420,17 @@ class SqlFunctions:
           embedded:<codec>:<lang> or
           asr:<engine>); no rows for a tag without transcript prompts.
 
-        SQL: mediatag.preview_transcripts(tag_group text, tag text, kind text DEFAULT 'positives'::text, threshold real
-          DEFAULT NULL::real, n integer DEFAULT 50, sort text DEFAULT 'score'::text) RETURNS TABLE(segment_id bigint,
-          asset_id bigint, start_ms integer, end_ms integer, text text, score real, decision boolean, source text)
+        SQL: mediatag.preview_transcripts(tag_group text, tag text, kind mediatag.transcript_preview_kind DEFAULT
+          'positives'::text, threshold real DEFAULT NULL::real, n integer DEFAULT 50, sort mediatag.transcript_sort
+          DEFAULT 'score'::text) RETURNS TABLE(segment_id bigint, asset_id bigint, start_ms integer, end_ms integer,
+          text text, score real, decision boolean, source text)
         """
     def publish_tag_group(
-        self, tag_group: str, visibility: str | None = ..., note: str | None = ..., dataset: str | None = ...
+        self,
+        tag_group: str,
+        visibility: Literal["secret", "shareable"] | None = ...,
+        note: str | None = ...,
+        dataset: str | None = ...,
     ) -> int:
         """Publishes a group's draft as a new version and queues the scoring of its training dataset; a published group
           with no
@@ -1431,8 +1443,8 @@ class SqlFunctions:
         dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
         Returns: the new version number (the current one when only the visibility changed).
 
-        SQL: mediatag.publish_tag_group(tag_group text, visibility text DEFAULT NULL::text, note text DEFAULT ''::text,
-          dataset text DEFAULT NULL::text) RETURNS integer
+        SQL: mediatag.publish_tag_group(tag_group text, visibility mediatag.visibility DEFAULT NULL::text, note text
+          DEFAULT ''::text, dataset text DEFAULT NULL::text) RETURNS integer
         """
     def purge_jobs(self, older_than: timedelta | str | None = ...) -> int:
         """Deletes finished jobs (done, error, cancelled) older than the retention. Editors; admins for a retention of
@@ -1493,8 +1505,8 @@ class SqlFunctions:
         tag_group: str,
         tag: str,
         prompt: str,
-        polarity: str | None = ...,
-        modality: str | None = ...,
+        polarity: Literal["positive", "negative"] | None = ...,
+        modality: Literal["visual", "transcript", "both"] | None = ...,
         dataset: str | None = ...,
     ) -> int:
         """Removes a prompt from a tag and retrains the tag; raises when no prompt matches. Editors of the training
@@ -1507,8 +1519,9 @@ class SqlFunctions:
         dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
         Returns: the number of prompts removed (one per modality).
 
-        SQL: mediatag.remove_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive'::text,
-          modality text DEFAULT 'both'::text, dataset text DEFAULT NULL::text) RETURNS integer
+        SQL: mediatag.remove_prompt(tag_group text, tag text, prompt text, polarity mediatag.polarity DEFAULT
+          'positive'::text, modality mediatag.modality DEFAULT 'both'::text, dataset text DEFAULT NULL::text) RETURNS
+          integer
         """
     def rename_tag(self, tag_group: str, tag: str, new_name: str, dataset: str | None = ...) -> None:
         """Renames a tag; its keyword prompts follow the name, and it retrains. Editors of the group's training dataset.
@@ -1573,7 +1586,12 @@ class SqlFunctions:
         SQL: mediatag.run_jobs(IN max_jobs integer DEFAULT 1000, IN worker_name text DEFAULT 'sql'::text, INOUT ran
           integer DEFAULT 0)
         """
-    def save_threshold(self, evaluation_id: int, metric: str | None = ..., threshold: float | None = ...) -> float:
+    def save_threshold(
+        self,
+        evaluation_id: int,
+        metric: Literal["f1", "f05", "precision", "recall", "accuracy"] | None = ...,
+        threshold: float | None = ...,
+    ) -> float:
         """Saves a threshold for an evaluation's tag on its dataset; threshold_decision follows at once. Editors of the
           dataset.
         evaluation_id: the evaluation's id
@@ -1584,8 +1602,8 @@ class SqlFunctions:
           evaluation's saves the shots' threshold on its dataset (threshold_decision of dt_<group>_shot) and nothing
             else.
 
-        SQL: mediatag.save_threshold(evaluation_id bigint, metric text DEFAULT 'f1'::text, threshold real DEFAULT
-          NULL::real) RETURNS real
+        SQL: mediatag.save_threshold(evaluation_id bigint, metric mediatag.metric DEFAULT 'f1'::text, threshold real
+          DEFAULT NULL::real) RETURNS real
         """
     def scan_faces(self, dataset: str) -> int:
         """Queues the face back-fill of the dataset's keyframes not scanned yet, for the service's worker (resumable;
@@ -1749,7 +1767,7 @@ class SqlFunctions:
         dataset: str,
         query: str,
         k: int | None = ...,
-        mode: str | None = ...,
+        mode: Literal["semantic", "keyword"] | None = ...,
         from_ms: int | None = ...,
         to_ms: int | None = ...,
         metadata: Any | None = ...,
@@ -1768,9 +1786,9 @@ class SqlFunctions:
         offset: rows to skip, 0 to 10000 (default 0)
         Returns: segment_id, asset_id, video_id, start_ms, end_ms, text, score (cosine, or ts_rank_cd), rank, matches.
 
-        SQL: mediatag.search_transcripts(dataset text, query text, k integer DEFAULT 50, mode text DEFAULT
-          'semantic'::text, from_ms integer DEFAULT NULL::integer, to_ms integer DEFAULT NULL::integer, metadata jsonb
-          DEFAULT NULL::jsonb, group_by_video boolean DEFAULT false, "offset" integer DEFAULT 0) RETURNS
+        SQL: mediatag.search_transcripts(dataset text, query text, k integer DEFAULT 50, mode mediatag.search_mode
+          DEFAULT 'semantic'::text, from_ms integer DEFAULT NULL::integer, to_ms integer DEFAULT NULL::integer, metadata
+          jsonb DEFAULT NULL::jsonb, group_by_video boolean DEFAULT false, "offset" integer DEFAULT 0) RETURNS
           TABLE(segment_id bigint, asset_id bigint, video_id bigint, start_ms integer, end_ms integer, text text, score
           real, rank integer, matches integer)
         """
@@ -1797,7 +1815,7 @@ class SqlFunctions:
         SQL: mediatag.set_concept_threshold(concept text, threshold real) RETURNS void
         """
     def set_ground_truth(
-        self, evaluation_id: int, keyframes: Sequence[int], truth: bool, source: str | None = ...
+        self, evaluation_id: int, keyframes: Sequence[int], truth: bool, source: Literal["person", "llm"] | None = ...
     ) -> int:
         """Records ground truth for items of an evaluation. Editors of the evaluation's dataset.
         evaluation_id: the evaluation's id
@@ -1806,17 +1824,17 @@ class SqlFunctions:
         source: person or llm (default person)
         Returns: the number of items updated.
 
-        SQL: mediatag.set_ground_truth(evaluation_id bigint, keyframes bigint[], truth boolean, source text DEFAULT
-          'person'::text) RETURNS integer
+        SQL: mediatag.set_ground_truth(evaluation_id bigint, keyframes bigint[], truth boolean, source
+          mediatag.ground_truth_source DEFAULT 'person'::text) RETURNS integer
         """
-    def set_group_visibility(self, tag_group: str, visibility: str) -> bool:
+    def set_group_visibility(self, tag_group: str, visibility: Literal["secret", "shareable"]) -> bool:
         """Makes a group secret or shareable without publishing a new version, so nothing is scored again. Editors of
           its training dataset.
         tag_group: the group's name (case-insensitive)
         visibility: secret or shareable; a group applied to other datasets cannot become secret
         Returns: true when the visibility changed, false when it already was that.
 
-        SQL: mediatag.set_group_visibility(tag_group text, visibility text) RETURNS boolean
+        SQL: mediatag.set_group_visibility(tag_group text, visibility mediatag.visibility) RETURNS boolean
         """
     def set_segment_options(
         self,
@@ -1906,7 +1924,7 @@ class SqlFunctions:
         dataset: str | None = ...,
         size: int | None = ...,
         seed: int | None = ...,
-        level: str | None = ...,
+        level: Literal["keyframe", "shot"] | None = ...,
     ) -> int:
         """Starts an evaluation of a tag: a sample stratified by 0.1-wide score buckets, to judge. Editors of the
           dataset.
@@ -1920,7 +1938,7 @@ class SqlFunctions:
         Returns: the evaluation id; it evaluates the classifier of the scored version (before any scoring, the draft).
 
         SQL: mediatag.start_evaluation(tag_group text, tag text, dataset text DEFAULT NULL::text, size integer DEFAULT
-          400, seed integer DEFAULT 0, level text DEFAULT 'keyframe'::text) RETURNS bigint
+          400, seed integer DEFAULT 0, level mediatag.preview_level DEFAULT 'keyframe'::text) RETURNS bigint
         """
     def stratified_preview(
         self, tag_group: str, tag: str, dataset: str | None = ..., per_bucket: int | None = ..., seed: int | None = ...
@@ -1954,7 +1972,10 @@ class SqlFunctions:
           modality text, prompt text, source text)
         """
     def suggest_threshold(
-        self, evaluation_id: int, metric: str | None = ..., weighted: bool | None = ...
+        self,
+        evaluation_id: int,
+        metric: Literal["f1", "f05", "precision", "recall", "accuracy"] | None = ...,
+        weighted: bool | None = ...,
     ) -> SuggestThresholdRow:
         """The threshold that maximises a metric on an evaluation's judged items. Viewers who can read its dataset.
         evaluation_id: the evaluation's id
@@ -1962,8 +1983,8 @@ class SqlFunctions:
         weighted: estimates for the whole dataset from the bucket weights (default true); false: the judged sample's own
         Returns: threshold, value, metric, judged (items).
 
-        SQL: mediatag.suggest_threshold(evaluation_id bigint, metric text DEFAULT 'f1'::text, weighted boolean DEFAULT
-          true) RETURNS TABLE(threshold real, value real, metric text, judged integer)
+        SQL: mediatag.suggest_threshold(evaluation_id bigint, metric mediatag.metric DEFAULT 'f1'::text, weighted
+          boolean DEFAULT true) RETURNS TABLE(threshold real, value real, metric text, judged integer)
         """
     def tag_group_status(self, tag_group: str) -> list[TagGroupStatusRow]:
         """Where a group is used and how its scoring stands on each dataset. Viewers.
@@ -1988,7 +2009,9 @@ class SqlFunctions:
           real, duration_ms integer, start_ms integer, end_ms integer, peak_score real, mean_score real, keyframes
           integer, sources text)
         """
-    def transcribe(self, dataset: str, asr: str | None = ...) -> int:
+    def transcribe(
+        self, dataset: str, asr: Literal["auto", "pocketsphinx", "faster-whisper", "openai"] | None = ...
+    ) -> int:
         """Queues speech to text for the dataset's videos and audio files that have no transcript yet (a back-fill; the
         service's worker or `mediatag transcribe` runs it, resumably; new segments queue their scoring). Editors of it.
         dataset: the dataset's name
@@ -1996,7 +2019,7 @@ class SqlFunctions:
           auto)
         Returns: the job id (the one already queued or running for the dataset, if any).
 
-        SQL: mediatag.transcribe(dataset text, asr text DEFAULT 'auto'::text) RETURNS bigint
+        SQL: mediatag.transcribe(dataset text, asr mediatag.speech_engine DEFAULT 'auto'::text) RETURNS bigint
         """
     def transcription_status(self, dataset: str) -> list[TranscriptionStatusRow]:
         """Counts the dataset's video and audio assets by where their transcript came from. Viewers of it.

@@ -12,7 +12,6 @@ from .plpy_support import Plpy, run
 
 JUDGED_SQL = """SELECT array_agg(score) AS s, array_agg(truth) AS y, array_agg(weight) AS w
                 FROM mediatag.evaluation_weights($1)"""
-METRICS = ("f1", "f05", "precision", "recall", "accuracy")
 # threshold_metrics' keys → evaluation_metrics' columns: with weights, the plain counts are population estimates
 # (est_*) and the sample's own counts are sample_*.
 COLUMNS = {
@@ -56,8 +55,8 @@ def evaluation_metrics(plpy: Plpy, evaluation_id: int, weighted: bool) -> list[d
 
 def suggest_threshold(plpy: Plpy, evaluation_id: int, metric: str, weighted: bool) -> list[dict[str, Any]]:
     """mediatag.suggest_threshold: the threshold that maximises `metric`, its value and the number of judged items."""
-    if metric not in METRICS:
-        plpy.error(f'invalid metric "{metric}": use f1, f05, precision, recall or accuracy')
+    if metric is None:  # any other word the argument's type, mediatag.metric, has refused
+        plpy.error("metric must not be NULL", hint="use " + ", ".join(metrics.METRICS))
     s, y, w = _judged(plpy, evaluation_id, weighted)
     thr, val = metrics.best_threshold(s, y, metric=metric, weights=w)
     return [{"threshold": float(thr), "value": float(val), "metric": metric, "judged": len(s)}]

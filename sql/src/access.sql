@@ -58,15 +58,13 @@ BEGIN
     END IF;
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag.grant_dataset_access(dataset text, role text, level text DEFAULT 'viewer')
+CREATE OR REPLACE FUNCTION mediatag.grant_dataset_access(dataset text, role text, level mediatag.access_level DEFAULT 'viewer')
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset); r regrole;
 BEGIN
     PERFORM mediatag._require_role('mediatag_admin', 'granting dataset access');
-    IF level NOT IN ('viewer', 'editor') THEN
-        RAISE EXCEPTION 'invalid access level "%": use viewer or editor', level USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._required('access_level', level);
     SELECT oid::regrole INTO r FROM pg_catalog.pg_roles WHERE rolname = role;
     IF r IS NULL THEN
         RAISE EXCEPTION 'unknown role "%"', role USING ERRCODE = 'undefined_object';

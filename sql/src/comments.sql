@@ -25,7 +25,7 @@ Returns: the slug; "x" when nothing is left.';
 
 -- ---- access.sql ---------------------------------------------------------------------------------------------
 
-COMMENT ON FUNCTION mediatag.grant_dataset_access(text, text, text) IS
+COMMENT ON FUNCTION mediatag.grant_dataset_access(text, text, mediatag.access_level) IS
 'Grants a role access to a dataset (or changes its level); then only its grantees and admins see it. Admins.
 dataset: the dataset''s name
 role: a role or login name, plain (not quoted); its members get the access
@@ -187,7 +187,7 @@ name: the tag name: letters, digits and spaces, at most 100 characters
 line: a line number the error names (default NULL: none)
 Returns: the clean name; raises invalid_parameter_value for an invalid one.';
 
-COMMENT ON FUNCTION mediatag.create_tag_group(text, text, text[], text) IS
+COMMENT ON FUNCTION mediatag.create_tag_group(text, text, text[], mediatag.visibility) IS
 'Creates a tag group on its training dataset, a tag per name, each trained from its name. Editors of the dataset.
 dataset: the training dataset''s name (the only one that edits the group)
 name: the group''s name: 1 to 100 printable characters, unique ignoring case
@@ -196,7 +196,7 @@ visibility: secret (only readers of the training dataset see it) or shareable (o
   applicable to other datasets) (default secret)
 Returns: the group id.';
 
-COMMENT ON FUNCTION mediatag.create_tag_group(text, text, text, text) IS
+COMMENT ON FUNCTION mediatag.create_tag_group(text, text, text, mediatag.visibility) IS
 'Creates a tag group from one keyword per line (the UI''s form), as the tags[] form does. Editors of the dataset.
 dataset: the training dataset''s name (the only one that edits the group)
 name: the group''s name: 1 to 100 printable characters, unique ignoring case
@@ -227,7 +227,7 @@ tag: the tag''s name (case-insensitive)
 dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
 Returns: nothing.';
 
-COMMENT ON FUNCTION mediatag.add_prompt(text, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION mediatag.add_prompt(text, text, text, mediatag.polarity, mediatag.modality, mediatag.prompt_origin, text) IS
 'Adds a prompt to a tag (an identical one is kept as it is) and retrains the tag. Editors of the training dataset.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
@@ -238,7 +238,7 @@ origin: user, llm or tag_name (default user)
 dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
 Returns: nothing.';
 
-COMMENT ON FUNCTION mediatag.remove_prompt(text, text, text, text, text, text) IS
+COMMENT ON FUNCTION mediatag.remove_prompt(text, text, text, mediatag.polarity, mediatag.modality, text) IS
 'Removes a prompt from a tag and retrains the tag; raises when no prompt matches. Editors of the training dataset.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
@@ -248,7 +248,7 @@ modality: visual, transcript or both (default both)
 dataset: a check: the dataset the caller edits from, which must be the training dataset (default NULL: none)
 Returns: the number of prompts removed (one per modality).';
 
-COMMENT ON FUNCTION mediatag.edit_prompt(text, text, text, text, text, text, text) IS
+COMMENT ON FUNCTION mediatag.edit_prompt(text, text, text, text, mediatag.polarity, mediatag.modality, text) IS
 'Changes a prompt''s text (its origin becomes user) and retrains the tag; raises when none matches. Editors of it.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
@@ -266,7 +266,7 @@ tag: the tag''s name (case-insensitive)
 threshold: 0 to 1; the training dataset''s and the default of datasets without one saved by save_threshold
 Returns: nothing.';
 
-COMMENT ON FUNCTION mediatag.label_keyframes(text, text, bigint[], boolean, text, text) IS
+COMMENT ON FUNCTION mediatag.label_keyframes(text, text, bigint[], boolean, mediatag.label_origin, text) IS
 'Labels keyframes yes or no for a tag (a new label replaces the old) and retrains it. Editors of the training dataset.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
@@ -326,7 +326,7 @@ COMMENT ON FUNCTION mediatag.sigmoid(double precision) IS
 z: the log-odds (x·w + b)
 Returns: the score, 0 to 1.';
 
-COMMENT ON FUNCTION mediatag.preview(text, text, text, text, real, integer, integer) IS
+COMMENT ON FUNCTION mediatag.preview(text, text, mediatag.preview_kind, mediatag.preview_level, real, integer, integer) IS
 'Random keyframes of the training dataset either side of a threshold, by a tag''s draft classifier. Viewers.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
@@ -339,7 +339,7 @@ Returns: side (positive | negative), keyframe_id, asset_id, video_id, shot_id, k
   path, score, decision, shot_start_ms, shot_end_ms (the keyframe''s shot''s time range; NULL for images); from the
   dataset''s random sample plus, unless negatives, the HNSW neighbourhood.';
 
-COMMENT ON FUNCTION mediatag.preview_transcripts(text, text, text, real, integer, text) IS
+COMMENT ON FUNCTION mediatag.preview_transcripts(text, text, mediatag.transcript_preview_kind, real, integer, mediatag.transcript_sort) IS
 'Transcript segments of the training dataset scored by a tag''s draft transcript classifier. Viewers.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
@@ -374,7 +374,7 @@ Returns: keyframe_id, asset_id, keyframe_time_ms, path, score.';
 
 -- ---- publish.sql --------------------------------------------------------------------------------------------
 
-COMMENT ON FUNCTION mediatag.publish_tag_group(text, text, text, text) IS
+COMMENT ON FUNCTION mediatag.publish_tag_group(text, mediatag.visibility, text, text) IS
 'Publishes a group''s draft as a new version and queues the scoring of its training dataset; a published group with no
 edits since whose visibility alone changes keeps its version (see set_group_visibility). Editors of that dataset.
 tag_group: the group''s name (case-insensitive)
@@ -392,7 +392,7 @@ COMMENT ON FUNCTION mediatag.job_workers() IS
 'The number of job workers connected to this database (mediatag serve, or a session in CALL mediatag.run_jobs()); with none, queued scoring waits. Viewers.
 Returns: the number of workers.';
 
-COMMENT ON FUNCTION mediatag.set_group_visibility(text, text) IS
+COMMENT ON FUNCTION mediatag.set_group_visibility(text, mediatag.visibility) IS
 'Makes a group secret or shareable without publishing a new version, so nothing is scored again. Editors of its training dataset.
 tag_group: the group''s name (case-insensitive)
 visibility: secret or shareable; a group applied to other datasets cannot become secret
@@ -440,7 +440,7 @@ Returns: the job''s summary as JSON: group, dataset_id, version, tags, keyframes
 
 -- ---- evaluation.sql -----------------------------------------------------------------------------------------
 
-COMMENT ON FUNCTION mediatag.start_evaluation(text, text, text, integer, integer, text) IS
+COMMENT ON FUNCTION mediatag.start_evaluation(text, text, text, integer, integer, mediatag.preview_level) IS
 'Starts an evaluation of a tag: a sample stratified by 0.1-wide score buckets, to judge. Editors of the dataset.
 tag_group: the group''s name (case-insensitive)
 tag: the tag''s name (case-insensitive)
@@ -458,7 +458,7 @@ include_removed: also the items removed as judged wrong (default false)
 Returns: keyframe_id (a shot-level item: the shot''s best keyframe), shot_id, path, keyframe_time_ms, score, bucket
   (0 to 9), truth, truth_source (person | llm), removed, asset_id, shot_start_ms, shot_end_ms.';
 
-COMMENT ON FUNCTION mediatag.set_ground_truth(bigint, bigint[], boolean, text) IS
+COMMENT ON FUNCTION mediatag.set_ground_truth(bigint, bigint[], boolean, mediatag.ground_truth_source) IS
 'Records ground truth for items of an evaluation. Editors of the evaluation''s dataset.
 evaluation_id: the evaluation''s id
 keyframes: keyframe ids of items of the evaluation
@@ -486,14 +486,14 @@ weighted: estimates for the whole dataset from the bucket weights (default true)
 Returns: threshold, precision, recall, f1, f05, accuracy, tp, fp, fn, tn (sample counts), est_tp, est_fp, est_fn,
   est_tn (estimated keyframes); raises when nothing is judged yet.';
 
-COMMENT ON FUNCTION mediatag.suggest_threshold(bigint, text, boolean) IS
+COMMENT ON FUNCTION mediatag.suggest_threshold(bigint, mediatag.metric, boolean) IS
 'The threshold that maximises a metric on an evaluation''s judged items. Viewers who can read its dataset.
 evaluation_id: the evaluation''s id
 metric: f1, f05, precision, recall or accuracy (default f1)
 weighted: estimates for the whole dataset from the bucket weights (default true); false: the judged sample''s own
 Returns: threshold, value, metric, judged (items).';
 
-COMMENT ON FUNCTION mediatag.save_threshold(bigint, text, real) IS
+COMMENT ON FUNCTION mediatag.save_threshold(bigint, mediatag.metric, real) IS
 'Saves a threshold for an evaluation''s tag on its dataset; threshold_decision follows at once. Editors of the dataset.
 evaluation_id: the evaluation''s id
 metric: without a threshold, the metric whose best threshold is saved: f1, f05, precision, recall or accuracy
@@ -536,7 +536,7 @@ recall: the recall target, above 0 and at most 1, that sets the HNSW search''s b
 Returns: keyframe_id, asset_id, video_id, shot_id, keyframe_time_ms, path, asset_path, score (inner product), rank,
   matches.';
 
-COMMENT ON FUNCTION mediatag.search_transcripts(text, text, integer, text, integer, integer, jsonb, boolean, integer) IS
+COMMENT ON FUNCTION mediatag.search_transcripts(text, text, integer, mediatag.search_mode, integer, integer, jsonb, boolean, integer) IS
 'Searches a dataset''s transcript segments, by meaning or by keywords. Viewers.
 dataset: the dataset''s name
 query: the text, at most 1000 characters (keyword mode: websearch syntax: "quoted phrases", OR, -word)
@@ -598,7 +598,7 @@ COMMENT ON FUNCTION mediatag.retrain_concept(text) IS
 concept: the concept''s name (case-insensitive)
 Returns: the new classifier version.';
 
-COMMENT ON FUNCTION mediatag.label_concept(text, bigint[], text, text, boolean) IS
+COMMENT ON FUNCTION mediatag.label_concept(text, bigint[], mediatag.concept_label_value, mediatag.concept_label_origin, boolean) IS
 'Labels keyframes yes, no or skip for a concept (a new label replaces the old); retrains it. Editors of its dataset.
 concept: the concept''s name (case-insensitive)
 keyframes: keyframe ids of the concept''s dataset (at least one)

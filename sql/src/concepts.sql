@@ -263,32 +263,27 @@ BEGIN
     END IF;
 END $$;
 
+-- A label as imported files write it: yes / no / skip, or y, true, 1 / n, false, 0, in any case; the domain
+-- mediatag.concept_label_value rejects anything else (and NULL, read as '').
 CREATE OR REPLACE FUNCTION mediatag._check_concept_label(label text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE l text := lower(btrim(coalesce(label, '')));
 BEGIN
-    l := CASE l WHEN 'y' THEN 'yes' WHEN 'true' THEN 'yes' WHEN '1' THEN 'yes'
-                WHEN 'n' THEN 'no' WHEN 'false' THEN 'no' WHEN '0' THEN 'no' ELSE l END;
-    IF l NOT IN ('yes', 'no', 'skip') THEN
-        RAISE EXCEPTION 'invalid concept label %: use yes, no or skip', quote_literal(label) USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    RETURN l;
+    RETURN (CASE l WHEN 'y' THEN 'yes' WHEN 'true' THEN 'yes' WHEN '1' THEN 'yes'
+                   WHEN 'n' THEN 'no' WHEN 'false' THEN 'no' WHEN '0' THEN 'no' ELSE l END)::mediatag.concept_label_value;
 END $$;
 
 -- Label keyframes yes / no / skip (skip: "don't show me this again", not used for training), then retrain.
 -- Returns the new classifier version. Two people labeling at once: each upsert lands in its own statement
 -- (distinct rows never conflict; on the same keyframe the later word wins), then training queues on the
 -- concept row, and the second retrain reads both people's labels.
-CREATE OR REPLACE FUNCTION mediatag.label_concept(concept text, keyframes bigint[], label text DEFAULT 'yes',
-                                                  origin text DEFAULT 'manual', retrain boolean DEFAULT true) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag.label_concept(concept text, keyframes bigint[], label mediatag.concept_label_value DEFAULT 'yes',
+                                                  origin mediatag.concept_label_origin DEFAULT 'manual', retrain boolean DEFAULT true) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE c mediatag.concept := mediatag._concept(concept); l text := mediatag._check_concept_label(label);
 BEGIN
     PERFORM mediatag._require_write(c.dataset_id, format('labeling concept "%s"', c.name));
-    IF origin IS NULL OR origin NOT IN ('manual', 'search', 'continue', 'import', 'top') THEN
-        RAISE EXCEPTION 'invalid label origin %: use manual, search, continue, import or top', quote_literal(origin)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._required('concept_label_origin', origin);
     PERFORM mediatag._check_concept_keyframes(c, keyframes);
     -- The concept's row lock first, then the labels: two labelers queue on one lock instead of each holding
     -- label rows the other needs (a deadlock), and each retrain sees every label committed before it.

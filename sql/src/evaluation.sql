@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS mediatag.evaluation_item (
 );
 
 CREATE OR REPLACE FUNCTION mediatag.start_evaluation(tag_group text, tag text, dataset text DEFAULT NULL, size int DEFAULT 400,
-                                          seed int DEFAULT 0, level text DEFAULT 'keyframe')
+                                          seed int DEFAULT 0, level mediatag.preview_level DEFAULT 'keyframe')
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -98,9 +98,7 @@ BEGIN
     IF size IS NULL OR size < 10 OR size > 5000 THEN
         RAISE EXCEPTION 'evaluation size must be between 10 and 5000, got %', size USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF level IS NULL OR level NOT IN ('keyframe', 'shot') THEN
-        RAISE EXCEPTION 'invalid evaluation level "%": use keyframe or shot', level USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._required('preview_level', level);
     IF level = 'shot' AND NOT EXISTS (SELECT 1 FROM mediatag.keyframe k WHERE k.dataset_id = d AND k.shot_id IS NOT NULL) THEN
         RAISE EXCEPTION 'dataset "%" has no video shots to evaluate', (SELECT x.name FROM mediatag.dataset x WHERE x.id = d)
             USING ERRCODE = 'no_data_found', HINT = 'evaluate at level keyframe, or ingest videos first';
@@ -199,14 +197,11 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag.set_ground_truth(evaluation_id bigint, keyframes bigint[], truth boolean,
-                                          source text DEFAULT 'person') RETURNS int
+                                          source mediatag.ground_truth_source DEFAULT 'person') RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); n int; missing bigint;
 BEGIN
     PERFORM mediatag._require_write(e.dataset_id, 'recording ground truth');
-    IF source NOT IN ('person', 'llm') THEN
-        RAISE EXCEPTION 'invalid ground truth source "%": use person or llm', source USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     SELECT u.k INTO missing FROM unnest(keyframes) u(k)
     WHERE NOT EXISTS (SELECT 1 FROM mediatag.evaluation_item i WHERE i.evaluation_id = e.id AND i.keyframe_id = u.k) LIMIT 1;
     IF missing IS NOT NULL THEN
@@ -258,9 +253,9 @@ from mediatag_ml import sql_evaluation
 return sql_evaluation.evaluation_metrics(plpy, evaluation_id, weighted)
 $$;
 
-CREATE OR REPLACE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric text DEFAULT 'f1', weighted boolean DEFAULT true)
+CREATE OR REPLACE FUNCTION mediatag.suggest_threshold(evaluation_id bigint, metric mediatag.metric DEFAULT 'f1', weighted boolean DEFAULT true)
 RETURNS TABLE (threshold real, value real, metric text, judged int)
-LANGUAGE plpython3u AS $$
+LANGUAGE plpython3u ROWS 1 AS $$
 import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
 from mediatag_ml import sql_evaluation
 return sql_evaluation.suggest_threshold(plpy, evaluation_id, metric, weighted)
@@ -280,7 +275,7 @@ LANGUAGE sql STABLE AS $$
                     (SELECT t.threshold FROM mediatag.tag t WHERE t.id = $1))
 $$;
 
-CREATE OR REPLACE FUNCTION mediatag.save_threshold(evaluation_id bigint, metric text DEFAULT 'f1', threshold real DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mediatag.save_threshold(evaluation_id bigint, metric mediatag.metric DEFAULT 'f1', threshold real DEFAULT NULL)
 RETURNS real
 LANGUAGE plpgsql AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); thr real;

@@ -69,36 +69,36 @@ CREATE TABLE IF NOT EXISTS mediatag.face_rejection (
 
 -- ---- lookups ------------------------------------------------------------------------------------------------
 
--- A person the caller may read (through its dataset); for_write also requires editor access to that dataset.
-CREATE OR REPLACE FUNCTION mediatag._person(person bigint, what text DEFAULT NULL) RETURNS mediatag.person
+-- The check of a lookup by id of a row in a dataset (a face, a person): the row exists (its dataset_id is not
+-- NULL) in a dataset the caller may read, else "unknown <noun> <id>" (the same error, so ids do not leak), and,
+-- when `what` names the operation, the caller may write to that dataset. True when the row may be used.
+CREATE OR REPLACE FUNCTION mediatag._check_found(noun text, id bigint, dataset_id bigint, what text, hint text)
+RETURNS boolean
 LANGUAGE plpgsql STABLE AS $$
-DECLARE p mediatag.person;
 BEGIN
-    SELECT * INTO p FROM mediatag.person x WHERE x.id = _person.person;
-    IF NOT FOUND OR NOT mediatag._can_read_dataset(p.dataset_id) THEN
-        RAISE EXCEPTION 'unknown person %', person USING ERRCODE = 'no_data_found',
-            HINT = 'SELECT * FROM mediatag.people(dataset) lists the people of a dataset';
+    IF dataset_id IS NULL OR NOT mediatag._can_read_dataset(dataset_id) THEN
+        RAISE EXCEPTION 'unknown % %', noun, id USING ERRCODE = 'no_data_found', HINT = hint;
     END IF;
     IF what IS NOT NULL THEN
-        PERFORM mediatag._require_write(p.dataset_id, what);
+        PERFORM mediatag._require_write(dataset_id, what);
     END IF;
-    RETURN p;
+    RETURN true;
 END $$;
 
+-- A person the caller may read (through its dataset); with `what`, one the caller may change.
+CREATE OR REPLACE FUNCTION mediatag._person(person bigint, what text DEFAULT NULL) RETURNS mediatag.person
+LANGUAGE sql STABLE AS $$
+    SELECT x.* FROM (VALUES (1)) one LEFT JOIN mediatag.person x ON x.id = person
+    WHERE mediatag._check_found('person', person, x.dataset_id, what,
+                                'SELECT * FROM mediatag.people(dataset) lists the people of a dataset')
+$$;
+
 CREATE OR REPLACE FUNCTION mediatag._face(face bigint, what text DEFAULT NULL) RETURNS mediatag.face
-LANGUAGE plpgsql STABLE AS $$
-DECLARE f mediatag.face;
-BEGIN
-    SELECT * INTO f FROM mediatag.face x WHERE x.id = _face.face;
-    IF NOT FOUND OR NOT mediatag._can_read_dataset(f.dataset_id) THEN
-        RAISE EXCEPTION 'unknown face %', face USING ERRCODE = 'no_data_found',
-            HINT = 'SELECT * FROM mediatag.faces(dataset) lists the faces of a dataset';
-    END IF;
-    IF what IS NOT NULL THEN
-        PERFORM mediatag._require_write(f.dataset_id, what);
-    END IF;
-    RETURN f;
-END $$;
+LANGUAGE sql STABLE AS $$
+    SELECT x.* FROM (VALUES (1)) one LEFT JOIN mediatag.face x ON x.id = face
+    WHERE mediatag._check_found('face', face, x.dataset_id, what,
+                                'SELECT * FROM mediatag.faces(dataset) lists the faces of a dataset')
+$$;
 
 CREATE OR REPLACE FUNCTION mediatag._faces_enabled(dataset_id bigint) RETURNS boolean
 LANGUAGE sql STABLE AS $$
@@ -130,13 +130,14 @@ $$;
 -- ---- settings -----------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION mediatag.enable_faces(dataset text, enabled boolean DEFAULT true,
-                                                 detector text DEFAULT 'hog') RETURNS boolean
+                                                 detector mediatag.face_detector DEFAULT 'hog') RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset);
 BEGIN
     PERFORM mediatag._require_write(d, 'turning faces on or off');
-    IF enabled IS NULL OR detector IS NULL OR detector NOT IN ('hog', 'cnn') THEN
-        RAISE EXCEPTION 'enabled must be true or false and detector hog or cnn' USING ERRCODE = 'invalid_parameter_value';
+    PERFORM mediatag._required('face_detector', detector);
+    IF enabled IS NULL THEN
+        RAISE EXCEPTION 'enabled must be true or false' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO mediatag.face_setting AS s (dataset_id, enabled, detector) VALUES (d, enabled, detector)
     ON CONFLICT (dataset_id) DO UPDATE SET enabled = excluded.enabled, detector = excluded.detector,
@@ -526,7 +527,7 @@ END $$;
 
 -- ---- comments (the catalog the SDK and CLI read; format as in comments.sql) ----------------------------------
 
-COMMENT ON FUNCTION mediatag.enable_faces(text, boolean, text) IS
+COMMENT ON FUNCTION mediatag.enable_faces(text, boolean, mediatag.face_detector) IS
 'Turns face detection on (or off) for a dataset; it is off by default. Editors of the dataset.
 dataset: the dataset''s name
 enabled: true to find faces on every keyframe (ingest --faces; keyframes already ingested are queued for the

@@ -214,7 +214,7 @@ $$;
 CREATE OR REPLACE FUNCTION mediatag.evaluation_progress(evaluation_id bigint)
 RETURNS TABLE (asked int, answered int, failed int, remaining int, model text, tokens bigint,
                cost_usd double precision, job_state text, line text)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE ROWS 1 AS $$
 DECLARE e mediatag.evaluation := mediatag._evaluation(evaluation_id); job_error text;
 BEGIN
     SELECT count(*) FILTER (WHERE a.keyframe_id IS NOT NULL),

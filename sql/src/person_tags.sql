@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS mediatag.face_exemplar (
     classifier_id    bigint REFERENCES mediatag.classifier(id) ON DELETE CASCADE,
     concept_id       bigint,
     concept_version  int,
+    -- The face it was copied from (NULL: a face of an uploaded photo): forget_person deletes the face, and with it
+    -- every published copy of its descriptor, which is what a privacy request asks.
+    face_id          bigint REFERENCES mediatag.face(id) ON DELETE CASCADE,
     descriptor       vector(128) NOT NULL,
     CONSTRAINT face_exemplar_concept_fk FOREIGN KEY (concept_id, concept_version)
         REFERENCES mediatag.concept_classifier (concept_id, version) ON DELETE CASCADE,
@@ -50,6 +53,7 @@ CREATE TABLE IF NOT EXISTS mediatag.face_exemplar (
 );
 CREATE INDEX IF NOT EXISTS face_exemplar_classifier_idx ON mediatag.face_exemplar (classifier_id);
 CREATE INDEX IF NOT EXISTS face_exemplar_concept_idx ON mediatag.face_exemplar (concept_id, concept_version);
+CREATE INDEX IF NOT EXISTS face_exemplar_face_idx ON mediatag.face_exemplar (face_id);
 
 -- ---- examples -----------------------------------------------------------------------------------------------
 
@@ -218,8 +222,8 @@ BEGIN
                                    'from_photos', r.exemplars - r.from_faces,
                                    'max_distance', mediatag._face_max_distance(r.ds)))
         RETURNING id INTO cid;
-        INSERT INTO mediatag.face_exemplar (classifier_id, descriptor)
-        SELECT cid, e.descriptor FROM mediatag.face_example e WHERE e.tag_id = r.id ORDER BY e.id;
+        INSERT INTO mediatag.face_exemplar (classifier_id, face_id, descriptor)
+        SELECT cid, e.face_id, e.descriptor FROM mediatag.face_example e WHERE e.tag_id = r.id ORDER BY e.id;
         n := n + 1;
     END LOOP;
     RETURN n;
@@ -239,8 +243,8 @@ CREATE OR REPLACE FUNCTION mediatag._snapshot_concept_faces(concept_id bigint, v
 LANGUAGE plpgsql AS $$
 DECLARE n int; ds bigint;
 BEGIN
-    INSERT INTO mediatag.face_exemplar (concept_id, concept_version, descriptor)
-    SELECT e.concept_id, version, e.descriptor FROM mediatag.face_example e
+    INSERT INTO mediatag.face_exemplar (concept_id, concept_version, face_id, descriptor)
+    SELECT e.concept_id, version, e.face_id, e.descriptor FROM mediatag.face_example e
     WHERE e.concept_id = _snapshot_concept_faces.concept_id ORDER BY e.id;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n > 0 THEN

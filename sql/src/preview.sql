@@ -52,7 +52,8 @@ BEGIN
 END $$;
 
 -- Previews are STABLE (they change nothing): with MEDIATAG_READ_URL the SDK reads them from the replica.
-CREATE OR REPLACE FUNCTION mediatag.preview(tag_group text, tag text, kind text DEFAULT 'compare', level text DEFAULT 'keyframe',
+CREATE OR REPLACE FUNCTION mediatag.preview(tag_group text, tag text, kind mediatag.preview_kind DEFAULT 'compare',
+                                 level mediatag.preview_level DEFAULT 'keyframe',
                                  threshold real DEFAULT NULL, n int DEFAULT 24, seed int DEFAULT NULL)
 RETURNS TABLE (side text, keyframe_id bigint, asset_id bigint, video_id bigint, shot_id bigint, keyframe_index int,
                keyframe_time_ms int, path text, score real, decision boolean, shot_start_ms int, shot_end_ms int)
@@ -63,12 +64,6 @@ DECLARE
     thr real := coalesce(threshold, t.threshold);
     salt text := coalesce(seed::text, random()::text);
 BEGIN
-    IF kind NOT IN ('compare', 'positives', 'negatives') THEN
-        RAISE EXCEPTION 'invalid preview kind "%": use compare, positives or negatives', kind USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF level NOT IN ('keyframe', 'shot') THEN
-        RAISE EXCEPTION 'invalid preview level "%": use keyframe or shot', level USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     IF thr < 0 OR thr > 1 THEN
         RAISE EXCEPTION 'threshold must be between 0 and 1, got %', thr USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -95,8 +90,10 @@ BEGIN
     ORDER BY s.side DESC, s.score DESC;
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag.preview_transcripts(tag_group text, tag text, kind text DEFAULT 'positives',
-                                             threshold real DEFAULT NULL, n int DEFAULT 50, sort text DEFAULT 'score')
+CREATE OR REPLACE FUNCTION mediatag.preview_transcripts(tag_group text, tag text,
+                                             kind mediatag.transcript_preview_kind DEFAULT 'positives',
+                                             threshold real DEFAULT NULL, n int DEFAULT 50,
+                                             sort mediatag.transcript_sort DEFAULT 'score')
 RETURNS TABLE (segment_id bigint, asset_id bigint, start_ms int, end_ms int, text text, score real, decision boolean,
                source text)
 LANGUAGE plpgsql STABLE AS $$
@@ -106,12 +103,6 @@ DECLARE
     c mediatag.classifier := mediatag._latest_classifier(t.id, 'transcript');
     thr real := coalesce(threshold, t.threshold);
 BEGIN
-    IF kind NOT IN ('positives', 'negatives', 'all') THEN
-        RAISE EXCEPTION 'invalid transcript preview kind "%": use positives, negatives or all', kind USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF sort NOT IN ('score', 'score_asc', 'time') THEN
-        RAISE EXCEPTION 'invalid sort "%": use score, score_asc or time', sort USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     IF c.weights IS NULL THEN
         RETURN;   -- no transcript prompts: nothing scores on transcripts
     END IF;

@@ -20,14 +20,12 @@ BEGIN
 END $$;
 
 -- Who may see and apply a group is no part of its versions: changing it alone scores nothing again.
-CREATE OR REPLACE FUNCTION mediatag.set_group_visibility(tag_group text, visibility text) RETURNS boolean
+CREATE OR REPLACE FUNCTION mediatag.set_group_visibility(tag_group text, visibility mediatag.visibility) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group);
 BEGIN
     PERFORM mediatag._require_write(g.training_dataset_id, format('changing the visibility of tag group "%s"', g.name));
-    IF visibility IS NULL OR visibility NOT IN ('secret', 'shareable') THEN
-        RAISE EXCEPTION 'invalid visibility "%": use secret or shareable', visibility USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._required('visibility', visibility);
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = g.id FOR UPDATE;
     IF g.visibility = visibility THEN
         RETURN false;
@@ -41,15 +39,12 @@ BEGIN
     RETURN true;
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag.publish_tag_group(tag_group text, visibility text DEFAULT NULL, note text DEFAULT '',
+CREATE OR REPLACE FUNCTION mediatag.publish_tag_group(tag_group text, visibility mediatag.visibility DEFAULT NULL, note text DEFAULT '',
                                            dataset text DEFAULT NULL)
 RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._group(tag_group); v int; missing text;
 BEGIN
-    IF visibility IS NOT NULL AND visibility NOT IN ('secret', 'shareable') THEN
-        RAISE EXCEPTION 'invalid visibility "%": use secret or shareable', visibility USING ERRCODE = 'invalid_parameter_value';
-    END IF;
     -- Nothing edited since the last version and only the visibility asked to change: that is no new version (a
     -- new one would score every dataset again for the same classifiers).
     IF g.state = 'published' AND g.revision = g.published_revision AND visibility IS DISTINCT FROM g.visibility

@@ -53,7 +53,8 @@ BEGIN
     FOR r IN SELECT p.oid::regprocedure AS fn, p.prokind FROM pg_catalog.pg_proc p
              WHERE p.pronamespace = 'mediatag'::regnamespace
                AND (p.proname !~ '^_' OR p.proname IN ('_readable_datasets', '_can_read_dataset', '_visible_groups',
-                                                       '_groups_of_readable_datasets', '_is_admin', '_caller')) LOOP
+                                                       '_groups_of_readable_datasets', '_is_admin', '_caller',
+                                                       '_one_of')) LOOP
         EXECUTE format('GRANT EXECUTE ON %s %s TO mediatag_viewer',
                        CASE r.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, r.fn);
     END LOOP;

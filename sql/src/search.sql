@@ -445,7 +445,7 @@ Returns: the count.';
 -- (websearch syntax: "quoted phrases", OR, -exclusions; score = ts_rank_cd). from_ms / to_ms keep segments that
 -- overlap that time range of their video.
 CREATE OR REPLACE FUNCTION mediatag.search_transcripts(
-    dataset text, query text, k int DEFAULT 50, mode text DEFAULT 'semantic', from_ms int DEFAULT NULL,
+    dataset text, query text, k int DEFAULT 50, mode mediatag.search_mode DEFAULT 'semantic', from_ms int DEFAULT NULL,
     to_ms int DEFAULT NULL, metadata jsonb DEFAULT NULL, group_by_video boolean DEFAULT false, "offset" int DEFAULT 0)
 RETURNS TABLE (segment_id bigint, asset_id bigint, video_id bigint, start_ms int, end_ms int, text text, score real,
                rank int, matches int)
@@ -464,10 +464,7 @@ BEGIN
     SELECT x_.* INTO d FROM mediatag.dataset x_ WHERE x_.id = mediatag.dataset_id(dataset);
     PERFORM mediatag._check_search_window(k, "offset");
     q := mediatag._check_query_text(query);
-    IF mode IS NULL OR mode NOT IN ('semantic', 'keyword') THEN
-        RAISE EXCEPTION 'invalid transcript search mode %: use semantic or keyword', quote_literal(mode)
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._required('search_mode', mode);
     IF from_ms < 0 OR to_ms < 0 OR from_ms > to_ms THEN
         RAISE EXCEPTION 'invalid time range % .. % ms', from_ms, to_ms USING ERRCODE = 'invalid_parameter_value';
     END IF;

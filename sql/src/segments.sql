@@ -300,7 +300,7 @@ Returns: one row per tag and keyframe or shot, by tag, level and time: tag, leve
 
 -- The segments as text in an export format: the CLI's `mediatag export` in SQL (one renderer, segment_export.py).
 CREATE OR REPLACE FUNCTION mediatag.export_segments(dataset text DEFAULT NULL, tag_group text DEFAULT NULL,
-                                                    tag text DEFAULT NULL, format text DEFAULT 'csv',
+                                                    tag text DEFAULT NULL, format mediatag.export_format DEFAULT 'csv',
                                                     concept text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpython3u STABLE AS $$
@@ -309,7 +309,7 @@ from mediatag_ml import sql_segments
 return sql_segments.export(plpy, dataset, tag_group, tag, format, concept)
 $$;
 
-COMMENT ON FUNCTION mediatag.export_segments(text, text, text, text, text) IS
+COMMENT ON FUNCTION mediatag.export_segments(text, text, text, mediatag.export_format, text) IS
 'A tag''s or a concept''s time segments as one text file, frame-accurate at each video''s rate. Viewers who can read the dataset.
 dataset: the dataset''s name (with tag_group and tag)
 tag_group: the group''s name

@@ -247,7 +247,7 @@ BEGIN
     RETURN t;
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag.create_tag_group(dataset text, name text, tags text[], visibility text DEFAULT 'secret')
+CREATE OR REPLACE FUNCTION mediatag.create_tag_group(dataset text, name text, tags text[], visibility mediatag.visibility DEFAULT 'secret')
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -290,7 +290,7 @@ BEGIN
 END $$;
 
 -- The UI's form: one keyword per line.
-CREATE OR REPLACE FUNCTION mediatag.create_tag_group(dataset text, name text, keywords text, visibility text DEFAULT 'secret')
+CREATE OR REPLACE FUNCTION mediatag.create_tag_group(dataset text, name text, keywords text, visibility mediatag.visibility DEFAULT 'secret')
 RETURNS bigint
 LANGUAGE sql AS $$
     SELECT mediatag.create_tag_group(dataset => dataset, name => name,
@@ -335,32 +335,31 @@ BEGIN
     DELETE FROM mediatag.tag WHERE id = t.id;
 END $$;
 
+-- The stored modalities a prompt argument names (the domain mediatag.modality has checked the word): 'both' is each.
 CREATE OR REPLACE FUNCTION mediatag._modalities(modality text) RETURNS text[]
-LANGUAGE plpgsql IMMUTABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
 BEGIN
-    IF modality = 'both' THEN RETURN ARRAY['visual', 'transcript']; END IF;
-    IF modality IN ('visual', 'transcript') THEN RETURN ARRAY[modality]; END IF;
-    RAISE EXCEPTION 'invalid modality "%": use visual, transcript or both', modality USING ERRCODE = 'invalid_parameter_value';
+    PERFORM mediatag._required('modality', modality);
+    RETURN CASE WHEN modality = 'both' THEN ARRAY['visual', 'transcript'] ELSE ARRAY[modality] END;
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag._check_polarity(polarity text) RETURNS void
+-- A prompt's text as add_prompt and edit_prompt store it: not blank.
+CREATE OR REPLACE FUNCTION mediatag._check_prompt_text(t mediatag.tag, prompt text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
-    IF polarity NOT IN ('positive', 'negative') THEN
-        RAISE EXCEPTION 'invalid polarity "%": use positive or negative', polarity USING ERRCODE = 'invalid_parameter_value';
+    IF btrim(coalesce(prompt, '')) = '' THEN
+        RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
     END IF;
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag.add_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
-                                    modality text DEFAULT 'both', origin text DEFAULT 'user', dataset text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION mediatag.add_prompt(tag_group text, tag text, prompt text, polarity mediatag.polarity DEFAULT 'positive',
+                                    modality mediatag.modality DEFAULT 'both', origin mediatag.prompt_origin DEFAULT 'user',
+                                    dataset text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); m text;
 BEGIN
-    PERFORM mediatag._check_polarity(polarity);
-    IF btrim(coalesce(prompt, '')) = '' THEN
-        RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._check_prompt_text(t, prompt);
     FOREACH m IN ARRAY mediatag._modalities(modality) LOOP
         INSERT INTO mediatag.tag_prompt (tag_id, modality, polarity, text, origin)
         VALUES (t.id, m, polarity, btrim(prompt), origin) ON CONFLICT DO NOTHING;
@@ -380,12 +379,11 @@ BEGIN
     PERFORM mediatag._train_tags(ARRAY[t.id]);
 END $$;
 
-CREATE OR REPLACE FUNCTION mediatag.remove_prompt(tag_group text, tag text, prompt text, polarity text DEFAULT 'positive',
-                                       modality text DEFAULT 'both', dataset text DEFAULT NULL) RETURNS int
+CREATE OR REPLACE FUNCTION mediatag.remove_prompt(tag_group text, tag text, prompt text, polarity mediatag.polarity DEFAULT 'positive',
+                                       modality mediatag.modality DEFAULT 'both', dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); n int;
 BEGIN
-    PERFORM mediatag._check_polarity(polarity);
     DELETE FROM mediatag.tag_prompt p WHERE p.tag_id = t.id AND p.polarity = remove_prompt.polarity
        AND p.modality = ANY (mediatag._modalities(remove_prompt.modality)) AND p.text = btrim(prompt);
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -394,15 +392,12 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION mediatag.edit_prompt(tag_group text, tag text, prompt text, new_prompt text,
-                                     polarity text DEFAULT 'positive', modality text DEFAULT 'both',
+                                     polarity mediatag.polarity DEFAULT 'positive', modality mediatag.modality DEFAULT 'both',
                                      dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); t mediatag.tag := mediatag._tag(g, tag); n int;
 BEGIN
-    PERFORM mediatag._check_polarity(polarity);
-    IF btrim(coalesce(new_prompt, '')) = '' THEN
-        RAISE EXCEPTION 'empty prompt for tag "%"', t.name USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._check_prompt_text(t, new_prompt);
     UPDATE mediatag.tag_prompt p SET text = btrim(new_prompt), embedding = NULL, origin = 'user'
     WHERE p.tag_id = t.id AND p.polarity = edit_prompt.polarity AND p.modality = ANY (mediatag._modalities(edit_prompt.modality))
       AND p.text = btrim(prompt);
@@ -427,16 +422,12 @@ END $$;
 -- ---- labels -------------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION mediatag.label_keyframes(tag_group text, tag text, keyframes bigint[], label boolean,
-                                         origin text DEFAULT 'preview', dataset text DEFAULT NULL) RETURNS int
+                                         origin mediatag.label_origin DEFAULT 'preview', dataset text DEFAULT NULL) RETURNS int
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group; t mediatag.tag; bad bigint; bad_ds text; n int;
 BEGIN
     IF label IS NULL THEN
         RAISE EXCEPTION 'label must be true (yes) or false (no)' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF origin NOT IN ('preview', 'search', 'uncertain', 'evaluation', 'import') THEN
-        RAISE EXCEPTION 'invalid label origin "%": use preview, search, uncertain, evaluation or import', origin
-            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     g := mediatag._group(tag_group);
     t := mediatag._tag(g, tag);

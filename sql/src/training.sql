@@ -115,7 +115,7 @@ CREATE OR REPLACE FUNCTION mediatag.fit_model_calibration(tag_group text, save b
                                                           min_positives int DEFAULT 3)
 RETURNS TABLE (model text, temperature double precision, bias double precision, tail double precision,
                tags int, pairs int)
-LANGUAGE plpython3u AS $$
+LANGUAGE plpython3u ROWS 1 AS $$
 import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
 from mediatag_ml import sql_training
 return sql_training.fit_model_calibration(plpy, tag_group, save, min_positives)

@@ -60,15 +60,12 @@ LANGUAGE sql AS $$
      WHERE a.id = _record_transcription.asset_id
 $$;
 
-CREATE OR REPLACE FUNCTION mediatag.transcribe(dataset text, asr text DEFAULT 'auto') RETURNS bigint
+CREATE OR REPLACE FUNCTION mediatag.transcribe(dataset text, asr mediatag.speech_engine DEFAULT 'auto') RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE d bigint := mediatag.dataset_id(dataset); j bigint;
 BEGIN
     PERFORM mediatag._require_write(d, 'transcribing a dataset');
-    IF asr IS NULL OR asr NOT IN ('auto', 'pocketsphinx', 'faster-whisper', 'openai') THEN
-        RAISE EXCEPTION 'unknown speech-to-text engine "%"', asr USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'use auto, pocketsphinx, faster-whisper or openai';
-    END IF;
+    PERFORM mediatag._required('speech_engine', asr);
     -- Serialised on the dataset's row (only the owner can lock it): one back-fill per dataset at a time.
     PERFORM 1 FROM mediatag.dataset x WHERE x.id = d FOR UPDATE;
     SELECT x.id INTO j FROM mediatag.job x
@@ -145,7 +142,7 @@ language: preferred languages in order, comma-separated ISO 639 codes (''de'', '
   default-flagged track, else the first
 Returns: nothing.';
 
-COMMENT ON FUNCTION mediatag.transcribe(text, text) IS
+COMMENT ON FUNCTION mediatag.transcribe(text, mediatag.speech_engine) IS
 'Queues speech to text for the dataset''s videos and audio files that have no transcript yet (a back-fill; the
 service''s worker or `mediatag transcribe` runs it, resumably; new segments queue their scoring). Editors of it.
 dataset: the dataset''s name

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+import psycopg.sql
 from pgvector import HalfVector
 from tqdm import tqdm
 
@@ -366,29 +367,52 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                     seg_rows.append(
                         (dataset_id, asset_id, seg_index, start_ms, end_ms, text_, source, lang, HalfVector(vec))
                     )
-        with conn.cursor().copy(
-            "COPY mediatag.keyframe (dataset_id, asset_id, shot_id, keyframe_index, time_ms, image_path, width, height,"
-            " embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy:
-            copy.set_types(["int8", "int8", "int8", "int4", "int4", "text", "int4", "int4", "halfvec"])
-            for r in kf_rows:
-                copy.write_row(r)
+        _copy(conn, "keyframe", _KEYFRAME_COLUMNS, kf_rows)
         copy_segments(conn, seg_rows)
     return new_ids
+
+
+# The columns the binary COPYs write, with their types (binary COPY sends no type of its own).
+_KEYFRAME_COLUMNS = {
+    "dataset_id": "int8",
+    "asset_id": "int8",
+    "shot_id": "int8",
+    "keyframe_index": "int4",
+    "time_ms": "int4",
+    "image_path": "text",
+    "width": "int4",
+    "height": "int4",
+    "embedding": "halfvec",
+}
+_SEGMENT_COLUMNS = {
+    "dataset_id": "int8",
+    "asset_id": "int8",
+    "segment_index": "int4",
+    "start_ms": "int4",
+    "end_ms": "int4",
+    "text": "text",
+    "source": "text",
+    "language": "text",
+    "embedding": "halfvec",
+}
+
+
+def _copy(conn: psycopg.Connection, table: str, columns: dict[str, str], rows: Sequence[tuple]) -> None:
+    """COPY `rows` (values in the order of `columns`) into mediatag.<table>, in binary, in the caller's transaction."""
+    if not rows:
+        return
+    names = psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns))
+    target = psycopg.sql.Identifier("mediatag", table)
+    with conn.cursor().copy(psycopg.sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(target, names)) as c:
+        c.set_types(list(columns.values()))
+        for r in rows:
+            c.write_row(r)
 
 
 def copy_segments(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
     """COPY transcript segment rows (dataset_id, asset_id, segment_index, start_ms, end_ms, text, source, language,
     embedding) in the caller's transaction."""
-    if not rows:
-        return
-    with conn.cursor().copy(
-        "COPY mediatag.transcript_segment (dataset_id, asset_id, segment_index, start_ms, end_ms, text, source,"
-        " language, embedding) FROM STDIN WITH (FORMAT BINARY)"
-    ) as copy:
-        copy.set_types(["int8", "int8", "int4", "int4", "int4", "text", "text", "text", "halfvec"])
-        for r in rows:
-            copy.write_row(r)
+    _copy(conn, "transcript_segment", _SEGMENT_COLUMNS, rows)
 
 
 def dataset_subtitle_language(conn: psycopg.Connection, dataset_id: int) -> str | None:

@@ -4,7 +4,6 @@ the job runs; a dead worker's job is re-claimed and, the work being resumable, c
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any
 
 import psycopg
 
-from ..service.job_loop import listen_for_jobs
+from ..service import job_loop
 from .client import LLMError
 from .config import ConfigError, LLMConfig
 from .ground_truth import EndpointDown, run_ground_truth
@@ -35,37 +34,21 @@ def run_one(conn: psycopg.Connection, worker: str) -> bool:
     if row is None or row[0] is None:
         return False
     job_id, kind, payload = row
-    handler = HANDLERS.get(kind)
-    result, error = None, None
-    try:
+
+    def work() -> dict[str, Any]:
+        handler = HANDLERS.get(kind)
         if handler is None:
             raise ValueError(f'unknown job kind "{kind}"')
-        result = handler(conn, payload or {}, job_id)
-        log.info("job %d (%s) done: %s", job_id, kind, result)
-    except Exception as e:  # noqa: BLE001 — the job records why it stopped
-        error = str(e) if isinstance(e, (ConfigError, LLMError, EndpointDown)) else f"{type(e).__name__}: {e}"
-        log.warning("job %d (%s) failed: %s", job_id, kind, error)
-    conn.execute(
-        "SELECT mediatag._finish_llm_job(%s, %s::jsonb, %s)",
-        (job_id, json.dumps(result) if result is not None else None, error),
-    )
+        return handler(conn, payload or {}, job_id)
+
+    job_loop.run_claimed(conn, job_id, kind, work, log, plain=(ConfigError, LLMError, EndpointDown))
     return True
 
 
 def run_pending(url: str, worker: str = "llm", max_jobs: int = 100) -> int:
-    ran = 0
-    with psycopg.connect(url, autocommit=True) as conn:
-        while ran < max_jobs and run_one(conn, worker):
-            ran += 1
-    return ran
-
-
-def run_forever(url: str, stop: threading.Event, worker: str = "llm", poll_s: float = 5.0) -> None:
-    listen_for_jobs(url, stop, lambda conn: run_one(conn, worker), poll_s, log, "LLM worker")
+    return job_loop.run_pending(url, lambda conn: run_one(conn, worker), max_jobs)
 
 
 def start(url: str, stop: threading.Event, worker: str = "llm") -> threading.Thread:
     """The LLM job loop in its own thread, so a long ground-truth run never delays scoring jobs."""
-    t = threading.Thread(target=run_forever, args=(url, stop, worker), daemon=True, name="llm-worker")
-    t.start()
-    return t
+    return job_loop.start_loop(url, stop, lambda conn: run_one(conn, worker), log, "llm worker")

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .containers import open_container
+from .containers import decoded_frames, open_container
 from .errors import MediaError
 
 SAMPLE_RATE = 16_000
@@ -55,7 +55,7 @@ def audio_blocks(path: str | Path, report: AudioReport, block_s: float = BLOCK_S
         pending: list[np.ndarray] = []
         pending_len = 0
         start_ms: float | None = None
-        for frame in _frames(container, stream, report):
+        for frame in decoded_frames(container, stream, report, what="audio "):
             if start_ms is None:
                 t = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else 0.0
                 start_ms = max(0.0, (t - (origin if origin is not None else t)) * 1000.0)
@@ -81,24 +81,6 @@ def audio_blocks(path: str | Path, report: AudioReport, block_s: float = BLOCK_S
     if start_ms is None:
         detail = f" ({report.warnings[-1]})" if report.warnings else ""
         raise MediaError(path, f"no decodable audio{detail}")
-
-
-def _frames(
-    container: av.container.InputContainer, stream: av.audio.stream.AudioStream, report: AudioReport
-) -> Iterator[av.AudioFrame]:
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            return
-        except av.FFmpegError as exc:
-            report.warnings.append(f"audio demuxing stopped early: {exc.strerror or exc}")
-            return
-        try:
-            yield from packet.decode()
-        except av.FFmpegError:
-            report.bad_packets += 1
 
 
 @dataclass(slots=True)

@@ -1,8 +1,11 @@
-"""Opening video files with PyAV, with every failure turned into a MediaError that names the file."""
+"""Opening video files with PyAV, with every failure turned into a MediaError that names the file, and reading
+a stream's frames past damaged packets."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import av
 import av.container
@@ -43,3 +46,41 @@ def _reason(exc: av.FFmpegError) -> str:
     # keep the human part only, the file name is already in the MediaError.
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(": '")[0]
+
+
+class DamageReport(Protocol):
+    """Where `decoded_frames` counts skipped packets and says why demuxing stopped (a decoder's report)."""
+
+    bad_packets: int
+    warnings: list[str]
+
+
+def decoded_frames(
+    container: av.container.InputContainer, stream: av.stream.Stream, report: DamageReport, what: str = ""
+) -> Iterator[av.frame.Frame]:
+    """Every frame of `stream`, in decoding order. A packet the decoder rejects is skipped and counted; a container
+    that stops demuxing mid-way (truncated, damaged) ends with the frames the decoder still holds and a warning
+    ("<what>demuxing stopped early: ..."). At a clean end, demux's final empty packet drains the decoder."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:
+            report.warnings.append(f"{what}demuxing stopped early: {exc.strerror or exc}")
+            yield from _drain(stream)
+            return
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            report.bad_packets += 1
+            continue
+        yield from frames
+
+
+def _drain(stream: av.stream.Stream) -> Iterator[av.frame.Frame]:
+    try:
+        yield from stream.codec_context.decode(None)
+    except av.FFmpegError:
+        return

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import av
 
-from .containers import open_container, video_stream
+from .containers import decoded_frames, open_container, video_stream
 from .errors import MediaError
 
 
@@ -64,7 +64,7 @@ class VideoDecoder:
         tick = float(stream.time_base) if stream.time_base else 0.0  # float maths: Fractions cost ~10 us a frame
         last_ms: float | None = None
         last_duration_ms = 0.0
-        for frame in self._raw_frames(container, stream):
+        for frame in decoded_frames(container, stream, report):
             seconds = frame.pts * tick if frame.pts is not None and tick else None
             if seconds is None:
                 # No pts at all (some AVI/raw streams): continue from the previous frame.
@@ -85,33 +85,6 @@ class VideoDecoder:
             yield TimedFrame(time_ms, frame)
         if report.bad_packets:
             report.warnings.append(f"{report.bad_packets} undecodable packet(s) skipped")
-
-    def _raw_frames(
-        self, container: av.container.InputContainer, stream: av.video.stream.VideoStream
-    ) -> Iterator[av.VideoFrame]:
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except av.FFmpegError as exc:
-                # Truncated or damaged container: keep what was decoded, drain the decoder, say so.
-                self.report.warnings.append(f"demuxing stopped early: {exc.strerror or exc}")
-                yield from self._drain(stream)
-                return
-            try:
-                frames = packet.decode()
-            except av.FFmpegError:
-                self.report.bad_packets += 1
-                continue
-            yield from frames
-
-    def _drain(self, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
-        try:
-            yield from stream.codec_context.decode(None)
-        except av.FFmpegError:
-            return
 
 
 def _fallback_ms(stream: av.video.stream.VideoStream) -> float:

@@ -12,3 +12,9 @@ SELECT format(E'%s(%s)\n    %s\n    %s\n', p.proname, pg_get_function_arguments(
 FROM pg_proc p
 WHERE p.pronamespace = 'mediatag'::regnamespace AND p.proname !~ '^_'
 ORDER BY p.proname, pg_get_function_identity_arguments(p.oid);
+
+-- The words enum-like arguments allow (sql/src/types.sql): each domain and its CHECK.
+SELECT format('%s: %s', t.typname, pg_get_constraintdef(c.oid))
+FROM pg_type t JOIN pg_constraint c ON c.contypid = t.oid
+WHERE t.typnamespace = 'mediatag'::regnamespace AND t.typtype = 'd'
+ORDER BY t.typname, c.conname;

@@ -43,6 +43,10 @@ SELECT * FROM mediatag.preview('Celebrities', 'Will Smith', kind => 'all');
 SELECT * FROM mediatag.preview('Celebrities', 'Will Smith', level => 'video');
 SELECT * FROM mediatag.preview('Celebrities', 'Will Smith', threshold => 2);
 SELECT mediatag.publish_tag_group('Celebrities', visibility => 'secret');
+SELECT mediatag.set_group_visibility('Celebrities', NULL);
+SELECT * FROM mediatag.preview_transcripts('Celebrities', 'Will Smith', kind => 'some');
+SELECT * FROM mediatag.preview_transcripts('Celebrities', 'Will Smith', sort => 'random');
+SELECT mediatag.export_segments('trailers', 'Celebrities', 'Will Smith', format => 'mp4');
 SELECT mediatag.apply_tag_group('Celebrities', 'episodes', version => 7);
 SELECT mediatag.unapply_tag_group('Celebrities', 'trailers');
 
@@ -62,6 +66,15 @@ SELECT * FROM mediatag.search('trailers', keyframe => 131);
 SELECT * FROM mediatag.search('trailers', embedding => '[1,2,3]');
 SELECT * FROM mediatag.search('trailers', embedding => array_fill(0, ARRAY[32])::vector);
 SELECT * FROM mediatag.search('trailers', query => 'dog', recall => 0);
+SELECT * FROM mediatag.search_transcripts('trailers', 'dog', mode => 'fuzzy');
+
+-- Concepts, transcription and faces: the words their arguments allow.
+SELECT mediatag.label_concept('aerial_shots', ARRAY[101], label => 'maybe');
+SELECT mediatag.label_concept('aerial_shots', ARRAY[101], origin => 'guess');
+SELECT mediatag.transcribe('trailers', asr => 'whisper.cpp');
+SELECT mediatag.enable_faces('trailers', detector => 'mtcnn');
+-- A text value (not a literal) converts to the argument's type and is checked the same way.
+SELECT mediatag.transcribe('trailers', asr => x) FROM (VALUES ('siri'::text)) v(x);
 
 -- Access and settings.
 SELECT mediatag.grant_dataset_access('trailers', 'regress_viewer', level => 'owner');
