@@ -13,6 +13,7 @@ from .base import (
     UIError,
     by_name,
     call,
+    call_all,
     get_or_post,
     json_response,
     render,
@@ -124,12 +125,16 @@ async def api_concept_label(datasette: Datasette, request: Request, sess: Sessio
     labels = data.get("labels")
     if not isinstance(labels, dict):
         raise UIError("field 'labels' must map yes / no / skip to lists of keyframe ids")
-    n = 0
-    for label in LABELS:
-        if labels.get(label):
-            kfs = ids(labels, label)
-            await call(sess, "label_concept", concept=concept, keyframes=kfs, label=label)
-            n += len(kfs)
+    batches = [(label, ids(labels, label)) for label in LABELS if labels.get(label)]
+    # One save, one new classifier version: every label but the last is written without retraining, all in one
+    # transaction (a refused one keeps none).
+    calls = [
+        ("label_concept", {"concept": concept, "keyframes": kfs, "label": label, "retrain": i == len(batches) - 1})
+        for i, (label, kfs) in enumerate(batches)
+    ]
+    if calls:
+        await call_all(sess, calls, atomic=True)
+    n = sum(len(kfs) for _, kfs in batches)
     # What the labels changed, for the page to show at once: the header's counts and classifier version, and the
     # top content as the retrained classifier ranks it.
     info = by_name(await list_concepts(sess), concept)

@@ -149,9 +149,8 @@ def test_tag_counts_follow_labels_from_uncertain_and_prompt_forms(editor, coco_d
     editor.locator(".mt-prompts[data-modality=visual][data-polarity=positive]").get_by_role(
         "button", name="Add"
     ).click()
-    expect(editor.locator(".mt-prompts[data-modality=visual][data-polarity=positive]")).to_contain_text(
-        "a tall giraffe by a tree"
-    )
+    listed = ".mt-prompts[data-modality=visual][data-polarity=positive] input[name=prompt]"
+    expect(editor.locator(f"{listed}[value='a tall giraffe by a tree']")).to_have_count(1)
     expect(counts.locator("[data-field=classifier_version]")).to_have_text(str(version + 2))
 
 
