@@ -520,6 +520,7 @@
       for (const li of $$(".mt-tile", g)) if (li.dataset.label && li.dataset.label !== li.dataset.saved) labels[li.dataset.label].push(Number(li.dataset.kf));
       return labels;
     }
+    const pending = (g) => Object.values(changed(g)).some((l) => l.length);
     // A labeled tile as the page's template draws one (mediatag_concept.html, label_tile).
     function labelTile(r, caption) {
       const label = r.current_label || null;
@@ -535,8 +536,7 @@
         if (n && v !== undefined && v !== null) n.textContent = String(v);
       }
       const top = $("#concept-top");
-      const pending = top && Object.values(changed(top)).some((l) => l.length);
-      if (top && d.top && !pending) top.replaceChildren(...d.top.map((r) => labelTile(r, r.score === null ? "" : fmt(r.score))));
+      if (top && d.top && !pending(top)) top.replaceChildren(...d.top.map((r) => labelTile(r, r.score === null ? "" : fmt(r.score))));
     }
     async function save(g) {
       const d = await postJSON("/mediatag/api/concepts/label", { concept: cfg.concept, labels: changed(g) });
@@ -552,7 +552,7 @@
       showConcept(d);
       return d.labeled;
     }
-    async function next(done = "") {
+    async function next(done = "", focus = true) {
       try {
         const d = await getJSON(`/mediatag/api/concepts/next?${qs({ concept: cfg.concept, n: 12 })}`);
         grid.replaceChildren(...d.rows.map((r) => labelTile(r, "")));
@@ -560,7 +560,7 @@
         say("#concept-status", done + (d.rows.length ? `${d.rows.length} to label` : "nothing left to label"));
         // On arrival the first tile to label is the first search result (step 1), after a save the next batch's.
         const first = done ? $(".mt-tile", grid) : $(".mt-label-grid .mt-tile");
-        if (first) first.focus();
+        if (first && focus) first.focus();
       } catch (e) { say("#concept-status", e.message, true); }
     }
     async function submit() {
@@ -572,7 +572,13 @@
     }
     async function saveGrid(id) {
       const status = $(`[data-status="${id}"]`);
-      try { say(status, `${await save(document.getElementById(id))} labels saved; the next batch learns from them`); } catch (e) { say(status, e.message, true); }
+      try {
+        const n = await save(document.getElementById(id));
+        // The batch below was picked before these labels: unless it holds labels of its own, it is picked again
+        // (none of it labeled already, and chosen by the retrained classifier). The focus stays where it is.
+        if (grid && !pending(grid)) await next("", false);
+        say(status, `${n} labels saved; the next batch learns from them`);
+      } catch (e) { say(status, e.message, true); }
     }
     document.addEventListener("keydown", (ev) => {
       const li = ev.target.closest && ev.target.closest(".mt-label-grid .mt-tile");
