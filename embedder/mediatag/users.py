@@ -1,4 +1,5 @@
-"""Logins for people: a Postgres login role that is a member of one of mediatag's roles.
+"""Logins for people: a Postgres login role that is a member of one or several of mediatag's roles (a set: editor and
+query is common; `add_login` and `grant_roles` add to it, `revoke_roles` takes only the roles named).
 
 Creating roles is the operator's job (it needs CREATEROLE or a superuser; the extension's own roles cannot do it),
 so this runs on the operator's connection (`mediatag users add …`). Role-level settings are not inherited from a
