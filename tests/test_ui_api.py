@@ -289,7 +289,13 @@ def test_concepts_label_as_an_editor_and_read_as_a_viewer(people, coco_dataset, 
     labels = {"yes": keyframes[:2], "no": keyframes[2:3]}
     assert refused(viewer.post_json("/mediatag/api/concepts/label", {"concept": name, "labels": labels}))
     r = editor.post_json("/mediatag/api/concepts/label", {"concept": name, "labels": labels})
-    assert r.json() == {"ok": True, "labeled": 3}
+    assert r.json()["ok"] and r.json()["labeled"] == 3
+    # The reply carries what the page shows next: the concept's counts and its top content with their labels.
+    assert (r.json()["concept"]["labels_yes"], r.json()["concept"]["labels_no"]) == (2, 1)
+    assert {t["keyframe_id"]: t["current_label"] for t in r.json()["top"] if t["current_label"]}.items() <= {
+        **{k: "yes" for k in keyframes[:2]},
+        keyframes[2]: "no",
+    }.items()
     counts = conn.execute("SELECT labels_yes, labels_no FROM mediatag.list_concepts() WHERE name = %s", [name])
     assert counts.fetchone() == (2, 1)
     bad = editor.post_json("/mediatag/api/concepts/label", {"concept": name, "labels": {"yes": ["x"]}})
@@ -326,7 +332,7 @@ def test_a_right_revoked_since_login_is_explained_not_the_raw_denial(ui, db_url,
         assert "permission denied for function" not in error
         assert error.startswith(f"{person.login} may not ") and "needs mediatag_viewer" in error
         assert error.endswith(f"{person.login} holds no mediatag role")
-        assert f"mediatag users add {person.login} --role viewer" in hint
+        assert f"mediatag users grant {person.login} viewer" in hint
         assert refused(person.get("/mediatag/api/status"), "needs the mediatag_viewer role")
     finally:
         person.get("/mediatag/logout")

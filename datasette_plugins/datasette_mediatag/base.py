@@ -144,11 +144,22 @@ async def _session(datasette: Datasette, request: Request, action: str, doing: s
     if sess is None:
         raise UIError("log in first", status=401)
     if not await datasette.permission_allowed(request.actor, action, default=False):
-        raise UIError(f"{sess.login} may not {doing}: it needs the {ACTIONS[action]} role", status=403)
+        held = ", ".join(sess.roles) or "no mediatag role"
+        role = ACTIONS[action]
+        message = f"{sess.login} may not {doing}: it needs the {role} role, and {sess.login} holds {held}"
+        raise UIError(message, status=403, hint=grant_hint(sess.login, role))
     return sess
 
 
-def requires(role: str = "viewer", doing: str = "do this", needs: str | None = None) -> Callable[[Handler], Route]:
+def grant_hint(login: str, role: str) -> str:
+    """How a login gets a role it lacks (roles add up: it keeps the ones it holds)."""
+    return (
+        f"the operator grants it with `mediatag users grant {login} {role.removeprefix('mediatag_')}`;"
+        " then log out and in again"
+    )
+
+
+def requires(role: str = "viewer", doing: str | None = None, needs: str | None = None) -> Callable[[Handler], Route]:
     """Wraps a handler(datasette, request, sess): the person is logged in (else the login page, or 401 for the
     API) and their login holds mediatag_<role> (else 403, "<login> may not <doing>"); the database has function
     mediatag.<needs> (else 501, "not available"); errors become the page's messages. Pages require "viewer" (the
@@ -159,7 +170,8 @@ def requires(role: str = "viewer", doing: str = "do this", needs: str | None = N
         async def handler(datasette: Datasette, request: Request) -> Response:
             sess: Session | None = None
             try:
-                sess = await _session(datasette, request, action, doing)
+                what = doing or ("see this page" if request.method in ("GET", "HEAD") else "do this")
+                sess = await _session(datasette, request, action, what)
                 if needs:
                     await require_function(sess, needs)
                 return await fn(datasette, request, sess)
@@ -212,20 +224,21 @@ async def explain_denied(sess: Session, e: SQLError) -> SQLError:
     needed = row["needed"][0] if row["needed"] else "a mediatag role"
     held = ", ".join(row["held"]) or "no mediatag role"
     message = f"{sess.login} may not {what}: that needs {needed}, and {sess.login} holds {held}"
-    role = (row["needed"] or ["mediatag_viewer"])[0].removeprefix("mediatag_")
-    hint = f"an admin grants it with `mediatag users add {sess.login} --role {role}`; then reload the page"
-    return SQLError(message, 403, hint)
+    return SQLError(message, 403, grant_hint(sess.login, (row["needed"] or ["mediatag_viewer"])[0]))
 
 
-def rows_api(fn: str, /, *, needs: bool = False, **args: Callable[[Request], Any]) -> Route:
+def rows_api(
+    fn: str, /, *, needs: bool = False, role: str = "viewer", doing: str | None = None, **args: Callable[[Request], Any]
+) -> Route:
     """A read of the JSON API: {"ok": true, "rows": [...]} of mediatag.<fn>, each named argument read from the
-    request by its reader (params.text, params.whole); `needs`: a function newer extensions add."""
+    request by its reader (params.text, params.whole); `needs`: a function newer extensions add; `role`: the role
+    the function itself requires, when that is more than a viewer's (refused here with the words a person needs)."""
 
     async def read(datasette: Datasette, request: Request, sess: Session) -> Response:
         rows = await call(sess, fn, **{name: get(request) for name, get in args.items()})
         return json_response({"ok": True, "rows": rows})
 
-    route = requires("viewer", needs=fn if needs else None)(read)
+    route = requires(role, doing, needs=fn if needs else None)(read)
     route.__name__ = f"api_{fn}"
     return route
 

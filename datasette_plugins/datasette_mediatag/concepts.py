@@ -13,6 +13,7 @@ from .base import (
     UIError,
     by_name,
     call,
+    call_all,
     get_or_post,
     json_response,
     render,
@@ -55,6 +56,13 @@ async def concepts_ctx(sess: Session) -> dict:
     }
 
 
+async def labeled_top(sess: Session, name: str) -> list[dict]:
+    """The concept's top content, each row with the label it holds now (None if none): an editor labels it there."""
+    top = await call(sess, "concept_top", concept=name, n=TOP_N)
+    labels = {r["keyframe_id"]: r["label"] for r in await call(sess, "concept_labels", concept=name)}
+    return [{**r, "current_label": labels.get(r["keyframe_id"])} for r in top]
+
+
 async def concept_ctx(sess: Session, name: str, query: str | None = None, can_edit: bool = False) -> dict:
     """The concept's page. For an editor also the labeling steps: the results of a text search (`query`, else the
     concept's description) to label first, as a concept starts from what its words find, and the labels already
@@ -63,12 +71,10 @@ async def concept_ctx(sess: Session, name: str, query: str | None = None, can_ed
     available = {"continue_labeling", "label_concept", "concept_top"} <= fns
     top, info, search, search_error = [], None, [], None
     if available:
-        top = await call(sess, "concept_top", concept=name, n=TOP_N)
+        top = await labeled_top(sess, name) if can_edit else await call(sess, "concept_top", concept=name, n=TOP_N)
         info = by_name(await list_concepts(sess), name)
     query = (query or (info["description"] if info else "") or "").strip()
     if available and can_edit:
-        labels = {r["keyframe_id"]: r["label"] for r in await call(sess, "concept_labels", concept=name)}
-        top = [{**r, "current_label": labels.get(r["keyframe_id"])} for r in top]
         if query and "search_for_concept" in fns:
             try:
                 search = await call(sess, "search_for_concept", concept=name, query=query, k=SEARCH_N)
@@ -119,13 +125,20 @@ async def api_concept_label(datasette: Datasette, request: Request, sess: Sessio
     labels = data.get("labels")
     if not isinstance(labels, dict):
         raise UIError("field 'labels' must map yes / no / skip to lists of keyframe ids")
-    n = 0
-    for label in LABELS:
-        if labels.get(label):
-            kfs = ids(labels, label)
-            await call(sess, "label_concept", concept=concept, keyframes=kfs, label=label)
-            n += len(kfs)
-    return json_response({"ok": True, "labeled": n})
+    batches = [(label, ids(labels, label)) for label in LABELS if labels.get(label)]
+    # One save, one new classifier version: every label but the last is written without retraining, all in one
+    # transaction (a refused one keeps none).
+    calls = [
+        ("label_concept", {"concept": concept, "keyframes": kfs, "label": label, "retrain": i == len(batches) - 1})
+        for i, (label, kfs) in enumerate(batches)
+    ]
+    if calls:
+        await call_all(sess, calls, atomic=True)
+    n = sum(len(kfs) for _, kfs in batches)
+    # What the labels changed, for the page to show at once: the header's counts and classifier version, and the
+    # top content as the retrained classifier ranks it.
+    info = by_name(await list_concepts(sess), concept)
+    return json_response({"ok": True, "labeled": n, "concept": info, "top": await labeled_top(sess, concept)})
 
 
 ROUTES = [

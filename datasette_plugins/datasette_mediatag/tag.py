@@ -185,7 +185,15 @@ async def api_threshold(datasette: Datasette, request: Request, sess: Session) -
 
 api_search_for_labeling = rows_api("search_for_labeling", tag_group=text("group"), query=text("q"), k=whole("k", 24))
 api_uncertain = rows_api("uncertain_keyframes", tag_group=text("group"), tag=text("tag"), k=whole("k", 12))
-api_suggest_prompts = rows_api("suggest_prompts", needs=True, tag_group=text("group"), tag=text("tag"))
+# mediatag.suggest_prompts is an editor's (it may ask the LLM, which costs): the tag page offers it to editors only.
+api_suggest_prompts = rows_api(
+    "suggest_prompts",
+    needs=True,
+    role="editor",
+    doing="get prompt suggestions",
+    tag_group=text("group"),
+    tag=text("tag"),
+)
 
 
 @requires("viewer")

@@ -1,4 +1,5 @@
-"""Logins for people: a Postgres login role that is a member of one of mediatag's roles.
+"""Logins for people: a Postgres login role that is a member of one or several of mediatag's roles (a set: editor and
+query is common; `add_login` and `grant_roles` add to it, `revoke_roles` takes only the roles named).
 
 Creating roles is the operator's job (it needs CREATEROLE or a superuser; the extension's own roles cannot do it),
 so this runs on the operator's connection (`mediatag users add …`). Role-level settings are not inherited from a
@@ -27,25 +28,139 @@ UI_LOCAL = "mediatag_ui_local"  # `mediatag ui --no-login`: every visitor acts a
 UI_QUERY = "mediatag_ui_query"  # the UI's Query page, in both modes
 
 
-def create_login(conn: psycopg.Connection, name: str, role: str, password: str, *, also: Sequence[str] = ()) -> None:
-    """Create (or update) login `name` with `password`, member of mediatag's `role` (and the roles in `also`)
-    only."""
-    unknown = [r for r in (role, *also) if r not in ROLES]
-    if unknown:
-        raise ValueError(f"unknown role {unknown[0]!r}: use one of {', '.join(ROLES)}")
+def _check_roles(roles: Sequence[str]) -> None:
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        what = f"unknown role {unknown[0]!r}" if unknown else "no role given"
+        raise ValueError(f"{what}: use one of {', '.join(ROLES)}")
+
+
+def _require_role_manager(conn: psycopg.Connection) -> None:
+    """Refuse, before changing anything, a connection that may not manage logins: Postgres lets only a superuser or
+    a CREATEROLE role create logins and grant mediatag's roles (a mediatag admin manages datasets, not people)."""
+    who, ok = conn.execute(
+        "SELECT current_user, rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    if not ok:
+        raise PermissionError(
+            f"{who} may not manage logins: run `mediatag users` as the operator (a superuser or CREATEROLE"
+            " connection, e.g. the embedded cluster's socket without MEDIATAG_DATABASE_URL)"
+        )
+
+
+def held_roles(conn: psycopg.Connection, name: str) -> list[str]:
+    """The mediatag roles login `name` is a direct member of (short names, in ROLES order)."""
+    rows = conn.execute(
+        "SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid"
+        " JOIN pg_roles r ON r.oid = m.member WHERE r.rolname = %s AND g.rolname = ANY(%s)",
+        (name, list(ROLES.values())),
+    ).fetchall()
+    held = {g for (g,) in rows}
+    return [short for short, full in ROLES.items() if full in held]
+
+
+def _apply_settings(conn: psycopg.Connection, name: str, roles: Sequence[str]) -> None:
+    """Role-level settings are not inherited from group roles: a login that is only a Query login gets the Query
+    role's timeout and read-only default itself; one that also edits must not (it writes), so they go. Other
+    settings the operator gave the login (a search_path for a BI tool) stay."""
     ident = sql.Identifier(name)
-    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
-    verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
-    conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, ident, sql.Literal(password)))
-    for other in ROLES.values():
-        conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(other), ident))
-    for r in (role, *also):
-        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(ROLES[r]), ident))
-    if role == "query" and not also:
+    if set(roles) == {"query"}:
         conn.execute(sql.SQL("ALTER ROLE {} SET statement_timeout = {}").format(ident, sql.Literal(QUERY_TIMEOUT)))
         conn.execute(sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(ident))
     else:
-        conn.execute(sql.SQL("ALTER ROLE {} RESET ALL").format(ident))
+        conn.execute(sql.SQL("ALTER ROLE {} RESET statement_timeout").format(ident))
+        conn.execute(sql.SQL("ALTER ROLE {} RESET default_transaction_read_only").format(ident))
+
+
+def _set_roles(conn: psycopg.Connection, name: str, roles: Sequence[str]) -> list[str]:
+    """Make login `name` a member of exactly `roles` among mediatag's roles; returns them (ROLES order)."""
+    ident = sql.Identifier(name)
+    held = held_roles(conn, name)
+    for r in held:
+        if r not in roles:
+            conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(ROLES[r]), ident))
+    for r in roles:
+        if r not in held:
+            conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(ROLES[r]), ident))
+    now = [r for r in ROLES if r in roles]
+    _apply_settings(conn, name, now)
+    return now
+
+
+def create_login(conn: psycopg.Connection, name: str, role: str, password: str, *, also: Sequence[str] = ()) -> None:
+    """Create (or update) login `name` with `password`, member of mediatag's `role` (and the roles in `also`)
+    only."""
+    _check_roles((role, *also))
+    ident = sql.Identifier(name)
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+    verb = sql.SQL("ALTER") if exists else sql.SQL("CREATE")
+    with conn.transaction():
+        conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, ident, sql.Literal(password)))
+        _set_roles(conn, name, (role, *also))
+
+
+def _require_person(conn: psycopg.Connection, name: str) -> None:
+    """Refuse an existing role that is not a person's login: a superuser, a role manager, a role that cannot log in
+    or one of mediatag's own roles. `users add` and `users grant` never hand rights to those."""
+    row = conn.execute(
+        "SELECT rolcanlogin AND NOT (rolsuper OR rolcreaterole) FROM pg_roles WHERE rolname = %s", (name,)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"no login {name}: create it with `mediatag users add {name} --role ROLE`")
+    if not row[0] or name in ROLES.values() or name == "mediatag_owner":
+        raise PermissionError(f"{name} is not a login for a person (see `mediatag users list`): change it yourself")
+
+
+def add_login(
+    conn: psycopg.Connection, name: str, roles: Sequence[str], password: str | None
+) -> tuple[bool, list[str]]:
+    """`mediatag users add`: create login `name` (with `password`) holding `roles`, or give an existing person's
+    login `roles` as well, keeping the roles it holds (and its password unless one is given). Returns (created,
+    the mediatag roles it now holds)."""
+    _check_roles(roles)
+    _require_role_manager(conn)
+    ident = sql.Identifier(name)
+    created = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is None
+    if not created:
+        _require_person(conn, name)
+    elif password is None:
+        raise ValueError(f"a new login {name} needs a password")
+    with conn.transaction():
+        if created:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(ident, sql.Literal(password)))
+        elif password is not None:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(password)))
+        now = _set_roles(conn, name, [*held_roles(conn, name), *roles])
+    return created, now
+
+
+def grant_roles(conn: psycopg.Connection, name: str, roles: Sequence[str]) -> list[str]:
+    """`mediatag users grant`: login `name` also holds `roles`; returns every mediatag role it now holds."""
+    _check_roles(roles)
+    _require_role_manager(conn)
+    _require_person(conn, name)
+    with conn.transaction():
+        return _set_roles(conn, name, [*held_roles(conn, name), *roles])
+
+
+def revoke_roles(conn: psycopg.Connection, name: str, roles: Sequence[str]) -> list[str]:
+    """`mediatag users revoke`: login `name` no longer holds `roles` (only those); returns the roles it keeps.
+    Refuses a role it does not hold, and taking its last one (that is `mediatag users remove`)."""
+    _check_roles(roles)
+    _require_role_manager(conn)
+    _require_mediatag_login(conn, name)
+    held = held_roles(conn, name)
+    missing = [r for r in roles if r not in held]
+    if missing:
+        raise ValueError(f"login {name} does not hold role {missing[0]} (it holds {', '.join(held)})")
+    keep = [r for r in held if r not in roles]
+    if not keep:
+        raise ValueError(
+            f"that would leave login {name} with no mediatag role: remove the login with `mediatag users remove"
+            f" {name}`, or grant another role first"
+        )
+    with conn.transaction():
+        return _set_roles(conn, name, keep)
 
 
 def ensure_ui_login(conn: psycopg.Connection, name: str, roles: Sequence[str], password: str) -> None:
@@ -89,7 +204,6 @@ def ui_password(name: str, store: Path | None = None) -> str:
 def list_logins(conn: psycopg.Connection) -> list[dict]:
     """Every login that is a member of a mediatag role: its mediatag roles (short names), its own settings (a
     Query login's timeout and read-only default) and when its password expires."""
-    short = {v: k for k, v in ROLES.items()}
     rows = conn.execute(
         """SELECT r.rolname, array_agg(g.rolname ORDER BY g.rolname), r.rolconfig, r.rolvaliduntil
            FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid JOIN pg_roles g ON g.oid = m.roleid
@@ -98,7 +212,7 @@ def list_logins(conn: psycopg.Connection) -> list[dict]:
         (list(ROLES.values()),),
     ).fetchall()
     return [
-        {"login": n, "roles": [short[g] for g in groups], "settings": config or [], "valid_until": until}
+        {"login": n, "roles": [r for r in ROLES if ROLES[r] in groups], "settings": config or [], "valid_until": until}
         for n, groups, config, until in rows
     ]
 
@@ -120,6 +234,7 @@ def _require_mediatag_login(conn: psycopg.Connection, name: str) -> None:
 
 def set_password(conn: psycopg.Connection, name: str, password: str) -> None:
     """A new password for mediatag login `name`; its roles and settings stay."""
+    _require_role_manager(conn)
     _require_mediatag_login(conn, name)
     conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(name), sql.Literal(password)))
 
@@ -127,6 +242,7 @@ def set_password(conn: psycopg.Connection, name: str, password: str) -> None:
 def remove_login(conn: psycopg.Connection, name: str) -> int:
     """Drop mediatag login `name` and the dataset access granted to it (a grant holds the role's oid, which DROP
     ROLE would leave dangling); returns how many grants went. One transaction: all of it or nothing."""
+    _require_role_manager(conn)
     _require_mediatag_login(conn, name)
     with conn.transaction():
         revoked = conn.execute(

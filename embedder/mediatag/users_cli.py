@@ -1,5 +1,6 @@
-"""`mediatag users add | list | remove | passwd`: logins for people, on the operator's connection (a superuser or
-CREATEROLE login: see users.py)."""
+"""`mediatag users add | grant | revoke | list | remove | passwd`: logins for people, on the operator's connection (a
+superuser or CREATEROLE login: see users.py). A login holds a set of roles (editor and query is common): `add` and
+`grant` add to it, `revoke` takes only the roles named."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .cli_output import print_result
-from .users import ROLES, create_login, list_logins, remove_login, set_password
+from .users import ROLES, add_login, grant_roles, list_logins, remove_login, revoke_roles, set_password
+
+
+def _given_password(args: argparse.Namespace) -> str | None:
+    return args.password or os.environ.get("MEDIATAG_NEW_PASSWORD")
 
 
 def _password(args: argparse.Namespace) -> tuple[str, bool]:
     """(password, whether it was generated): --password, MEDIATAG_NEW_PASSWORD, asked on a terminal, or random."""
-    given = args.password or os.environ.get("MEDIATAG_NEW_PASSWORD")
+    given = _given_password(args)
     if given:
         return given, False
     if sys.stdin.isatty():
@@ -40,11 +45,31 @@ def _connect():
     return connect(autocommit=True)
 
 
+def _exists(conn, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone() is not None
+
+
 def _add(args: argparse.Namespace) -> int:
-    password, generated = _password(args)
-    with _connect() as conn:
-        create_login(conn, args.name, args.role, password)
-    print(f"login {args.name} is a mediatag {args.role}" + (f"; password: {password}" if generated else ""))
+    with _connect() as conn, _refusals():
+        # An existing login keeps its password unless one is given: adding a role never locks a person out.
+        password, generated = _password(args) if not _exists(conn, args.name) else (_given_password(args), False)
+        created, roles = add_login(conn, args.name, args.role, password)
+    verb = "created; " if created else ""
+    print(f"login {args.name} {verb}holds {', '.join(roles)}" + (f"; password: {password}" if generated else ""))
+    return 0
+
+
+def _grant(args: argparse.Namespace) -> int:
+    with _connect() as conn, _refusals():
+        roles = grant_roles(conn, args.name, args.roles)
+    print(f"login {args.name} holds {', '.join(roles)}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    with _connect() as conn, _refusals():
+        roles = revoke_roles(conn, args.name, args.roles)
+    print(f"login {args.name} holds {', '.join(roles)}")
     return 0
 
 
@@ -74,11 +99,29 @@ def add_user_commands(sub: argparse._SubParsersAction) -> None:
     actions = users.add_subparsers(dest="users_command", required=True)
     new_password = "default: MEDIATAG_NEW_PASSWORD, else asked on a terminal, else generated and printed"
 
-    p = actions.add_parser("add", help="create a login with a mediatag role (or change an existing one's)")
+    p = actions.add_parser(
+        "add", help="create a login with mediatag roles, or give an existing one more (its roles and password stay)"
+    )
     p.add_argument("name")
-    p.add_argument("--role", required=True, choices=list(ROLES))
-    p.add_argument("--password", help=new_password)
+    p.add_argument(
+        "--role",
+        required=True,
+        action="append",
+        choices=list(ROLES),
+        help="repeat for several (--role editor --role query)",
+    )
+    p.add_argument("--password", help=new_password + " (an existing login keeps its own unless given)")
     p.set_defaults(func=_add)
+
+    p = actions.add_parser("grant", help="give a login more mediatag roles (it keeps the ones it holds)")
+    p.add_argument("name")
+    p.add_argument("roles", nargs="+", metavar="ROLE", choices=list(ROLES))
+    p.set_defaults(func=_grant)
+
+    p = actions.add_parser("revoke", help="take mediatag roles from a login (only those named)")
+    p.add_argument("name")
+    p.add_argument("roles", nargs="+", metavar="ROLE", choices=list(ROLES))
+    p.set_defaults(func=_revoke)
 
     p = actions.add_parser("list", help="logins that hold a mediatag role, their roles and settings")
     p.add_argument("--json", action="store_true", help="print JSON (a line per login) for scripts")

@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
 
 from .blas import single_threaded_blas
 from .classifier import Classifier, logit, sigmoid
@@ -161,6 +160,8 @@ def fit_model_calibration(
         r = sigmoid(f) - y
         g = np.array([r @ z, r @ q, r.sum()]) / y.shape[0] + 2e-3 * p
         return float(np.mean(np.logaddexp(0.0, f) - y * f) + 1e-3 * p @ p), g
+
+    from scipy.optimize import minimize  # on use: a backend that never gets here skips the import
 
     p = minimize(loss, np.array([1.0, 0.0, logit(max(y.mean(), 1e-3))]), jac=True, method="L-BFGS-B").x
     if not p[0] > 0:

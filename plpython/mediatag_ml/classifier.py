@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
 
 from .jsonable import jsonable
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic function; scipy's expit does not overflow for large |z|."""
-    return expit(np.asarray(z, dtype=np.float64))
+    """Logistic function that does not overflow for large |z| (exp of -|z| only), as scipy's expit; numpy's own, so
+    a backend's first fit does not import scipy.special (a third of a second, seconds on a busy host)."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    out = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return out if out.ndim else out[()]  # a number for a number, as a ufunc gives
 
 
 def logit(p: float) -> float:

@@ -16,7 +16,6 @@ most keyframes but get the same share of the sample).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 METRICS = ("f1", "f05", "precision", "recall", "accuracy")
 # best_threshold ignores thresholds that predict fewer positives than this when maximising precision:
@@ -157,6 +156,8 @@ def roc_auc(scores: np.ndarray, truth: np.ndarray, weights: np.ndarray | None = 
     w = _weights(weights, s.shape[0])
     if w is not None:
         return _weighted_auc(s, t, w)
+    from scipy.stats import rankdata  # on use: a backend that never gets here skips the import
+
     ranks = rankdata(s)
     return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy.optimize import minimize
 
 from .blas import single_threaded_blas
 from .classifier import Classifier, sigmoid
@@ -126,6 +125,8 @@ class _Problem:
         if theta0 is None:
             theta0 = np.zeros(self.F.shape[1] + 1)
             theta0[-1] = self.b0
+        from scipy.optimize import minimize  # on use: a backend that never gets here skips the import
+
         res = minimize(
             self.loss_grad,
             theta0,

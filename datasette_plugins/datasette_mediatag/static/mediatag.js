@@ -587,22 +587,47 @@
       for (const li of $$(".mt-tile", g)) if (li.dataset.label && li.dataset.label !== li.dataset.saved) labels[li.dataset.label].push(Number(li.dataset.kf));
       return labels;
     }
+    const pending = (g) => Object.values(changed(g)).some((l) => l.length);
+    // A labeled tile as the page's template draws one (mediatag_concept.html, label_tile).
+    function labelTile(r, caption) {
+      const label = r.current_label || null;
+      return el("li", { class: "mt-tile", tabindex: 0, dataset: Object.assign({ kf: String(r.keyframe_id) }, label ? { label, saved: label } : {}) },
+        thumb(r.keyframe_id), el("span", { class: "mt-cap" }, caption ? `${caption} · ` : "", el("span", { "data-field": "label", text: label || "unlabeled" }), " · ",
+          el("a", { href: `/mediatag/asset?id=${r.asset_id}`, text: "asset" })));
+    }
+    // What a save changed, in place: the header's label counts and classifier version, and the top content as the
+    // retrained classifier ranks it (unless it holds labels not yet saved, which a redraw would drop).
+    function showConcept(d) {
+      for (const [f, v] of Object.entries({ yes: d.concept?.labels_yes, no: d.concept?.labels_no, skip: d.concept?.labels_skip, examples: d.concept?.examples, version: d.concept?.version })) {
+        const n = $(`#concept-counts [data-field=${f}]`);
+        if (n && v !== undefined && v !== null) n.textContent = String(v);
+      }
+      const top = $("#concept-top");
+      if (top && d.top && !pending(top)) top.replaceChildren(...d.top.map((r) => labelTile(r, r.score === null ? "" : fmt(r.score))));
+    }
     async function save(g) {
       const d = await postJSON("/mediatag/api/concepts/label", { concept: cfg.concept, labels: changed(g) });
       for (const li of $$(".mt-tile", g)) if (li.dataset.label) li.dataset.saved = li.dataset.label;
+      // A keyframe shown in two grids (a search result that is also top content) says its new label in both.
+      for (const li of $$(".mt-label-grid .mt-tile")) {
+        const same = $$(".mt-tile", g).find((t) => t.dataset.kf === li.dataset.kf);
+        if (same && li !== same && same.dataset.saved && !(li.dataset.label && li.dataset.label !== li.dataset.saved)) {
+          setLabel(li, same.dataset.saved);
+          li.dataset.saved = same.dataset.saved;
+        }
+      }
+      showConcept(d);
       return d.labeled;
     }
-    async function next(done = "") {
+    async function next(done = "", focus = true) {
       try {
         const d = await getJSON(`/mediatag/api/concepts/next?${qs({ concept: cfg.concept, n: 12 })}`);
-        grid.replaceChildren(...d.rows.map((r) => el("li", { class: "mt-tile", tabindex: 0, dataset: { kf: String(r.keyframe_id) } },
-          thumb(r.keyframe_id), el("span", { class: "mt-cap" }, el("span", { "data-field": "label", text: "unlabeled" }), " · ",
-            el("a", { href: `/mediatag/asset?id=${r.asset_id}`, text: "asset" })))));
+        grid.replaceChildren(...d.rows.map((r) => labelTile(r, "")));
         // What was just saved stays in the status line with the next batch's count.
         say("#concept-status", done + (d.rows.length ? `${d.rows.length} to label` : "nothing left to label"));
         // On arrival the first tile to label is the first search result (step 1), after a save the next batch's.
         const first = done ? $(".mt-tile", grid) : $(".mt-label-grid .mt-tile");
-        if (first) first.focus();
+        if (first && focus) first.focus();
       } catch (e) { say("#concept-status", e.message, true); }
     }
     async function submit() {
@@ -614,7 +639,13 @@
     }
     async function saveGrid(id) {
       const status = $(`[data-status="${id}"]`);
-      try { say(status, `${await save(document.getElementById(id))} labels saved; the next batch learns from them`); } catch (e) { say(status, e.message, true); }
+      try {
+        const n = await save(document.getElementById(id));
+        // The batch below was picked before these labels: unless it holds labels of its own, it is picked again
+        // (none of it labeled already, and chosen by the retrained classifier). The focus stays where it is.
+        if (grid && !pending(grid)) await next("", false);
+        say(status, `${n} labels saved; the next batch learns from them`);
+      } catch (e) { say(status, e.message, true); }
     }
     document.addEventListener("keydown", (ev) => {
       const li = ev.target.closest && ev.target.closest(".mt-label-grid .mt-tile");

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..base import configure_torch_threads, encode_unit_rows
+from ..base import configure_torch_threads, encode_unit_rows, threads_for_texts
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -188,5 +188,5 @@ class HFClipVisualEncoder:
             )
             return _features(feats).float().numpy()
 
-        with self._lock:
+        with self._lock, threads_for_texts(len(texts)):
             return encode_unit_rows(texts, self.text_batch_size, self.dim, encode)

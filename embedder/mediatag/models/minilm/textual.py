@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base import configure_torch_threads, l2_normalize
+from ..base import configure_torch_threads, l2_normalize, threads_for_texts
 
 log = logging.getLogger("mediatag.models")
 
@@ -70,7 +70,7 @@ class SentenceTextEncoder:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        with self._lock:
+        with self._lock, threads_for_texts(len(texts)):
             vecs = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,
