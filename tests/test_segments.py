@@ -173,7 +173,7 @@ def test_export_segments_in_sql(red_group, client, conn, logins):
 
         assert export("csv") == render(rows, "csv", "red")
         assert export("vtt") == render(rows, "vtt", "red") and export("srt").count(" --> ") == 3
-        with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown export format 'avi'"):
+        with pytest.raises(psycopg.errors.InvalidParameterValue, match='invalid export format "avi": use csv'):
             export("avi")
         for fmt, adapter in (("otio", "otio_json"), ("edl", "cmx_3600"), ("fcpxml", "fcp_xml")):
             tl = otio.adapters.read_from_string(export(fmt), adapter, **({"rate": 25} if fmt == "edl" else {}))
