@@ -60,6 +60,9 @@ class IngestOptions:
     # Encoders to use instead of the registry's (same name and dim as the dataset's models): custom models.
     visual_encoder: object | None = None
     text_encoder: object | None = None
+    # Keyframes are stored without vectors (mediatag.keyframe_pending) and embedded afterwards by the back-fill
+    # (embedder/mediatag/backfill), which also does their post-ingest work: `mediatag ingest --ray`.
+    defer_keyframes: bool = False
 
 
 @dataclass(slots=True)
@@ -277,14 +280,15 @@ def _embed(items: Sequence[_Prepared], visual, text, batch: int) -> None:
 
 
 def _embed_files(items: Sequence[_Prepared], visual, text, batch: int) -> None:
-    frames = [(it, i) for it in items for i in range(len(it.keyframes))]
+    # visual None: keyframes are deferred to the back-fill (IngestOptions.defer_keyframes)
+    frames = [(it, i) for it in items for i in range(len(it.keyframes))] if visual is not None else []
     vecs: list[np.ndarray] = []
     for start in range(0, len(frames), batch):
         chunk = frames[start : start + batch]
         images = [it.image if it.image is not None else load_image(Path(it.keyframes[i][3])) for it, i in chunk]
         vecs.append(np.asarray(visual.embed_images(images), dtype=np.float32))
-    allv = np.concatenate(vecs) if vecs else np.zeros((0, visual.dim), dtype=np.float32)
-    if allv.shape != (len(frames), visual.dim) or not np.all(np.isfinite(allv)):
+    allv = np.concatenate(vecs) if vecs else np.zeros((0, visual.dim if visual else 0), dtype=np.float32)
+    if visual is not None and (allv.shape != (len(frames), visual.dim) or not np.all(np.isfinite(allv))):
         raise ValueError(f"the visual model returned {allv.shape} values (not all finite) for {len(frames)} images")
     segs: list[np.ndarray | None] = []
     for it in items:
@@ -297,8 +301,8 @@ def _embed_files(items: Sequence[_Prepared], visual, text, batch: int) -> None:
             segs.append(None)
     pos = 0
     for it, seg in zip(items, segs, strict=True):
-        n = len(it.keyframes)
-        it.kf_vectors, pos = allv[pos : pos + n], pos + n
+        n = len(it.keyframes) if visual is not None else 0
+        it.kf_vectors, pos = (allv[pos : pos + n] if visual is not None else None), pos + n
         it.seg_vectors = seg
 
 
@@ -345,7 +349,8 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                     (asset_id, [s[0] for s in it.shots], [s[1] for s in it.shots], [s[2] for s in it.shots]),
                 )
                 shot_ids = dict(cur.fetchall())
-            for (shot_index, kf_index, time_ms, img_path, w, h), vec in zip(it.keyframes, it.kf_vectors, strict=True):
+            vectors = it.kf_vectors if it.kf_vectors is not None else [None] * len(it.keyframes)
+            for (shot_index, kf_index, time_ms, img_path, w, h), vec in zip(it.keyframes, vectors, strict=True):
                 kf_rows.append(
                     (
                         dataset_id,
@@ -356,7 +361,7 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                         img_path,
                         w,
                         h,
-                        HalfVector(vec),
+                        HalfVector(vec) if vec is not None else None,
                     )
                 )
             if it.segments:
@@ -372,9 +377,25 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
         ) as copy:
             copy.set_types(["int8", "int8", "int8", "int4", "int4", "text", "int4", "int4", "halfvec"])
             for r in kf_rows:
-                copy.write_row(r)
+                if r[-1] is not None:
+                    copy.write_row(r)
+        copy_pending_keyframes(conn, [r[:-1] for r in kf_rows if r[-1] is None])
         copy_segments(conn, seg_rows)
     return new_ids
+
+
+def copy_pending_keyframes(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
+    """COPY keyframe rows without vectors (dataset_id, asset_id, shot_id, keyframe_index, time_ms, image_path, width,
+    height) into mediatag.keyframe_pending, where the back-fill finds them."""
+    if not rows:
+        return
+    with conn.cursor().copy(
+        "COPY mediatag.keyframe_pending (dataset_id, asset_id, shot_id, keyframe_index, time_ms, image_path, width,"
+        " height) FROM STDIN WITH (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(["int8", "int8", "int8", "int4", "int4", "text", "int4", "int4"])
+        for r in rows:
+            copy.write_row(r)
 
 
 def copy_segments(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
@@ -488,7 +509,7 @@ def ingest(
     def flush() -> None:
         if not batch:
             return
-        _embed(batch, visual, text, opts.embed_batch)
+        _embed(batch, None if opts.defer_keyframes else visual, text, opts.embed_batch)
         new_assets.extend(_write(conn, dataset_id, batch, run_id))
         for it in batch:
             if it.error:
@@ -552,8 +573,9 @@ def ingest(
     ).fetchone()[0]
     conn.commit()
     summary.healed = max(0, pending_before)
-    _build_indexes(conn, dataset, summary)
-    _scan_faces(conn, dataset, opts, summary)
+    if not opts.defer_keyframes:  # deferred keyframes: the back-fill builds the index and scans faces
+        _build_indexes(conn, dataset, summary)
+        _scan_faces(conn, dataset, opts, summary)
     summary.seconds = time.monotonic() - t0
     conn.execute(
         "UPDATE mediatag.ingest_run SET finished_at = now(), summary = %s WHERE id = %s",
