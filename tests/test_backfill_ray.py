@@ -130,7 +130,7 @@ def test_ray_reembeds_transcripts_into_another_model_beside_the_old(ray_local, d
     summary = backfill(
         db_url,
         name,
-        BackfillOptions(modality="transcript", model=OFFLINE_TEXT, ray_address="local", progress=False),
+        BackfillOptions(modality="transcript", model=OFFLINE_TEXT, ray_address="local", workers=1, progress=False),
     )
     assert (summary.rows, summary.stored) == (3, 3)
     want = get_text_encoder(OFFLINE_TEXT).embed_texts([r[1] for r in before])
@@ -154,9 +154,12 @@ def test_ray_reembeds_transcripts_into_another_model_beside_the_old(ray_local, d
         assert ("transcript", OFFLINE_TEXT, False, 3, 0) in status.fetchall()
 
 
-def test_killed_driver_resumes_with_every_row_stored_once(ray_local, db_url, coco_files, media_dir, reference):
-    files = coco_files[:PHOTOS]
-    name = _deferred(db_url, files, media_dir)
+def test_killed_driver_resumes_with_every_row_stored_once(
+    ray_local, db_url, photos, media_dir, reference, monkeypatch, capsys
+):
+    from mediatag.cli import main
+
+    name = _deferred(db_url, photos, media_dir)
     with connect(db_url) as c:
         planned = sorted(
             r[0]
@@ -187,8 +190,13 @@ def test_killed_driver_resumes_with_every_row_stored_once(ray_local, db_url, coc
         done, waiting, pending_assets = _counts(c, name)
         assert done >= 1 and waiting > 0 and done + waiting == PHOTOS, (done, waiting)
         assert pending_assets > 0  # their post-ingest work waits for the run that finishes
-        resumed = backfill(db_url, name, BackfillOptions(ray_address="local", unit_rows=2, progress=False))
-        assert resumed.stored == waiting  # only what the killed run had not committed
+        # `ingest --ray` again: every file is known, and its back-fill (on the local Ray) embeds only what the
+        # killed run had not committed.
+        monkeypatch.setenv("MEDIATAG_DATABASE_URL", db_url)
+        assert main(["ingest", name, *map(str, photos), "--ray", "--workers", "1", "-q"]) == 0
+        out = capsys.readouterr().out
+        assert f"already ingested (same sha256): {PHOTOS}" in out
+        assert f"{waiting} of {waiting} keyframes embedded" in out and "local Ray" in out, out
         assert _counts(c, name) == (PHOTOS, 0, 0)
         ids = [
             r[0]
