@@ -1,9 +1,10 @@
 """Embedding back-fill throughput: the same keyframes (COCO photos stored without vectors, as `ingest --ray`
 leaves them) embedded by `mediatag backfill` in one process and on a local Ray with 2 workers (2 actors, each
-loading the model once and taking half the cores). Rates are end to end, in keyframes/s: model loads and, for
-Ray, starting it and its actors are included.
+loading the model once and taking half the cores), plus one process with torch held to 1 thread (its default,
+every core, oversubscribes a shared machine). Rates are end to end, in keyframes/s: the first run loads the model
+(later one-process runs reuse it); for Ray, starting it and its actors' model loads are included.
 
-    python bench/bench_backfill.py [--photos 64] [--model NAME] [--unit-rows 8]
+    python bench/bench_backfill.py [--photos 32] [--model NAME] [--unit-rows 8]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 from bench_db import bench_database_url
 
 from mediatag.backfill import BackfillOptions, backfill
@@ -22,6 +24,11 @@ from mediatag.ingest import IngestOptions, ingest
 from mediatag.sample_data import coco_dir
 
 DB = "mediatag_bench"
+RUNS = (  # (engine, Ray address, torch threads)
+    ("one process", None, None),
+    ("one process, 1 torch thread", None, 1),
+    ("local Ray, 2 workers", "local", None),
+)
 
 
 def deferred_dataset(url: str, name: str, photos: list[Path], media: Path, model: str | None) -> None:
@@ -34,7 +41,7 @@ def deferred_dataset(url: str, name: str, photos: list[Path], media: Path, model
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--photos", type=int, default=64)
+    ap.add_argument("--photos", type=int, default=32)
     ap.add_argument("--model", help="visual model (default: the product's default)")
     ap.add_argument("--unit-rows", type=int, default=8)
     args = ap.parse_args()
@@ -48,12 +55,16 @@ def main() -> None:
     )
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for engine, address in (("one process", None), ("local Ray, 2 workers", "local")):
-            name = f"backfill_bench_{'ray' if address else 'one'}_{stamp}"
+        for i, (engine, address, threads) in enumerate(RUNS):
+            name = f"backfill_bench_{i}_{stamp}"
             deferred_dataset(url, name, photos, Path(tmp) / "kf", args.model)
+            if threads:  # torch's default (every core) oversubscribes a shared machine; the actors use 1 each
+                torch.set_num_threads(threads)
             s = backfill(
                 url, name, BackfillOptions(ray_address=address, workers=2, unit_rows=args.unit_rows, progress=False)
             )
+            if threads:
+                torch.set_num_threads(len(os.sched_getaffinity(0)))
             assert s.stored == len(photos) and not s.failed, s.render()
             rates[engine] = s.rate
             print(
@@ -64,7 +75,12 @@ def main() -> None:
             with connect(url) as conn:
                 conn.execute("SELECT mediatag.drop_dataset(%s)", (name,))
                 conn.commit()
-    print(f"  Ray / one process: {rates['local Ray, 2 workers'] / rates['one process']:.2f}x", flush=True)
+    ray_rate = rates["local Ray, 2 workers"]
+    print(
+        f"  Ray / one process: {ray_rate / rates['one process']:.2f}x; Ray / one process with 1 torch thread:"
+        f" {ray_rate / rates['one process, 1 torch thread']:.2f}x",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
