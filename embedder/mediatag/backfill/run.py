@@ -54,10 +54,20 @@ class EmbedBackfillSummary:
     faces: int = 0
     switched: int | None = None
     warnings: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    first_unit_s: float | None = None  # when the first unit came back: model loads and start-up are behind
+    first_unit_stored: int = 0
 
     @property
     def rate(self) -> float:
         return self.stored / self.seconds if self.seconds else 0.0
+
+    @property
+    def steady_rate(self) -> float:
+        """Rows per second after the first unit came back (start-up and model loads excluded)."""
+        if self.first_unit_s is None or self.seconds <= self.first_unit_s:
+            return 0.0
+        return (self.stored - self.first_unit_stored) / (self.seconds - self.first_unit_s)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -66,7 +76,8 @@ class EmbedBackfillSummary:
         what = "keyframes" if self.modality == "visual" else "transcript segments"
         lines = [
             f"dataset {self.dataset}: {self.stored} of {self.rows} {what} embedded with {self.model} in"
-            f" {self.seconds:.1f} s ({self.rate:.1f} {what}/s; {self.engine}, {self.units} work units)"
+            f" {self.seconds:.1f} s ({self.rate:.1f} {what}/s, {self.steady_rate:.1f} after the first unit;"
+            f" {self.engine}, {self.units} work units)"
         ]
         if self.failed:
             lines.append(f"  not embedded (they stay pending; run again once fixed): {len(self.failed)}")
@@ -115,13 +126,14 @@ def run_here(
 
 def add_result(summary: EmbedBackfillSummary, batch: Mapping) -> None:
     summary.stored += int(sum(batch["stored"]))
+    if summary.first_unit_s is None:
+        summary.first_unit_s, summary.first_unit_stored = time.monotonic() - summary.started, summary.stored
     summary.failed.extend(line for text in batch["failed"] for line in str(text).splitlines() if line)
 
 
 def backfill(url: str, dataset: str, opts: BackfillOptions | None = None) -> EmbedBackfillSummary:
     """Embeds every row of the dataset lacking a vector of the model, then finishes (see the module's doc)."""
     opts = opts or BackfillOptions()
-    t0 = time.monotonic()
     with connect(url) as conn:
         model, own = _target_model(conn, dataset, opts)
         summary = EmbedBackfillSummary(dataset=dataset, modality=opts.modality, model=model)
@@ -134,7 +146,7 @@ def backfill(url: str, dataset: str, opts: BackfillOptions | None = None) -> Emb
             summary.engine = run_on_ray(url, dataset, opts.modality, model, units, opts, summary)
         elif units:
             run_here(url, dataset, opts.modality, model, units, opts, summary)
-        summary.seconds = time.monotonic() - t0
+        summary.seconds = time.monotonic() - summary.started
         if own and opts.modality == "visual":
             _finish_ingest(conn, dataset, opts, summary)
         if opts.switch and not own:
