@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES = [
     ["bench_keyframes.py"],
     ["bench_ingest.py"],
+    ["bench_backfill.py"],
     ["bench_offline_model.py"],
     ["bench_training.py"],
     ["bench_quality.py"],

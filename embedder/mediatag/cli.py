@@ -110,10 +110,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         asr_language=args.asr_language,
         subtitle_lang=args.subtitle_lang,
         faces=args.faces,
+        defer_keyframes=args.ray,
     )
     with connect() as conn:
         summary = ingest(conn, args.dataset, args.paths, opts)
     print(summary.render())
+    if args.ray:  # the keyframes were stored without vectors: the back-fill embeds them on Ray
+        from .backfill import BackfillOptions, backfill
+
+        embedded = backfill(
+            database_url(),
+            args.dataset,
+            BackfillOptions(
+                ray_address=args.ray_address or "local", workers=args.workers, faces=args.faces, progress=not args.quiet
+            ),
+        )
+        print(embedded.render())
+        summary.scoring_jobs += embedded.scoring_jobs
     if args.score_now and summary.scoring_jobs:
         from .service.worker import run_pending
 
@@ -135,6 +148,43 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
         print(f"ran {run_pending(database_url())} scoring job(s)")
     return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """`mediatag backfill DATASET`: embeds the rows lacking a vector of the model, here or on Ray."""
+    from .backfill import BackfillOptions, backfill
+
+    summary = backfill(
+        database_url(),
+        args.dataset,
+        BackfillOptions(
+            modality=args.modality,
+            model=args.model,
+            ray_address=args.ray_address,
+            workers=args.workers,
+            gpus_per_worker=args.gpus_per_worker,
+            unit_rows=args.unit_rows,
+            progress=not args.quiet,
+            switch=args.switch,
+        ),
+    )
+    print(summary.render())
+    if args.score_now and summary.scoring_jobs:
+        from .service.worker import run_pending
+
+        print(f"ran {run_pending(database_url())} scoring job(s)")
+    return 1 if summary.failed else 0
+
+
+def _add_ray_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--ray-address",
+        default=os.environ.get("RAY_ADDRESS") or None,
+        metavar="ADDR",
+        help=f"{what} on Ray: 'local' starts one on this machine, else a cluster's address "
+        "(ray://host:10001, auto); default $RAY_ADDRESS",
+    )
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="Ray actors, each loading the model once (2)")
 
 
 def cmd_faces(args: argparse.Namespace) -> int:
@@ -397,8 +447,28 @@ def build_parser(client: Client | None = None) -> argparse.ArgumentParser:
     ing.add_argument(
         "--faces", action="store_true", help="turn faces on for the dataset (off by default) and find them now"
     )
+    ing.add_argument(
+        "--ray",
+        action="store_true",
+        help="large folders: decode and store here, embed the keyframes on Ray (`mediatag backfill`'s path)",
+    )
+    _add_ray_options(ing, "with --ray, embed")
     ing.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ing.set_defaults(func=cmd_ingest)
+
+    bf = sub.add_parser(
+        "backfill", help="embed a dataset's rows lacking a vector of its model (or of --model), here or on Ray"
+    )
+    bf.add_argument("dataset")
+    bf.add_argument("--model", help="re-embed into this model, kept beside the dataset's own (default: its own)")
+    bf.add_argument("--modality", choices=["visual", "transcript"], default="visual", help="keyframes or transcripts")
+    bf.add_argument("--switch", action="store_true", help="then make --model the dataset's own (admins)")
+    _add_ray_options(bf, "run")
+    bf.add_argument("--gpus-per-worker", type=float, metavar="G", help="default: 1 where the cluster has GPUs")
+    bf.add_argument("--unit-rows", type=int, default=256, metavar="N", help="rows per work unit and commit (256)")
+    bf.add_argument("--score-now", action="store_true", help="run queued scoring jobs in this process afterwards")
+    bf.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    bf.set_defaults(func=cmd_backfill)
 
     fc = sub.add_parser("faces", help="faces and people: scan a dataset's keyframes for faces (resumable)")
     fc.add_argument("action", choices=["scan"])

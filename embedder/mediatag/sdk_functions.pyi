@@ -39,6 +39,22 @@ class AssetSegmentsRow(TypedDict):
     keyframes: int
     sources: str
 
+class BackfillInputsRow(TypedDict):
+    id: int
+    input: str
+
+class BackfillStatusRow(TypedDict):
+    modality: str
+    model: str
+    in_use: bool
+    embedded: int
+    missing: int
+
+class BackfillUnitsRow(TypedDict):
+    first_id: int
+    last_id: int
+    rows: int
+
 class CancelOverdueQueriesRow(TypedDict):
     pid: int
     login: str
@@ -702,6 +718,60 @@ class SqlFunctions:
 
         SQL: mediatag.asset_segments(asset bigint) RETURNS TABLE(tag_group text, tag text, start_ms integer, end_ms
           integer, peak_score real, mean_score real, keyframes integer, sources text)
+        """
+    def backfill_inputs(
+        self, dataset: str, modality: str, model: str, first_id: int, last_id: int
+    ) -> list[BackfillInputsRow]:
+        """Lists the rows of one work unit that still lack a vector of the model, with what the model reads. Editors of
+          the dataset.
+        dataset: the dataset's name
+        modality: visual (keyframes) or transcript (transcript segments)
+        model: the model (NULL: the dataset's own)
+        first_id: the unit's first row id
+        last_id: the unit's last row id
+        Returns: id and input (a keyframe's image path or a segment's words) per row, by id.
+
+        SQL: mediatag.backfill_inputs(dataset text, modality text, model text, first_id bigint, last_id bigint) RETURNS
+          TABLE(id bigint, input text)
+        """
+    def backfill_status(self, dataset: str) -> list[BackfillStatusRow]:
+        """Shows, per modality and model, how many rows of the dataset have a vector and how many still lack one.
+          Viewers.
+        dataset: the dataset's name
+        Returns: modality, model, in_use (the model the dataset searches and scores with), embedded and missing rows.
+
+        SQL: mediatag.backfill_status(dataset text) RETURNS TABLE(modality text, model text, in_use boolean, embedded
+          bigint, missing bigint)
+        """
+    def backfill_store(
+        self, dataset: str, modality: str, model: str, ids: Sequence[int], vectors: Sequence[Sequence[float] | str]
+    ) -> int:
+        """Stores back-filled vectors, once per row and model: keyframes waiting for their first vector move into place,
+          other models' vectors go beside the dataset's. Editors of the dataset.
+        dataset: the dataset's name
+        modality: visual (keyframes) or transcript (transcript segments)
+        model: the model that made the vectors (NULL: the dataset's own)
+        ids: the rows' ids (keyframe or transcript segment ids of the dataset; others are ignored)
+        vectors: one vector per id, all of one dimension (the dataset's for its own model)
+        Returns: the number of rows stored (rows already stored by an earlier write are not counted twice).
+
+        SQL: mediatag.backfill_store(dataset text, modality text, model text, ids bigint[], vectors halfvec[]) RETURNS
+          integer
+        """
+    def backfill_units(
+        self, dataset: str, modality: str | None = ..., model: str | None = ..., unit_rows: int | None = ...
+    ) -> list[BackfillUnitsRow]:
+        """Splits the dataset's rows that lack a vector of a model into work units (id ranges) for `mediatag backfill`.
+          Editors of the dataset.
+        dataset: the dataset's name
+        modality: visual (keyframes) or transcript (transcript segments) (default visual)
+        model: the model whose vectors are back-filled (default NULL: the dataset's own: keyframes stored without a
+          vector)
+        unit_rows: rows per work unit, 1 to 100000 (default 256)
+        Returns: one row per unit: first_id, last_id and the number of rows lacking a vector between them.
+
+        SQL: mediatag.backfill_units(dataset text, modality text DEFAULT 'visual'::text, model text DEFAULT NULL::text,
+          unit_rows integer DEFAULT 256) RETURNS TABLE(first_id bigint, last_id bigint, rows bigint)
         """
     def build_indexes(self, dataset: str) -> None:
         """Builds the dataset's missing HNSW indexes (keyframes, transcripts, filter indexes) in this transaction.
@@ -1985,6 +2055,18 @@ class SqlFunctions:
 
         SQL: mediatag.suggest_threshold(evaluation_id bigint, metric mediatag.metric DEFAULT 'f1'::text, weighted
           boolean DEFAULT true) RETURNS TABLE(threshold real, value real, metric text, judged integer)
+        """
+    def switch_dataset_model(self, dataset: str, model: str, modality: str | None = ...) -> int:
+        """Makes a back-filled model the dataset's own: its vectors replace the current ones, which stay beside them;
+          the HNSW index of that modality is dropped for a rebuild. Admins.
+        dataset: the dataset's name
+        model: the model to switch to (every row needs a vector of it: mediatag backfill --model)
+        modality: visual (keyframes) or transcript (transcript segments) (default visual)
+        Returns: the number of rows whose vector changed; refused while tag groups, concepts or filter indexes use the
+          dataset's vectors.
+
+        SQL: mediatag.switch_dataset_model(dataset text, model text, modality text DEFAULT 'visual'::text) RETURNS
+          bigint
         """
     def tag_group_status(self, tag_group: str) -> list[TagGroupStatusRow]:
         """Where a group is used and how its scoring stands on each dataset. Viewers.

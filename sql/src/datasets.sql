@@ -269,7 +269,10 @@ DECLARE d bigint := mediatag.dataset_id(dataset); n int := 0; pending bigint[]; 
 BEGIN
     PERFORM mediatag._require_write(d, 'finishing an ingest');
     -- SKIP LOCKED: a concurrent after_ingest of the same dataset takes the rows it sees; each asset is handled once.
+    -- An asset whose keyframes still wait for their vectors (ingest --ray, backfill.sql) stays pending: the
+    -- back-fill calls this again once they are in place.
     pending := ARRAY(SELECT a.id FROM mediatag.asset a WHERE a.dataset_id = d AND a.post_ingest_at IS NULL
+                       AND NOT EXISTS (SELECT 1 FROM mediatag.keyframe_pending p WHERE p.asset_id = a.id)
                      ORDER BY a.id FOR UPDATE SKIP LOCKED);
     PERFORM mediatag.refresh_dataset_views(dataset);
     scorable := ARRAY(SELECT a.id FROM mediatag.asset a WHERE a.id = ANY (pending) AND a.status = 'ingested' ORDER BY a.id);

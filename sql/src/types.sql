@@ -90,4 +90,5 @@ SELECT mediatag._enum_domain('access_level', ARRAY['viewer', 'editor']);        
 SELECT mediatag._enum_domain('search_mode', ARRAY['semantic', 'keyword']);                -- transcript search
 SELECT mediatag._enum_domain('speech_engine', ARRAY['auto', 'pocketsphinx', 'faster-whisper', 'openai']);
 SELECT mediatag._enum_domain('face_detector', ARRAY['hog', 'cnn']);
+SELECT mediatag._enum_domain('embedding_kind', ARRAY['visual', 'transcript']);          -- keyframe or segment vectors
 SELECT mediatag._enum_domain('export_format', ARRAY['csv', 'json', 'srt', 'vtt', 'edl', 'otio', 'fcpxml']);

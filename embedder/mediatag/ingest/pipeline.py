@@ -61,6 +61,9 @@ class IngestOptions:
     # Encoders to use instead of the registry's (same name and dim as the dataset's models): custom models.
     visual_encoder: object | None = None
     text_encoder: object | None = None
+    # Keyframes are stored without vectors (mediatag.keyframe_pending) and embedded afterwards by the back-fill
+    # (embedder/mediatag/backfill), which also does their post-ingest work: `mediatag ingest --ray`.
+    defer_keyframes: bool = False
 
 
 @dataclass(slots=True)
@@ -278,14 +281,15 @@ def _embed(items: Sequence[_Prepared], visual, text, batch: int) -> None:
 
 
 def _embed_files(items: Sequence[_Prepared], visual, text, batch: int) -> None:
-    frames = [(it, i) for it in items for i in range(len(it.keyframes))]
+    # visual None: keyframes are deferred to the back-fill (IngestOptions.defer_keyframes)
+    frames = [(it, i) for it in items for i in range(len(it.keyframes))] if visual is not None else []
     vecs: list[np.ndarray] = []
     for start in range(0, len(frames), batch):
         chunk = frames[start : start + batch]
         images = [it.image if it.image is not None else load_image(Path(it.keyframes[i][3])) for it, i in chunk]
         vecs.append(np.asarray(visual.embed_images(images), dtype=np.float32))
-    allv = np.concatenate(vecs) if vecs else np.zeros((0, visual.dim), dtype=np.float32)
-    if allv.shape != (len(frames), visual.dim) or not np.all(np.isfinite(allv)):
+    allv = np.concatenate(vecs) if vecs else np.zeros((0, visual.dim if visual else 0), dtype=np.float32)
+    if visual is not None and (allv.shape != (len(frames), visual.dim) or not np.all(np.isfinite(allv))):
         raise ValueError(f"the visual model returned {allv.shape} values (not all finite) for {len(frames)} images")
     segs: list[np.ndarray | None] = []
     for it in items:
@@ -298,8 +302,8 @@ def _embed_files(items: Sequence[_Prepared], visual, text, batch: int) -> None:
             segs.append(None)
     pos = 0
     for it, seg in zip(items, segs, strict=True):
-        n = len(it.keyframes)
-        it.kf_vectors, pos = allv[pos : pos + n], pos + n
+        n = len(it.keyframes) if visual is not None else 0
+        it.kf_vectors, pos = (allv[pos : pos + n] if visual is not None else None), pos + n
         it.seg_vectors = seg
 
 
@@ -346,7 +350,8 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                     (asset_id, [s[0] for s in it.shots], [s[1] for s in it.shots], [s[2] for s in it.shots]),
                 )
                 shot_ids = dict(cur.fetchall())
-            for (shot_index, kf_index, time_ms, img_path, w, h), vec in zip(it.keyframes, it.kf_vectors, strict=True):
+            vectors = it.kf_vectors if it.kf_vectors is not None else [None] * len(it.keyframes)
+            for (shot_index, kf_index, time_ms, img_path, w, h), vec in zip(it.keyframes, vectors, strict=True):
                 kf_rows.append(
                     (
                         dataset_id,
@@ -357,7 +362,7 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                         img_path,
                         w,
                         h,
-                        HalfVector(vec),
+                        HalfVector(vec) if vec is not None else None,
                     )
                 )
             if it.segments:
@@ -367,7 +372,8 @@ def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared]
                     seg_rows.append(
                         (dataset_id, asset_id, seg_index, start_ms, end_ms, text_, source, lang, HalfVector(vec))
                     )
-        _copy(conn, "keyframe", _KEYFRAME_COLUMNS, kf_rows)
+        _copy(conn, "keyframe", _KEYFRAME_COLUMNS, [r for r in kf_rows if r[-1] is not None])
+        copy_pending_keyframes(conn, [r[:-1] for r in kf_rows if r[-1] is None])
         copy_segments(conn, seg_rows)
     return new_ids
 
@@ -407,6 +413,16 @@ def _copy(conn: psycopg.Connection, table: str, columns: dict[str, str], rows: S
         c.set_types(list(columns.values()))
         for r in rows:
             c.write_row(r)
+
+
+# Keyframes stored without a vector (ingest --ray): the back-fill embeds them and moves them into mediatag.keyframe.
+_PENDING_COLUMNS = {k: v for k, v in _KEYFRAME_COLUMNS.items() if k != "embedding"}
+
+
+def copy_pending_keyframes(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
+    """COPY keyframe rows without vectors (the columns of _PENDING_COLUMNS) into mediatag.keyframe_pending, where
+    the back-fill finds them."""
+    _copy(conn, "keyframe_pending", _PENDING_COLUMNS, rows)
 
 
 def copy_segments(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
@@ -512,7 +528,7 @@ def ingest(
     def flush() -> None:
         if not batch:
             return
-        _embed(batch, visual, text, opts.embed_batch)
+        _embed(batch, None if opts.defer_keyframes else visual, text, opts.embed_batch)
         new_assets.extend(_write(conn, dataset_id, batch, run_id))
         for it in batch:
             if it.error:
@@ -576,8 +592,9 @@ def ingest(
     ).fetchone()[0]
     conn.commit()
     summary.healed = max(0, pending_before)
-    _build_indexes(conn, dataset, summary)
-    _scan_faces(conn, dataset, opts, summary)
+    if not opts.defer_keyframes:  # deferred keyframes: the back-fill builds the index and scans faces
+        _build_indexes(conn, dataset, summary)
+        _scan_faces(conn, dataset, opts, summary)
     summary.seconds = time.monotonic() - t0
     conn.execute(
         "UPDATE mediatag.ingest_run SET finished_at = now(), summary = %s WHERE id = %s",
