@@ -71,6 +71,9 @@ async def dataset_page(datasette: Datasette, request: Request, sess: Session) ->
     total = assets[0]["total"] if assets else 0
     ctx = {"name": name, "summary": summary, "assets": assets, "page": page, "pages": max(1, -(-total // per))}
     ctx["mt_dataset"] = name
+    from .media_uploads import ingest_ctx  # it builds on dataset_change, defined here
+
+    ctx |= await ingest_ctx(sess, name)
     return await render(datasette, request, "mediatag_dataset.html", ctx)
 
 

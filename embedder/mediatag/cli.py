@@ -59,7 +59,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .db import connect
-    from .ingest import IngestOptions, ingest
+    from .ingest import IngestOptions, IngestRefused, ingest
 
     opts = IngestOptions(
         visual_model=args.visual_model,
@@ -78,7 +78,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         faces=args.faces,
     )
     with connect() as conn:
-        summary = ingest(conn, args.dataset, args.paths, opts)
+        try:
+            summary = ingest(conn, args.dataset, args.paths, opts)
+        except IngestRefused as e:
+            print(f"mediatag ingest: refused: {e}" + (f"\nhint: {e.hint}" if e.hint else ""), file=sys.stderr)
+            return 2
     print(summary.render())
     if args.score_now and summary.scoring_jobs:
         from .service.worker import run_pending

@@ -96,9 +96,10 @@ BEGIN
     PERFORM mediatag._require_role('mediatag_editor', 'running queued jobs');
     -- Kinds 'llm_*' call a remote model: the service's Python worker claims those (mediatag._claim_llm_job, llm.sql).
     -- The row lock (SKIP LOCKED) keeps two claims apart; the committed claim keeps later ones off a live attempt.
-    -- So is 'transcribe' (mediatag._claim_transcribe_job, transcription.sql): it decodes media and runs speech models.
+    -- So is 'transcribe' (mediatag._claim_transcribe_job, transcription.sql): it decodes media and runs speech models,
+    -- and 'ingest' (mediatag._claim_ingest_job, editor_ingest.sql): it decodes and embeds media files.
     FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND run_after <= now()
-                                          AND kind NOT LIKE 'llm\_%' AND kind <> 'transcribe'
+                                          AND kind NOT LIKE 'llm\_%' AND kind NOT IN ('transcribe', 'ingest')
              ORDER BY id FOR UPDATE SKIP LOCKED LOOP
         IF j.state = 'running' THEN
             IF mediatag._job_worker_alive(j) THEN
