@@ -24,7 +24,7 @@ from .datasets import dataset_change
 from .params import arg
 from .sessions import Session
 
-MAX_MEDIA_REQUEST = 512 << 20  # one upload form, all files together
+MAX_MEDIA_REQUEST = 256 << 20  # one upload form, all files together (a folder on the server has no cap)
 MAX_MEDIA_FILES = 100
 KINDS = ("image", "video")
 

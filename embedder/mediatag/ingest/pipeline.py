@@ -492,10 +492,12 @@ def ingest(
                 summary.warnings.extend(it.tech.get("ingest_notes", []))
         batch.clear()
         if opts.on_progress:
-            opts.on_progress(bar.n, len(found.media))
+            opts.on_progress(files_seen, len(found.media))
 
+    files_seen = 0  # flush() reports it (tqdm's own count stays 0 when the bar is off)
     for path, kind in found.media:
         bar.update(1)
+        files_seen += 1
         try:
             sha = sha256_file(path)
             size = path.stat().st_size
