@@ -96,10 +96,9 @@ END $$;
 -- normalised as far as it goes). NULL for a relative path.
 CREATE OR REPLACE FUNCTION mediatag._real_path(path text) RETURNS text
 LANGUAGE plpython3u STABLE STRICT AS $$
-import os
-if not path.startswith("/"):
-    return None
-return os.path.realpath(path)
+import sys; "@PYDIR@" in sys.path or sys.path.insert(0, "@PYDIR@")  # this extension version's package
+from mediatag_ml import sql_editor_ingest
+return sql_editor_ingest.real_path(path)
 $$;
 
 CREATE OR REPLACE FUNCTION mediatag.add_media_root(path text) RETURNS text
@@ -278,16 +277,6 @@ BEGIN
 END $$;
 
 -- ---- ingest as a job (the UI's uploads and folders) ---------------------------------------------------------------
-
--- A dataset name create_dataset would accept; raises otherwise.
-CREATE OR REPLACE FUNCTION mediatag._check_dataset_name(name text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    IF name IS NULL OR name !~ '^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$' THEN
-        RAISE EXCEPTION 'invalid dataset name "%": use letters, digits, spaces, "_", "." or "-" (at most 63, starting with a letter or digit)', name
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-END $$;
 
 -- Queues an ingest of files or folders under the media roots into a dataset (created by the job when new). The
 -- caller's rights are checked now; the service's worker runs the job (mediatag.ingest.queue) and records its
