@@ -70,6 +70,14 @@ def _routes(name: str, t: dict) -> list[tuple[str, str, str, dict]]:
         ("viewer", "GET", "/mediatag/api/concepts/next", {"concept": c}),
         ("viewer", "GET", "/mediatag/api/concepts/top", {"concept": c}),
         ("viewer", "GET", f"/mediatag/video/{t['asset']}", {}),
+        ("viewer", "GET", "/mediatag/people", {"dataset": d}),
+        ("viewer", "GET", "/mediatag/person", {"dataset": d, "id": 1}),
+        ("viewer", "GET", "/mediatag/faces/search", {"dataset": d, "face": 1}),
+        ("viewer", "GET", "/mediatag/face/1.jpg", {}),
+        ("viewer", "GET", "/mediatag/asset/export", {"id": t["asset"], **gt, "format": "csv"}),
+        ("viewer", "GET", "/mediatag/api/asset_score_timeline", {"asset": t["asset"], "group": name}),
+        ("viewer", "GET", f"/mediatag/api/reels/{'0' * 32}", {}),
+        ("viewer", "GET", f"/mediatag/reel/{'0' * 32}.mp4", {}),
         ("query", "GET", "/mediatag/query", {"sql": "SELECT 1"}),
         ("query", "GET", "/mediatag/query.csv", {"sql": "SELECT 1"}),
         ("query", "GET", "/mediatag/query.json", {"sql": "SELECT 1"}),
@@ -91,6 +99,10 @@ def _routes(name: str, t: dict) -> list[tuple[str, str, str, dict]]:
         ("editor", "POST", "/mediatag/api/concepts/label", {"concept": c, "labels": {"yes": [kf]}}),
         ("editor", "POST", "/mediatag/concepts/import", {"concept": c}),
         ("editor", "POST", "/mediatag/concepts/examples", {"concept": c}),
+        ("editor", "POST", "/mediatag/people", {"dataset": d, "action": "name", "person": 1, "name": "x"}),
+        ("editor", "POST", "/mediatag/api/reels", {"asset": t["asset"], **gt}),
+        ("editor", "POST", f"/mediatag/dataset/upload?name={d}", {}),
+        ("editor", "POST", f"/mediatag/dataset/ingest-folder?name={d}", {"folder": "/tmp"}),
     ]
 
 

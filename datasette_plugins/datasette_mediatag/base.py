@@ -45,12 +45,17 @@ class UIError(Exception):
 
 class SQLError(UIError):
     """What the database said, as a page shows it: its primary message and hint; 403 when it refused the login's
-    rights. A form POST that gets one goes back where it came from with the message (see `requires`)."""
+    rights, 404 when what was named does not exist for this login (no_data_found: "unknown dataset", a face, a
+    person). A form POST that gets one goes back where it came from with the message (see `requires`)."""
 
     @classmethod
     def of(cls, e: psycopg.Error) -> SQLError:
         d = e.diag
-        status = 403 if isinstance(e, psycopg.errors.InsufficientPrivilege) else 400
+        status = 400
+        if isinstance(e, psycopg.errors.InsufficientPrivilege):
+            status = 403
+        elif isinstance(e, psycopg.errors.NoDataFound):
+            status = 404
         return cls((d.message_primary or str(e)).strip(), status, d.message_hint)
 
     def text(self) -> str:

@@ -5,7 +5,6 @@ empty concept behind) or an existing one. Reading and checking the files is uplo
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from datasette.app import Datasette
@@ -14,21 +13,10 @@ from datasette.utils.asgi import Request, Response
 from . import uploads
 from .base import SQLError, UIError, call_all, render, requires, url
 from .concepts import concept_ctx, concepts_ctx
-from .sessions import PLUGIN, Session
+from .sessions import Session
 
 # kind -> the function that reads the upload
 FUNCTIONS = {"csv": "import_concept_labels_csv", "images": "add_concept_examples"}
-
-
-def _upload_dir(datasette: Datasette) -> Path:
-    cfg = datasette.plugin_config(PLUGIN) or {}
-    if not cfg.get("upload_dir"):
-        raise uploads.UploadError(
-            "image uploads are not configured (plugin setting upload_dir: a folder under the embedding"
-            " service's media roots; `mediatag ui --upload-dir`)",
-            501,
-        )
-    return Path(cfg["upload_dir"])
 
 
 async def _concept_upload(datasette: Datasette, request: Request, sess: Session, kind: str) -> Response:
@@ -48,7 +36,7 @@ async def _concept_upload(datasette: Datasette, request: Request, sess: Session,
             csv_file = next((f for f in files if f.field == "csv"), None)
             args = {"concept": name, "csv_text": uploads.csv_text(csv_file)}
         else:
-            folder = _upload_dir(datasette)
+            folder = uploads.upload_dir(datasette)
             paths = await asyncio.to_thread(uploads.store_images, [f for f in files if f.field == "images"], folder)
             args = {"concept": name, "paths": paths}
         calls = [(fn, args)]

@@ -74,6 +74,9 @@ async def dataset_page(datasette: Datasette, request: Request, sess: Session) ->
     # People in the dataset's links where faces are on; where they are off, how to turn them on.
     if "face_status" in await sess.functions():
         ctx["faces"] = await call_one(sess, "face_status", dataset=name)
+    from .media_uploads import ingest_ctx  # it builds on dataset_change, defined here
+
+    ctx |= await ingest_ctx(sess, name)
     return await render(datasette, request, "mediatag_dataset.html", ctx)
 
 

@@ -3,7 +3,8 @@
 Datasette's asgi-csrf has already checked the form's csrftoken (it must come before the file fields) when a
 handler gets here. Images are stored under the plugin's `upload_dir`, which must lie under the embedding
 service's media roots: the database asks the service to read and embed them (mediatag.add_concept_examples).
-Files are named by their content's hash, so uploading the same image twice stores it once.
+Files are named by their content's hash, so uploading the same image twice stores it once. Media added to a
+dataset go under `upload_dir` too (media_uploads.py), which must then lie under the database's media roots.
 """
 
 from __future__ import annotations
@@ -22,6 +23,20 @@ MAX_IMAGE = 16 << 20
 MAX_IMAGES = 32  # the embedding service takes at most 64 paths per request
 MAX_PIXELS = 80_000_000
 IMAGE_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+def upload_dir(datasette) -> Path:
+    """The plugin's `upload_dir` (`mediatag ui --upload-dir`); 501 when uploads are not configured."""
+    from .sessions import PLUGIN
+
+    cfg = datasette.plugin_config(PLUGIN) or {}
+    if not cfg.get("upload_dir"):
+        raise UploadError(
+            "uploads are not configured (plugin setting upload_dir: a folder under the embedding service's and the"
+            " database's media roots; `mediatag ui --upload-dir`)",
+            501,
+        )
+    return Path(cfg["upload_dir"])
 
 
 class UploadError(Exception):

@@ -93,7 +93,7 @@ def cmd_replica(c: Cluster, args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .db import connect
-    from .ingest import IngestOptions, ingest
+    from .ingest import IngestOptions, IngestRefused, ingest
 
     opts = IngestOptions(
         visual_model=args.visual_model,
@@ -113,7 +113,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         defer_keyframes=args.ray,
     )
     with connect() as conn:
-        summary = ingest(conn, args.dataset, args.paths, opts)
+        try:
+            summary = ingest(conn, args.dataset, args.paths, opts)
+        except IngestRefused as e:
+            print(f"mediatag ingest: refused: {e}" + (f"\nhint: {e.hint}" if e.hint else ""), file=sys.stderr)
+            return 2
     print(summary.render())
     if args.ray:  # the keyframes were stored without vectors: the back-fill embeds them on Ray
         from .backfill import BackfillOptions, backfill

@@ -34,6 +34,7 @@ GROUPS = {
     "tags": "Dynamic Tags: groups, prompts, labels, publish, apply",
     "eval": "tag evaluator",
     "concepts": "concepts: create, label, import labels, next batch, scores",
+    "media-roots": "the folders editors may ingest from (admins set them)",
 }
 
 _KEYFRAMES = ("keyframe_id", "score", "path")
@@ -99,4 +100,8 @@ COMMANDS = (
             columns=("version", "in_use", "kind", "labels_yes", "labels_no", "examples", "trained_by", "created_at")),
     Command(("concepts", "threshold"), "set_concept_threshold", "save a concept's threshold"),
     Command(("concepts", "drop"), "drop_concept", "drop a concept"),
+    Command(("media-roots", "add"), "add_media_root", "let editors ingest files under a folder (admins)",
+            message="media root {result} added"),
+    Command(("media-roots", "remove"), "remove_media_root", "remove a media root (admins)"),
+    Command(("media-roots", "list"), "media_roots", "the media roots", columns=("path", "added_by", "added_at")),
 )  # fmt: skip

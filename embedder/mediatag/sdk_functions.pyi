@@ -268,6 +268,23 @@ class ImportConceptLabelsRow(TypedDict):
     label: str
     keyframes: int
 
+class IngestJobsRow(TypedDict):
+    job_id: int
+    state: str
+    queued_by: str
+    paths: list[str]
+    files: int
+    files_done: int
+    ingested: int
+    errors: int
+    error: str
+    created_at: datetime
+    finished_at: datetime
+
+class IngestStagedRow(TypedDict):
+    item: int
+    asset_id: int
+
 class ListAssetsRow(TypedDict):
     asset_id: int
     kind: str
@@ -320,6 +337,11 @@ class ListTagGroupsRow(TypedDict):
     applied_version: int
     status: str
     update_available: bool
+
+class MediaRootsRow(TypedDict):
+    path: str
+    added_by: str
+    added_at: datetime
 
 class PeopleRow(TypedDict):
     person_id: int
@@ -595,6 +617,13 @@ class SqlFunctions:
         SQL: mediatag.add_face_examples(tag_group text, tag text, faces bigint[] DEFAULT NULL::bigint[], person bigint
           DEFAULT NULL::bigint, dataset text DEFAULT NULL::text) RETURNS integer
         """
+    def add_media_root(self, path: str) -> str:
+        """Adds a folder under which editors may ingest files (and the UI stores uploads). Admins.
+        path: an absolute folder path on the database server; stored as its real path (symlinks resolved)
+        Returns: the stored real path.
+
+        SQL: mediatag.add_media_root(path text) RETURNS text
+        """
     def add_prompt(
         self,
         tag_group: str,
@@ -720,7 +749,7 @@ class SqlFunctions:
           integer, peak_score real, mean_score real, keyframes integer, sources text)
         """
     def backfill_inputs(
-        self, dataset: str, modality: str, model: str, first_id: int, last_id: int
+        self, dataset: str, modality: Literal["visual", "transcript"], model: str, first_id: int, last_id: int
     ) -> list[BackfillInputsRow]:
         """Lists the rows of one work unit that still lack a vector of the model, with what the model reads. Editors of
           the dataset.
@@ -731,8 +760,8 @@ class SqlFunctions:
         last_id: the unit's last row id
         Returns: id and input (a keyframe's image path or a segment's words) per row, by id.
 
-        SQL: mediatag.backfill_inputs(dataset text, modality text, model text, first_id bigint, last_id bigint) RETURNS
-          TABLE(id bigint, input text)
+        SQL: mediatag.backfill_inputs(dataset text, modality mediatag.embedding_kind, model text, first_id bigint,
+          last_id bigint) RETURNS TABLE(id bigint, input text)
         """
     def backfill_status(self, dataset: str) -> list[BackfillStatusRow]:
         """Shows, per modality and model, how many rows of the dataset have a vector and how many still lack one.
@@ -744,7 +773,12 @@ class SqlFunctions:
           bigint, missing bigint)
         """
     def backfill_store(
-        self, dataset: str, modality: str, model: str, ids: Sequence[int], vectors: Sequence[Sequence[float] | str]
+        self,
+        dataset: str,
+        modality: Literal["visual", "transcript"],
+        model: str,
+        ids: Sequence[int],
+        vectors: Sequence[Sequence[float] | str],
     ) -> int:
         """Stores back-filled vectors, once per row and model: keyframes waiting for their first vector move into place,
           other models' vectors go beside the dataset's. Editors of the dataset.
@@ -755,11 +789,15 @@ class SqlFunctions:
         vectors: one vector per id, all of one dimension (the dataset's for its own model)
         Returns: the number of rows stored (rows already stored by an earlier write are not counted twice).
 
-        SQL: mediatag.backfill_store(dataset text, modality text, model text, ids bigint[], vectors halfvec[]) RETURNS
-          integer
+        SQL: mediatag.backfill_store(dataset text, modality mediatag.embedding_kind, model text, ids bigint[], vectors
+          halfvec[]) RETURNS integer
         """
     def backfill_units(
-        self, dataset: str, modality: str | None = ..., model: str | None = ..., unit_rows: int | None = ...
+        self,
+        dataset: str,
+        modality: Literal["visual", "transcript"] | None = ...,
+        model: str | None = ...,
+        unit_rows: int | None = ...,
     ) -> list[BackfillUnitsRow]:
         """Splits the dataset's rows that lack a vector of a model into work units (id ranges) for `mediatag backfill`.
           Editors of the dataset.
@@ -770,8 +808,8 @@ class SqlFunctions:
         unit_rows: rows per work unit, 1 to 100000 (default 256)
         Returns: one row per unit: first_id, last_id and the number of rows lacking a vector between them.
 
-        SQL: mediatag.backfill_units(dataset text, modality text DEFAULT 'visual'::text, model text DEFAULT NULL::text,
-          unit_rows integer DEFAULT 256) RETURNS TABLE(first_id bigint, last_id bigint, rows bigint)
+        SQL: mediatag.backfill_units(dataset text, modality mediatag.embedding_kind DEFAULT 'visual'::text, model text
+          DEFAULT NULL::text, unit_rows integer DEFAULT 256) RETURNS TABLE(first_id bigint, last_id bigint, rows bigint)
         """
     def build_indexes(self, dataset: str) -> None:
         """Builds the dataset's missing HNSW indexes (keyframes, transcripts, filter indexes) in this transaction.
@@ -1189,6 +1227,14 @@ class SqlFunctions:
         SQL: mediatag.filter_indexes(dataset text) RETURNS TABLE(filter_index_id bigint, metadata jsonb, keyframes
           bigint, index_valid boolean, created_by text, created_at timestamp with time zone)
         """
+    def finish_ingest(self, ingest_run: int, summary: Any | None = ...) -> None:
+        """Marks the caller's ingest run finished with its summary. The login that started it.
+        ingest_run: the run's id
+        summary: what the run did, as JSON (default {})
+        Returns: nothing.
+
+        SQL: mediatag.finish_ingest(ingest_run bigint, summary jsonb DEFAULT '{}'::jsonb) RETURNS void
+        """
     def fit_model_calibration(
         self, tag_group: str, save: bool | None = ..., min_positives: int | None = ...
     ) -> FitModelCalibrationRow:
@@ -1255,6 +1301,25 @@ class SqlFunctions:
           run each outside a transaction block.
 
         SQL: mediatag.index_statements(dataset text) RETURNS SETOF text
+        """
+    def ingest_jobs(self, dataset: str, recent: int | None = ...) -> list[IngestJobsRow]:
+        """The latest ingest jobs of a dataset and their progress. Viewers of it (and whoever queued them).
+        dataset: the dataset's name
+        recent: how many jobs, newest first (default 10)
+        Returns: one row per job: job_id, state, queued_by, paths, files, files_done, ingested, errors, error,
+          created_at, finished_at.
+
+        SQL: mediatag.ingest_jobs(dataset text, recent integer DEFAULT 10) RETURNS TABLE(job_id bigint, state text,
+          queued_by text, paths text[], files integer, files_done integer, ingested integer, errors integer, error text,
+          created_at timestamp with time zone, finished_at timestamp with time zone)
+        """
+    def ingest_staged(self, ingest_run: int) -> list[IngestStagedRow]:
+        """Moves one batch the caller staged (COPY into mediatag.ingest_stage_asset, _shot, _keyframe, _segment) into
+        the dataset, in the caller's transaction; checks rights, media roots and vector dimensions first. Editors of it.
+        ingest_run: a run the caller started with start_ingest and has not finished
+        Returns: one row per staged file now stored: item (its number in the batch), asset_id.
+
+        SQL: mediatag.ingest_staged(ingest_run bigint) RETURNS TABLE(item integer, asset_id bigint)
         """
     def job_heartbeat(self, worker_name: str) -> int:
         """Marks a worker's running jobs as alive; only jobs claimed by a session of the caller's own login. Editors.
@@ -1389,6 +1454,12 @@ class SqlFunctions:
           visibility text, state text, published_version integer, unpublished_changes boolean, tags bigint, role text,
           applied_version integer, status text, update_available boolean)
         """
+    def media_roots(self) -> list[MediaRootsRow]:
+        """Lists the media roots: the folders editors may ingest from. Viewers.
+        Returns: one row per root: path, added_by, added_at.
+
+        SQL: mediatag.media_roots() RETURNS TABLE(path text, added_by text, added_at timestamp with time zone)
+        """
     def merge_people(self, person: int, into_person: int) -> int:
         """Merges one person into another: every face moves, the first person is dropped. Editors of the dataset.
         person: the person to merge away
@@ -1405,6 +1476,14 @@ class SqlFunctions:
         Returns: the person id.
 
         SQL: mediatag.name_person(person bigint, name text) RETURNS bigint
+        """
+    def paths_outside_media_roots(self, paths: Sequence[str]) -> list[str]:
+        """Which of some paths an editor may not ingest: relative, with a ".." part, or whose real path (symlinks
+        resolved on the database server) lies outside every media root. Viewers.
+        paths: absolute file or folder paths
+        Returns: the refused paths, in the order given (none: all may be ingested).
+
+        SQL: mediatag.paths_outside_media_roots(paths text[]) RETURNS SETOF text
         """
     def pending_post_ingest(self, dataset: str) -> int:
         """Counts the dataset's assets whose post-ingest step (after_ingest) has not run yet. Viewers.
@@ -1524,6 +1603,15 @@ class SqlFunctions:
 
         SQL: mediatag.purge_jobs(older_than interval DEFAULT NULL::interval) RETURNS integer
         """
+    def queue_ingest(self, dataset: str, paths: Sequence[str]) -> int:
+        """Queues an ingest of files or folders under the media roots into a dataset (a new name creates it); rights are
+        checked now, the service's worker runs it and records progress. Editors (of the dataset, if it exists).
+        dataset: the dataset's name
+        paths: absolute file or folder paths under the media roots (1 to 10000)
+        Returns: the job id.
+
+        SQL: mediatag.queue_ingest(dataset text, paths text[]) RETURNS bigint
+        """
     def refresh_dataset_views(self, dataset: str) -> None:
         """Rebuilds the views <dataset>_keyframes and _assets in mediatag_data and mediatag_bi (metadata keys as
           columns).
@@ -1569,6 +1657,13 @@ class SqlFunctions:
         Returns: the number of examples removed.
 
         SQL: mediatag.remove_face_examples(tag_group text, tag text, dataset text DEFAULT NULL::text) RETURNS integer
+        """
+    def remove_media_root(self, path: str) -> int:
+        """Removes a media root; what was ingested from it stays. Admins.
+        path: the root as stored or as given to add_media_root
+        Returns: the number of roots removed (0 or 1).
+
+        SQL: mediatag.remove_media_root(path text) RETURNS integer
         """
     def remove_prompt(
         self,
@@ -2010,6 +2105,15 @@ class SqlFunctions:
         SQL: mediatag.start_evaluation(tag_group text, tag text, dataset text DEFAULT NULL::text, size integer DEFAULT
           400, seed integer DEFAULT 0, level mediatag.preview_level DEFAULT 'keyframe'::text) RETURNS bigint
         """
+    def start_ingest(self, dataset: str, paths: Sequence[str] | None = ...) -> int:
+        """Starts an ingest run into an existing dataset (the ingester calls it after create_dataset); checks the caller
+        may write the dataset and that the paths lie under the media roots (superusers: anywhere). Editors of it.
+        dataset: the dataset's name
+        paths: the files and folders the run reads (default none)
+        Returns: the run's id, the key of the rows it stages (ingest_stage_*).
+
+        SQL: mediatag.start_ingest(dataset text, paths text[] DEFAULT '{}'::text[]) RETURNS bigint
+        """
     def stratified_preview(
         self, tag_group: str, tag: str, dataset: str | None = ..., per_bucket: int | None = ..., seed: int | None = ...
     ) -> list[StratifiedPreviewRow]:
@@ -2056,7 +2160,9 @@ class SqlFunctions:
         SQL: mediatag.suggest_threshold(evaluation_id bigint, metric mediatag.metric DEFAULT 'f1'::text, weighted
           boolean DEFAULT true) RETURNS TABLE(threshold real, value real, metric text, judged integer)
         """
-    def switch_dataset_model(self, dataset: str, model: str, modality: str | None = ...) -> int:
+    def switch_dataset_model(
+        self, dataset: str, model: str, modality: Literal["visual", "transcript"] | None = ...
+    ) -> int:
         """Makes a back-filled model the dataset's own: its vectors replace the current ones, which stay beside them;
           the HNSW index of that modality is dropped for a rebuild. Admins.
         dataset: the dataset's name
@@ -2065,8 +2171,8 @@ class SqlFunctions:
         Returns: the number of rows whose vector changed; refused while tag groups, concepts or filter indexes use the
           dataset's vectors.
 
-        SQL: mediatag.switch_dataset_model(dataset text, model text, modality text DEFAULT 'visual'::text) RETURNS
-          bigint
+        SQL: mediatag.switch_dataset_model(dataset text, model text, modality mediatag.embedding_kind DEFAULT
+          'visual'::text) RETURNS bigint
         """
     def tag_group_status(self, tag_group: str) -> list[TagGroupStatusRow]:
         """Where a group is used and how its scoring stands on each dataset. Viewers.

@@ -24,16 +24,23 @@ BEGIN
     RETURN candidate;
 END $$;
 
+-- A dataset name create_dataset (and queue_ingest) accepts; raises otherwise.
+CREATE OR REPLACE FUNCTION mediatag._check_dataset_name(name text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF name IS NULL OR name !~ '^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid dataset name "%": use letters, digits, spaces, "_", "." or "-" (at most 63, starting with a letter or digit)', name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END $$;
+
 CREATE OR REPLACE FUNCTION mediatag.create_dataset(
     name text, visual_model text, visual_dim int, text_model text, text_dim int, description text DEFAULT ''
 ) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE d mediatag.dataset;
 BEGIN
-    IF name IS NULL OR name !~ '^[A-Za-z0-9][A-Za-z0-9 _.-]{0,62}$' THEN
-        RAISE EXCEPTION 'invalid dataset name "%": use letters, digits, spaces, "_", "." or "-" (at most 63, starting with a letter or digit)', name
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM mediatag._check_dataset_name(name);
     PERFORM mediatag._require_role('mediatag_editor', 'creating or ingesting into a dataset');
     -- Serialise creators so two ingests of a new dataset cannot race on the slug.
     PERFORM 1 FROM mediatag.named_lock l WHERE l.name = 'create_dataset' FOR UPDATE;

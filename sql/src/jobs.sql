@@ -98,9 +98,9 @@ BEGIN
     -- The row lock (SKIP LOCKED) keeps two claims apart; the committed claim keeps later ones off a live attempt.
     -- So are the back-fills 'transcribe' (transcription.sql) and 'face_scan' (faces.sql), claimed through
     -- mediatag._claim_worker_job by the service's Python worker (service/backfill_jobs.py): they decode media and run
-    -- speech and face models.
+    -- speech and face models, and 'ingest' (editor_ingest.sql, ingest/queue.py): it decodes and embeds media files.
     FOR j IN SELECT * FROM mediatag.job WHERE state IN ('queued', 'running') AND run_after <= now()
-                                          AND kind NOT LIKE 'llm\_%' AND kind NOT IN ('transcribe', 'face_scan')
+                                          AND kind NOT LIKE 'llm\_%' AND kind NOT IN ('transcribe', 'face_scan', 'ingest')
              ORDER BY id FOR UPDATE SKIP LOCKED LOOP
         IF j.state = 'running' THEN
             IF mediatag._job_worker_alive(j) THEN

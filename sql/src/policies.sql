@@ -19,7 +19,10 @@ BEGIN
                     EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'dataset_id'
                             AND NOT a.attisdropped) AS has_dataset
              FROM pg_catalog.pg_class c
-             WHERE c.relnamespace = 'mediatag'::regnamespace AND c.relkind IN ('r', 'p') LOOP
+             WHERE c.relnamespace = 'mediatag'::regnamespace AND c.relkind IN ('r', 'p')
+               -- COPY FROM refuses tables under RLS: the ingest staging tables are fenced by privileges instead
+               -- (INSERT only, no SELECT; editor_ingest.sql).
+               AND c.relname NOT LIKE 'ingest\_stage\_%' LOOP
         EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', r.tbl);
         IF r.has_dataset THEN
             PERFORM mediatag._set_policy(r.tbl, 'read_by_dataset',

@@ -43,6 +43,12 @@ REVOKE ALL ON ALL PROCEDURES IN SCHEMA mediatag FROM PUBLIC;
 GRANT USAGE ON SCHEMA mediatag, mediatag_data TO mediatag_viewer, mediatag_query;
 GRANT SELECT ON ALL TABLES IN SCHEMA mediatag TO mediatag_viewer;
 REVOKE SELECT ON mediatag.setting FROM mediatag_viewer;
+-- Ingest staging (editor_ingest.sql): editors COPY their batches in; only the owner reads, changes or deletes a
+-- staged row (mediatag.ingest_staged moves the caller's own).
+REVOKE SELECT ON mediatag.ingest_stage_asset, mediatag.ingest_stage_shot, mediatag.ingest_stage_keyframe,
+    mediatag.ingest_stage_segment FROM mediatag_viewer;
+GRANT INSERT ON mediatag.ingest_stage_asset, mediatag.ingest_stage_shot, mediatag.ingest_stage_keyframe,
+    mediatag.ingest_stage_segment TO mediatag_editor;
 GRANT SELECT ON mediatag.coactive_table, mediatag.coactive_table_adv TO mediatag_query;
 -- The API is every function whose name does not start with "_"; each checks the role its operation needs.
 -- Internal functions ("_" prefix: they trust their arguments, e.g. SQL fragments or ids already checked) run only

@@ -1,9 +1,12 @@
 """The ingest pipeline: discover → hash → skip known → decode/split → embed in batches → write with COPY.
 
 Files are processed in batches; each batch is written in one transaction, so a crash loses at most the batch
-in flight and a re-run picks it up (files are identified by sha256). A file that cannot be read, embedded or
-found any more is stored as an `error` asset with its message (or listed in the summary when it has no
-content hash), and the rest of the batch goes on. Error assets are retried by the next run (retry_errors).
+in flight and a re-run picks it up (files are identified by sha256). Any editor may ingest with their own login:
+a batch is COPYed into the extension's staging tables and moved into place by mediatag.ingest_staged, which
+checks the login may write the dataset and that every file lies under the media roots (staging.py, rights.py).
+A file that cannot be read, embedded or found any more is stored as an `error` asset with its message (or listed
+in the summary when it has no content hash), and the rest of the batch goes on. Error assets are retried by the
+next run (retry_errors).
 
 Healing: the post-ingest work (views, scoring of applied tag groups, sample top-up) is tracked per asset
 (asset.post_ingest_at). A run that stopped after committing files leaves them pending and the next run of the
@@ -16,14 +19,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import psycopg
-import psycopg.sql
 from pgvector import HalfVector
+from psycopg.types.json import Jsonb
 from tqdm import tqdm
 
 from ..media import MediaError, find_metadata_sidecar, limits, load_image, split_video
@@ -31,6 +34,8 @@ from ..media.audio import probe_audio
 from ..models.registry import default_text_model, default_visual_model, get_text_encoder, get_visual_encoder
 from .discovery import discover
 from .hashing import sha256_file
+from .rights import check_login, outside_media_roots, refuse_outside
+from .staging import copy_rows, move_batch
 from .transcripts import SpeechToText, file_transcript
 
 
@@ -64,6 +69,11 @@ class IngestOptions:
     # Keyframes are stored without vectors (mediatag.keyframe_pending) and embedded afterwards by the back-fill
     # (embedder/mediatag/backfill), which also does their post-ingest work: `mediatag ingest --ray`.
     defer_keyframes: bool = False
+    # Files must lie under the media roots even for a superuser (the worker runs queued ingests with them on: the
+    # queuer's paths were checked, a symlink inside a folder must not lead out).
+    require_media_roots: bool = False
+    # Called with (files seen, files found) after every batch (the worker records it in the job).
+    on_progress: Callable[[int, int], None] | None = None
 
 
 @dataclass(slots=True)
@@ -307,128 +317,51 @@ def _embed_files(items: Sequence[_Prepared], visual, text, batch: int) -> None:
         it.seg_vectors = seg
 
 
-def _write(conn: psycopg.Connection, dataset_id: int, items: Sequence[_Prepared], run_id: int) -> list[int]:
-    """One transaction per batch. Returns the ids of the newly ingested assets."""
-    new_ids: list[int] = []
+def _write(conn: psycopg.Connection, items: Sequence[_Prepared], run_id: int) -> list[int]:
+    """One transaction per batch: staged and moved in it (staging.py). Returns the ids of the newly ingested
+    assets."""
+    assets, shots, keyframes, segments = [], [], [], []
+    for n, it in enumerate(items):
+        status = "error" if it.error else "ingested"
+        assets.append((n, it.kind, str(it.path), it.sha, it.size, it.duration_ms, it.width, it.height,
+                       Jsonb(it.tech), Jsonb(it.metadata), status, it.error, it.replaces))  # fmt: skip
+        if it.error:
+            continue
+        shots.extend((n, *shot) for shot in it.shots)
+        # no vectors (ingest --ray): staged without, they wait in keyframe_pending for the back-fill
+        vectors = it.kf_vectors if it.kf_vectors is not None else [None] * len(it.keyframes)
+        for (shot_index, kf_index, time_ms, img_path, w, h), vec in zip(it.keyframes, vectors, strict=True):
+            vec = None if vec is None else HalfVector(vec)
+            keyframes.append((n, shot_index, kf_index, time_ms, img_path, w, h, vec))
+        for (seg_index, start_ms, end_ms, text_, source, lang), vec in zip(
+            it.segments, it.seg_vectors if it.segments else (), strict=True
+        ):
+            segments.append((n, seg_index, start_ms, end_ms, text_, source, lang, HalfVector(vec)))
     with conn.transaction():
-        kf_rows: list[tuple] = []
-        seg_rows: list[tuple] = []
-        for it in items:
-            if it.replaces is not None:
-                # The retry's outcome (ingested, or this run's error) takes the old error asset's place.
-                conn.execute("DELETE FROM mediatag.asset WHERE id = %s AND status = 'error'", (it.replaces,))
-            row = conn.execute(
-                """INSERT INTO mediatag.asset (dataset_id, kind, path, sha256, size_bytes, duration_ms, width, height,
-                                                tech, metadata, status, error, ingest_run_id)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s)
-                   ON CONFLICT (dataset_id, sha256) DO NOTHING RETURNING id""",
-                (
-                    dataset_id,
-                    it.kind,
-                    str(it.path),
-                    it.sha,
-                    it.size,
-                    it.duration_ms,
-                    it.width,
-                    it.height,
-                    psycopg.types.json.Jsonb(it.tech),
-                    psycopg.types.json.Jsonb(it.metadata),
-                    "error" if it.error else "ingested",
-                    it.error,
-                    run_id,
-                ),
-            ).fetchone()
-            if row is None or it.error:
-                continue  # another ingest stored the same file meanwhile, or the file failed
-            asset_id = it.asset_id = row[0]
-            new_ids.append(asset_id)
-            shot_ids: dict[int, int] = {}
-            if it.shots:
-                cur = conn.execute(
-                    """INSERT INTO mediatag.shot (asset_id, shot_index, start_ms, end_ms)
-                       SELECT %s, * FROM unnest(%s::int[], %s::int[], %s::int[]) RETURNING shot_index, id""",
-                    (asset_id, [s[0] for s in it.shots], [s[1] for s in it.shots], [s[2] for s in it.shots]),
-                )
-                shot_ids = dict(cur.fetchall())
-            vectors = it.kf_vectors if it.kf_vectors is not None else [None] * len(it.keyframes)
-            for (shot_index, kf_index, time_ms, img_path, w, h), vec in zip(it.keyframes, vectors, strict=True):
-                kf_rows.append(
-                    (
-                        dataset_id,
-                        asset_id,
-                        shot_ids.get(shot_index) if shot_index is not None else None,
-                        kf_index,
-                        time_ms,
-                        img_path,
-                        w,
-                        h,
-                        HalfVector(vec) if vec is not None else None,
-                    )
-                )
-            if it.segments:
-                for (seg_index, start_ms, end_ms, text_, source, lang), vec in zip(
-                    it.segments, it.seg_vectors, strict=True
-                ):
-                    seg_rows.append(
-                        (dataset_id, asset_id, seg_index, start_ms, end_ms, text_, source, lang, HalfVector(vec))
-                    )
-        _copy(conn, "keyframe", _KEYFRAME_COLUMNS, [r for r in kf_rows if r[-1] is not None])
-        copy_pending_keyframes(conn, [r[:-1] for r in kf_rows if r[-1] is None])
-        copy_segments(conn, seg_rows)
-    return new_ids
+        stored = move_batch(conn, run_id, assets, shots, keyframes, segments)
+    for n, it in enumerate(items):
+        it.asset_id = stored.get(n)
+    return [stored[n] for n in sorted(stored)]
 
 
-# The columns the binary COPYs write, with their types (binary COPY sends no type of its own).
-_KEYFRAME_COLUMNS = {
-    "dataset_id": "int8",
-    "asset_id": "int8",
-    "shot_id": "int8",
-    "keyframe_index": "int4",
-    "time_ms": "int4",
-    "image_path": "text",
-    "width": "int4",
-    "height": "int4",
-    "embedding": "halfvec",
-}
-_SEGMENT_COLUMNS = {
-    "dataset_id": "int8",
-    "asset_id": "int8",
-    "segment_index": "int4",
-    "start_ms": "int4",
-    "end_ms": "int4",
-    "text": "text",
-    "source": "text",
-    "language": "text",
-    "embedding": "halfvec",
-}
-
-
-def _copy(conn: psycopg.Connection, table: str, columns: dict[str, str], rows: Sequence[tuple]) -> None:
-    """COPY `rows` (values in the order of `columns`) into mediatag.<table>, in binary, in the caller's transaction."""
-    if not rows:
-        return
-    names = psycopg.sql.SQL(", ").join(map(psycopg.sql.Identifier, columns))
-    target = psycopg.sql.Identifier("mediatag", table)
-    with conn.cursor().copy(psycopg.sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(target, names)) as c:
-        c.set_types(list(columns.values()))
-        for r in rows:
-            c.write_row(r)
-
-
-# Keyframes stored without a vector (ingest --ray): the back-fill embeds them and moves them into mediatag.keyframe.
-_PENDING_COLUMNS = {k: v for k, v in _KEYFRAME_COLUMNS.items() if k != "embedding"}
-
-
-def copy_pending_keyframes(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
-    """COPY keyframe rows without vectors (the columns of _PENDING_COLUMNS) into mediatag.keyframe_pending, where
-    the back-fill finds them."""
-    _copy(conn, "keyframe_pending", _PENDING_COLUMNS, rows)
+# transcript_segment's columns as the speech-to-text back-fill (backfill.py, run by the operator) COPYs them.
+SEGMENT_TABLE_COLUMNS = (
+    ("dataset_id", "int8"),
+    ("asset_id", "int8"),
+    ("segment_index", "int4"),
+    ("start_ms", "int4"),
+    ("end_ms", "int4"),
+    ("text", "text"),
+    ("source", "text"),
+    ("language", "text"),
+    ("embedding", "halfvec"),
+)
 
 
 def copy_segments(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:
     """COPY transcript segment rows (dataset_id, asset_id, segment_index, start_ms, end_ms, text, source, language,
     embedding) in the caller's transaction."""
-    _copy(conn, "transcript_segment", _SEGMENT_COLUMNS, rows)
+    copy_rows(conn, "transcript_segment", SEGMENT_TABLE_COLUMNS, rows)
 
 
 def dataset_subtitle_language(conn: psycopg.Connection, dataset_id: int) -> str | None:
@@ -438,8 +371,20 @@ def dataset_subtitle_language(conn: psycopg.Connection, dataset_id: int) -> str 
     return row[0] if row else None
 
 
-def _build_indexes(conn: psycopg.Connection, dataset: str, summary: IngestSummary) -> None:
-    """Missing HNSW indexes of the dataset, built CONCURRENTLY (autocommit) so other ingests are not blocked."""
+def _build_indexes(
+    conn: psycopg.Connection, dataset: str, summary: IngestSummary, *, concurrently: bool = True
+) -> None:
+    """Missing HNSW indexes of the dataset, built CONCURRENTLY (autocommit) so other ingests are not blocked. Only
+    the tables' owner (a superuser) may: an editor's ingest has mediatag.build_indexes build them in one
+    transaction (it blocks other writes to the keyframe table while it builds)."""
+    if not concurrently:
+        try:
+            conn.execute("SELECT mediatag.build_indexes(%s)", (dataset,))
+            conn.commit()
+        except psycopg.Error as e:
+            conn.rollback()
+            summary.warnings.append(f"HNSW index not built ({e.diag.message_primary or e}); the next ingest retries")
+        return
     statements = [r[0] for r in conn.execute("SELECT mediatag.index_statements(%s)", (dataset,))]
     conn.commit()
     if not statements:
@@ -486,6 +431,10 @@ def ingest(
     found = discover(paths)
     summary.missing = [str(p) for p in found.missing]
     summary.unsupported = [str(p) for p in found.unsupported]
+    superuser = check_login(conn)
+    if not superuser or opts.require_media_roots:
+        refuse_outside(conn, [p for p in paths if Path(p).expanduser().exists()])
+        _drop_outside(conn, found, summary)
     exists = conn.execute("SELECT 1 FROM mediatag.dataset WHERE name = %s", (dataset,)).fetchone() is not None
     conn.commit()
     if not found.media and not exists:
@@ -503,8 +452,8 @@ def ingest(
     ).fetchone()[0]
     # The run is recorded before any file is written, so a run that never finishes is visible afterwards.
     run_id = summary.ingest_run = conn.execute(
-        "INSERT INTO mediatag.ingest_run (dataset_id, summary) VALUES (%s, %s) RETURNING id",
-        (dataset_id, psycopg.types.json.Jsonb({"paths": [str(p) for p in paths][:100]})),
+        "SELECT mediatag.start_ingest(%s, %s::text[])",
+        (dataset, [str(Path(p).expanduser().absolute()) for p in paths]),
     ).fetchone()[0]
     conn.commit()
     slug = conn.execute("SELECT slug FROM mediatag.dataset WHERE id = %s", (dataset_id,)).fetchone()[0]
@@ -529,7 +478,7 @@ def ingest(
         if not batch:
             return
         _embed(batch, None if opts.defer_keyframes else visual, text, opts.embed_batch)
-        new_assets.extend(_write(conn, dataset_id, batch, run_id))
+        new_assets.extend(_write(conn, batch, run_id))
         for it in batch:
             if it.error:
                 summary.errors.append((str(it.path), it.error))
@@ -549,9 +498,13 @@ def ingest(
                 summary.warnings.extend(it.tech.get("subtitle_warnings", []))
                 summary.warnings.extend(it.tech.get("ingest_notes", []))
         batch.clear()
+        if opts.on_progress:
+            opts.on_progress(files_seen, len(found.media))
 
+    files_seen = 0  # flush() reports it (tqdm's own count stays 0 when the bar is off)
     for path, kind in found.media:
         bar.update(1)
+        files_seen += 1
         try:
             sha = sha256_file(path)
             size = path.stat().st_size
@@ -593,12 +546,21 @@ def ingest(
     conn.commit()
     summary.healed = max(0, pending_before)
     if not opts.defer_keyframes:  # deferred keyframes: the back-fill builds the index and scans faces
-        _build_indexes(conn, dataset, summary)
+        _build_indexes(conn, dataset, summary, concurrently=superuser)
         _scan_faces(conn, dataset, opts, summary)
     summary.seconds = time.monotonic() - t0
-    conn.execute(
-        "UPDATE mediatag.ingest_run SET finished_at = now(), summary = %s WHERE id = %s",
-        (psycopg.types.json.Jsonb(summary.as_dict()), run_id),
-    )
+    conn.execute("SELECT mediatag.finish_ingest(%s, %s)", (run_id, Jsonb(summary.as_dict())))
     conn.commit()
     return summary
+
+
+def _drop_outside(conn: psycopg.Connection, found, summary: IngestSummary) -> None:
+    """Files found in a named folder whose real path leads out of the media roots (a symlink) are refused one by
+    one, as errors of the run; the others go on."""
+    outside = set(outside_media_roots(conn, [str(p) for p, _ in found.media]))
+    if not outside:
+        return
+    for p, _kind in found.media:
+        if str(p) in outside:
+            summary.errors.append((str(p), f"{p.name}: outside the media roots (a symlink leading out?), not read"))
+    found.media = [(p, k) for p, k in found.media if str(p) not in outside]

@@ -49,12 +49,14 @@ def run_pending(url: str, max_jobs: int = 1000) -> int:
 def run_forever(url: str, stop: threading.Event, poll_s: float = 5.0) -> None:
     from ..faces import jobs as face_jobs
     from ..ingest import jobs as transcribe_jobs
+    from ..ingest import queue as ingest_jobs
     from ..llm import jobs as llm_jobs
 
     name = worker_name()
     llm_jobs.start(url, stop, name)  # 'llm_*' jobs (remote model calls) run in their own thread
     transcribe_jobs.start(url, stop, name)  # 'transcribe' jobs (speech to text) too
     face_jobs.start(url, stop, name)  # and 'face_scan' jobs (the faces back-fill)
+    ingest_jobs.start(url, stop, name)  # and 'ingest' jobs (the UI's uploads and folders)
 
     def run_some(conn: psycopg.Connection) -> bool:
         ran = conn.execute("CALL mediatag.run_jobs(%s, %s, NULL)", (100, name)).fetchone()[0]
