@@ -17,6 +17,7 @@ DOMAINS = {
     "concept_label_origin": ("manual", "search", "continue", "import", "top"),
     "concept_label_value": ("yes", "no", "skip"),
     "export_format": ("csv", "json", "srt", "vtt", "edl", "otio", "fcpxml"),
+    "embedding_kind": ("visual", "transcript"),
     "face_detector": ("hog", "cnn"),
     "ground_truth_source": ("person", "llm"),
     "label_origin": ("preview", "search", "uncertain", "evaluation", "import"),

@@ -215,7 +215,7 @@ def test_an_editor_labels_writes_prompts_and_sets_thresholds(people, group, keyf
     bad = editor.post_json("/mediatag/api/prompt", prompt)
     assert bad.status_code == 400 and bad.json()["error"] == "missing field 'modality'"
     bad = editor.post_json("/mediatag/api/threshold", {"group": group, "tag": "no such tag", "threshold": 0.5})
-    assert bad.status_code == 404 and "no such tag" in bad.json()["error"]
+    assert bad.status_code == 400 and "no such tag" in bad.json()["error"]
     # The editor's login holds no mediatag_query: no Query page.
     assert editor.get("/mediatag/query.json", sql="SELECT 1").status_code == 403
 

@@ -45,18 +45,19 @@ class UIError(Exception):
 
 class SQLError(UIError):
     """What the database said, as a page shows it: its primary message and hint; 403 when it refused the login's
-    rights, 404 when what was named does not exist for this login (no_data_found: "unknown dataset", a face, a
-    person). A form POST that gets one goes back where it came from with the message (see `requires`)."""
+    rights. `not_found`: what was named does not exist for this login (no_data_found: "unknown dataset", a face, a
+    person), which a GET answers with 404 (a POST's body named it: 400, a bad request). A form POST that gets one
+    goes back where it came from with the message (see `requires`)."""
 
     @classmethod
     def of(cls, e: psycopg.Error) -> SQLError:
         d = e.diag
-        status = 400
-        if isinstance(e, psycopg.errors.InsufficientPrivilege):
-            status = 403
-        elif isinstance(e, psycopg.errors.NoDataFound):
-            status = 404
-        return cls((d.message_primary or str(e)).strip(), status, d.message_hint)
+        status = 403 if isinstance(e, psycopg.errors.InsufficientPrivilege) else 400
+        error = cls((d.message_primary or str(e)).strip(), status, d.message_hint)
+        error.not_found = isinstance(e, psycopg.errors.NoDataFound)
+        return error
+
+    not_found: bool = False
 
     def text(self) -> str:
         """Message and hint on one line, for a page that shows the error inline."""
@@ -269,6 +270,8 @@ async def _failed(datasette: Datasette, request: Request, e: UIError) -> Respons
 
 
 async def error_page(datasette: Datasette, request: Request, e: UIError) -> Response:
+    if isinstance(e, SQLError) and e.not_found and request.method == "GET":
+        e.status = 404
     if is_api(request):
         return json_response({"ok": False, "error": str(e), "hint": e.hint}, status=e.status)
     # A refusal too is a page of the UI's own (its navigation, "Back to the datasets"), not Datasette's bare 403.

@@ -498,7 +498,8 @@ LANGUAGE plpgsql STABLE AS $$
 DECLARE f mediatag.face := mediatag._face(face);
 BEGIN
     IF f.dataset_id <> mediatag.dataset_id(dataset) THEN
-        RAISE EXCEPTION 'face % is not in dataset "%"', face, dataset USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'face % is not in dataset "%"', face, dataset USING ERRCODE = 'no_data_found',
+            HINT = 'SELECT * FROM mediatag.faces(dataset) lists the faces of a dataset';
     END IF;
     RETURN QUERY SELECT * FROM mediatag.search_faces(dataset, f.descriptor, k, max_distance);
 END $$;

@@ -31,7 +31,11 @@ def run_one(conn: psycopg.Connection, worker: str, kind: str, backfill: Backfill
     register_vector(conn)  # back-fills write vectors (segment embeddings, face descriptors)
 
     def work() -> dict[str, Any]:
-        name = conn.execute("SELECT name FROM mediatag.dataset WHERE id = %s", (payload["dataset_id"],)).fetchone()[0]
+        # An ingest names its dataset (it may create it); the back-fills give the id of one that exists.
+        name = (
+            payload.get("dataset")
+            or conn.execute("SELECT name FROM mediatag.dataset WHERE id = %s", (payload["dataset_id"],)).fetchone()[0]
+        )
         conn.autocommit = False
         try:
             return backfill(conn, name, payload, job_id)
