@@ -35,7 +35,7 @@ from ..models.registry import default_text_model, default_visual_model, get_text
 from .discovery import discover
 from .hashing import sha256_file
 from .rights import check_login, outside_media_roots, refuse_outside
-from .staging import copy_rows, move_batch
+from .staging import SEGMENT_FIELDS, copy_rows, move_batch
 from .transcripts import SpeechToText, file_transcript
 
 
@@ -345,17 +345,7 @@ def _write(conn: psycopg.Connection, items: Sequence[_Prepared], run_id: int) ->
 
 
 # transcript_segment's columns as the speech-to-text back-fill (backfill.py, run by the operator) COPYs them.
-SEGMENT_TABLE_COLUMNS = (
-    ("dataset_id", "int8"),
-    ("asset_id", "int8"),
-    ("segment_index", "int4"),
-    ("start_ms", "int4"),
-    ("end_ms", "int4"),
-    ("text", "text"),
-    ("source", "text"),
-    ("language", "text"),
-    ("embedding", "halfvec"),
-)
+SEGMENT_TABLE_COLUMNS = (("dataset_id", "int8"), ("asset_id", "int8"), *SEGMENT_FIELDS)
 
 
 def copy_segments(conn: psycopg.Connection, rows: Sequence[tuple]) -> None:

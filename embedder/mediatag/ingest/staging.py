@@ -37,9 +37,8 @@ KEYFRAME_COLUMNS = (
     ("height", "int4"),
     ("embedding", "halfvec"),
 )
-SEGMENT_COLUMNS = (
-    ("ingest_run_id", "int8"),
-    ("item", "int4"),
+# A transcript segment's own columns, staged here and COPYed straight by the operator's back-fill (pipeline.py).
+SEGMENT_FIELDS = (
     ("segment_index", "int4"),
     ("start_ms", "int4"),
     ("end_ms", "int4"),
@@ -48,6 +47,7 @@ SEGMENT_COLUMNS = (
     ("language", "text"),
     ("embedding", "halfvec"),
 )
+SEGMENT_COLUMNS = (("ingest_run_id", "int8"), ("item", "int4"), *SEGMENT_FIELDS)
 
 
 def copy_rows(conn: psycopg.Connection, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[tuple]) -> None:
