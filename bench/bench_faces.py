@@ -45,6 +45,7 @@ from mediatag.faces.models import faces_unavailable  # noqa: E402
 LFW = ROOT.parent / "shared" / "data" / "lfw-20"
 SAME = 0.6
 SCORE_SLOPE = 30.7  # mediatag._face_score's, in units of max_distance (sql/src/faces.sql)
+TAG_ANCHOR = 0.85  # mediatag._face_tag_score's 0.5 point, as a share of max_distance (fitted by --anchor)
 
 
 def descriptors(per_person: int | None) -> tuple[np.ndarray, list[str], int, float, int]:
@@ -128,27 +129,67 @@ def face_score(distance: np.ndarray, max_distance: float = SAME) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-SCORE_SLOPE * (max_distance - distance) / max_distance))
 
 
+def face_tag_score(distance: np.ndarray, max_distance: float = SAME) -> np.ndarray:
+    """mediatag._face_tag_score: a person tag's score, its 0.5 point at TAG_ANCHOR x max_distance."""
+    return face_score(distance + (1 - TAG_ANCHOR) * max_distance, max_distance)
+
+
+def _tag_distances(d: np.ndarray, arr: np.ndarray, n_tags: int | None, min_photos: int) -> list[tuple]:
+    """Person tags from 5 photos each (people with at least min_photos): per tag, every held-out photo's distance
+    to its nearest exemplar and whether it is that person; the held-out photos are all but the exemplars."""
+    tags = [p for p in sorted(set(arr)) if (arr == p).sum() >= min_photos][:n_tags]
+    train = np.zeros(len(arr), dtype=bool)
+    for p in tags:
+        train[np.flatnonzero(arr == p)[:5]] = True
+    held = np.flatnonzero(~train)
+    out = []
+    for p in tags:
+        exemplars = d[np.flatnonzero(train & (arr == p))]
+        out.append((np.linalg.norm(d[held][:, None, :] - exemplars[None, :, :], axis=2).min(1), arr[held] == p))
+    return out
+
+
+def _counts(per_tag: list[tuple], decide) -> tuple[float, float, float]:
+    tp = fp = fn = 0
+    for dist, truth in per_tag:
+        decided = decide(dist)
+        tp += int((decided & truth).sum())
+        fp += int((decided & ~truth).sum())
+        fn += int((~decided & truth).sum())
+    p, r = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    return p, r, 2 * p * r / max(1e-9, p + r)
+
+
 def celebrities(
     d: np.ndarray, names: list[str], n_tags: int, threshold: float = 0.5
 ) -> tuple[list[str], float, float, int, int]:
     """Tags of n_tags people from 5 photos each; (tags, precision, recall, held-out photos, positives) at a
     threshold on the tags' scores."""
     arr = np.array(names)
+    per_tag = _tag_distances(d, arr, n_tags, 10)
+    precision, recall, _ = _counts(per_tag, lambda dist: face_tag_score(dist) >= threshold)
     tags = [p for p in sorted(set(names)) if (arr == p).sum() >= 10][:n_tags]
-    train = np.zeros(len(arr), dtype=bool)
-    for p in tags:
-        train[np.flatnonzero(arr == p)[:5]] = True
-    held = np.flatnonzero(~train)
-    tp = fp = fn = 0
-    for p in tags:
-        exemplars = d[np.flatnonzero(train & (arr == p))]
-        dist = np.linalg.norm(d[held][:, None, :] - exemplars[None, :, :], axis=2).min(1)
-        decided = face_score(dist) >= threshold
-        truth = arr[held] == p
-        tp += int((decided & truth).sum())
-        fp += int((decided & ~truth).sum())
-        fn += int((~decided & truth).sum())
-    return tags, tp / max(1, tp + fp), tp / max(1, tp + fn), len(held), tp + fn
+    return tags, precision, recall, len(per_tag[0][0]) if per_tag else 0, sum(int(t.sum()) for _, t in per_tag)
+
+
+def fit_anchor(d: np.ndarray, names: list[str]) -> list[str]:
+    """The distance cut of a person tag, fitted where it is used: every person with >= 8 photos a tag from 5 of them,
+    over one half of the people (alternate names), the cut with the best F1 there, then held on the other half."""
+    arr = np.array(names)
+    people = sorted(set(names))
+    halves = [np.isin(arr, people[0::2]), np.isin(arr, people[1::2])]
+    cuts = np.arange(0.30, 0.65, 0.005)
+    lines = []
+    for fit, held in ((0, 1), (1, 0)):
+        train = _tag_distances(d[halves[fit]], arr[halves[fit]], None, 8)
+        test = _tag_distances(d[halves[held]], arr[halves[held]], None, 8)
+        best = max(cuts, key=lambda c: _counts(train, lambda dist: dist < c)[2])
+        p, r, f = _counts(test, lambda dist, c=best: dist < c)
+        p6, r6, f6 = _counts(test, lambda dist: dist < SAME)
+        lines.append(f"half {fit} -> half {held}: cut {best:.3f} ({best / SAME:.2f} x max_distance); held-out"
+                     f" precision {p:.3f} recall {r:.3f} F1 {f:.3f}"
+                     f" (at {SAME}: {p6:.3f} / {r6:.3f} / {f6:.3f})")  # fmt: skip
+    return lines
 
 
 def fit_score_slope(d: np.ndarray, names: list[str]) -> tuple[float, float, int, int]:
@@ -173,6 +214,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--celebrities", type=int, default=10, help="people in the Celebrities group (default 10)")
     ap.add_argument("--fit-score", action="store_true", help="fit the slope of mediatag._face_score on these photos")
+    ap.add_argument("--anchor", action="store_true", help="fit a person tag's cut on half the people, hold on the rest")
     args = ap.parse_args()
     if faces_unavailable() or not (LFW / "labels.csv").is_file():
         print(f"skipped: {faces_unavailable() or f'{LFW} is missing'}")
@@ -194,6 +236,9 @@ def main() -> None:
         print(f"Celebrities group of {len(tags)} person tags (5 photos each), {held} held-out photos ({positives} of"
               f" them of a tag's person), threshold {threshold}{' (default)' if threshold == 0.5 else ''}:"
               f" precision {precision:.3f}, recall {recall:.3f}")  # fmt: skip
+    if args.anchor:
+        for line in fit_anchor(d, names):
+            print(f"person tag cut: {line}")
     if args.fit_score:
         slope, half, n_same, n_diff = fit_score_slope(d, names)
         print(f"score slope: {slope:.1f} per unit of distance ({slope * SAME:.1f} per max_distance), 0.5 at d = "

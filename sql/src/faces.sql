@@ -118,11 +118,23 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT mediatag.sigmoid(30.7 * (max_distance - distance) / max_distance)
 $$;
 
+-- A person tag's or concept's score of a keyframe from its distance to the nearest exemplar: the same logistic, with
+-- its 0.5 point at 0.85 x max_distance (0.51 at dlib's 0.6), not at max_distance. A tag compares every face of a
+-- library with five or so exemplars and keeps the nearest, so look-alikes among many people fall under 0.6 (at 0.6 a
+-- 10-person group on the shared LFW photos flagged 3 false faces per true one: precision 0.33, recall 1.00). The
+-- cut was fitted as the best F1 of such groups on one half of the 62 people and held on the other half (both ways:
+-- fit 0.510 / 0.505, held-out precision 0.987 / 0.993, recall 0.993 / 0.980; bench/bench_faces.py --anchor).
+CREATE OR REPLACE FUNCTION mediatag._face_tag_score(distance double precision, max_distance double precision DEFAULT 0.6)
+RETURNS real
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT mediatag._face_score(distance + 0.15 * max_distance, max_distance)
+$$;
+
 -- The SQL expression of a keyframe's score under a set of face exemplars (`exemplars`: a condition on
 -- mediatag.face_exemplar fx_, written by person_tags.sql's callers): its best face, 0 where it has none.
 CREATE OR REPLACE FUNCTION mediatag._face_score_sql(exemplars text, max_distance real, keyframe_id text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT format('coalesce((SELECT mediatag._face_score(min(f_.descriptor OPERATOR(public.<->) fx_.descriptor), %s)
+    SELECT format('coalesce((SELECT mediatag._face_tag_score(min(f_.descriptor OPERATOR(public.<->) fx_.descriptor), %s)
                             FROM mediatag.face f_ JOIN mediatag.face_exemplar fx_ ON %s
                             WHERE f_.keyframe_id = %s), 0)::real', max_distance, exemplars, keyframe_id)
 $$;

@@ -87,7 +87,7 @@ BEGIN
                         FROM mediatag.keyframe k WHERE k.asset_id = a.id AND cl.id = c.id HAVING cl.modality <> 'face'
                         UNION ALL
                         -- a person tag (person_tags.sql): the asset's best face against the exemplars, 0 without faces
-                        SELECT coalesce(mediatag._face_score(min(f.descriptor OPERATOR(public.<->) fx.descriptor),
+                        SELECT coalesce(mediatag._face_tag_score(min(f.descriptor OPERATOR(public.<->) fx.descriptor),
                                                              coalesce((cl.summary ->> 'max_distance')::real, 0.6)), 0)
                         FROM mediatag.face f JOIN mediatag.face_exemplar fx ON fx.classifier_id = cl.id
                         WHERE f.asset_id = a.id AND cl.id = c.id HAVING cl.modality = 'face') s
@@ -100,7 +100,7 @@ BEGIN
     CROSS JOIN LATERAL (SELECT max(mediatag.sigmoid(cc.bias - (k.embedding <#> cc.weights::halfvec)))::real AS score
                         FROM mediatag.keyframe k WHERE k.asset_id = a.id HAVING cc.summary ->> 'kind' IS DISTINCT FROM 'face'
                         UNION ALL
-                        SELECT coalesce(mediatag._face_score(min(f.descriptor OPERATOR(public.<->) fx.descriptor),
+                        SELECT coalesce(mediatag._face_tag_score(min(f.descriptor OPERATOR(public.<->) fx.descriptor),
                                                              coalesce((cc.summary ->> 'max_distance')::real, 0.6)), 0)
                         FROM mediatag.face f JOIN mediatag.face_exemplar fx
                              ON fx.concept_id = cc.concept_id AND fx.concept_version = cc.version
