@@ -219,10 +219,25 @@ class Cluster:
         return (self.pgdata / "PG_VERSION").exists()
 
     def is_running(self) -> bool:
-        if not self.is_initialised():
-            return False
-        res = self._run([self.pg_bin / "pg_ctl", "-D", self.pgdata, "status"], check=False)
-        return res.returncode == 0
+        return self.is_initialised() and self._server_running(self.pgdata)
+
+    # -- a server of these binaries on a data directory: this cluster's, or its replica's (replica.py) ------------
+    def _server_running(self, pgdata: Path) -> bool:
+        return self._run([self.pg_bin / "pg_ctl", "-D", pgdata, "status"], check=False).returncode == 0
+
+    def _start_server(self, pgdata: Path, log_file: Path, what: str) -> None:
+        res = self._run([self.pg_bin / "pg_ctl", "-D", pgdata, "-l", log_file, "-w", "-t", "60", "start"], check=False)
+        if res.returncode != 0:
+            tail = log_file.read_text(errors="replace")[-2000:] if log_file.exists() else ""
+            raise ClusterError(f"could not start {what}: {res.stderr.strip()}\n{tail}")
+
+    def _stop_server(self, pgdata: Path) -> None:
+        self._run([self.pg_bin / "pg_ctl", "-D", pgdata, "-m", "fast", "-w", "stop"])
+
+    def _psql_at(self, socket_dir: Path, port: int, sql: str, dbname: str) -> subprocess.CompletedProcess[str]:
+        """psql as the superuser over the socket in `socket_dir`: unaligned tuples only, stopping at the first error."""
+        args = ["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", socket_dir, "-p", port, "-U", SUPERUSER]
+        return self._run([self.pg_bin / "psql", *args, "-d", dbname, "-c", sql], check=False)
 
     def _own_dirs(self) -> None:
         self._layout()
@@ -318,17 +333,12 @@ class Cluster:
         if not self.port_override and not _port_free(self.port):
             # Another checkout's cluster (or another server) took the recorded port while this one was stopped.
             self._set_port(_free_port(self.port + 1))
-        res = self._run(
-            [self.pg_bin / "pg_ctl", "-D", self.pgdata, "-l", self.log_file, "-w", "-t", "60", "start"], check=False
-        )
-        if res.returncode != 0:
-            tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
-            raise ClusterError(f"could not start PostgreSQL: {res.stderr.strip()}\n{tail}")
+        self._start_server(self.pgdata, self.log_file, "PostgreSQL")
         self.ensure_database(DEFAULT_DB)
 
     def stop(self) -> None:
         if self.is_running():
-            self._run([self.pg_bin / "pg_ctl", "-D", self.pgdata, "-m", "fast", "-w", "stop"])
+            self._stop_server(self.pgdata)
 
     def remove(self) -> None:
         """Stop the cluster and delete it: its data, its PostgreSQL copy and `.mediatag/`. Removing only `.mediatag/`
@@ -345,28 +355,7 @@ class Cluster:
         shutil.rmtree(self.home, ignore_errors=True)
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
-        res = self._run(
-            [
-                self.pg_bin / "psql",
-                "-X",
-                "-q",
-                "-t",
-                "-A",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                self.socket_dir,
-                "-p",
-                self.port,
-                "-U",
-                SUPERUSER,
-                "-d",
-                dbname,
-                "-c",
-                sql,
-            ],
-            check=False,
-        )
+        res = self._psql_at(self.socket_dir, self.port, sql, dbname)
         if res.returncode != 0:
             raise ClusterError(res.stderr.strip())
         return res.stdout.strip()

@@ -86,10 +86,7 @@ class Replica:
         return f"postgresql://{SUPERUSER}@/{dbname}?host={self.socket_dir}&port={self.port}"
 
     def is_running(self) -> bool:
-        if not self.exists():
-            return False
-        res = self.primary._run([self.primary.pg_bin / "pg_ctl", "-D", self.pgdata, "status"], check=False)
-        return res.returncode == 0
+        return self.exists() and self.primary._server_running(self.pgdata)
 
     # -- the primary's side ----------------------------------------------------------------------------------------
     def primary_ready(self) -> dict[str, str]:
@@ -212,17 +209,11 @@ class Replica:
         self.primary._chown_to_server_user(self.socket_dir)
         if not _port_free(self.port):
             raise ClusterError(f"the replica's port {self.port} is taken: `mediatag db replica --remove`, then again")
-        res = self.primary._run(
-            [self.primary.pg_bin / "pg_ctl", "-D", self.pgdata, "-l", self.log_file, "-w", "-t", "60", "start"],
-            check=False,
-        )
-        if res.returncode != 0:
-            tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
-            raise ClusterError(f"could not start the replica: {res.stderr.strip()}\n{tail}")
+        self.primary._start_server(self.pgdata, self.log_file, "the replica")
 
     def stop(self) -> None:
         if self.is_running():
-            self.primary._run([self.primary.pg_bin / "pg_ctl", "-D", self.pgdata, "-m", "fast", "-w", "stop"])
+            self.primary._stop_server(self.pgdata)
 
     def remove(self) -> None:
         """Stop the replica, delete its files and drop its slot on the primary (which would otherwise keep every WAL
@@ -237,11 +228,7 @@ class Replica:
 
     # -- lag ---------------------------------------------------------------------------------------------------
     def _replica_psql(self, sql: str) -> str:
-        res = self.primary._run(
-            [self.primary.pg_bin / "psql", "-X", "-qtA", "-v", "ON_ERROR_STOP=1", "-h", self.socket_dir]
-            + ["-p", self.port, "-U", SUPERUSER, "-d", "postgres", "-c", sql],
-            check=False,
-        )
+        res = self.primary._psql_at(self.socket_dir, self.port, sql, "postgres")
         if res.returncode != 0:
             raise ClusterError(f"the replica does not answer: {res.stderr.strip()}")
         return res.stdout.strip()
