@@ -25,14 +25,14 @@ MISSING = (
 )
 
 
-def lfw_photos(people: list[str], per_person: int, skip: int = 0) -> dict[str, list[Path]]:
-    """Each person's photos in labels.csv order: `per_person` of them after the first `skip`."""
+def lfw_photos(people: list[str], per_person: int | None, skip: int = 0) -> dict[str, list[Path]]:
+    """Each person's photos in labels.csv order: `per_person` of them (None: all) after the first `skip`."""
     by: dict[str, list[Path]] = defaultdict(list)
     with open(LFW / "labels.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             if row["person"] in people:
                 by[row["person"]].append(LFW / "images" / row["file"])
-    return {p: by[p][skip : skip + per_person] for p in people}
+    return {p: by[p][skip : None if per_person is None else skip + per_person] for p in people}
 
 
 def slideshow(path: Path, photos: list[Path], seconds: int = 2) -> Path:

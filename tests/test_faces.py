@@ -4,7 +4,6 @@ on screen, and the role rules."""
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,33 +11,20 @@ import psycopg
 import pytest
 
 from mediatag.db import connect
-from mediatag.faces import faces_unavailable
 from mediatag.faces.scan import scan_faces
 from mediatag.ingest import IngestOptions, ingest
-from mediatag.sample_data import shared_data_dir
 
 from .conftest import unique
+from .facephotos import MISSING, lfw_photos
 
-# The shared face photos (MEDIATAG_SHARED_DATA, else ../shared/data beside the checkout, as for the COCO photos).
-LFW = (shared_data_dir() or Path(__file__).resolve().parents[2] / "shared" / "data") / "lfw-20"
 PEOPLE = ["Colin_Powell", "Serena_Williams", "Junichiro_Koizumi", "Hugo_Chavez", "Gloria_Macapagal_Arroyo"]
 PER_PERSON = 8
 
-pytestmark = [
-    pytest.mark.skipif(
-        not (LFW / "labels.csv").is_file(), reason="the shared lfw-20 photos are not beside the checkout"
-    ),
-    pytest.mark.skipif(faces_unavailable() is not None, reason=str(faces_unavailable())),
-]
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
 
 
 def _photos() -> dict[str, list[Path]]:
-    by: dict[str, list[Path]] = defaultdict(list)
-    with open(LFW / "labels.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["person"] in PEOPLE and len(by[row["person"]]) < PER_PERSON:
-                by[row["person"]].append(LFW / "images" / row["file"])
-    return by
+    return lfw_photos(PEOPLE, PER_PERSON)
 
 
 @pytest.fixture(scope="module")

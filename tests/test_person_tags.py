@@ -5,7 +5,6 @@ the faces back-fill as a queued job; and the role rules over TCP."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -14,12 +13,12 @@ import psycopg
 import pytest
 
 from mediatag.db import connect
-from mediatag.faces import faces_unavailable
 from mediatag.faces import jobs as face_jobs
 from mediatag.ingest import IngestOptions, ingest
 
 from .conftest import unique
-from .test_faces import LFW, _center_faces
+from .facephotos import MISSING, lfw_photos
+from .test_faces import _center_faces
 
 CELEBS = {
     "Colin_Powell": "Colin Powell",
@@ -29,21 +28,11 @@ CELEBS = {
 OTHERS = ["Hugo_Chavez", "Gloria_Macapagal_Arroyo"]
 TRAIN, APPLY, UPLOAD = slice(0, 5), slice(5, 10), slice(10, 15)  # each person's photos: who gets which
 
-pytestmark = [
-    pytest.mark.skipif(
-        not (LFW / "labels.csv").is_file(), reason="the shared lfw-20 photos are not beside the checkout"
-    ),
-    pytest.mark.skipif(faces_unavailable() is not None, reason=str(faces_unavailable())),
-]
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=str(MISSING))
 
 
 def _photos() -> dict[str, list[Path]]:
-    by: dict[str, list[Path]] = defaultdict(list)
-    with open(LFW / "labels.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["person"] in CELEBS or row["person"] in OTHERS:
-                by[row["person"]].append(LFW / "images" / row["file"])
-    return by
+    return lfw_photos([*CELEBS, *OTHERS], per_person=None)  # all of them
 
 
 def _ingest(db_url: str, name: str, files: list[Path], media_dir: Path, faces: bool = True) -> None:
