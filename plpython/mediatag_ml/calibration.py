@@ -61,6 +61,15 @@ PREVALENCE_RANGE = (0.001, 0.5)
 MODEL_CALIBRATION_FILE = Path(__file__).with_name("model_calibration.json")
 # Upper quantile of the sample's z scores that describes how heavy a tag's tail is (see ModelCalibration).
 TAIL_QUANTILE = 0.95
+# Below this many sample rows the mixture of the sample's scores says too little to move a calibrated count.
+MIXTURE_MIN_SAMPLE = 50
+# The mixture's separation (in sigma units) below which its count is ignored and above which it is taken whole
+# (see _mixture_prevalence_shift); 2 is fit_tail's separation prior, i.e. "no evidence of a separate mode".
+MIXTURE_TRUST = (2.0, 3.0)
+# Scores stay spread: at most this share of the sample scores >= SPREAD_SCORE (the slope is flattened around the
+# decision point where more would; see _keep_spread).
+SPREAD_SHARE = 0.005
+SPREAD_SCORE = 0.998
 
 
 @dataclass(frozen=True)
@@ -348,10 +357,14 @@ def zero_shot(
     else:
         w, b = _em_calibration(z, med, sigma, u, summary, prevalence, separation)
     clf = Classifier(w=w, b=b, summary=summary)
+    if model_calibration is not None and summary.get("calibration") == "model" and z.shape[0] >= MIXTURE_MIN_SAMPLE:
+        clf.b += _mixture_prevalence_shift(clf.decision(sample), z, summary)
     if s.shape[0]:
         summary["expected_prevalence"] = float(clf.score(sample).mean())
         if shift_decision:
             tau = count_matching_shift(clf.decision(sample))
+            if summary.get("calibration") == "model":
+                _keep_spread(clf, sample, tau, summary)
             clf.b -= tau
             summary["decision_shift"] = tau
         scores = clf.score(sample)
@@ -363,6 +376,59 @@ def zero_shot(
             summary["sample_frac_closer_to_pos"] = float(np.mean(s > 0))
     clf.summary = jsonable(summary)
     return clf
+
+
+def _keep_spread(clf: Classifier, sample: np.ndarray, tau: float, summary: dict) -> None:
+    """Flatten the posterior's slope around the decision point tau where more than SPREAD_SHARE of the sample would
+    score >= SPREAD_SCORE: scores stay spread (a tag whose prompt matches a few keyframes very strongly no longer
+    ties them at 1.000) while the keyframes flagged at 0.5 (those with log-odds >= tau) and the ranking stay as
+    they are. posterior' = tau + scale * (posterior - tau), so decision_shift keeps meaning the posterior's shift."""
+    top = float(np.quantile(clf.decision(sample) - tau, 1.0 - SPREAD_SHARE))
+    limit = float(logit(SPREAD_SCORE))
+    scale = min(1.0, limit / top) if top > 0 else 1.0
+    if scale < 1.0:
+        clf.w = clf.w * scale
+        clf.b = tau + scale * (clf.b - tau)
+    summary["spread_scale"] = scale
+
+
+def _mixture_prevalence_shift(f: np.ndarray, z: np.ndarray, summary: dict) -> float:
+    """The log-odds to add to a model-calibrated posterior so that its expected count on the sample moves toward
+    the count the mixture of the sample's own scores shows (fit_tail), as far as that mixture is clear.
+
+    A calibration learned on one kind of photos carries that kind's typical prevalence: fitted on COCO photos
+    (every class rare) it says "rare" for every tag, and on a shop's product photos, where a quarter are t-shirts,
+    the default threshold flags a fifth of them; fitted on product photos (10 classes, one per photo) it says
+    "one in ten" and over-counts rare COCO classes. The two-Gaussian mixture of the sample's z sees a tag with a
+    separate upper mode (separation delta near 3 and more) and counts it whatever its prevalence; where there is
+    no such mode (delta near its prior 2) the mixture knows nothing and the calibration's count stays. In between
+    the two counts are mixed on the log scale with weight (delta - 2) / (3 - 2). Moving the posterior's intercept
+    (the prior-shift correction of Saerens et al. 2002, with that count as the new prior) keeps its slope, so the
+    ranking and the labels' starting point keep their meaning. Measured in docs/tag-quality.md (calibration fitted
+    on COCO photos, reported on clothing photos, and the other way round).
+    """
+    fit = fit_tail(z)
+    n = z.shape[0]
+    expected = float(sigmoid(f).sum())
+    weight = float(np.clip((fit.separation - MIXTURE_TRUST[0]) / (MIXTURE_TRUST[1] - MIXTURE_TRUST[0]), 0.0, 1.0))
+    target = float(np.exp(weight * np.log(max(fit.prevalence * n, 1.0)) + (1 - weight) * np.log(max(expected, 1.0))))
+    shift = 0.0
+    if abs(target - expected) > 1e-6 * n:
+        lo, hi = (0.0, 50.0) if target > expected else (-50.0, 0.0)
+        for _ in range(60):  # bisection: sum(sigmoid(f + shift)) rises monotonically with shift
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if float(sigmoid(f + mid).sum()) < target else (lo, mid)
+        shift = 0.5 * (lo + hi)
+    summary.update(
+        {
+            "posterior_prevalence": expected / n,
+            "mixture_prevalence": fit.prevalence,
+            "mixture_separation": fit.separation,
+            "mixture_weight": weight,
+            "prevalence_shift": shift,
+        }
+    )
+    return shift
 
 
 def _em_calibration(z, med, sigma, u, summary, prevalence, separation) -> tuple[np.ndarray, float]:
