@@ -1,6 +1,10 @@
 """Zero-shot classifiers from text prompts, calibrated per model from labeled photos (ModelCalibration) or,
 for a model nobody calibrated, on the unlabeled sample of the dataset (the EM fit below). Either gives posterior
 log-odds; the intercept is then shifted so 0.5 flags the expected number of positives (mediatag_ml.decision).
+With a model calibration, that expected number moves toward the count of the sample's own two-Gaussian mixture as
+far as the mixture shows the tag as a separate mode (_mixture_prevalence_shift: a calibration fitted on one kind of
+photos carries their prevalence), and the slope is flattened around the cut where scores would tie near 1
+(_keep_spread).
 
 Direction: u = unit(mean of unit positive prompts) - 0.5 * unit(mean of unit negative prompts). A negative
 weight of 1 would be CLIP's softmax over {pos, neg}, which answers "pos or neg?" but not "pos or anything
