@@ -401,8 +401,8 @@ def _mixture_prevalence_shift(f: np.ndarray, z: np.ndarray, summary: dict) -> fl
     the count the mixture of the sample's own scores shows (fit_tail), as far as that mixture is clear.
 
     A calibration learned on one kind of photos carries that kind's typical prevalence: fitted on COCO photos
-    (every class rare) it says "rare" for every tag, and on a shop's product photos, where a quarter are t-shirts,
-    the default threshold flags a fifth of them; fitted on product photos (10 classes, one per photo) it says
+    (every class rare) it says "rare" for every tag: on a shop's product photos, where a quarter are t-shirts, its
+    posterior counts 3 % t-shirts; fitted on product photos (10 classes, one per photo) it says
     "one in ten" and over-counts rare COCO classes. The two-Gaussian mixture of the sample's z sees a tag with a
     separate upper mode (separation delta near 3 and more) and counts it whatever its prevalence; where there is
     no such mode (delta near its prior 2) the mixture knows nothing and the calibration's count stays. In between
@@ -415,7 +415,8 @@ def _mixture_prevalence_shift(f: np.ndarray, z: np.ndarray, summary: dict) -> fl
     n = z.shape[0]
     expected = float(sigmoid(f).sum())
     weight = float(np.clip((fit.separation - MIXTURE_TRUST[0]) / (MIXTURE_TRUST[1] - MIXTURE_TRUST[0]), 0.0, 1.0))
-    target = float(np.exp(weight * np.log(max(fit.prevalence * n, 1.0)) + (1 - weight) * np.log(max(expected, 1.0))))
+    tiny = 1e-9  # log of a count of zero
+    target = float(np.exp(weight * np.log(max(fit.prevalence * n, tiny)) + (1 - weight) * np.log(max(expected, tiny))))
     shift = 0.0
     if abs(target - expected) > 1e-6 * n:
         lo, hi = (0.0, 50.0) if target > expected else (-50.0, 0.0)
