@@ -120,9 +120,7 @@ def test_editor_ingests_with_ray_and_faces_queued_for_the_worker(ray_local, db_u
     # The worker (the operator's connection) runs the scan the editor queued; the editor follows it.
     assert face_jobs.run_pending(db_url) >= 1
     with psycopg.connect(logins["editor"], autocommit=True) as c:
-        kind, state, result = c.execute(
-            "SELECT kind, state, result FROM mediatag.dataset_job(%s)", (job,)
-        ).fetchone()
+        kind, state, result = c.execute("SELECT kind, state, result FROM mediatag.dataset_job(%s)", (job,)).fetchone()
         assert (kind, state) == ("face_scan", "done") and result["keyframes"] == photos
         faces, scanned = c.execute("SELECT faces, scanned FROM mediatag.face_status(%s)", (name,)).fetchone()
     assert scanned == photos and faces >= photos

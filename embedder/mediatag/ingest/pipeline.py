@@ -408,11 +408,15 @@ def _scan_faces(conn: psycopg.Connection, dataset: str, opts: IngestOptions, sum
     if opts.faces:
         conn.execute("SELECT mediatag.enable_faces(%s)", (dataset,))
         conn.commit()
-    if not conn.execute("SELECT enabled FROM mediatag.face_status(%s)", (dataset,)).fetchone()[0]:
-        conn.commit()
+    enabled, unscanned = conn.execute(
+        "SELECT enabled, keyframes > scanned FROM mediatag.face_status(%s)", (dataset,)
+    ).fetchone()
+    conn.commit()
+    if not enabled:
         return
     if not is_superuser(conn):
-        summary.face_scan_job = queue_face_scan(conn, dataset)
+        if unscanned:
+            summary.face_scan_job = queue_face_scan(conn, dataset)
         return
     found = scan_faces(conn, dataset, progress=opts.progress)
     if found.off:
