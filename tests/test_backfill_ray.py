@@ -233,7 +233,7 @@ def test_killed_embedding_actor_mid_run_every_row_stored_once(ray_local, db_url,
     """A worker dies (SIGKILL of a Ray actor's process) while units are in flight: Ray Data restarts the actor and
     retries its unit; rows the unit committed before are not re-read (backfill_inputs), and a unit stored twice
     changes nothing (backfill_store), so the one run ends with every keyframe stored exactly once."""
-    photos = coco_files[:12]
+    photos = coco_files[:8]
     want = _inline_vectors(db_url, photos, media_dir)
     name = _deferred(db_url, photos, media_dir)
     with connect(db_url) as c:
