@@ -1,7 +1,9 @@
 """Issue 28, embedding back-fills: keyframes stored without vectors (ingest --ray) and re-embeddings into another
 model are embedded by `mediatag backfill`, in one process or on a local Ray (2 CPUs), with the same vectors as an
 inline ingest; a killed run resumes with every row stored exactly once; a switch makes the new model the
-dataset's own; viewers and editors without write access are refused."""
+dataset's own; viewers and editors without write access are refused. Two kill-and-resume cases: the driver (the
+`mediatag backfill` process) killed, then `ingest --ray` run again; an embedding actor killed mid-run, which Ray
+restarts and the same run finishes."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +47,10 @@ def photos(coco_files: list[Path]) -> list[Path]:
 @pytest.fixture(scope="module")
 def reference(db_url: str, photos: list[Path], media_dir: Path) -> dict[str, np.ndarray]:
     """The vectors an ordinary (inline) ingest stores, by file name."""
+    return _inline_vectors(db_url, photos, media_dir)
+
+
+def _inline_vectors(db_url: str, photos: list[Path], media_dir: Path) -> dict[str, np.ndarray]:
     name = unique("bf_ref")
     with connect(db_url) as c:
         ingest(c, name, photos, IngestOptions(progress=False, media_dir=media_dir))
@@ -206,6 +213,75 @@ def test_killed_driver_resumes_with_every_row_stored_once(
         ]
         assert ids == planned  # each keyframe stored once, under the id it was given at ingest
         _assert_same(_vectors(c, name), reference)
+
+
+def _embedding_actor_pids() -> list[int]:
+    """The processes of the back-fill's Ray actors: Ray titles an actor's process `ray::<its class>`, and Ray Data
+    names a map_batches actor's class after the callable it runs (MapWorker(MapBatches(UnitEmbedder)))."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not a process
+            continue
+        if proc.name.isdigit() and title.startswith("ray::") and "UnitEmbedder" in title:
+            pids.append(int(proc.name))
+    return sorted(pids)
+
+
+def test_killed_embedding_actor_mid_run_every_row_stored_once(ray_local, db_url, coco_files, media_dir):
+    """A worker dies (SIGKILL of a Ray actor's process) while units are in flight: Ray Data restarts the actor and
+    retries its unit; rows the unit committed before are not re-read (backfill_inputs), and a unit stored twice
+    changes nothing (backfill_store), so the one run ends with every keyframe stored exactly once."""
+    photos = coco_files[:8]
+    want = _inline_vectors(db_url, photos, media_dir)
+    name = _deferred(db_url, photos, media_dir)
+    with connect(db_url) as c:
+        planned = [
+            r[0]
+            for r in c.execute(
+                "SELECT id FROM mediatag.keyframe_pending WHERE dataset_id = mediatag.dataset_id(%s) ORDER BY id",
+                (name,),
+            )
+        ]
+        c.commit()
+    seen: dict[str, object] = {}
+
+    def kill_one_actor_mid_run() -> None:
+        with connect(db_url, autocommit=True) as c:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                done, waiting, _ = _counts(c, name)
+                pids = _embedding_actor_pids()
+                if done >= 1 and waiting >= 2 and pids:
+                    os.kill(pids[0], signal.SIGKILL)
+                    seen.update(pid=pids[0], actors=len(pids), done=done, waiting=waiting)
+                    return
+                time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one_actor_mid_run, daemon=True)
+    killer.start()
+    summary = backfill(db_url, name, BackfillOptions(ray_address="local", workers=2, unit_rows=1, progress=False))
+    killer.join(timeout=5)
+    # The kill happened mid-run: some units committed, others still to do.
+    assert seen.get("pid"), f"no embedding actor was killed mid-run (actors seen: {_embedding_actor_pids()})"
+    assert seen["done"] >= 1 and seen["waiting"] >= 2, seen
+    assert summary.failed == [] and summary.units == len(photos), summary.render()
+    with connect(db_url) as c:
+        assert _counts(c, name) == (len(photos), 0, 0)
+        ids = [
+            r[0]
+            for r in c.execute(
+                "SELECT id FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s) ORDER BY id", (name,)
+            )
+        ]
+        assert ids == planned  # none lost, none twice, each under the id it got at ingest
+        _assert_same(_vectors(c, name), want)
+        # A run afterwards finds nothing left to embed.
+        again = backfill(db_url, name, BackfillOptions(progress=False))
+        assert (again.units, again.stored) == (0, 0)
+    print(f"\nkilled actor pid {seen['pid']} of {seen['actors']} at {seen['done']} stored / {seen['waiting']} waiting:"
+          f" {summary.render()}")  # fmt: skip
 
 
 def test_reembed_then_switch_keeps_the_old_model_beside(db_url, service, logins, photos, media_dir):

@@ -17,7 +17,10 @@ from .cluster import Cluster, ClusterError, database_url, default_cluster
 from .db import ExtensionVersionMismatch
 
 if TYPE_CHECKING:
+    import psycopg
+
     from .sdk import Client
+    from .service.backfill_queue import QueuedJob
 
 
 def _parse_meta(pairs: list[str]) -> dict[str, str]:
@@ -138,11 +141,42 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if summary.missing and not summary.ingested and not summary.skipped_known else 0
 
 
+def _run_queued(conn: psycopg.Connection, what: str, dataset: str, job: int, wait: bool) -> int:
+    """A back-fill this login queued for the service's worker (service/backfill_queue.py): say so and, with
+    --wait, follow the job until it ends. 1 when it failed."""
+    from .service.backfill_queue import no_worker_warning, queued_line, wait_for
+
+    print(queued_line(what, job, dataset))
+    warning = no_worker_warning(conn)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    if not wait:
+        return 0
+
+    def shown(j: QueuedJob) -> None:
+        print(f"job {j.job_id}: {j.state}" + (f" {json.dumps(j.result)}" if j.result else ""), flush=True)
+
+    job_now = wait_for(conn, job, on_change=shown)
+    if job_now.state != "done":
+        print(f"job {job}: {job_now.state}: {job_now.error or ''}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from .db import connect
     from .ingest.backfill import transcribe_dataset
+    from .ingest.rights import is_superuser
+    from .service.backfill_queue import queue_transcription
 
     with connect() as conn:
+        if not is_superuser(conn):
+            if args.limit is not None or args.asr_language:
+                print("mediatag transcribe: --limit and --asr-language run in-process only (the operator's login);"
+                      " the worker's job takes every pending file", file=sys.stderr)  # fmt: skip
+                return 2
+            job = queue_transcription(conn, args.dataset, args.asr)
+            return _run_queued(conn, "speech to text", args.dataset, job, args.wait)
         summary = transcribe_dataset(
             conn, args.dataset, asr=args.asr, language=args.asr_language, progress=not args.quiet, limit=args.limit
         )
@@ -195,11 +229,27 @@ def cmd_faces(args: argparse.Namespace) -> int:
     """`mediatag faces scan DATASET`: the back-fill of a dataset's keyframes not scanned for faces yet."""
     from .db import connect
     from .faces.scan import scan_faces
+    from .ingest.rights import is_superuser
+    from .service.backfill_queue import queue_face_scan
 
     with connect() as conn:
+        if not is_superuser(conn):
+            if args.limit is not None:
+                print("mediatag faces scan: --limit runs in-process only (the operator's login); the worker's job"
+                      " scans every pending keyframe", file=sys.stderr)  # fmt: skip
+                return 2
+            return _run_queued(conn, "face scan", args.dataset, queue_face_scan(conn, args.dataset), args.wait)
         summary = scan_faces(conn, args.dataset, progress=not args.quiet, limit=args.limit)
     print(summary.render())
     return 1 if summary.off else 0
+
+
+def _add_wait_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help=f"logins without superuser: {what} is queued for the service's worker; wait until the job ends",
+    )
 
 
 def _add_asr_options(p: argparse.ArgumentParser, *, off: bool) -> None:
@@ -478,6 +528,7 @@ def build_parser(client: Client | None = None) -> argparse.ArgumentParser:
     fc.add_argument("action", choices=["scan"])
     fc.add_argument("dataset")
     fc.add_argument("--limit", type=int, metavar="N", help="at most N keyframes this run (the rest stay pending)")
+    _add_wait_option(fc, "the face scan")
     fc.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     fc.set_defaults(func=cmd_faces)
 
@@ -485,6 +536,7 @@ def build_parser(client: Client | None = None) -> argparse.ArgumentParser:
     tr.add_argument("dataset")
     _add_asr_options(tr, off=False)
     tr.add_argument("--limit", type=int, metavar="N", help="at most N files this run (the rest stay pending)")
+    _add_wait_option(tr, "speech to text")
     tr.add_argument("--score-now", action="store_true", help="run the queued scoring jobs in this process afterwards")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=cmd_transcribe)

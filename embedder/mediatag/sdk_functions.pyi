@@ -121,6 +121,18 @@ class DatasetAccessRow(TypedDict):
     granted_by: str
     granted_at: datetime
 
+class DatasetJobRow(TypedDict):
+    job_id: int
+    kind: str
+    dataset: str
+    state: str
+    attempts: int
+    result: Any
+    error: str
+    created_at: datetime
+    started_at: datetime
+    finished_at: datetime
+
 class DatasetSummaryRow(TypedDict):
     name: str
     visual_model: str
@@ -970,6 +982,20 @@ class SqlFunctions:
         Returns: the dataset id; raises no_data_found ("unknown dataset") when there is none the caller can read.
 
         SQL: mediatag.dataset_id(dataset text) RETURNS bigint
+        """
+    def dataset_job(self, job: int) -> list[DatasetJobRow]:
+        """One job queued for a dataset (ingest, transcribe, face_scan, scoring): what `mediatag transcribe` and
+          `mediatag
+        faces scan` follow when the service's worker runs them for a login without superuser. Viewers of the dataset
+          (and
+        whoever queued the job).
+        job: the job's id, as the command or function that queued it returned it
+        Returns: one row: job_id, kind, dataset, state (queued, running, done, error, cancelled), attempts, result (the
+          back-fill's summary as JSON), error, created_at, started_at, finished_at.
+
+        SQL: mediatag.dataset_job(job bigint) RETURNS TABLE(job_id bigint, kind text, dataset text, state text, attempts
+          integer, result jsonb, error text, created_at timestamp with time zone, started_at timestamp with time zone,
+          finished_at timestamp with time zone)
         """
     def dataset_summary(self, dataset: str | None = ...) -> list[DatasetSummaryRow]:
         """Counts images, videos, errors, shots, keyframes and transcript segments per dataset. Viewers (datasets they

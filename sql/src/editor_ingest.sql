@@ -332,6 +332,29 @@ LANGUAGE sql AS $$
     WHERE j.id = job_id AND j.state = 'running'
 $$;
 
+-- One job queued for a dataset (an ingest, a transcription or face scan back-fill, a scoring job): its state,
+-- result and error, for whoever may read the dataset or queued the job. Logins without superuser run speech to
+-- text and face scans through the service's worker (`mediatag transcribe` and `mediatag faces scan` queue them:
+-- embedder/mediatag/service/backfill_queue.py) and follow the job here; mediatag.job itself is admins' only.
+CREATE OR REPLACE FUNCTION mediatag.dataset_job(job bigint)
+RETURNS TABLE (job_id bigint, kind text, dataset text, state text, attempts int, result jsonb, error text,
+               created_at timestamptz, started_at timestamptz, finished_at timestamptz)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE j mediatag.job; d mediatag.dataset;
+BEGIN
+    SELECT x.* INTO j FROM mediatag.job x WHERE x.id = dataset_job.job;
+    SELECT x.* INTO d FROM mediatag.dataset x
+    WHERE x.id = (j.payload ->> 'dataset_id')::bigint OR (j.payload ->> 'dataset_id' IS NULL AND x.name = j.payload ->> 'dataset');
+    -- A job of a dataset the caller may not read is reported like a missing one: its existence is not shown.
+    IF j.id IS NULL OR NOT (j.payload ->> 'queued_by' IS NOT DISTINCT FROM session_user::text
+                            OR (d.id IS NOT NULL AND mediatag._can_read_dataset(d.id))) THEN
+        RAISE EXCEPTION 'no job % of a dataset you may read', job USING ERRCODE = 'undefined_object',
+            HINT = 'the commands that queue a job print its id; mediatag.ingest_jobs(dataset) lists ingests';
+    END IF;
+    RETURN QUERY SELECT j.id, j.kind, coalesce(d.name, j.payload ->> 'dataset'), j.state, j.attempts, j.result,
+                        j.error, j.created_at, j.started_at, j.finished_at;
+END $$;
+
 COMMENT ON FUNCTION mediatag.add_media_root(text) IS
 'Adds a folder under which editors may ingest files (and the UI stores uploads). Admins.
 path: an absolute folder path on the database server; stored as its real path (symlinks resolved)
@@ -376,3 +399,10 @@ dataset: the dataset''s name
 recent: how many jobs, newest first (default 10)
 Returns: one row per job: job_id, state, queued_by, paths, files, files_done, ingested, errors, error,
   created_at, finished_at.';
+COMMENT ON FUNCTION mediatag.dataset_job(bigint) IS
+'One job queued for a dataset (ingest, transcribe, face_scan, scoring): what `mediatag transcribe` and `mediatag
+faces scan` follow when the service''s worker runs them for a login without superuser. Viewers of the dataset (and
+whoever queued the job).
+job: the job''s id, as the command or function that queued it returned it
+Returns: one row: job_id, kind, dataset, state (queued, running, done, error, cancelled), attempts, result (the
+  back-fill''s summary as JSON), error, created_at, started_at, finished_at.';

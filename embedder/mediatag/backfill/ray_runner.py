@@ -6,6 +6,7 @@ the units in flight, which the next run finds still lacking."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from .run import BackfillOptions, EmbedBackfillSummary, add_result, worker_env
 from .units import WorkUnit
@@ -21,6 +22,15 @@ def import_ray():
             "the Ray path needs Ray: pip install 'ray[data]' (requirements.lock pins it), or run without --ray-address"
         ) from e
     return ray
+
+
+def actor_resources(cluster: Mapping[str, float], workers: int, gpus_per_worker: float | None) -> tuple[int, float]:
+    """(CPUs, GPUs) each embedding actor asks for. Where the cluster has a GPU, one each (unless given): Ray then
+    shows the actor its GPU and the model loads there (models.base.torch_device); a GPU actor needs one CPU for
+    decoding. Without GPUs the cluster's CPUs are shared out, and the actor's torch uses that many threads."""
+    gpus = gpus_per_worker if gpus_per_worker is not None else (1.0 if cluster.get("GPU", 0) >= 1 else 0.0)
+    cpus = 1 if gpus else max(1, int(cluster.get("CPU", 1)) // max(1, workers))
+    return cpus, gpus
 
 
 def run_on_ray(
@@ -42,11 +52,7 @@ def run_on_ray(
             ray.init(address=opts.ray_address, log_to_driver=False, configure_logging=False)
         started = True
     try:
-        resources = ray.cluster_resources()
-        gpus = opts.gpus_per_worker
-        if gpus is None:
-            gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
-        cpus = max(1, int(resources.get("CPU", 1)) // max(1, opts.workers)) if not gpus else 1
+        cpus, gpus = actor_resources(ray.cluster_resources(), opts.workers, opts.gpus_per_worker)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = opts.progress
         items = [{"first_id": u.first_id, "last_id": u.last_id} for u in units]

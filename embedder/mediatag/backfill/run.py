@@ -17,6 +17,7 @@ import psycopg
 from tqdm import tqdm
 
 from ..db import connect
+from ..service.backfill_queue import face_scan_queued
 from .units import WorkUnit, list_units
 from .worker import UnitEmbedder
 
@@ -52,6 +53,7 @@ class EmbedBackfillSummary:
     seconds: float = 0.0
     scoring_jobs: int = 0
     faces: int = 0
+    face_scan_job: int | None = None  # queued for the worker: a login without superuser (ingest/pipeline.py)
     switched: int | None = None
     warnings: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -86,6 +88,8 @@ class EmbedBackfillSummary:
             lines.append(f"  scoring queued for applied tag groups: {self.scoring_jobs}")
         if self.faces:
             lines.append(f"  faces found: {self.faces}")
+        if self.face_scan_job is not None:
+            lines.append(f"  {face_scan_queued(self.face_scan_job)}")
         if self.switched is not None:
             lines.append(f"  switched: the dataset's {self.modality} model is now {self.model} ({self.switched} rows)")
         lines.extend(f"  warning: {w}" for w in self.warnings)

@@ -32,9 +32,10 @@ from tqdm import tqdm
 from ..media import MediaError, find_metadata_sidecar, limits, load_image, split_video
 from ..media.audio import probe_audio
 from ..models.registry import default_text_model, default_visual_model, get_text_encoder, get_visual_encoder
+from ..service.backfill_queue import face_scan_queued, queue_face_scan
 from .discovery import discover
 from .hashing import sha256_file
-from .rights import check_login, outside_media_roots, refuse_outside
+from .rights import check_login, is_superuser, outside_media_roots, refuse_outside
 from .staging import SEGMENT_FIELDS, copy_rows, move_batch
 from .transcripts import SpeechToText, file_transcript
 
@@ -100,6 +101,7 @@ class IngestSummary:
     seconds: float = 0.0
     video_seconds: float = 0.0
     faces: int = 0  # faces found on the new keyframes (datasets with faces on)
+    face_scan_job: int | None = None  # the face scan queued for the worker (a login without superuser)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -119,6 +121,8 @@ class IngestSummary:
             lines.append(f"  finished the post-ingest work of an interrupted earlier run for {self.healed} asset(s)")
         if self.faces:
             lines.append(f"  faces found: {self.faces}")
+        if self.face_scan_job is not None:
+            lines.append(f"  {face_scan_queued(self.face_scan_job)}")
         if self.scoring_jobs:
             lines.append(f"  scoring jobs queued for applied tag groups: {self.scoring_jobs}")
         for p in self.missing:
@@ -362,11 +366,14 @@ def dataset_subtitle_language(conn: psycopg.Connection, dataset_id: int) -> str 
 
 
 def _build_indexes(
-    conn: psycopg.Connection, dataset: str, summary: IngestSummary, *, concurrently: bool = True
+    conn: psycopg.Connection, dataset: str, summary: IngestSummary, *, concurrently: bool | None = None
 ) -> None:
     """Missing HNSW indexes of the dataset, built CONCURRENTLY (autocommit) so other ingests are not blocked. Only
-    the tables' owner (a superuser) may: an editor's ingest has mediatag.build_indexes build them in one
-    transaction (it blocks other writes to the keyframe table while it builds)."""
+    the tables' owner (a superuser) may: another login (an editor's ingest, back-fill or `ingest --ray`) has
+    mediatag.build_indexes build them in one transaction (it blocks other writes to the keyframe table while it
+    builds). `concurrently` None: decided by the login."""
+    if concurrently is None:
+        concurrently = is_superuser(conn)
     if not concurrently:
         try:
             conn.execute("SELECT mediatag.build_indexes(%s)", (dataset,))
@@ -394,14 +401,22 @@ def _build_indexes(
 
 
 def _scan_faces(conn: psycopg.Connection, dataset: str, opts: IngestOptions, summary: IngestSummary) -> None:
-    """Faces of the new keyframes, where the dataset has them on (or --faces turns them on now)."""
+    """Faces of the new keyframes, where the dataset has them on (or --faces turns them on now). A login without
+    superuser cannot write the face tables: its scan is queued for the service's worker (service/backfill_queue)."""
     from ..faces.scan import scan_faces  # dlib loads only for datasets with faces on
 
     if opts.faces:
         conn.execute("SELECT mediatag.enable_faces(%s)", (dataset,))
         conn.commit()
-    if not conn.execute("SELECT enabled FROM mediatag.face_status(%s)", (dataset,)).fetchone()[0]:
-        conn.commit()
+    enabled, unscanned = conn.execute(
+        "SELECT enabled, keyframes > scanned FROM mediatag.face_status(%s)", (dataset,)
+    ).fetchone()
+    conn.commit()
+    if not enabled:
+        return
+    if not is_superuser(conn):
+        if unscanned:
+            summary.face_scan_job = queue_face_scan(conn, dataset)
         return
     found = scan_faces(conn, dataset, progress=opts.progress)
     if found.off:

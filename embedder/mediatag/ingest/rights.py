@@ -18,11 +18,19 @@ class IngestRefused(PermissionError):
         self.hint = hint
 
 
+def is_superuser(conn: psycopg.Connection) -> bool:
+    """Whether the login is a superuser (the operator): it writes the extension's tables itself, ingests from
+    anywhere, builds indexes CONCURRENTLY and runs speech to text and face scans in-process; any other login goes
+    through the SECURITY DEFINER functions and, for those back-fills, the service's worker."""
+    row = conn.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = session_user").fetchone()
+    conn.commit()
+    return bool(row and row[0])
+
+
 def check_login(conn: psycopg.Connection) -> bool:
     """Raises IngestRefused unless the login may ingest at all; returns whether it is a superuser."""
-    login, editor, superuser = conn.execute(
-        "SELECT session_user::text, pg_has_role(session_user, 'mediatag_editor', 'MEMBER'),"
-        " (SELECT rolsuper FROM pg_roles WHERE rolname = session_user)"
+    login, editor = conn.execute(
+        "SELECT session_user::text, pg_has_role(session_user, 'mediatag_editor', 'MEMBER')"
     ).fetchone()
     conn.commit()
     if not editor:
@@ -31,7 +39,7 @@ def check_login(conn: psycopg.Connection) -> bool:
             " only read)",
             f"an admin grants it with `mediatag users add {login} --role editor`",
         )
-    return bool(superuser)
+    return is_superuser(conn)
 
 
 def outside_media_roots(conn: psycopg.Connection, paths: Sequence[str | Path]) -> list[str]:

@@ -6,11 +6,12 @@ Encoders are plain objects that hold loaded weights; the registry (`registry.py`
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -105,6 +106,36 @@ def configure_torch_threads() -> None:
             n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(max(1, n))
         _threads_done = True
+
+
+DEVICE_ENV = "MEDIATAG_DEVICE"
+
+
+def torch_device() -> str:
+    """Where every model runs (the one place that decides): MEDIATAG_DEVICE when set (cpu, cuda, cuda:N), else
+    "cuda" when torch sees a GPU — the CUDA image (docker/compose.yaml's embedder-cuda), a Ray actor given a GPU
+    (backfill/ray_runner.py asks for num_gpus where the cluster has them) — else "cpu". Asking for a GPU that torch
+    does not see is an error, not a silent fall-back to a CPU that may be 50 times slower."""
+    import torch
+
+    wanted = os.environ.get(DEVICE_ENV, "").strip().lower() or "auto"
+    if wanted == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if wanted == "cpu":
+        return "cpu"
+    if re.fullmatch(r"cuda(:[0-9]+)?", wanted):
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"{DEVICE_ENV}={wanted}, but torch sees no GPU (a CPU build of torch, no NVIDIA driver, or a container"
+                f" started without one): unset {DEVICE_ENV} or set it to cpu"
+            )
+        return wanted
+    raise ValueError(f"invalid {DEVICE_ENV} {wanted!r}: use auto, cpu, cuda or cuda:N")
+
+
+def to_numpy(t: Any) -> np.ndarray:
+    """A model output as a float32 array, wherever it was computed."""
+    return t.detach().float().cpu().numpy()
 
 
 FEW_TEXTS = 8  # a request's prompts or a search query, not a batch of transcript lines

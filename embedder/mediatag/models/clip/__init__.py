@@ -116,8 +116,8 @@ def dim_of(spec: str) -> int | None:
     return KNOWN_DIMS.get(arch)
 
 
-def load(spec: str) -> tuple[Any, Any, Any]:
-    """(model in eval mode, image preprocess, tokenizer) for `spec`."""
+def load(spec: str, device: str = "cpu") -> tuple[Any, Any, Any]:
+    """(model in eval mode on `device`, image preprocess, tokenizer) for `spec`."""
     arch, tag = parse_spec(spec)
     try:
         import open_clip
@@ -126,6 +126,6 @@ def load(spec: str) -> tuple[Any, Any, Any]:
     weights = local_weights(arch, tag)
     # A file path as `pretrained` makes open_clip read that checkpoint instead of resolving a hub tag.
     pretrained = str(weights) if weights is not None else tag
-    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, device="cpu")
+    model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained, device=device)
     model.eval()
     return model, preprocess, open_clip.get_tokenizer(arch)

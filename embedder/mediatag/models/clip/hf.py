@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..base import configure_torch_threads, encode_unit_rows, threads_for_texts
+from ..base import configure_torch_threads, encode_unit_rows, threads_for_texts, to_numpy, torch_device
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -153,7 +153,9 @@ class HFClipVisualEncoder:
     def __init__(self, spec: str, batch_size: int = 32, text_batch_size: int = 256) -> None:
         configure_torch_threads()
         self.name, self.batch_size, self.text_batch_size = spec, batch_size, text_batch_size
+        self.device = torch_device()
         self._model, self._processor, self._tokenizer = load(spec)
+        self._model.to(self.device)
         cfg = self._model.config
         self.dim = int(cfg.projection_dim)
         self.max_tokens = int(cfg.text_config.max_position_embeddings)
@@ -174,7 +176,9 @@ class HFClipVisualEncoder:
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         def encode(chunk: list[Image.Image]) -> np.ndarray:
             pixels = self._processor(images=[im.convert("RGB") for im in chunk], return_tensors="pt")
-            return _features(self._model.get_image_features(pixel_values=pixels["pixel_values"])).float().numpy()
+            return to_numpy(
+                _features(self._model.get_image_features(pixel_values=pixels["pixel_values"].to(self.device)))
+            )
 
         return encode_unit_rows(images, self.batch_size, self.dim, encode)
 
@@ -184,9 +188,9 @@ class HFClipVisualEncoder:
                 chunk, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
             )
             feats = self._model.get_text_features(
-                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
+                input_ids=tokens["input_ids"].to(self.device), attention_mask=tokens["attention_mask"].to(self.device)
             )
-            return _features(feats).float().numpy()
+            return to_numpy(_features(feats))
 
         with self._lock, threads_for_texts(len(texts)):
             return encode_unit_rows(texts, self.text_batch_size, self.dim, encode)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..base import configure_torch_threads, encode_unit_rows
+from ..base import configure_torch_threads, encode_unit_rows, to_numpy, torch_device
 from . import load
 from .textual import OpenClipTextEncoder
 
@@ -26,19 +26,20 @@ class OpenClipVisualEncoder:
 
         configure_torch_threads()
         self.name, self.batch_size = spec, batch_size
-        self._model, self._preprocess, tokenizer = load(spec)
+        self.device = torch_device()
+        self._model, self._preprocess, tokenizer = load(spec, self.device)
         with torch.inference_mode():
-            probe = self._model.encode_text(tokenizer(["a photo"]))
+            probe = self._model.encode_text(tokenizer(["a photo"]).to(self.device))
         self.dim = int(probe.shape[-1])
-        self.text = OpenClipTextEncoder(spec, self._model, tokenizer, self.dim)
+        self.text = OpenClipTextEncoder(spec, self._model, tokenizer, self.dim, device=self.device)
         log.info("visual model %s loaded (dim %d)", spec, self.dim)
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         import torch
 
         def encode(chunk: list[Image.Image]) -> np.ndarray:
-            x = torch.stack([self._preprocess(im.convert("RGB")) for im in chunk])
-            return self._model.encode_image(x).float().numpy()
+            x = torch.stack([self._preprocess(im.convert("RGB")) for im in chunk]).to(self.device)
+            return to_numpy(self._model.encode_image(x))
 
         return encode_unit_rows(images, self.batch_size, self.dim, encode)
 

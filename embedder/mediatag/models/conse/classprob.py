@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize
+from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize, to_numpy, torch_device
 from .labels import class_embeddings, imagenet_class_offsets
 from .network import FEATURE_DIM, forward_multiscale, load_network, to_batch
 from .relevance import ClassRelevance
@@ -64,7 +64,8 @@ class ClassProbVisualEncoder:
         self.config = cfg = config or ClassProbConfig()
         if cfg.features_from not in {n for n, _ in cfg.networks}:
             raise ValueError(f"features_from {cfg.features_from!r} is not one of the networks {cfg.networks}")
-        self.nets = {n: load_network(n) for n, _ in cfg.networks}
+        self.device = torch_device()
+        self.nets = {n: load_network(n, self.device) for n, _ in cfg.networks}
         wordnet = load_hierarchy() if cfg.wordnet_weight else None
         if cfg.wordnet_weight and wordnet is None:
             log.warning("%s: WordNet not found (apt-get install wordnet-base): prompts use class names only", name)
@@ -105,12 +106,12 @@ class ClassProbVisualEncoder:
             for chunk in batched(list(images), cfg.batch_size):
                 p_sum = None
                 for net_name, size in cfg.networks:
-                    g, w2, w3, f = forward_multiscale(self.nets[net_name], to_batch(chunk, size))
+                    g, w2, w3, f = forward_multiscale(self.nets[net_name], to_batch(chunk, size).to(self.device))
                     p = self.pool(g, w2, w3)
                     p_sum = p if p_sum is None else p_sum + p
                     if net_name == cfg.features_from:
-                        feats.append(f.numpy())
-                probs.append((p_sum / len(cfg.networks)).numpy())
+                        feats.append(to_numpy(f))
+                probs.append(to_numpy(p_sum / len(cfg.networks)))
         return np.concatenate(probs).astype(np.float64), np.concatenate(feats)
 
     def pool(self, g, w2, w3):  # noqa: ANN001, ANN201 — torch tensors; torch is imported lazily

@@ -40,8 +40,9 @@ def missing_packages(networks: Sequence[str] = (DEFAULT_NETWORK,)) -> list[str]:
     return [p for p in wanted if importlib.util.find_spec(p) is None]
 
 
-def load_network(network: str = DEFAULT_NETWORK) -> Any:
-    """The classifier in eval mode, with TF-style "same" padding computed per input size (not fixed at 224)."""
+def load_network(network: str = DEFAULT_NETWORK, device: str = "cpu") -> Any:
+    """The classifier in eval mode on `device` (models.base.torch_device), with TF-style "same" padding computed
+    per input size (not fixed at 224)."""
     import torch
     from efficientnet_lite_pytorch import EfficientNet
 
@@ -52,7 +53,7 @@ def load_network(network: str = DEFAULT_NETWORK) -> Any:
     net = EfficientNet.from_name(network, image_size=None)
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     # channels-last runs this depthwise-heavy network ~30% faster on CPU (oneDNN kernels), same outputs to 1e-5.
-    return net.eval().to(memory_format=torch.channels_last)
+    return net.eval().to(device=device, memory_format=torch.channels_last)
 
 
 def to_batch(images: Sequence[Image.Image], size: int) -> torch.Tensor:

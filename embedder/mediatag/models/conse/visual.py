@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize
+from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize, to_numpy, torch_device
 from .labels import class_embeddings
 from .network import FEATURE_DIM, forward, load_network, to_batch
 from .textual import ConseTextEncoder
@@ -64,7 +64,8 @@ class ConseVisualEncoder:
         configure_torch_threads()
         self.name = name
         self.config = config or ConseConfig()
-        self.net = load_network()
+        self.device = torch_device()
+        self.net = load_network(device=self.device)
         self.class_vectors = class_embeddings(text, self.config.class_template)  # (1000, text_dims)
         self.prompts = ConseTextEncoder(name, text, FEATURE_DIM)
         self.text_dims = self.prompts.text_dims
@@ -97,13 +98,13 @@ class ConseVisualEncoder:
         probs, feats = [], []
         with torch.inference_mode():
             for chunk in batched(list(images), cfg.batch_size):
-                g, w, f = forward(self.net, to_batch(chunk, cfg.input_size))
+                g, w, f = forward(self.net, to_batch(chunk, cfg.input_size).to(self.device))
                 p = torch.softmax(g / cfg.temperature, -1)
                 if cfg.window_weight > 0:
                     pw = torch.softmax(w / cfg.temperature, -1).amax(1)
                     p = (1 - cfg.window_weight) * p + cfg.window_weight * pw
-                probs.append(p.numpy())
-                feats.append(f.numpy())
+                probs.append(to_numpy(p))
+                feats.append(to_numpy(f))
         return np.concatenate(probs), np.concatenate(feats)
 
     def conse_part(self, probs: np.ndarray) -> np.ndarray:

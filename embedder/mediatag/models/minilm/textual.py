@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..base import configure_torch_threads, l2_normalize, threads_for_texts
+from ..base import configure_torch_threads, l2_normalize, threads_for_texts, torch_device
 
 log = logging.getLogger("mediatag.models")
 
@@ -55,7 +55,7 @@ class SentenceTextEncoder:
         self.name = name
         self.source = str(source)
         self.batch_size = batch_size
-        self._model = SentenceTransformer(self.source, device="cpu", local_files_only=local_files_only)
+        self._model = SentenceTransformer(self.source, device=torch_device(), local_files_only=local_files_only)
         # sentence-transformers renamed the method in v5; the old name warns there and is all that v3/v4 have.
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
         dim = get_dim()
