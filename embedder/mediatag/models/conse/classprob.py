@@ -1,5 +1,7 @@
-"""`conse-effnet-lite02-wn`: images as ImageNet class probabilities of two EfficientNet-Lite networks, prompts as
-weights over those classes (relevance.py). The offline default visual model.
+"""`conse-effnet-lite02-wn2` and `conse-effnet-lite02-wn`: images as ImageNet class probabilities of two
+EfficientNet-Lite networks, prompts as weights over those classes (relevance.py). The two names give identical image
+vectors; they differ in how a prompt is read (`PromptRules`, `CONFIGS`): wn2, the offline default, phrases a bare tag
+name like the class names and picks the WordNet sense that covers ImageNet classes (bench/bench_zero_shot.py).
 
 Vector layout (dim = 1000 + 1280 = 2280):
   [0, 1000)     class part. Image: sqrt(p), p the pooled class probabilities (unit L2 norm, since Σp = 1).
@@ -28,7 +30,7 @@ import numpy as np
 from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize, to_numpy, torch_device
 from .labels import class_embeddings, imagenet_class_offsets
 from .network import FEATURE_DIM, forward_multiscale, load_network, to_batch
-from .relevance import ClassRelevance
+from .relevance import ClassRelevance, PromptRules
 from .wordnet import load_hierarchy
 
 if TYPE_CHECKING:
@@ -52,7 +54,15 @@ class ClassProbConfig:
     class_template: str = "a photo of a {}"
     relevance_tau: float = 0.12
     wordnet_weight: float = 0.5  # 0: no WordNet (also what happens where wordnet-base is not installed)
+    prompt_rules: PromptRules = PromptRules()  # how prompts are read (relevance.py); the default is lite02-wn's
     batch_size: int = 2
+
+
+# Model name → its configuration (a name's vectors never change; a new reading of prompts is a new name).
+CONFIGS = {
+    "conse-effnet-lite02-wn": ClassProbConfig(),
+    "conse-effnet-lite02-wn2": ClassProbConfig(prompt_rules=PromptRules(phrase=True, covering_sense=True)),
+}
 
 
 class ClassProbVisualEncoder:
@@ -75,6 +85,7 @@ class ClassProbVisualEncoder:
             wordnet,
             cfg.relevance_tau,
             cfg.wordnet_weight,
+            cfg.prompt_rules,
         )
         self.class_dims, self.feature_dims = N_CLASSES, FEATURE_DIM
         self.dim = self.class_dims + self.feature_dims
@@ -84,7 +95,9 @@ class ClassProbVisualEncoder:
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
         if texts:
-            out[:, : self.class_dims] = self.relevance.weights(list(texts), self.text.embed_texts(list(texts)))
+            prompts = list(texts)
+            vectors = self.text.embed_texts(self.relevance.texts_to_embed(prompts))
+            out[:, : self.class_dims] = self.relevance.weights(prompts, vectors)
         return out
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:

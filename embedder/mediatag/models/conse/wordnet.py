@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
@@ -67,15 +68,34 @@ class NounHierarchy:
 
     def base_form(self, word: str) -> str | None:
         """The WordNet noun lemma for `word` ("dogs" → "dog", "people" → "people", "mice" → "mouse"), or None."""
+        forms = self.base_forms(word)
+        return forms[0] if forms else None
+
+    def base_forms(self, word: str) -> list[str]:
+        """Every WordNet noun lemma `word` can be, the word itself first: "shoes" → ["shoes", "shoe"] ("shoes" is
+        also a lemma, of "place, shoes": in his shoes), "pants" → ["pants", "pant"], "mice" → ["mouse"]."""
         w = re.sub(r"\s+", "_", word.strip().lower())
-        if w in self.senses:
-            return w
+        forms = [w] if w in self.senses else []
         if w in self.exceptions and self.exceptions[w] in self.senses:
-            return self.exceptions[w]
+            forms.append(self.exceptions[w])
         for suffix, repl in _NOUN_SUFFIXES:
             if w.endswith(suffix) and (w[: len(w) - len(suffix)] + repl) in self.senses:
-                return w[: len(w) - len(suffix)] + repl
-        return None
+                forms.append(w[: len(w) - len(suffix)] + repl)
+        return list(dict.fromkeys(forms))
+
+    def above(self, offsets: Iterable[int]) -> set[int]:
+        """The synsets and every synset above any of them (all their hypernyms, up to "entity")."""
+        parents: dict[int, list[int]] = {}
+        for parent, kids in self.children.items():
+            for kid in kids:
+                parents.setdefault(kid, []).append(parent)
+        found, stack = set(), list(offsets)
+        while stack:
+            o = stack.pop()
+            if o not in found:
+                found.add(o)
+                stack.extend(parents.get(o, ()))
+        return found
 
     def below(self, offset: int) -> set[int]:
         """The synset and every synset under it."""
