@@ -7,11 +7,13 @@ from __future__ import annotations
 import csv
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from mediatag.ingest import IngestOptions, ingest
 from mediatag.models.conse.classprob import ClassProbConfig, ClassProbVisualEncoder
 from mediatag.models.conse.network import to_array
 from mediatag.models.conse.runtime import (
@@ -25,6 +27,7 @@ from mediatag.models.conse.runtime import (
 from mediatag.models.conse.visual import ConseConfig, ConseVisualEncoder
 from mediatag.models.registry import OFFLINE_TEXT, get_text_encoder
 
+from .conftest import unique
 from .mediafactory import COCO
 
 N_PHOTOS = 12
@@ -121,3 +124,26 @@ def test_runtime_setting(monkeypatch):
     monkeypatch.setenv(RUNTIME_ENV, "tensorrt")
     with pytest.raises(ValueError, match="MEDIATAG_CONSE_RUNTIME='tensorrt': use one of onnx, torch"):
         chosen_runtime()
+
+
+def test_ingest_stores_the_onnx_vectors(conn, media_dir, photos, text):
+    """Ingest runs the default (ONNX) path; what it stores equals the PyTorch reference's vectors to halfvec precision
+    and is searchable by prompt."""
+    rows = list(csv.DictReader(open(COCO / "labels.csv", newline="")))[:4]
+    paths = [COCO / "images" / r["file"] for r in rows]
+    enc = ConseVisualEncoder("conse-effnet-lite0", text)  # the tests' visual model (conftest), default runtime
+    assert enc.runtime == "onnx"
+    name = unique("onnx_ingest")
+    summary = ingest(conn, name, paths, IngestOptions(progress=False, media_dir=media_dir, visual_encoder=enc))
+    assert (summary.ingested, summary.keyframes, summary.errors) == (4, 4, []), summary.render()
+    stored = {
+        Path(p).name: v.to_numpy()
+        for p, v in conn.execute(
+            "SELECT image_path, embedding FROM mediatag.keyframe WHERE dataset_id = mediatag.dataset_id(%s)", (name,)
+        )
+    }
+    reference = ConseVisualEncoder("t-torch", text, ConseConfig(runtime="torch")).embed_images(photos[0][:4])
+    for r, ref in zip(rows, reference, strict=True):
+        np.testing.assert_allclose(stored[r["file"]].astype(np.float32), ref, atol=2e-3)
+    conn.execute("SELECT mediatag.drop_dataset(%s)", (name,))
+    conn.commit()
