@@ -67,7 +67,7 @@ def mean_ap(enc: ClassProbVisualEncoder, vectors: np.ndarray, label_sets: list[s
     classes = sorted({c for s in label_sets for c in s})
     truth = np.array([[c in s for c in classes] for s in label_sets])
     keep = truth.sum(0) >= min_pos
-    names = [c for c, k in zip(classes, keep, strict=True) if k]
+    names, truth = [c for c, k in zip(classes, keep, strict=True) if k], truth[:, keep]
     scores = vectors @ enc.embed_texts([f"a photo of a {c}" for c in names]).T
     return float(np.mean([average_precision(scores[:, j], truth[:, j]) for j in range(len(names))]))
 
