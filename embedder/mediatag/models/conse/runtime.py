@@ -7,8 +7,8 @@ so the encoders pool them the same way whichever runtime made them.
 ONNX Runtime: each (network, input size) is exported once from the packaged PyTorch weights into the model cache
 (labels.cache_dir()), named by a hash of the weights file, the input size, torch's version and EXPORT_VERSION, so
 changed weights or export code make a new file instead of serving a stale one. A fresh export is checked against
-PyTorch on a probe batch before it is kept. On this machine's 2 cores ONNX Runtime on one thread runs the default
-model ~1.6x faster than PyTorch eager (bench/bench_ingest.py prints both); the vectors agree to ~1e-5.
+PyTorch on a probe batch before it is kept. ONNX Runtime needs ~1.6x less CPU per image than PyTorch eager on one
+thread, and its idle threads do not spin (bench/bench_ingest.py prints both paths); the vectors agree to ~1e-6.
 
 MEDIATAG_CONSE_RUNTIME=torch selects PyTorch (the reference, and the "before" of the bench); where onnxruntime
 is not installed, or the export or the session fails, the backbone is PyTorch's and a warning says why.
@@ -60,9 +60,9 @@ def chosen_runtime() -> str:
 class TorchBackbone:
     runtime = "torch"
 
-    def __init__(self, network: str, net: Any | None = None) -> None:
+    def __init__(self, network: str) -> None:
         configure_torch_threads()
-        self.net = net if net is not None else load_network(network)
+        self.net = load_network(network)
 
     def run(self, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         import torch
