@@ -28,7 +28,7 @@ from PIL import Image, ImageOps
 from mediatag.models.base import l2_normalize
 from mediatag.models.conse.classprob import ClassProbConfig, ClassProbVisualEncoder
 from mediatag.models.conse.labels import class_embeddings, imagenet_class_names
-from mediatag.models.conse.network import forward, forward_multiscale, to_batch
+from mediatag.models.conse.network import forward, forward_multiscale, load_network, to_batch
 from mediatag.models.conse.visual import ConseConfig, ConseVisualEncoder
 from mediatag.models.registry import (
     LEGACY_OFFLINE_VISUAL,
@@ -172,10 +172,11 @@ def main() -> int:
     prompts = text.embed_texts(prompts_text)  # MiniLM, for the ConSE rows
     plain = class_embeddings(text, "{}", imagenet_class_names())
     photo = legacy.class_vectors  # "a photo of a {}"
-    lite0 = {s: outputs(legacy.net, images, s) for s in (224, 288, 352, 416)}
-    lite2_net = new.nets["efficientnet-lite2"]
+    lite0_net = load_network("efficientnet-lite0")  # PyTorch: the knobs below need other sizes and crops
+    lite0 = {s: outputs(lite0_net, images, s) for s in (224, 288, 352, 416)}
+    lite2_net = load_network("efficientnet-lite2")
     lite2 = {s: outputs(lite2_net, images, s) for s in (352, 448)}
-    crops = crops_224(legacy.net, images)
+    crops = crops_224(lite0_net, images)
     rows: list[tuple[str, np.ndarray]] = []  # label, scores (n, classes)
 
     def add_conse(label: str, probs: np.ndarray, vecs: np.ndarray = photo, top_t: int = 20) -> None:
@@ -301,7 +302,7 @@ def main() -> int:
         ("  class-weight model, lite0 352 only", timed(lambda: lite0_only.embed_images(few), len(few))[1], len(few)),
         ("  class-weight model, lite2 352 only", timed(lambda: lite2_only.embed_images(few), len(few))[1], len(few)),
         ("° one pass at 224, whole image", timed(lambda: fast.embed_images(few), len(few))[1], len(few)),
-        ("° 6 crops at 224", timed(lambda: crops_224(legacy.net, few), len(few))[1], len(few)),
+        ("° 6 crops at 224", timed(lambda: crops_224(lite0_net, few), len(few))[1], len(few)),
         (
             "* lite02-wn, JPEG decode included",
             timed(

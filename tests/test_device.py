@@ -56,7 +56,7 @@ def test_the_setting_overrides_and_bad_settings_are_named(gpu, monkeypatch):
 def test_encoders_load_where_torch_device_says(gpu, monkeypatch):
     import sentence_transformers
 
-    from mediatag.models.conse import network, visual
+    from mediatag.models.conse import network, runtime, visual
     from mediatag.models.minilm.textual import SentenceTextEncoder
     from mediatag.models.registry import OFFLINE_TEXT, get_text_encoder
 
@@ -74,7 +74,7 @@ def test_encoders_load_where_torch_device_says(gpu, monkeypatch):
         def get_sentence_embedding_dimension(self) -> int:
             return 384
 
-    monkeypatch.setattr(visual, "load_network", load_network)
+    monkeypatch.setattr(runtime, "load_network", load_network)
     monkeypatch.setattr(sentence_transformers, "SentenceTransformer", Recorder)
     gpu(True)
     encoder = visual.ConseVisualEncoder("conse-effnet-lite0", text)
@@ -83,7 +83,8 @@ def test_encoders_load_where_torch_device_says(gpu, monkeypatch):
     gpu(False)
     asked.clear()
     encoder = visual.ConseVisualEncoder("conse-effnet-lite0", text)
-    assert asked == ["cpu"] and encoder.device == "cpu"
+    # On the CPU the network runs on ONNX Runtime (a cached export loads no PyTorch network) or on PyTorch there.
+    assert set(asked) <= {"cpu"} and encoder.device == "cpu"
     # On the CPU the model runs as before: unit rows of the encoder's size.
     from PIL import Image
 

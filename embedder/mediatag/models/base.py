@@ -99,12 +99,7 @@ def configure_torch_threads() -> None:
             return
         import torch
 
-        wanted = os.environ.get("MEDIATAG_TORCH_THREADS")
-        if wanted:
-            n = int(wanted)
-        else:
-            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        torch.set_num_threads(max(1, n))
+        torch.set_num_threads(cpu_threads())
         _threads_done = True
 
 
@@ -136,6 +131,15 @@ def torch_device() -> str:
 def to_numpy(t: Any) -> np.ndarray:
     """A model output as a float32 array, wherever it was computed."""
     return t.detach().float().cpu().numpy()
+
+
+def cpu_threads() -> int:
+    """Threads for one model's kernels: MEDIATAG_TORCH_THREADS (also read by the ONNX Runtime sessions of the
+    offline models), else every core this process may run on."""
+    wanted = os.environ.get("MEDIATAG_TORCH_THREADS")
+    if wanted:
+        return max(1, int(wanted))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
 FEW_TEXTS = 8  # a request's prompts or a search query, not a batch of transcript lines

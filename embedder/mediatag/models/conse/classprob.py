@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize, to_numpy, torch_device
+from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize, to_numpy
 from .labels import class_embeddings, imagenet_class_offsets
-from .network import FEATURE_DIM, forward_multiscale, load_network, to_batch
+from .network import FEATURE_DIM, to_array
 from .relevance import ClassRelevance, PromptRules
+from .runtime import Backbone, load_backbone
 from .wordnet import load_hierarchy
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ NETWORKS = (("efficientnet-lite0", 352), ("efficientnet-lite2", 448))
 
 @dataclass(frozen=True)
 class ClassProbConfig:
-    """Any field but batch_size changes the vectors: a dataset's stored vectors were made with the defaults."""
+    """Any field but batch_size and runtime changes the vectors: a dataset's stored vectors were made with the
+    defaults."""
 
     networks: tuple[tuple[str, int], ...] = NETWORKS
     temperature: float = 3.0
@@ -56,6 +58,7 @@ class ClassProbConfig:
     wordnet_weight: float = 0.5  # 0: no WordNet (also what happens where wordnet-base is not installed)
     prompt_rules: PromptRules = PromptRules()  # how prompts are read (relevance.py); the default is lite02-wn's
     batch_size: int = 2
+    runtime: str | None = None  # onnx | torch (runtime.py); None: MEDIATAG_CONSE_RUNTIME, else onnx. Same vectors
 
 
 # Model name → its configuration (a name's vectors never change; a new reading of prompts is a new name).
@@ -74,8 +77,8 @@ class ClassProbVisualEncoder:
         self.config = cfg = config or ClassProbConfig()
         if cfg.features_from not in {n for n, _ in cfg.networks}:
             raise ValueError(f"features_from {cfg.features_from!r} is not one of the networks {cfg.networks}")
-        self.device = torch_device()
-        self.nets = {n: load_network(n, self.device) for n, _ in cfg.networks}
+        # ONNX Runtime where it loads, else PyTorch (runtime.py); MEDIATAG_CONSE_RUNTIME=torch forces PyTorch
+        self.backbones: dict[str, Backbone] = {n: load_backbone(n, size, cfg.runtime) for n, size in cfg.networks}
         wordnet = load_hierarchy() if cfg.wordnet_weight else None
         if cfg.wordnet_weight and wordnet is None:
             log.warning("%s: WordNet not found (apt-get install wordnet-base): prompts use class names only", name)
@@ -90,7 +93,16 @@ class ClassProbVisualEncoder:
         self.class_dims, self.feature_dims = N_CLASSES, FEATURE_DIM
         self.dim = self.class_dims + self.feature_dims
         self.image_norm = float(np.sqrt(1.0 + cfg.feature_scale**2))
-        log.info("visual model %s loaded (dim %d = %d classes + %d features)", name, self.dim, N_CLASSES, FEATURE_DIM)
+        self.runtime = "+".join(sorted({b.runtime for b in self.backbones.values()}))
+        self.device = next(iter(self.backbones.values())).device
+        log.info(
+            "visual model %s loaded (dim %d = %d classes + %d features) on %s",
+            name,
+            self.dim,
+            N_CLASSES,
+            FEATURE_DIM,
+            self.runtime,
+        )
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
@@ -119,7 +131,7 @@ class ClassProbVisualEncoder:
             for chunk in batched(list(images), cfg.batch_size):
                 p_sum = None
                 for net_name, size in cfg.networks:
-                    g, w2, w3, f = forward_multiscale(self.nets[net_name], to_batch(chunk, size).to(self.device))
+                    g, w2, w3, f = self.backbones[net_name].run(to_array(chunk, size))
                     p = self.pool(g, w2, w3)
                     p_sum = p if p_sum is None else p_sum + p
                     if net_name == cfg.features_from:

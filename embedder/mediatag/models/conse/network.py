@@ -56,20 +56,28 @@ def load_network(network: str = DEFAULT_NETWORK, device: str = "cpu") -> Any:
     return net.eval().to(device=device, memory_format=torch.channels_last)
 
 
-def to_batch(images: Sequence[Image.Image], size: int) -> torch.Tensor:
+def to_array(images: Sequence[Image.Image], size: int) -> np.ndarray:
     """Whole image squashed to size×size (objects at the edges count, unlike a centre crop), scaled the way the
-    TensorFlow Lite models were trained: (pixel - 127) / 128."""
-    import torch
+    TensorFlow Lite models were trained: (pixel - 127) / 128. float32 (n, size, size, 3)."""
     from PIL import Image
 
-    arrays = []
-    for im in images:
+    out = np.empty((len(images), size, size, 3), np.float32)
+    for n, im in enumerate(images):
         # reducing_gap: large keyframes are first shrunk by an integer factor, which is much faster than a
         # full bicubic resample and visually the same at this size.
         small = im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-        arrays.append(np.asarray(small, dtype=np.float32))
-    x = (np.stack(arrays) - 127.0) / 128.0  # (n, h, w, 3): already the channels-last memory layout
-    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+        out[n] = np.asarray(small, dtype=np.float32)
+    out -= 127.0
+    out /= 128.0
+    return out
+
+
+def to_batch(images: Sequence[Image.Image], size: int) -> torch.Tensor:
+    """to_array as the network's input tensor: channels-last memory, NCHW shape."""
+    import torch
+
+    x = torch.from_numpy(to_array(images, size))  # (n, h, w, 3): already the channels-last memory layout
+    return x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
 
 
 def window_offsets(h: int) -> tuple[int, list[int]]:
@@ -91,7 +99,7 @@ def forward_multiscale(net: Any, x: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
     maps = net.extract_features(x)
     feats = maps.mean((2, 3))
-    side = min(maps.shape[2], maps.shape[3])
+    side = int(min(maps.shape[2], maps.shape[3]))  # a constant when traced for ONNX (fixed input size)
     pooled = []
     for k, offs in (window_offsets(side), third_window_offsets(side)):
         pooled.append(torch.stack([maps[:, :, i : i + k, j : j + k].mean((2, 3)) for i in offs for j in offs], 1))

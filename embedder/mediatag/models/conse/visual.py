@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize, to_numpy, torch_device
+from ..base import TextEncoder, batched, configure_torch_threads, l2_normalize, to_numpy
 from .labels import class_embeddings
-from .network import FEATURE_DIM, forward, load_network, to_batch
+from .network import DEFAULT_NETWORK, FEATURE_DIM, to_array
+from .runtime import load_backbone
 from .textual import ConseTextEncoder
 
 if TYPE_CHECKING:
@@ -44,8 +45,8 @@ log = logging.getLogger("mediatag.models")
 
 @dataclass(frozen=True)
 class ConseConfig:
-    """Knobs of the model. Any of them but batch_size changes the vectors, and a dataset's stored vectors were made
-    with the defaults: only the benchmark builds other configurations."""
+    """Knobs of the model. Any of them but batch_size and runtime changes the vectors, and a dataset's stored vectors
+    were made with the defaults: only the benchmark builds other configurations."""
 
     input_size: int = 352
     temperature: float = 2.0
@@ -55,6 +56,7 @@ class ConseConfig:
     feature_scale: float = 1.0
     # Small batches are fastest on CPU here (activations stay in cache): 2 → ~25 images/s, 16 → ~15 on 2 cores.
     batch_size: int = 2
+    runtime: str | None = None  # onnx | torch (runtime.py); None: MEDIATAG_CONSE_RUNTIME, else onnx. Same vectors
 
 
 class ConseVisualEncoder:
@@ -64,8 +66,10 @@ class ConseVisualEncoder:
         configure_torch_threads()
         self.name = name
         self.config = config or ConseConfig()
-        self.device = torch_device()
-        self.net = load_network(device=self.device)
+        self.backbone = load_backbone(
+            DEFAULT_NETWORK, self.config.input_size, self.config.runtime
+        )  # ONNX Runtime, else PyTorch
+        self.runtime, self.device = self.backbone.runtime, self.backbone.device
         self.class_vectors = class_embeddings(text, self.config.class_template)  # (1000, text_dims)
         self.prompts = ConseTextEncoder(name, text, FEATURE_DIM)
         self.text_dims = self.prompts.text_dims
@@ -98,7 +102,7 @@ class ConseVisualEncoder:
         probs, feats = [], []
         with torch.inference_mode():
             for chunk in batched(list(images), cfg.batch_size):
-                g, w, f = forward(self.net, to_batch(chunk, cfg.input_size).to(self.device))
+                g, w, _, f = self.backbone.run(to_array(chunk, cfg.input_size))  # half windows, as network.forward
                 p = torch.softmax(g / cfg.temperature, -1)
                 if cfg.window_weight > 0:
                     pw = torch.softmax(w / cfg.temperature, -1).amax(1)
