@@ -126,3 +126,21 @@ def test_shipped_calibration_file(tmp_path):
     p.write_text(json.dumps({"models": {"m": {"temperature": 2.0, "bias": -1.0}}}))
     got = shipped_model_calibration("m", path=p)
     assert got.temperature == 2.0 and got.tail == 0.0 and got.tail_quantile == calibration.TAIL_QUANTILE
+
+
+def test_labeled_sample_rows_count_as_their_labels(world):
+    """When labels are most of a small dataset's sample, the count that places 0.5 takes the labeled rows as
+    what they were labeled (not the few unlabeled rows' guess): with every row labeled, the expected count is
+    the number of yes labels and the sample flags exactly that many."""
+    w, sample, _ = world
+    k = int(np.argmin(np.abs(w.prevalence - 0.1)))
+    rows = sample.X[:64]
+    y = sample.Y[:64, k]
+    prior = zero_shot(sample.prompts[k : k + 1], None, rows, baseline=sample.generic_prompt)
+    clf = training.train_with_labels(rows, y, prior, rows)
+    assert clf.summary["expected_positives_in_sample"] == pytest.approx(float(y.sum()))
+    assert int((clf.score(rows) >= 0.5).sum()) == int(y.sum())
+    # 50 of the 64 labeled: the labeled positives plus the prior's and the model's guess for the 14 others.
+    part = training.train_with_labels(rows[:50], y[:50], prior, rows)
+    expected = part.summary["expected_positives_in_sample"]
+    assert y[:50].sum() <= expected <= y[:50].sum() + 14
