@@ -158,9 +158,10 @@ def tag_runs(conn, src: Source, pool: tuple, held: tuple, direction: str) -> dic
         for n in LABEL_COUNTS:
             while len(done) < n:
                 if not done:
+                    # The preview's best-scoring keyframes (threshold 0 and n large: every candidate, by score).
                     rows = conn.execute(
                         "SELECT keyframe_id FROM mediatag.preview(%s, %s, kind => 'positives', threshold => 0, "
-                        "n => %s)",
+                        "n => 1000) ORDER BY score DESC, keyframe_id LIMIT %s",
                         (group, tag, PREVIEW_FIRST),
                     )
                 else:

@@ -14,6 +14,7 @@ BENCHES = [
     ["bench_offline_model.py"],
     ["bench_training.py"],
     ["bench_quality.py"],
+    ["bench_label_efficiency.py"],
     ["bench_llm.py"],
     ["bench_asr.py"],
     ["bench_faces.py"],
