@@ -15,6 +15,7 @@ BENCHES = [
     ["bench_zero_shot.py"],
     ["bench_training.py"],
     ["bench_quality.py"],
+    ["bench_label_efficiency.py"],
     ["bench_llm.py"],
     ["bench_asr.py"],
     ["bench_faces.py"],

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mediatag_ml import calibration, training, zero_shot
+from mediatag_ml import calibration, decision, training, zero_shot
 from mediatag_ml.calibration import ModelCalibration, fit_model_calibration, shipped_model_calibration
 from mediatag_ml.classifier import sigmoid
 from mediatag_ml.decision import count_matching_shift
@@ -126,3 +126,45 @@ def test_shipped_calibration_file(tmp_path):
     p.write_text(json.dumps({"models": {"m": {"temperature": 2.0, "bias": -1.0}}}))
     got = shipped_model_calibration("m", path=p)
     assert got.temperature == 2.0 and got.tail == 0.0 and got.tail_quantile == calibration.TAIL_QUANTILE
+
+
+def test_labeled_sample_rows_count_as_their_labels(world):
+    """When labels are most of a small dataset's sample, the count that places 0.5 takes the labeled rows as
+    what they were labeled (not the few unlabeled rows' guess): with every row labeled, the expected count is
+    the number of yes labels and the sample flags exactly that many."""
+    w, sample, _ = world
+    k = int(np.argmin(np.abs(w.prevalence - 0.1)))
+    rows = sample.X[:64]
+    y = sample.Y[:64, k]
+    prior = zero_shot(sample.prompts[k : k + 1], None, rows, baseline=sample.generic_prompt)
+    clf = training.train_with_labels(rows, y, prior, rows)
+    assert clf.summary["expected_positives_in_sample"] == pytest.approx(float(y.sum()))
+    assert int((clf.score(rows) >= 0.5).sum()) == int(y.sum())
+    # 50 of the 64 labeled: the labeled positives plus the prior's and the model's guess for the 14 others.
+    part = training.train_with_labels(rows[:50], y[:50], prior, rows)
+    expected = part.summary["expected_positives_in_sample"]
+    assert y[:50].sum() <= expected <= y[:50].sum() + 14
+
+
+def test_spread_scale_tempers_only_over_confident_logits():
+    rng = np.random.default_rng(1)
+    sure = np.concatenate([rng.normal(-12, 2, 900), rng.normal(12, 2, 100)])  # 10 % far past 0.999
+    a = decision.spread_scale(sure)
+    assert 0 < a < 1
+    scaled = sigmoid(a * sure)
+    assert np.mean(scaled >= decision.SPREAD_SCORE) <= decision.SPREAD_TOP_SHARE + 1e-9
+    assert np.array_equal(np.argsort(scaled, kind="stable"), np.argsort(sure, kind="stable"))  # same ranking
+    assert np.array_equal(scaled >= 0.5, sure >= 0)  # same cut
+    assert decision.spread_scale(rng.normal(-2, 1, 1000)) == 1.0  # already spread: untouched
+    assert decision.spread_scale(np.array([])) == 1.0
+
+
+def test_labels_of_a_separable_class_keep_scores_spread(world):
+    """Many labels of a class the embedding separates well: the fit is sure of most keyframes, and the spread
+    scale keeps all but SPREAD_TOP_SHARE of the sample below SPREAD_SCORE without changing the ranking."""
+    w, sample, test = world
+    k = int(np.argmax(w.prevalence))
+    prior = zero_shot(sample.prompts[k : k + 1], None, sample.X, baseline=sample.generic_prompt)
+    clf = training.train_with_labels(sample.X[:600], sample.Y[:600, k], prior, sample.X, l2_to_prior=1e-6)
+    assert np.mean(clf.score(sample.X) >= decision.SPREAD_SCORE) <= decision.SPREAD_TOP_SHARE + 1e-9
+    assert 0 < clf.summary["spread_scale"] <= 1.0

@@ -197,7 +197,8 @@ BEGIN
         FROM mediatag._scored_boundary(g, t, 10 * k) b JOIN mediatag.keyframe k3 ON k3.id = b.keyframe_id
     ) x
     WHERE NOT EXISTS (SELECT 1 FROM mediatag.visual_label l WHERE l.tag_id = t.id AND l.keyframe_id = x.keyframe_id)
-    ORDER BY abs(x.score - 0.5) LIMIT 10 * k) u0 ORDER BY u0.keyframe_id) u;
+    -- The picks spread over the 500 most uncertain (at least 10 k): see mediatag_ml.sql_preview.diverse_uncertain.
+    ORDER BY abs(x.score - 0.5) LIMIT greatest(10 * k, 500)) u0 ORDER BY u0.keyframe_id) u;
     ids := mediatag._diverse_uncertain(dim, k, cand_ids, cand_scores, cand_blob);
     RETURN QUERY
     SELECT x.id, kf.asset_id, kf.time_ms, kf.image_path, cand_scores[array_position(cand_ids, x.id)]
