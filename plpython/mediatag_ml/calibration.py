@@ -42,7 +42,7 @@ import numpy as np
 
 from .blas import single_threaded_blas
 from .classifier import Classifier, logit, sigmoid
-from .decision import count_matching_shift
+from .decision import count_matching_shift, spread_scale
 from .jsonable import jsonable
 
 # How much of the negative prompts' direction is subtracted (see the module docstring for the measurement).
@@ -70,10 +70,6 @@ MIXTURE_MIN_SAMPLE = 50
 # The mixture's separation (in sigma units) below which its count is ignored and above which it is taken whole
 # (see _mixture_prevalence_shift); 2 is fit_tail's separation prior, i.e. "no evidence of a separate mode".
 MIXTURE_TRUST = (2.0, 3.0)
-# Scores stay spread: at most this share of the sample scores >= SPREAD_SCORE (the slope is flattened around the
-# decision point where more would; see _keep_spread).
-SPREAD_SHARE = 0.005
-SPREAD_SCORE = 0.998
 
 
 @dataclass(frozen=True)
@@ -383,13 +379,12 @@ def zero_shot(
 
 
 def _keep_spread(clf: Classifier, sample: np.ndarray, tau: float, summary: dict) -> None:
-    """Flatten the posterior's slope around the decision point tau where more than SPREAD_SHARE of the sample would
-    score >= SPREAD_SCORE: scores stay spread (a tag whose prompt matches a few keyframes very strongly no longer
-    ties them at 1.000) while the keyframes flagged at 0.5 (those with log-odds >= tau) and the ranking stay as
-    they are. posterior' = tau + scale * (posterior - tau), so decision_shift keeps meaning the posterior's shift."""
-    top = float(np.quantile(clf.decision(sample) - tau, 1.0 - SPREAD_SHARE))
-    limit = float(logit(SPREAD_SCORE))
-    scale = min(1.0, limit / top) if top > 0 else 1.0
+    """Flatten the posterior's slope around the decision point tau where more than decision.SPREAD_TOP_SHARE of the
+    sample would score >= decision.SPREAD_SCORE: scores stay spread (a tag whose prompt matches a few keyframes very
+    strongly no longer ties them at 1.000) while the keyframes flagged at 0.5 (those with log-odds >= tau) and the
+    ranking stay as they are. posterior' = tau + scale * (posterior - tau), so decision_shift keeps meaning the
+    posterior's shift."""
+    scale = spread_scale(clf.decision(sample) - tau)  # decision.py: the one rule for labeled and prompt-only tags
     if scale < 1.0:
         clf.w = clf.w * scale
         clf.b = tau + scale * (clf.b - tau)

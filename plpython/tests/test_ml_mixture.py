@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from mediatag_ml import calibration, zero_shot
+from mediatag_ml import calibration, decision, zero_shot
 from mediatag_ml.calibration import ModelCalibration
 
 D = 16
@@ -66,11 +66,11 @@ def test_scores_stay_spread_and_the_cut_stays(monkeypatch):
     sample, _ = _library(2000, 0.05, 4.0, seed=5)
     sample[:30, 0] += 40.0  # a few keyframes the prompt matches extremely strongly (1.5 %)
     spread = zero_shot(_prompt(), None, sample, model_calibration=RARE_WORLD)
-    monkeypatch.setattr(calibration, "SPREAD_SCORE", 1.0 - 1e-15)  # no flattening
+    monkeypatch.setattr(decision, "SPREAD_SCORE", 1.0 - 1e-15)  # no flattening
     steep = zero_shot(_prompt(), None, sample, model_calibration=RARE_WORLD)
     s_spread, s_steep = spread.score(sample), steep.score(sample)
     assert np.mean(s_steep >= 0.999) > 0.01  # the steep posterior ties the strong matches at ~1
-    assert np.mean(s_spread >= calibration.SPREAD_SCORE) <= calibration.SPREAD_SHARE + 1 / sample.shape[0]
+    assert np.mean(s_spread >= decision.SPREAD_SCORE) <= decision.SPREAD_TOP_SHARE + 1 / sample.shape[0]
     assert spread.summary["spread_scale"] < 1.0
     assert np.array_equal(s_spread >= 0.5, s_steep >= 0.5)  # the same keyframes flagged at 0.5
     assert np.array_equal(np.argsort(-s_spread, kind="stable")[:200], np.argsort(-s_steep, kind="stable")[:200])
