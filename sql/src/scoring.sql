@@ -204,14 +204,17 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- One row per tag of each row of `rows_sql` (which has a scores real[] and no score or position column) whose score
--- reaches that tag's floor: the row's columns, `position` (the tag's place) and `score`. `floors_sql`: a real[]
--- expression by position (NULL leaves a tag out). The array is unnested in the select list, one pass per row rather
--- than one subscript per tag, which is what makes long form cheap to derive from the wide rows (hits, segments).
-CREATE OR REPLACE FUNCTION mediatag._scores_reaching(rows_sql text, floors_sql text) RETURNS text
+-- reaches that tag's floor: the row's columns, `position` (the tag's place) and `score`. `floors`: by position (NULL
+-- leaves a tag out). A plain comparison per tag first drops the rows that reach no floor (measured at 1M: cheaper
+-- than unnesting them); the rest are unnested in the select list, one pass per row rather than a subscript per tag.
+CREATE OR REPLACE FUNCTION mediatag._scores_reaching(rows_sql text, floors real[]) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
     SELECT format('SELECT * FROM (SELECT r_.*, unnest(r_.scores) AS score, generate_series(1, cardinality(r_.scores)) AS position
-                                  FROM (%s) r_) u_
-                   WHERE u_.score >= (%s)[u_.position]', rows_sql, floors_sql)
+                                  FROM (%s) r_ WHERE %s) u_
+                   WHERE u_.score >= (%L::real[])[u_.position]', rows_sql,
+                  coalesce((SELECT string_agg(format('r_.scores[%s] >= %s::real', i, floors[i]), ' OR ')
+                            FROM generate_subscripts(floors, 1) i WHERE floors[i] IS NOT NULL), 'false'),
+                  floors)
 $$;
 
 -- The row lock both scoring jobs (full and incremental) take on a group's application to a dataset, so the two
@@ -295,10 +298,8 @@ BEGIN
          FROM (%s) v',
         mediatag._scores_reaching(format(
             'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, v.version, v.scores
-             FROM mediatag_data.%I v WHERE %s', mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new',
-            -- Most keyframes reach no floor: a plain comparison per tag finds the rows that do, before any unnest.
-            (SELECT string_agg(format('v.scores[%s] >= %s::real', i, floors[i]), ' OR ') FROM generate_subscripts(floors, 1) i)),
-            quote_literal(floors) || '::real[]')), ARRAY[]::text[]);
+             FROM mediatag_data.%I v', mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new'),
+            floors)), ARRAY[]::text[]);
     EXECUTE format('CREATE INDEX ON mediatag_data.%I (position, score DESC)',
                    mediatag._score_table(g, 'hits') || '_ds' || a.dataset_id || '_new');
     steps := steps || jsonb_build_object('hits', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
@@ -432,7 +433,7 @@ BEGIN
             FROM (%s) v
             RETURNING 1)$h$, part_hits,
             mediatag._scores_reaching('SELECT dataset_id, keyframe_id, asset_id, video_id, keyframe_time_ms, version, scores
-                                       FROM kf', '$3::real[]'));
+                                       FROM kf', a.hits_floors));
     END IF;
 
     -- One statement: keyframe rows in, and the shot and video rows aggregated from what was just inserted.
@@ -467,7 +468,7 @@ BEGIN
                ARRAY(SELECT ctid FROM kf)$q$,
         part_kf, part_shot, part_video, a.scored_version, e.vis_expr, e.max_expr, e.sum_expr, e.hit_expr_row,
         hits_cte, CASE WHEN hits_cte = '' THEN '0' ELSE '(SELECT count(*) FROM hi)' END)
-        INTO n_kf, n_shot, n_video, n_hits, kf_rows USING todo, a.dataset_id, a.hits_floors;
+        INTO n_kf, n_shot, n_video, n_hits, kf_rows USING todo, a.dataset_id;
 
     EXECUTE format('DELETE FROM mediatag_data.%I WHERE asset_id = ANY ($1)', part_tx) USING todo;
     EXECUTE format($q$
