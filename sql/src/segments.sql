@@ -183,7 +183,7 @@ BEGIN
                    mediatag._scores_reaching(mediatag._segment_keyframes(format(
                        'SELECT v.dataset_id, v.asset_id, v.video_id, v.shot_id, v.keyframe_time_ms AS time_ms, v.scores
                         FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL%s', vis, vis_filter)),
-                       o.exit_at),
+                       o.exit_at, parallel => false),
                    o.enter_at, o.exit_at, o.min_ms, o.gap_ms),
             CASE WHEN to_regclass(format('mediatag_data.%I', tx)) IS NULL
                  THEN mediatag._no_transcript_ranges()
