@@ -161,11 +161,12 @@ def main() -> None:
                 f"{big_t * 1000:.0f} ms ({big_t / many:.1f}x the small one): a fixed {many * 1000:.0f} ms per job "
                 f"(views, swap, commit) plus {1e6 * (big_t - many) / (args.big - args.small):.1f} us per keyframe"
             )
-            steps = res["step_seconds"]
+            steps = dict(res["step_seconds"])
+            segments = steps.pop("segments")
             each = ", ".join(f"{k} {v}s" for k, v in steps.items())
             print(
-                f"    big job: score tables {sum(steps.values()):.2f}s ({each}),"
-                f" segments refresh and the rest {res['seconds'] - sum(steps.values()):.2f}s"
+                f"    big job: score tables {sum(steps.values()):.2f}s ({each}), segments refresh {segments:.2f}s,"
+                f" the rest {res['seconds'] - sum(steps.values()) - segments:.2f}s"
             )
 
             before = partitions(c, parent)

@@ -203,6 +203,30 @@ LANGUAGE sql STABLE AS $$
     WHERE vt.group_id = _score_exprs.group_id AND vt.version = _score_exprs.version
 $$;
 
+-- One row per tag of each row of `rows_sql` (which has a scores real[] and no score or position column) whose score
+-- reaches that tag's floor: the row's columns, `position` (the tag's place) and `score`. `floors`: by position (NULL
+-- leaves a tag out). A plain comparison per tag first drops the rows that reach no floor (measured at 1M: cheaper
+-- than unnesting them); the rest are unnested once each, not subscripted once per tag. `parallel`: rows_sql is a plain
+-- scan that parallel workers run, so the unnest and its filter go in FROM, where they run in the workers too (in the
+-- select list the filter lands above the Gather and every unnested row crosses to the leader: 2-3x slower at 1M);
+-- false: rows_sql comes out of a serial plan (window functions), where the select-list unnest is the cheaper one.
+CREATE OR REPLACE FUNCTION mediatag._scores_reaching(rows_sql text, floors real[], parallel boolean DEFAULT true)
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format(CASE WHEN parallel THEN
+                      'SELECT r_.*, u_.score, u_.position::int AS position
+                       FROM (%1$s) r_ CROSS JOIN LATERAL unnest(r_.scores) WITH ORDINALITY AS u_(score, position)
+                       WHERE (%2$s) AND u_.score >= (%3$L::real[])[u_.position]'
+                  ELSE
+                      'SELECT * FROM (SELECT r_.*, unnest(r_.scores) AS score, generate_series(1, cardinality(r_.scores)) AS position
+                                      FROM (%1$s) r_ WHERE %2$s) u_
+                       WHERE u_.score >= (%3$L::real[])[u_.position]' END,
+                  rows_sql,
+                  coalesce((SELECT string_agg(format('r_.scores[%s] >= %s::real', i, floors[i]), ' OR ')
+                            FROM generate_subscripts(floors, 1) i WHERE floors[i] IS NOT NULL), 'false'),
+                  floors)
+$$;
+
 -- The row lock both scoring jobs (full and incremental) take on a group's application to a dataset, so the two
 -- never interleave. NOWAIT under mediatag.job_lock_timeout: a transaction holding this row (a publish or apply left
 -- open) must not stall the worker for every other job; run_jobs requeues the job with backoff on
@@ -266,6 +290,10 @@ BEGIN
     SET LOCAL parallel_setup_cost = 0;
     SET LOCAL parallel_tuple_cost = 0;
     SET LOCAL min_parallel_table_scan_size = 0;
+    -- The shot aggregate and the segments' sorts and hashes over a million rows fit in memory instead of spilling.
+    SET LOCAL work_mem = '256MB';
+    -- JIT compiles the 20 score expressions for longer than it saves on them (measured at 1M: ~7 % of the keyframe step).
+    SET LOCAL jit = off;
 
     n_kf := mediatag._build_partition(mediatag._score_table(g, 'visual'), a.dataset_id, format(
         'SELECT k.dataset_id, k.id AS keyframe_id, k.asset_id, CASE WHEN a.kind = %L THEN a.id END AS video_id, k.shot_id,
@@ -276,15 +304,12 @@ BEGIN
     steps := steps || jsonb_build_object('visual', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
     n_hits := mediatag._build_partition(mediatag._score_table(g, 'hits'), a.dataset_id, format(
-        'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, f.position::int, v.scores[f.position] AS score,
-                v.version
-         FROM (SELECT * FROM mediatag_data.%I v WHERE %s) v
-         CROSS JOIN unnest(%L::real[]) WITH ORDINALITY AS f(floor, position)
-         WHERE v.scores[f.position] >= f.floor',
-        mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new',
-        -- Most keyframes reach no floor: a plain comparison per tag finds the rows that do, before any unnest.
-        (SELECT string_agg(format('v.scores[%s] >= %s::real', i, floors[i]), ' OR ') FROM generate_subscripts(floors, 1) i),
-        floors), ARRAY[]::text[]);
+        'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, v.position, v.score, v.version
+         FROM (%s) v',
+        mediatag._scores_reaching(format(
+            'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, v.version, v.scores
+             FROM mediatag_data.%I v', mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new'),
+            floors)), ARRAY[]::text[]);
     EXECUTE format('CREATE INDEX ON mediatag_data.%I (position, score DESC)',
                    mediatag._score_table(g, 'hits') || '_ds' || a.dataset_id || '_new');
     steps := steps || jsonb_build_object('hits', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
@@ -336,7 +361,9 @@ BEGIN
     UPDATE mediatag.group_application x SET status = 'scored', error = NULL, scored_version = v, scored_at = now(),
            score_seconds = extract(epoch FROM clock_timestamp() - started), hits_floors = floors
     WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
+    mark := clock_timestamp();
     PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id);   -- segments.sql
+    steps := steps || jsonb_build_object('segments', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', v, 'tags', n_tags,
                               'keyframes', n_kf, 'shots', n_shot, 'assets', n_video, 'transcript_segments', n_tx,
                               'hits', n_hits,
@@ -381,6 +408,7 @@ DECLARE
     hits_cte text := '';
     todo bigint[];
     n_kf bigint := 0; n_shot bigint := 0; n_video bigint := 0; n_tx bigint := 0;
+    kf_rows tid[];
     started timestamptz := clock_timestamp();
 BEGIN
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _score_assets_job.group_id;
@@ -411,11 +439,11 @@ BEGIN
     IF to_regclass(format('mediatag_data.%I', part_hits)) IS NOT NULL AND a.hits_floors IS NOT NULL THEN
         hits_cte := format($h$, hi AS (
             INSERT INTO mediatag_data.%I (dataset_id, keyframe_id, asset_id, video_id, keyframe_time_ms, position, score, version)
-            SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, f.position, v.scores[f.position],
-                   v.version
-            FROM kf v CROSS JOIN unnest($3::real[]) WITH ORDINALITY AS f(floor, position)
-            WHERE v.scores[f.position] >= f.floor
-            RETURNING 1)$h$, part_hits);
+            SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, v.position, v.score, v.version
+            FROM (%s) v
+            RETURNING 1)$h$, part_hits,
+            mediatag._scores_reaching('SELECT dataset_id, keyframe_id, asset_id, video_id, keyframe_time_ms, version, scores
+                                       FROM kf', a.hits_floors));
     END IF;
 
     -- One statement: keyframe rows in, and the shot and video rows aggregated from what was just inserted.
@@ -427,7 +455,7 @@ BEGIN
                    k.time_ms, %4$s, %5$s
             FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
             WHERE k.asset_id = ANY ($1)
-            RETURNING dataset_id, keyframe_id, asset_id, video_id, shot_id, keyframe_time_ms, version, scores),
+            RETURNING ctid, dataset_id, keyframe_id, asset_id, video_id, shot_id, keyframe_time_ms, version, scores),
         sh AS (
             INSERT INTO mediatag_data.%2$I (dataset_id, shot_id, asset_id, video_id, shot_index, start_ms, end_ms,
                                             keyframes, version, scores, hits)
@@ -446,10 +474,11 @@ BEGIN
             GROUP BY v.dataset_id, v.asset_id, v.video_id
             RETURNING 1)
         %9$s
-        SELECT (SELECT count(*) FROM kf), (SELECT count(*) FROM sh), (SELECT count(*) FROM vid), %10$s$q$,
+        SELECT (SELECT count(*) FROM kf), (SELECT count(*) FROM sh), (SELECT count(*) FROM vid), %10$s,
+               ARRAY(SELECT ctid FROM kf)$q$,
         part_kf, part_shot, part_video, a.scored_version, e.vis_expr, e.max_expr, e.sum_expr, e.hit_expr_row,
         hits_cte, CASE WHEN hits_cte = '' THEN '0' ELSE '(SELECT count(*) FROM hi)' END)
-        INTO n_kf, n_shot, n_video, n_hits USING todo, a.dataset_id, a.hits_floors;
+        INTO n_kf, n_shot, n_video, n_hits, kf_rows USING todo, a.dataset_id;
 
     EXECUTE format('DELETE FROM mediatag_data.%I WHERE asset_id = ANY ($1)', part_tx) USING todo;
     EXECUTE format($q$
@@ -459,7 +488,7 @@ BEGIN
         FROM mediatag.transcript_segment s JOIN mediatag.asset a ON a.id = s.asset_id WHERE s.asset_id = ANY ($1)$q$,
         part_tx, a.scored_version, e.tx_expr) USING todo;
     GET DIAGNOSTICS n_tx = ROW_COUNT;
-    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id, todo);   -- segments.sql
+    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id, todo, NULL, kf_rows);   -- segments.sql
 
     -- Scored again unless a newer version is applied and its full job is still to come.
     UPDATE mediatag.group_application x

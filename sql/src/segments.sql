@@ -27,26 +27,38 @@ CREATE TABLE IF NOT EXISTS mediatag.tag_segment_option (
 CREATE OR REPLACE FUNCTION mediatag._segment_exit(enter_at real, exit_at real) RETURNS real
 LANGUAGE sql IMMUTABLE AS $$ SELECT least(enter_at, coalesce(exit_at, greatest(enter_at - 0.1, 0)))::real $$;
 
+-- Each keyframe's time span inside its shot (from halfway to the previous keyframe of its shot, or the shot's start,
+-- to halfway to the next, or the shot's end) and its place in its video (ord: how many of the video's keyframes come
+-- at or before it in time and shot order). Neither depends on the tag, so they are computed once per keyframe, not once
+-- per keyframe and tag. `keyframes_sql` yields at least asset_id, shot_id and time_ms; its columns are kept.
+CREATE OR REPLACE FUNCTION mediatag._segment_keyframes(keyframes_sql text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+SELECT format($q$SELECT k.*, coalesce((k.time_ms + lag(k.time_ms) OVER w) / 2, sh.start_ms, k.time_ms) AS span_start,
+       coalesce((k.time_ms + lead(k.time_ms) OVER w) / 2, sh.end_ms, k.time_ms) AS span_end,
+       count(*) OVER (PARTITION BY k.asset_id ORDER BY k.time_ms, k.shot_id) AS ord
+FROM (%s) k LEFT JOIN mediatag.shot sh ON sh.id = k.shot_id
+WINDOW w AS (PARTITION BY k.asset_id, k.shot_id ORDER BY k.time_ms)$q$, keyframes_sql)
+$$;
+
 -- The one segmentation query, shared by stored tag segments and on-the-fly concept segments. `points_sql` yields
--- keyframe scores (dataset_id, asset_id, video_id, position, shot_id, time_ms, score, enter_at, exit_at, min_ms,
--- gap_ms); `tx_sql` the transcript segments that reach their enter threshold (dataset_id, asset_id, video_id,
--- position, start_ms, end_ms, score, min_ms, gap_ms). Both are trusted SQL built by the callers below.
+-- keyframe scores with each keyframe's span and place from _segment_keyframes (dataset_id, asset_id, video_id,
+-- position, shot_id, time_ms, span_start, span_end, ord, score, enter_at, exit_at, min_ms, gap_ms); only the points
+-- at or above their exit threshold are used, so a caller may leave out any below it. `tx_sql` the transcript
+-- segments that reach their enter threshold (dataset_id, asset_id, video_id, position, start_ms, end_ms, score,
+-- min_ms, gap_ms). Both are trusted SQL built by the callers below.
+-- A run is a stretch of consecutive keyframes at or above exit: the keyframes before a point that are below exit
+-- (its place minus the points at or above exit up to it) are the same number for every point of one run and grow
+-- from one run to the next, so they number the runs without looking at the points below exit at all.
 CREATE OR REPLACE FUNCTION mediatag._segment_query(points_sql text, tx_sql text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
 SELECT format($q$
 WITH p AS (%s),
-cov AS (   -- each keyframe's time span inside its shot
-    SELECT p.*, coalesce((p.time_ms + lag(p.time_ms) OVER w) / 2, sh.start_ms, p.time_ms) AS span_start,
-           coalesce((p.time_ms + lead(p.time_ms) OVER w) / 2, sh.end_ms, p.time_ms) AS span_end,
-           count(*) FILTER (WHERE p.score < p.exit_at OR p.score IS NULL)
-               OVER (PARTITION BY p.asset_id, p.position ORDER BY p.time_ms, p.shot_id) AS run
-    FROM p LEFT JOIN mediatag.shot sh ON sh.id = p.shot_id
-    WINDOW w AS (PARTITION BY p.asset_id, p.position, p.shot_id ORDER BY p.time_ms)),
 runs AS (  -- runs above exit that reach enter somewhere
     SELECT dataset_id, asset_id, video_id, position, min(span_start) AS start_ms, max(span_end) AS end_ms,
            max(score) AS peak, sum(score) AS total, count(*)::int AS keyframes, 0 AS tx, min(min_ms) AS min_ms,
            min(gap_ms) AS gap_ms
-    FROM cov WHERE score >= exit_at
+    FROM (SELECT p.*, p.ord - count(*) OVER (PARTITION BY p.asset_id, p.position ORDER BY p.time_ms, p.shot_id) AS run
+          FROM p WHERE p.score >= p.exit_at) r
     GROUP BY dataset_id, asset_id, video_id, position, run
     HAVING bool_or(score >= enter_at)),
 ranges AS (
@@ -118,14 +130,18 @@ BEGIN
 END $$;
 
 -- Recompute a group's segments on a dataset from its live score partitions: all of them, or only some assets'
--- (incremental scoring) or one tag's (a threshold saved). Runs in the caller's transaction.
+-- (incremental scoring) or one tag's (a threshold saved). Runs in the caller's transaction. `keyframe_rows`: where
+-- the caller knows them (the incremental job, from its INSERT), the addresses of those assets' rows in the keyframe
+-- score partition, read by address instead of scanning a partition that has no index to find them by.
 CREATE OR REPLACE FUNCTION mediatag._refresh_segments(group_id bigint, dataset_id bigint, asset_ids bigint[] DEFAULT NULL,
-                                                      tag_id bigint DEFAULT NULL) RETURNS bigint
+                                                      tag_id bigint DEFAULT NULL, keyframe_rows tid[] DEFAULT NULL)
+RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     g mediatag.tag_group;
     a mediatag.group_application;
-    seg text; vis text; tx text; params text; asset_filter text; n bigint;
+    seg text; vis text; tx text; params text; asset_filter text; vis_filter text; n bigint;
+    o record;
 BEGIN
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _refresh_segments.group_id;
     SELECT * INTO a FROM mediatag.group_application x
@@ -140,7 +156,15 @@ BEGIN
     END IF;
     seg := mediatag._score_table(g, 'segment');
     params := mediatag._segment_params(g.id, a.scored_version, _refresh_segments.dataset_id, _refresh_segments.tag_id);
+    -- The same parameters as arrays by position (NULL where a tag is left out), to unnest beside the scores.
+    EXECUTE format('SELECT array_agg(o.enter_at ORDER BY p.p) AS enter_at, array_agg(o.exit_at ORDER BY p.p) AS exit_at,
+                           array_agg(o.min_ms ORDER BY p.p) AS min_ms, array_agg(o.gap_ms ORDER BY p.p) AS gap_ms
+                    FROM generate_series(1, (SELECT max(vt.position) FROM mediatag.group_version_tag vt
+                                             WHERE vt.group_id = %s AND vt.version = %s)) p(p)
+                    LEFT JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = p.p',
+                   g.id, a.scored_version, params) INTO o;
     asset_filter := CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND v.asset_id = ANY ($1)' END;
+    vis_filter := asset_filter || CASE WHEN keyframe_rows IS NULL THEN '' ELSE ' AND v.ctid = ANY ($2)' END;
     EXECUTE format('DELETE FROM mediatag_data.%I s WHERE s.dataset_id = %s AND ($1 IS NULL OR s.asset_id = ANY ($1))
                     AND ($2 IS NULL OR s.position IN (SELECT vt.position FROM mediatag.group_version_tag vt
                                                       WHERE vt.group_id = %s AND vt.tag_id = $2 AND vt.version = %s))',
@@ -150,17 +174,24 @@ BEGIN
                     SELECT q.*, o.enter_at, o.exit_at, %s FROM (%s) q
                     JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = q.position',
         seg, a.scored_version, mediatag._segment_query(
-            format('SELECT v.dataset_id, v.asset_id, v.video_id, o.position, v.shot_id, v.keyframe_time_ms AS time_ms,
-                           v.scores[o.position] AS score, o.enter_at, o.exit_at, o.min_ms, o.gap_ms
-                    FROM mediatag_data.%I v CROSS JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms)
-                    WHERE v.video_id IS NOT NULL%s', vis, params, asset_filter),
+            -- The points at or above exit only, each with its tag's parameters by position.
+            format('SELECT v.dataset_id, v.asset_id, v.video_id, v.position, v.shot_id, v.time_ms, v.span_start,
+                           v.span_end, v.ord, v.score, (%2$L::real[])[v.position] AS enter_at,
+                           (%3$L::real[])[v.position] AS exit_at, (%4$L::int[])[v.position] AS min_ms,
+                           (%5$L::int[])[v.position] AS gap_ms
+                    FROM (%1$s) v',
+                   mediatag._scores_reaching(mediatag._segment_keyframes(format(
+                       'SELECT v.dataset_id, v.asset_id, v.video_id, v.shot_id, v.keyframe_time_ms AS time_ms, v.scores
+                        FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL%s', vis, vis_filter)),
+                       o.exit_at, parallel => false),
+                   o.enter_at, o.exit_at, o.min_ms, o.gap_ms),
             CASE WHEN to_regclass(format('mediatag_data.%I', tx)) IS NULL
                  THEN mediatag._no_transcript_ranges()
                  ELSE format('SELECT v.dataset_id, v.asset_id, v.video_id, o.position, v.start_ms, v.end_ms, v.scores[o.position] AS score,
                                      o.min_ms, o.gap_ms
                               FROM mediatag_data.%I v CROSS JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms)
                               WHERE v.video_id IS NOT NULL AND v.scores[o.position] >= o.enter_at%s', tx, params, asset_filter) END),
-        params) USING asset_ids;
+        params) USING asset_ids, keyframe_rows;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
@@ -225,14 +256,14 @@ BEGIN
         'SELECT q.asset_id, x.path, (x.tech ->> %L)::real, x.duration_ms, q.start_ms, q.end_ms, q.peak_score,
                 q.mean_score, q.keyframes, q.sources
          FROM (%s) q JOIN mediatag.asset x ON x.id = q.asset_id ORDER BY x.path, q.start_ms', 'fps',
-        mediatag._segment_query(format(
+        mediatag._segment_query(mediatag._segment_keyframes(format(
             'SELECT k.dataset_id, k.asset_id, k.asset_id AS video_id, 1 AS position, k.shot_id, k.time_ms,
                     (%s)::real AS score, %s::real AS enter_at,
                     %s::real AS exit_at, %s AS min_ms, %s AS gap_ms
              FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
              WHERE k.dataset_id = %s AND a.kind = %L', mediatag._concept_score_sql(cc), c.threshold,
             mediatag._segment_exit(c.threshold, exit_threshold), coalesce(min_length_ms, 1000),
-            coalesce(max_gap_ms, 2000), c.dataset_id, 'video'),
+            coalesce(max_gap_ms, 2000), c.dataset_id, 'video')),
             mediatag._no_transcript_ranges()));
 END $$;
 
