@@ -273,16 +273,28 @@ def score(url: str, dataset: str, basis: np.ndarray) -> dict:
 # ---- asset_score_timeline and an asset_id index on the score partitions ---------------------------------------------
 
 
-def timeline(url: str, did: int, group: str, slug: str, scoring_s: float, calls: int = 20) -> dict:
-    """asset_score_timeline over `calls` videos as shipped (it scans the dataset's keyframe and shot score
-    partitions), then with a b-tree and with a BRIN index on asset_id in both partitions: each index's build time
-    (what every scoring job would add, as the partitions are rebuilt) against the time it saves per call."""
+def timeline(url: str, did: int, group: str, slug: str, scoring: dict, calls: int = 20) -> dict:
+    """asset_score_timeline over `calls` videos with no index on asset_id in the dataset's keyframe and shot score
+    partitions (it scans them), with a b-tree and with a BRIN index there (what the scoring job builds: see
+    mediatag._index_asset_ranges): each index's build time, which every scoring job adds as it rebuilds the
+    partitions, against the time it saves per call. Each variant runs in a transaction rolled back after."""
     parts = [f"dt_{slug}_visual_scores_ds{did}", f"dt_{slug}_shot_scores_ds{did}"]
-    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
+    steps = sum(scoring["steps"].values())
+    with psycopg.connect(url, prepare_threshold=None) as c:
         assets = [
             r[0]
             for r in c.execute("SELECT id FROM mediatag.asset WHERE dataset_id = %s ORDER BY id", (did,)).fetchall()
         ]
+        shipped = [
+            r[0]
+            for r in c.execute(
+                "SELECT format('mediatag_data.%%I', x.relname) FROM pg_index i JOIN pg_class x ON x.oid = i.indexrelid "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
+                "WHERE i.indrelid = ANY(%s::regclass[]) AND a.attname = 'asset_id'",
+                ([f"mediatag_data.{p}" for p in parts],),
+            )
+        ]
+        c.rollback()
         picks = [assets[i * len(assets) // calls] for i in range(min(calls, len(assets)))]
 
         def measure() -> tuple[float, float, int]:
@@ -294,39 +306,42 @@ def timeline(url: str, did: int, group: str, slug: str, scoring_s: float, calls:
             t = np.array(times[1:]) * 1000
             return float(np.median(t)), float(np.percentile(t, 95)), rows
 
-        out: dict = {}
-        p50, p95, rows = measure()
-        out["none"] = {"p50_ms": p50, "p95_ms": p95}
-        print(f"  asset_score_timeline ({rows:,} rows a video), no index: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
-        for kind in ("btree", "brin"):
+        out: dict = {"shipped": shipped}
+        for kind in (None, "btree", "brin"):
+            for name in shipped:
+                c.execute(f"DROP INDEX {name}")
             t0 = time.perf_counter()
             for p in parts:
-                c.execute(f"CREATE INDEX {p}_bench_asset ON mediatag_data.{p} USING {kind} (asset_id)")
+                if kind:
+                    c.execute(f"CREATE INDEX {p}_bench_asset ON mediatag_data.{p} USING {kind} (asset_id)")
             build = time.perf_counter() - t0
             size = sum(
                 c.execute("SELECT pg_relation_size(%s::regclass)", (f"mediatag_data.{p}_bench_asset",)).fetchone()[0]
                 for p in parts
+                if kind
             )
             c.execute(f"ANALYZE mediatag_data.{parts[0]}, mediatag_data.{parts[1]}")
-            p50, p95, _ = measure()
-            for p in parts:
-                c.execute(f"DROP INDEX mediatag_data.{p}_bench_asset")
+            p50, p95, rows = measure()
+            c.rollback()
+            out[kind or "none"] = {"p50_ms": p50, "p95_ms": p95, "build_s": build, "bytes": size}
+            if not kind:
+                print(f"  asset_score_timeline ({rows:,} rows a video), no index: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+                continue
             saved = out["none"]["p50_ms"] - p50
-            out[kind] = {"p50_ms": p50, "p95_ms": p95, "build_s": build, "bytes": size}
-            payback = "saves nothing"
-            if saved > 0:
-                payback = f"pays back after {1000 * build / saved:,.0f} calls per rescoring"
+            payback = f"pays back after {1000 * build / saved:,.0f} calls per rescoring" if saved > 0 else "no gain"
             print(
                 f"  asset_score_timeline, {kind} on asset_id: p50 {p50:.1f} ms, p95 {p95:.1f} ms; build {build:.2f}s "
-                f"({100 * build / scoring_s:.1f}% of the scoring job), {size / 2**20:.1f} MiB; {payback}"
+                f"({100 * build / steps:.1f}% of the score-table steps, {100 * build / scoring['seconds']:.1f}% of "
+                f"the job), {size / 2**10:,.0f} KiB; {payback}"
             )
+        print(f"  shipped asset_id indexes on the partitions: {', '.join(shipped) or 'none'}")
     return out
 
 
 # ---- one size ------------------------------------------------------------------------------------------------------
 
 
-def measure_size(n: int, queries: int, k: int, results: Path, one_process_max: int) -> dict:
+def measure_size(n: int, queries: int, k: int, results: Path, hnsw_max: int, one_process_max: int) -> dict:
     url = bench_database_url(f"mediatag_bench_scale_{n}")
     dataset = f"scale_{n}"
     basis, centers = structure()
@@ -336,21 +351,25 @@ def measure_size(n: int, queries: int, k: int, results: Path, one_process_max: i
         did = c.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
         pgv = c.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
         print(f"  pgvector {pgv} (parallel HNSW builds since 0.6)")
-    # Parallel first: its graph serves the searches; the one-process build (the longest step) comes last.
-    builds = [build_hnsw(url, dataset, did, 1, n)]
-    draw_sample(url, dataset)
-    Q = vectors(queries, basis, centers, seed=10**9)  # held-out points of the same distribution
-    found = search(url, dataset, did, Q, k)
+    builds, found = [], None
+    if n <= hnsw_max:
+        # Parallel first: its graph serves the searches; the one-process build (the longest step) comes last.
+        builds.append(build_hnsw(url, dataset, did, 1, n))
+        draw_sample(url, dataset)
+        Q = vectors(queries, basis, centers, seed=10**9)  # held-out points of the same distribution
+        found = search(url, dataset, did, Q, k)
+    else:
+        print(f"  HNSW build and search skipped above --hnsw-max {hnsw_max:,}")
     scored = score(url, dataset, basis)
     with psycopg.connect(url, autocommit=True) as c:
         storage = keyframe_storage(c, did) | {"scores": score_storage(c, scored["slug"], did)}
     print_storage(n, storage)
-    tl = timeline(url, did, scored["group"], scored["slug"], scored["seconds"])
-    if n <= one_process_max:
+    tl = timeline(url, did, scored["group"], scored["slug"], scored)
+    if builds and n <= one_process_max:
         builds.append(build_hnsw(url, dataset, did, 0, n))
         one, two = builds[1]["seconds"], builds[0]["seconds"]
         print(f"  HNSW build speed-up with 2 processes: {one / two:.2f}x ({one:.0f}s -> {two:.0f}s)")
-    else:
+    elif builds:
         print(f"  HNSW build with 1 process skipped above --one-process-max {one_process_max:,}")
     result = {
         "n": n,
@@ -385,21 +404,23 @@ SHAPES = {"N": lambda n: n, "N log N": lambda n: n * math.log2(n), "log N": lamb
 
 
 def figures(r: dict) -> dict[str, tuple[str, float]]:
-    """The quantities the model follows, each with its shape in N (the 1-process build only where it was run)."""
+    """The quantities the model follows, each with its shape in N (those a size measured: the HNSW builds and
+    searches can be skipped at the larger sizes)."""
     s = r["storage"]
-    plain = next(x for x in r["search"]["plain"] if x["target"] == HEADLINE)
-    filt = next(x for x in r["search"]["filtered"] if x["target"] == HEADLINE)
     build = {b["workers"]: b["seconds"] for b in r["builds"]}
     out = {
         "heap + b-tree (GiB)": ("N", (s["heap"] + s["btree"]) / 2**30),
-        "HNSW index (GiB)": ("N", s["hnsw"] / 2**30),
+        "HNSW index (GiB)": ("N", s["hnsw"] / 2**30 if build else None),
         f"scores, one {TAGS}-tag group (GiB)": ("N", sum(s["scores"].values()) / 2**30),
-        "HNSW build, 2 processes (s)": ("N log N", build[1]),
+        "HNSW build, 2 processes (s)": ("N log N", build.get(1)),
         "HNSW build, 1 process (s)": ("N log N", build.get(0)),
-        f"search p95, recall target {HEADLINE} (ms)": ("log N", plain["p95_ms"]),
-        "search p95, 10 % filter (ms)": ("log N", filt["p95_ms"]),
         f"scoring job, {TAGS} tags, 2 cores (s)": ("N", r["scoring"]["seconds"]),
     }
+    if r["search"]:
+        plain = next(x for x in r["search"]["plain"] if x["target"] == HEADLINE)
+        filt = next(x for x in r["search"]["filtered"] if x["target"] == HEADLINE)
+        out[f"search p95, recall target {HEADLINE} (ms)"] = ("log N", plain["p95_ms"])
+        out["search p95, 10 % filter (ms)"] = ("log N", filt["p95_ms"])
     return {k: v for k, v in out.items() if v[1] is not None}
 
 
@@ -440,15 +461,15 @@ def cost_model(results: list[dict], cores: list[int], gpus: list[int]) -> None:
             ]
             print(f"    {name:40s} {'; '.join(cells) or 'one size only'}")
     at, serial = amdahl(results)
-    largest = results[-1]
-    plain = next(x for x in largest["search"]["plain"] if x["target"] == HEADLINE)
+    largest = max((r for r in results if r["search"]), key=lambda r: r["n"], default=None)
+    p50 = next(x["p50_ms"] for x in largest["search"]["plain"] if x["target"] == HEADLINE) if largest else math.nan
     print(
         f"  extrapolated (fitted on every size measured). HNSW build on p cores: the 2-process fit, scaled by Amdahl's "
         f"law with serial fraction {serial:.2f} (from the 1- vs 2-process builds at {at:,}); scoring on p cores: the "
         "2-core time x 2/p (parallel scans scale with cores until memory bandwidth: optimistic); search p95 is one "
-        f"query on one core (throughput ~ cores / p50: {plain['p50_ms']:.0f} ms p50 at {largest['n']:,}). Assumes the "
-        "HNSW graph fits in RAM (shared_buffers + page cache) for search and in maintenance_work_mem for the build "
-        "(else pgvector finishes it on disk, several times slower); no fixed costs (fits through the origin)"
+        f"query on one core (throughput ~ cores / p50: {p50:.0f} ms p50 at {largest['n'] if largest else 0:,}). "
+        "Assumes the HNSW graph fits in RAM (shared_buffers + page cache) for search and in maintenance_work_mem for "
+        "the build (else pgvector finishes it on disk, several times slower); no fixed costs (fits through the origin)"
     )
     for target in (10_000_000, 100_000_000):
         print(f"  at {target:,} keyframes:")
@@ -462,7 +483,7 @@ def cost_model(results: list[dict], cores: list[int], gpus: list[int]) -> None:
                 extra = "; " + ", ".join(f"{p} cores {y * 2 / p:,.0f} s" for p in cores)
             unit = f" ({y / 3600:,.1f} h)" if name.endswith("(s)") and y > 3600 else ""
             print(f"    {name:40s} {y:,.2f}{unit}{extra}")
-        graph = fit(have["HNSW index (GiB)"], "N") * target
+        graph = fit(have.get("HNSW index (GiB)") or [(1, math.nan)], "N") * target
         heap = fit(have["heap + b-tree (GiB)"], "N") * target
         print(
             f"    RAM to search from memory >= {graph:,.0f} GiB (the graph) plus the heap pages results read; "
@@ -496,6 +517,12 @@ def main() -> None:
     ap.add_argument("--gpus", default="1,8,32", help="GPU worker counts for the embedding figures")
     ap.add_argument("--model-only", action="store_true", help="the cost model from every size saved so far")
     ap.add_argument(
+        "--hnsw-max",
+        type=int,
+        default=10**12,
+        help="sizes above this skip the HNSW builds and the searches (storage, scoring and the timeline still run)",
+    )
+    ap.add_argument(
         "--one-process-max",
         type=int,
         default=10**12,
@@ -512,7 +539,9 @@ def main() -> None:
             sys.exit(f"no saved figures under {args.results}: run bench/bench_scale.py --sizes N first")
     else:
         sizes = [int(n) for n in args.sizes.split(",")]
-        results = [measure_size(n, args.queries, args.k, args.results, args.one_process_max) for n in sizes]
+        results = [
+            measure_size(n, args.queries, args.k, args.results, args.hnsw_max, args.one_process_max) for n in sizes
+        ]
     cost_model(results, cores, gpus)
 
 
