@@ -24,7 +24,8 @@ index already there for the searches). Each size's figures are saved under ~/.ca
 `--model-only` reprints the cost model from every size measured so far.
 
     python bench/bench_scale.py [--sizes 1000000,2000000] [--queries 50] [--cores 8,32,64] [--gpus 1,8,32]
-    python bench/bench_scale.py --sizes 20000 --queries 10          # a quick run (tests/test_bench_scale.py)
+                                [--hnsw-max N] [--one-process-max N] [--fresh] [--results DIR]
+    python bench/bench_scale.py --sizes 20000 --queries 10 --fresh  # a quick run (tests/test_bench_scale.py)
     python bench/bench_scale.py --model-only                        # the cost model from the saved figures
 """
 
@@ -49,7 +50,8 @@ from bench_db import bench_database_url, reset_synthetic_dataset  # noqa: E402
 from bench_search import DIM, SERIES, draw_sample, exact_top, image_rows, structure, vectors  # noqa: E402
 from synthetic_service import start  # noqa: E402
 
-from mediatag.db import connect  # noqa: E402
+from mediatag.cluster import default_cluster  # noqa: E402
+from mediatag.db import connect, extension_versions, upgrade_extension  # noqa: E402
 from mediatag.ingest.staging import move_batch  # noqa: E402
 from mediatag.media.split import DEFAULT_EVERY_S  # noqa: E402
 
@@ -341,8 +343,24 @@ def timeline(url: str, did: int, group: str, slug: str, scoring: dict, calls: in
 # ---- one size ------------------------------------------------------------------------------------------------------
 
 
-def measure_size(n: int, queries: int, k: int, results: Path, hnsw_max: int, one_process_max: int) -> dict:
-    url = bench_database_url(f"mediatag_bench_scale_{n}")
+def scale_database_url(n: int, fresh: bool) -> str:
+    """The size's own bench database, its extension brought to the installed version (data kept between runs);
+    `fresh`: made anew, so the extension's functions are the installed files' (same version, other SQL)."""
+    cluster = default_cluster()
+    name = f"mediatag_bench_scale_{n}"
+    if fresh:
+        cluster.start()
+        with psycopg.connect(cluster.url("postgres"), autocommit=True) as c:
+            c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    url = bench_database_url(name)
+    with psycopg.connect(url) as c:
+        if extension_versions(c)[0] is not None:
+            upgrade_extension(c)
+    return url
+
+
+def measure_size(n: int, queries: int, k: int, results: Path, hnsw_max: int, one_process_max: int, fresh: bool) -> dict:
+    url = scale_database_url(n, fresh)
     dataset = f"scale_{n}"
     basis, centers = structure()
     print(f"\n== {n:,} keyframes, {DIM}-d halfvec (clustered low-rank), {KF_PER_VIDEO:,} a video", flush=True)
@@ -529,6 +547,7 @@ def main() -> None:
         help="sizes above this skip the 1-process HNSW build (the longest step); the model takes its speed-up "
         "from a smaller size",
     )
+    ap.add_argument("--fresh", action="store_true", help="drop each size's bench database first (no reuse)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="where each size's figures are saved")
     args = ap.parse_args()
     cores = [int(x) for x in args.cores.split(",")]
@@ -540,7 +559,8 @@ def main() -> None:
     else:
         sizes = [int(n) for n in args.sizes.split(",")]
         results = [
-            measure_size(n, args.queries, args.k, args.results, args.hnsw_max, args.one_process_max) for n in sizes
+            measure_size(n, args.queries, args.k, args.results, args.hnsw_max, args.one_process_max, args.fresh)
+            for n in sizes
         ]
     cost_model(results, cores, gpus)
 
