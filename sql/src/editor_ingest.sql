@@ -248,7 +248,8 @@ BEGIN
     WHERE t.ingest_run_id = r.id AND t.staged_by = me ORDER BY t.item, t.shot_index;
     -- Keyframes find their shot in the shot table's (asset_id, shot_index) key, in a statement of their own: joined
     -- to the rows an INSERT ... RETURNING hands back (no statistics: one row estimated), the planner compared every
-    -- keyframe with every shot of the batch (16 hour-long videos: 16,000 x 1,600), ~1,000 keyframes/s at best.
+    -- keyframe with every shot of the batch (16 hour-long videos: 16,000 x 1,600): batches of 16 such videos moved
+    -- at ~2,000-2,400 keyframes/s that way, ~9,500-9,900/s this way (COPY included, same loaded machine).
     WITH m AS (SELECT u.item, u.asset_id FROM unnest(items, ids) u(item, asset_id)),
     kf AS (
         SELECT k.item, m.asset_id, sh.id AS shot_id, k.keyframe_index, k.time_ms, k.image_path, k.width, k.height,
