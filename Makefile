@@ -32,8 +32,9 @@ test: setup
 	  PGUSER=postgres $(MAKE) -s -C sql PG_CONFIG=$(abspath $(PG_CONFIG)) installcheck
 	@$(PY) -m pytest -q
 
+# SCALE_SIZES: the keyframe counts bench/bench_scale.py measures (default 1000000,2000000; e.g. SCALE_SIZES=20000)
 bench: setup
-	@$(PY) bench/run_all.py
+	@SCALE_SIZES=$(SCALE_SIZES) $(PY) bench/run_all.py
 
 # The SDK's typed stub, from the catalog of a fresh install in a scratch database (tests/test_sdk_catalog.py checks it).
 stubs: extension db

@@ -260,12 +260,21 @@ def filter_index_rows(c: psycopg.Connection, dataset: str, Q: np.ndarray, truth:
 
 
 def image_rows(
-    c: psycopg.Connection, dataset: str, Q: np.ndarray, truth: list[list[int]], k: int, series: str | None, label: str
-) -> None:
-    """Image queries at each recall target, after one warming pass: latency p50/p95 and recall@k."""
+    c: psycopg.Connection,
+    dataset: str,
+    Q: np.ndarray,
+    truth: list[list[int]],
+    k: int,
+    series: str | None,
+    label: str,
+    targets: tuple[float, ...] = RECALL_TARGETS,
+) -> list[dict]:
+    """Image queries at each recall target, after one warming pass: latency p50/p95 and recall@k, printed and
+    returned (one dict per target)."""
     for q in Q:
         timed_search(c, dataset, q, k, 0.97, series)
-    for target in RECALL_TARGETS:
+    rows = []
+    for target in targets:
         ef = c.execute("SELECT mediatag._search_ef(%s::real, %s::int)", (target, k)).fetchone()[0]
         times, recalls = [], []
         for q, t in zip(Q, truth, strict=True):
@@ -276,6 +285,11 @@ def image_rows(
             f"  {label:30s} recall target {target:.2f} (ef_search {ef:4d}): p50 {pct(times, 50):5.1f} ms, "
             f"p95 {pct(times, 95):5.1f} ms, recall@{k} {np.mean(recalls):.3f} (min {np.min(recalls):.2f})"
         )
+        rows.append(
+            {"target": target, "ef_search": ef, "p50_ms": pct(times, 50), "p95_ms": pct(times, 95),
+             "recall": float(np.mean(recalls))}
+        )  # fmt: skip
+    return rows
 
 
 def real_text_latency(n: int) -> None:

@@ -144,6 +144,17 @@ BEGIN
     RETURN n;
 END $$;
 
+-- A BRIN index on asset_id of a new keyframe or shot score partition, for one video's rows (asset_score_timeline):
+-- the partition is written in keyframe order, so a video's rows lie in a few block ranges. At 1M keyframes (loaded
+-- machine) it took the timeline from 903 to 256 ms p50 (a b-tree: 364 ms, 1.74 s, 7.7 MiB) for a 0.94 s build,
+-- 1.5 % of the score-table steps, and a few KB (bench/bench_scale.py). autosummarize: ranges that incremental
+-- scoring appends are summarized by autovacuum (until then they are read on every call, still correct).
+CREATE OR REPLACE FUNCTION mediatag._index_asset_ranges(partition text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE INDEX ON mediatag_data.%I USING brin (asset_id) WITH (autosummarize = on)', partition);
+END $$;
+
 -- Swap the built partition in for the live one: catalog-only statements, so the exclusive lock readers wait
 -- behind lasts milliseconds. Runs in the caller's transaction.
 CREATE OR REPLACE FUNCTION mediatag._swap_partition(parent text, dataset_id bigint) RETURNS void
@@ -299,7 +310,8 @@ BEGIN
         'SELECT k.dataset_id, k.id AS keyframe_id, k.asset_id, CASE WHEN a.kind = %L THEN a.id END AS video_id, k.shot_id,
                 k.keyframe_index, k.time_ms AS keyframe_time_ms, %s AS version, %s AS scores
          FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id WHERE k.dataset_id = %s',
-        'video', v, vis_expr, a.dataset_id), ARRAY[]::text[]);  -- no index: readers scan or hash-join it
+        'video', v, vis_expr, a.dataset_id), ARRAY[]::text[]);  -- no b-tree: readers scan or hash-join it
+    PERFORM mediatag._index_asset_ranges(mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new');
 
     steps := steps || jsonb_build_object('visual', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
@@ -326,6 +338,7 @@ BEGIN
         a.dataset_id, 'video', v, hit_expr_row, max_expr,
         mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new');
     n_shot := mediatag._build_partition(mediatag._score_table(g, 'shot'), a.dataset_id, shot_expr, ARRAY['shot_id']);
+    PERFORM mediatag._index_asset_ranges(mediatag._score_table(g, 'shot') || '_ds' || a.dataset_id || '_new');
     steps := steps || jsonb_build_object('shot', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
 
