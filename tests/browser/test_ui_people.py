@@ -229,6 +229,33 @@ def test_asset_page_draws_named_face_boxes(editor, faces_ds, conn):
     expect(names).to_have_text(["Colin Powell", "Serena Williams", "Colin Powell"])
 
 
+def test_dataset_grid_and_search_results_draw_named_face_boxes(editor, faces_ds, conn):
+    ds = faces_ds
+    editor.goto(f"/mediatag/dataset?name={ds['name']}")
+    # Every photo's tile boxes its faces: Colin's three (his video's first keyframe too), named.
+    colin = editor.locator(".mt-tile .mt-facebox", has_text="Colin Powell")
+    expect(colin).to_have_count(4)
+    for i in range(4):
+        tile, box = colin.nth(i).locator("xpath=ancestor::li[1]//img").bounding_box(), colin.nth(i).bounding_box()
+        cx = box["x"] + box["width"] / 2 - tile["x"]
+        assert 0 < cx < tile["width"] and box["width"] < tile["width"], (tile, box)
+    screenshot(editor, "dataset_faces")
+    editor.get_by_label("Show face boxes").uncheck()
+    expect(colin.first).to_be_hidden()
+    # "More like" one of Serena's photos: the results' tiles are boxed and named too.
+    kf = conn.execute(
+        "SELECT keyframe_id FROM mediatag.faces(%s, person => %s) ORDER BY face_id LIMIT 1",
+        (ds["name"], ds["ids"]["Serena_Williams"]),
+    ).fetchone()[0]
+    editor.goto(f"/mediatag/search?dataset={ds['name']}&like={kf}")
+    named = editor.locator("#search-results .mt-tile .mt-facebox .mt-facename")
+    expect(named.filter(has_text="Serena Williams").first).to_be_visible()
+    tiles = editor.locator("#search-results .mt-tile").count()
+    # Every result is a face photo or the video's frames of one: every tile but a faceless one is boxed.
+    assert editor.locator("#search-results .mt-tile:has(.mt-facebox)").count() >= tiles - 1 >= 10, tiles
+    assert_controls_labeled(editor)
+
+
 def test_viewer_sees_people_read_only_and_is_refused(viewer, faces_ds, conn):
     ds, colin = faces_ds, faces_ds["ids"]["Colin_Powell"]
     viewer.goto(_people_url(ds))
