@@ -18,6 +18,9 @@ documented 0.6 and the clustering rule is fixed in mediatag.faces.cluster.
   as mediatag scores a person tag (mediatag._face_score of the distance to the nearest exemplar, threshold 0.5, which
   is distance < 0.6): precision and recall per tag at the default threshold (and at 0.9 and 0.99, stricter),
   micro-averaged over the tags. Descriptors are cached in .cache/ (a rerun skips detection).
+* --ingest N: the cost faces add to ingest, per keyframe: N photos of lfw-20 (150 px faces) and N of COCO
+  (640 px scenes, some with people) ingested through the whole pipeline with faces off and on (after a warm-up
+  ingest that loads the models), into scratch datasets of the bench database that are dropped after.
 * --fit-score: the slope of mediatag._face_score, P(same person | distance) fitted by logistic regression on all
   same and different pairs of the photos, balanced (sql/src/faces.sql records the figure it uses).
 """
@@ -207,6 +210,42 @@ def fit_score_slope(d: np.ndarray, names: list[str]) -> tuple[float, float, int,
     return slope, SAME + bias / slope, int(same.sum()), int((~same).sum())
 
 
+def ingest_cost(n: int) -> None:
+    """Seconds per keyframe of a real ingest with faces off and on, and what faces add."""
+    import tempfile
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from bench_db import bench_database_url
+
+    from mediatag.db import connect
+    from mediatag.ingest import IngestOptions, ingest
+    from mediatag.sample_data import coco_dir
+
+    with open(LFW / "labels.csv", newline="") as fh:
+        lfw = [LFW / "images" / row["file"] for row in csv.DictReader(fh)][:: 3023 // n][:n]
+    sets = {"lfw-20": lfw, "coco128": sorted((coco_dir() / "images").glob("*.jpg"))[:n]}
+    stamp = int(time.time())
+    with connect(bench_database_url("mediatag_bench")) as conn, tempfile.TemporaryDirectory() as tmp:
+
+        def run(name: str, paths: list[Path], faces: bool) -> tuple[float, int, int]:
+            ds = f"faces_ingest_{name}_{stamp}"
+            t0 = time.perf_counter()
+            s = ingest(conn, ds, paths, IngestOptions(progress=False, media_dir=Path(tmp) / ds, faces=faces))
+            dt = time.perf_counter() - t0
+            found = conn.execute("SELECT count(*) FROM mediatag.faces(%s)", (ds,)).fetchone()[0] if faces else 0
+            conn.execute("SELECT mediatag.drop_dataset(%s)", (ds,))
+            conn.commit()
+            return dt, s.keyframes, found
+
+        run("warmup", sets["coco128"][:4], True)
+        for label, paths in sets.items():
+            off, kf, _ = run(f"{label.replace('-', '')}_off", paths, False)
+            on, kf_on, found = run(f"{label.replace('-', '')}_on", paths, True)
+            print(f"ingest {label}: {kf} keyframes, faces off {1000 * off / kf:.0f} ms/keyframe, on"
+                  f" {1000 * on / kf_on:.0f} ms/keyframe ({found} faces): faces add"
+                  f" {1000 * (on / kf_on - off / kf):.0f} ms per keyframe")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-person", type=int, default=None, help="at most this many photos per person (default all)")
@@ -215,7 +254,11 @@ def main() -> None:
     ap.add_argument("--celebrities", type=int, default=10, help="people in the Celebrities group (default 10)")
     ap.add_argument("--fit-score", action="store_true", help="fit the slope of mediatag._face_score on these photos")
     ap.add_argument("--anchor", action="store_true", help="fit a person tag's cut on half the people, hold on the rest")
+    ap.add_argument("--ingest", type=int, default=0, help="time ingest of N photos per set with faces off and on")
     args = ap.parse_args()
+    if args.ingest and not faces_unavailable():
+        ingest_cost(args.ingest)
+        return
     if faces_unavailable() or not (LFW / "labels.csv").is_file():
         print(f"skipped: {faces_unavailable() or f'{LFW} is missing'}")
         return

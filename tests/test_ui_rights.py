@@ -100,6 +100,8 @@ def _routes(name: str, t: dict) -> list[tuple[str, str, str, dict]]:
         ("editor", "POST", "/mediatag/concepts/import", {"concept": c}),
         ("editor", "POST", "/mediatag/concepts/examples", {"concept": c}),
         ("editor", "POST", "/mediatag/people", {"dataset": d, "action": "name", "person": 1, "name": "x"}),
+        ("editor", "POST", "/mediatag/person/tag", {"dataset": d, "person": 1, "tag_group": "x", "tag": "x"}),
+        ("editor", "POST", "/mediatag/person/concept", {"dataset": d, "person": 1, "concept": "x"}),
         ("editor", "POST", "/mediatag/api/reels", {"asset": t["asset"], **gt}),
         ("editor", "POST", f"/mediatag/dataset/upload?name={d}", {}),
         ("editor", "POST", f"/mediatag/dataset/ingest-folder?name={d}", {"folder": "/tmp"}),

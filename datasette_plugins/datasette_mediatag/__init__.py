@@ -24,6 +24,7 @@ from . import (
     login,
     media_uploads,
     people,
+    person_uses,
     query,
     search,
     static,
@@ -48,6 +49,7 @@ PAGES = (
     concept_uploads,
     video,
     people,
+    person_uses,
     asset_time,
 )
 ROUTES = [route for page in PAGES for route in page.ROUTES]

@@ -74,6 +74,9 @@ async def dataset_page(datasette: Datasette, request: Request, sess: Session) ->
     # People in the dataset's links where faces are on; where they are off, how to turn them on.
     if "face_status" in await sess.functions():
         ctx["faces"] = await call_one(sess, "face_status", dataset=name)
+        if ctx["faces"] and ctx["faces"]["faces"]:
+            tiles = [a["first_keyframe_id"] for a in assets if a["first_keyframe_id"]]
+            ctx |= await faceboxes.tile_faces(sess, name, tiles, image_file)
     from .media_uploads import ingest_ctx  # it builds on dataset_change, defined here
 
     ctx |= await ingest_ctx(sess, name)
@@ -90,7 +93,7 @@ async def asset_page(datasette: Datasette, request: Request, sess: Session) -> R
     # Its time segments for the player (a database without asset_segments shows none).
     if detail["kind"] == "video" and "asset_segments" in await sess.functions():
         ctx["segments"] = await call(sess, "asset_segments", asset=asset)
-    ctx |= await faceboxes.asset_faces(sess, detail["dataset"], asset, _image_file)
+    ctx |= await faceboxes.asset_faces(sess, detail["dataset"], asset, image_file)
     ctx["has_timeline"] = "asset_score_timeline" in await sess.functions()
     return await render(datasette, request, "mediatag_asset.html", ctx)
 
@@ -100,7 +103,7 @@ def _thumb_dir(datasette: Datasette) -> Path:
     return Path(cfg["thumb_dir"]) if cfg.get("thumb_dir") else thumbs.default_cache_dir()
 
 
-async def _image_file(sess: Session, kf: int) -> Path:
+async def image_file(sess: Session, kf: int) -> Path:
     """A keyframe's image file, looked up through the person's access check once per session."""
     path = sess.images.get(kf)
     if path is None:
@@ -119,7 +122,7 @@ async def thumb(datasette: Datasette, request: Request, sess: Session) -> Respon
     kf, width = int(request.url_vars["kf"]), int(request.url_vars["w"])
     if width not in thumbs.WIDTHS:
         raise UIError(f"thumbnail width must be one of {thumbs.WIDTHS}", status=404)
-    src = await _image_file(sess, kf)
+    src = await image_file(sess, kf)
     out, key = await asyncio.to_thread(thumbs.thumbnail, src, width, _thumb_dir(datasette))
     etag = f'"{key[:32]}"'
     # private: the image is only for people who may see the dataset; a week, then revalidated by ETag.
@@ -132,7 +135,7 @@ async def thumb(datasette: Datasette, request: Request, sess: Session) -> Respon
 @requires("viewer")
 async def image(datasette: Datasette, request: Request, sess: Session) -> Response:
     """A keyframe's image at full size (the asset page links it), as stored."""
-    src = await _image_file(sess, int(request.url_vars["kf"]))
+    src = await image_file(sess, int(request.url_vars["kf"]))
     kind = mimetypes.guess_type(src.name)[0] or "application/octet-stream"
     if not kind.startswith("image/"):
         raise UIError(f"keyframe {request.url_vars['kf']} has no image file", status=404)

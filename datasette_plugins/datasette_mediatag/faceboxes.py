@@ -67,16 +67,9 @@ def person_label(person_id: int | None, name: str | None) -> str:
     return f"Person {person_id}" if person_id is not None else "no person"
 
 
-async def asset_faces(sess: Session, dataset: str, asset: int, keyframe_file: KeyframeFile) -> dict:
-    """The asset page's face boxes: keyframe id -> {"frame": tile layer CSS, "boxes": [...]}, and the people seen
-    in the asset; nothing where the database has no faces() or the asset no face."""
-    if "faces" not in await sess.functions():
-        return {}
-    rows = await call(sess, "faces", dataset=dataset, asset=asset)
-    if not rows:
-        return {}
+async def _boxes(sess: Session, rows: list[dict], keyframe_file: KeyframeFile) -> dict[int, dict]:
+    """faces() rows as keyframe id -> {"size", "frame": tile layer CSS, "boxes": [{style, label, person_id}]}."""
     by_kf: dict[int, dict] = {}
-    people: dict[int, dict] = {}
     for f in rows:
         kf = f["keyframe_id"]
         if kf not in by_kf:
@@ -86,7 +79,31 @@ async def asset_faces(sess: Session, dataset: str, asset: int, keyframe_file: Ke
         w, h = by_kf[kf]["size"]
         label = person_label(f["person_id"], f["person_name"])
         by_kf[kf]["boxes"].append({"style": box_style(f, w, h), "label": label, "person_id": f["person_id"]})
+    return by_kf
+
+
+async def asset_faces(sess: Session, dataset: str, asset: int, keyframe_file: KeyframeFile) -> dict:
+    """The asset page's face boxes: keyframe id -> {"frame": tile layer CSS, "boxes": [...]}, and the people seen
+    in the asset; nothing where the database has no faces() or the asset no face."""
+    if "faces" not in await sess.functions():
+        return {}
+    rows = await call(sess, "faces", dataset=dataset, asset=asset)
+    if not rows:
+        return {}
+    people: dict[int, dict] = {}
+    for f in rows:
         if f["person_id"] is not None:
+            label = person_label(f["person_id"], f["person_name"])
             seen = people.setdefault(f["person_id"], {"person_id": f["person_id"], "label": label, "faces": 0})
             seen["faces"] += 1
-    return {"face_boxes": by_kf, "asset_people": list(people.values())}
+    return {"face_boxes": await _boxes(sess, rows, keyframe_file), "asset_people": list(people.values())}
+
+
+async def tile_faces(sess: Session, dataset: str | None, keyframes: list[int], keyframe_file: KeyframeFile) -> dict:
+    """The face boxes of a page of keyframe tiles (a dataset's grid, search results): {"face_boxes": keyframe id ->
+    boxes} for the tiles with a face, in one faces() call (by the faces' keyframe key: cheap where there are
+    none); nothing where the database has no faces()."""
+    if not dataset or not keyframes or "faces" not in await sess.functions():
+        return {}
+    rows = await call(sess, "faces", dataset=dataset, keyframes=keyframes)
+    return {"face_boxes": await _boxes(sess, rows, keyframe_file)} if rows else {}

@@ -16,9 +16,10 @@ from datasette.utils.asgi import Request, Response
 from .base import SQLError, UIError, call, call_all, call_one, call_value, get_or_post, render, requires, url
 from .faceboxes import person_label
 from .params import arg, id_arg, int_arg
-from .sessions import Session
+from .sessions import Session, allowed
 
 PEOPLE_PAGE, PERSON_PAGE, SEARCH_PAGE = "/mediatag/people", "/mediatag/person", "/mediatag/faces/search"
+TAG_PAGE, GROUP_PAGE, CONCEPT_PAGE = "/mediatag/tag", "/mediatag/group", "/mediatag/concept"
 PEOPLE_PER_PAGE = 24
 CROPS_PER_PERSON = 8  # on the People page; the person's page shows them all
 UNASSIGNED_SHOWN = 48
@@ -83,6 +84,24 @@ def _timelines(appearances: list[dict], videos: dict[int, dict]) -> list[dict]:
     return list(out.values())
 
 
+async def person_tag_choices(sess: Session, dataset: str) -> list[str]:
+    """The groups a person tag (person_uses.py) may join from this dataset's person page: those trained on it (an
+    editor edits a group from its training dataset)."""
+    return [g["name"] for g in await call(sess, "list_tag_groups", dataset=dataset) if g["training_dataset"] == dataset]
+
+
+def made(request: Request) -> dict | None:
+    """What the last make_* on this page made (from the redirect's query), for the page's link to it."""
+    q = request.args
+    if q.get("made") == "tag" and q.get("tag_group") and q.get("tag"):
+        group, tag = q["tag_group"], q["tag"]
+        return {"what": "tag", "label": f"{group}: {tag}", "href": url(TAG_PAGE, group=group, tag=tag),
+                "group_href": url(GROUP_PAGE, name=group)}  # fmt: skip
+    if q.get("made") == "concept" and q.get("concept"):
+        return {"what": "concept", "label": q["concept"], "href": url(CONCEPT_PAGE, name=q["concept"])}
+    return None
+
+
 @requires("viewer", "see people", needs="appearances")
 async def person_page(datasette: Datasette, request: Request, sess: Session) -> Response:
     dataset, person = arg(request, "dataset"), id_arg(request)
@@ -100,6 +119,8 @@ async def person_page(datasette: Datasette, request: Request, sess: Session) -> 
     details = await call_all(sess, [("asset_detail", {"asset": a}) for a in video_ids[:MAX_TIMELINES]])
     videos = {d[0]["asset_detail"]["asset_id"]: d[0]["asset_detail"] for d in details}
     photos = list({f["asset_id"]: f for f in faces if f["video_time_ms"] is None}.values())
+    # Editors make a person tag or concept here (person_uses.py): the groups it may join, and what it just made.
+    editor = allowed(request.actor, "mediatag-edit")
     ctx = {
         "dataset": dataset,
         "person": me,
@@ -110,6 +131,8 @@ async def person_page(datasette: Datasette, request: Request, sess: Session) -> 
         "others": [p for p in _labelled(everyone) if p["person_id"] != person],
         "merge_choices": MERGE_CHOICES,
         "mt_dataset": dataset,
+        "tag_groups": await person_tag_choices(sess, dataset) if editor else [],
+        "made": made(request),
     }
     return await render(datasette, request, "mediatag_person.html", ctx)
 

@@ -10,9 +10,10 @@ from typing import Any
 from datasette.app import Datasette
 from datasette.utils.asgi import Request, Response
 
+from . import faceboxes
 from .base import SQLError, UIError, call, call_all, call_value, render, requires, url
 from .concepts import list_concepts
-from .datasets import dataset_names
+from .datasets import dataset_names, image_file
 from .params import int_arg, json_text
 from .sessions import Session
 
@@ -96,6 +97,8 @@ async def search_page(datasette: Datasette, request: Request, sess: Session) -> 
         "like_name": like_name,
         "mt_dataset": dataset,
     }
+    # Face boxes with names on the result tiles (where the dataset has faces).
+    ctx |= await faceboxes.tile_faces(sess, dataset, [r["keyframe_id"] for r in rows], image_file)
     if rows or offset:
         # Paging links keep every argument but the window; a full page may have a next one.
         keep = {"dataset": dataset, "q": q or None, "like": like, "concept": concept or None, "tag": tagf or None}

@@ -1229,21 +1229,27 @@ class SqlFunctions:
           text, job_progress jsonb)
         """
     def faces(
-        self, dataset: str, person: int | None = ..., asset: int | None = ..., unassigned: bool | None = ...
+        self,
+        dataset: str,
+        person: int | None = ...,
+        asset: int | None = ...,
+        unassigned: bool | None = ...,
+        keyframes: Sequence[int] | None = ...,
     ) -> list[FacesRow]:
         """Lists the faces found in a dataset, with their box and person. Viewers who can read it.
         dataset: the dataset's name
         person: only this person's faces (default NULL: all)
         asset: only this asset's faces (default NULL: all)
         unassigned: only faces that belong to no person (default false)
+        keyframes: only the faces on these keyframes, e.g. a page of tiles (default NULL: all)
         Returns: face_id, keyframe_id, asset_id, video_time_ms (NULL for images), x, y, w, h (keyframe pixels),
           confidence,
           quality (0..1), track_id, person_id, person_name, assigned_by (cluster | label).
 
         SQL: mediatag.faces(dataset text, person bigint DEFAULT NULL::bigint, asset bigint DEFAULT NULL::bigint,
-          unassigned boolean DEFAULT false) RETURNS TABLE(face_id bigint, keyframe_id bigint, asset_id bigint,
-          video_time_ms integer, x integer, y integer, w integer, h integer, confidence real, quality real, track_id
-          bigint, person_id bigint, person_name text, assigned_by text)
+          unassigned boolean DEFAULT false, keyframes bigint[] DEFAULT NULL::bigint[]) RETURNS TABLE(face_id bigint,
+          keyframe_id bigint, asset_id bigint, video_time_ms integer, x integer, y integer, w integer, h integer,
+          confidence real, quality real, track_id bigint, person_id bigint, person_name text, assigned_by text)
         """
     def filter_indexes(self, dataset: str) -> list[FilterIndexesRow]:
         """Lists the dataset's filter indexes. Viewers.

@@ -241,7 +241,7 @@ $$;
 -- ---- listing ------------------------------------------------------------------------------------------------
 
 CREATE OR REPLACE FUNCTION mediatag.faces(dataset text, person bigint DEFAULT NULL, asset bigint DEFAULT NULL,
-                                          unassigned boolean DEFAULT false)
+                                          unassigned boolean DEFAULT false, keyframes bigint[] DEFAULT NULL)
 RETURNS TABLE (face_id bigint, keyframe_id bigint, asset_id bigint, video_time_ms int, x int, y int, w int, h int,
                confidence real, quality real, track_id bigint, person_id bigint, person_name text, assigned_by text)
 LANGUAGE plpgsql STABLE AS $$
@@ -258,6 +258,8 @@ BEGIN
       AND (faces.person IS NULL OR f.person_id = faces.person)
       AND (faces.asset IS NULL OR f.asset_id = faces.asset)
       AND (NOT faces.unassigned OR f.person_id IS NULL)
+      -- A page of keyframe tiles (search results, a dataset's grid): found through the face's (keyframe_id, …) key.
+      AND (faces.keyframes IS NULL OR f.keyframe_id = ANY (faces.keyframes))
     ORDER BY f.asset_id, k.time_ms, f.id;
 END $$;
 
@@ -560,12 +562,13 @@ enable_faces queues it too). Editors of the dataset.
 dataset: the dataset''s name (faces must be on)
 Returns: the job id (the one already queued or running for the dataset, if any).';
 
-COMMENT ON FUNCTION mediatag.faces(text, bigint, bigint, boolean) IS
+COMMENT ON FUNCTION mediatag.faces(text, bigint, bigint, boolean, bigint[]) IS
 'Lists the faces found in a dataset, with their box and person. Viewers who can read it.
 dataset: the dataset''s name
 person: only this person''s faces (default NULL: all)
 asset: only this asset''s faces (default NULL: all)
 unassigned: only faces that belong to no person (default false)
+keyframes: only the faces on these keyframes, e.g. a page of tiles (default NULL: all)
 Returns: face_id, keyframe_id, asset_id, video_time_ms (NULL for images), x, y, w, h (keyframe pixels), confidence,
   quality (0..1), track_id, person_id, person_name, assigned_by (cluster | label).';
 

@@ -204,26 +204,55 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT s.max_distance FROM mediatag.face_setting s WHERE s.dataset_id = $1), 0.6::real)
 $$;
 
--- A new 'face' classifier version for each tag that has face examples, with them as its exemplars (_train_tags
--- calls it after the prompt classifiers). Returns the number of tags.
+-- A new 'face' classifier version for each tag that has face examples (_train_tags calls it after the prompt
+-- classifiers, so after every label change too). Its exemplars are the examples, with the tag's keyframe labels
+-- applied as a person expects of a tag they label:
+--   * yes on a keyframe adds its face (the one nearest the examples, when within the same-person distance, or the
+--     keyframe's only face): the uncertain keyframes it is asked about are the person's look-alike shots (profile,
+--     low light), and each yes teaches the tag that look;
+--   * no on a keyframe drops the examples found on it (a face clustered into the person by mistake). A no does not
+--     make a face a negative: a face classifier scores by distance to the person alone (docs/people.md).
+-- Returns the number of tags.
 CREATE OR REPLACE FUNCTION mediatag._fit_face_classifiers(tag_ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
-DECLARE r record; cid bigint; n int := 0;
+DECLARE r record; cid bigint; n int := 0; maxd real; from_examples int; from_labels int; dropped int;
 BEGIN
-    FOR r IN SELECT t.id, g.training_dataset_id AS ds,
-                    count(*) AS exemplars, count(e.face_id) AS from_faces
+    FOR r IN SELECT t.id, g.training_dataset_id AS ds, count(*) AS examples, count(e.face_id) AS from_faces
              FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
              JOIN mediatag.face_example e ON e.tag_id = t.id
              WHERE t.id = ANY (tag_ids) GROUP BY t.id, g.training_dataset_id ORDER BY t.id LOOP
+        maxd := mediatag._face_max_distance(r.ds);
         INSERT INTO mediatag.classifier (tag_id, modality, version, weights, bias, summary)
         VALUES (r.id, 'face', coalesce((SELECT max(c.version) FROM mediatag.classifier c
-                                        WHERE c.tag_id = r.id AND c.modality = 'face'), 0) + 1, NULL, 0,
-                jsonb_build_object('kind', 'face', 'exemplars', r.exemplars, 'from_faces', r.from_faces,
-                                   'from_photos', r.exemplars - r.from_faces,
-                                   'max_distance', mediatag._face_max_distance(r.ds)))
+                                        WHERE c.tag_id = r.id AND c.modality = 'face'), 0) + 1, NULL, 0, '{}')
         RETURNING id INTO cid;
         INSERT INTO mediatag.face_exemplar (classifier_id, face_id, descriptor)
-        SELECT cid, e.face_id, e.descriptor FROM mediatag.face_example e WHERE e.tag_id = r.id ORDER BY e.id;
+        SELECT cid, e.face_id, e.descriptor FROM mediatag.face_example e
+        WHERE e.tag_id = r.id
+          AND NOT EXISTS (SELECT 1 FROM mediatag.face f JOIN mediatag.visual_label l ON l.keyframe_id = f.keyframe_id
+                          WHERE f.id = e.face_id AND l.tag_id = r.id AND NOT l.label)
+        ORDER BY e.id;
+        GET DIAGNOSTICS from_examples = ROW_COUNT;
+        INSERT INTO mediatag.face_exemplar (classifier_id, face_id, descriptor)
+        SELECT cid, b.id, b.descriptor
+        FROM mediatag.visual_label l
+        CROSS JOIN LATERAL (
+            SELECT f.id, f.descriptor, d.dist, count(*) OVER () AS faces
+            FROM mediatag.face f
+            CROSS JOIN LATERAL (SELECT min(f.descriptor OPERATOR(public.<->) e.descriptor) AS dist
+                                FROM mediatag.face_example e WHERE e.tag_id = r.id) d
+            WHERE f.keyframe_id = l.keyframe_id ORDER BY d.dist, f.id LIMIT 1) b
+        WHERE l.tag_id = r.id AND l.label AND (b.dist < maxd OR b.faces = 1)
+          AND NOT EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.tag_id = r.id AND e.face_id = b.id)
+        ORDER BY l.keyframe_id;
+        GET DIAGNOSTICS from_labels = ROW_COUNT;
+        dropped := r.examples - from_examples;
+        UPDATE mediatag.classifier c
+           SET summary = jsonb_build_object('kind', 'face', 'exemplars', from_examples + from_labels,
+                                            'from_faces', r.from_faces, 'from_photos', r.examples - r.from_faces,
+                                            'from_yes_labels', from_labels, 'dropped_by_no_labels', dropped,
+                                            'max_distance', maxd)
+         WHERE c.id = cid;
         n := n + 1;
     END LOOP;
     RETURN n;

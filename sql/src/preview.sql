@@ -181,6 +181,26 @@ DECLARE
     cand_blob bytea;
 BEGIN
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
+    IF (mediatag._keyframe_classifier(t.id)).modality = 'face' THEN
+        -- A person tag (person_tags.sql): uncertain by its face scores (each keyframe's best face against the
+        -- exemplars), over the sample and the faces nearest each exemplar (_preview_pool); only keyframes with a
+        -- face (one without scores 0 for certain), one per shot (not five frames of one close-up). Nearest 0.5
+        -- first and nothing else: the scores are steep in the face distance, so the few keyframes near the cut are
+        -- exactly the look-alikes and the person's hard shots, which spreading picks over whole-frame embeddings
+        -- (the prompt classifier's way, below) would trade for certain ones.
+        RETURN QUERY
+        SELECT u.kid, u.aid, u.tms, u.img, u.sc FROM (
+            SELECT DISTINCT ON (coalesce(k2.shot_id, -k2.id)) k2.id AS kid, k2.asset_id AS aid, k2.time_ms AS tms,
+                   k2.image_path AS img, p.sc
+            FROM (SELECT DISTINCT ON (p0.keyframe_id) p0.keyframe_id AS pk, p0.score AS sc
+                  FROM mediatag._preview_pool(g, t, 400) p0 ORDER BY p0.keyframe_id, p0.score DESC) p
+            JOIN mediatag.keyframe k2 ON k2.id = p.pk
+            WHERE EXISTS (SELECT 1 FROM mediatag.face f WHERE f.keyframe_id = p.pk)
+              AND NOT EXISTS (SELECT 1 FROM mediatag.visual_label l WHERE l.tag_id = t.id AND l.keyframe_id = p.pk)
+            ORDER BY coalesce(k2.shot_id, -k2.id), abs(p.sc - 0.5), k2.id) u
+        ORDER BY abs(u.sc - 0.5), u.kid LIMIT k;
+        RETURN;
+    END IF;
     -- Candidates travel as arrays, never through a session scratch table a caller could plant (see roles.sql).
     SELECT array_agg(u.keyframe_id ORDER BY u.keyframe_id), array_agg(u.score ORDER BY u.keyframe_id),
            string_agg(halfvec_send(u.embedding), ''::bytea ORDER BY u.keyframe_id)

@@ -128,6 +128,40 @@ def test_editor_removes_a_face(editor, faces_ds, conn):
     assert conn.execute("SELECT person_id FROM mediatag.face WHERE id = %s", (gone,)).fetchone() == (None,)
 
 
+def test_editor_makes_a_person_tag_and_a_person_concept(editor, faces_ds, conn):
+    ds, hugo = faces_ds, faces_ds["ids"]["Hugo_Chavez"]
+    conn.execute("SELECT mediatag.name_person(%s, 'Hugo Chavez')", (hugo,))
+    keyframes = {
+        r[0] for r in conn.execute("SELECT keyframe_id FROM mediatag.faces(%s, person => %s)", (ds["name"], hugo))
+    }
+    group, concept = unique("Leaders"), unique("Hugo")
+    editor.goto(_person_url(ds, "Hugo_Chavez"))
+    expect(editor.get_by_label("Tag", exact=True)).to_have_value("Hugo Chavez")  # the person's name by default
+    editor.get_by_label("Tag group").fill(group)
+    editor.get_by_role("button", name="Make person tag").click()
+    expect(editor.get_by_role("status")).to_contain_text(f'New tag group "{group}": tag "Hugo Chavez" is Hugo Chavez')
+    made = editor.locator("#person-made")
+    expect(made).to_contain_text(f"Person tag {group}: Hugo Chavez")
+    assert_controls_labeled(editor)
+    screenshot(editor, "person_tag")
+    # The tag scores his keyframes, and only his, by their faces.
+    top = conn.execute(
+        "SELECT keyframe_id FROM mediatag.preview(%s, 'Hugo Chavez', 'positives', 'keyframe', 0.5, 50)", (group,)
+    ).fetchall()
+    assert {k for (k,) in top} == keyframes, top
+    made.get_by_role("link", name=f"{group}: Hugo Chavez").click()
+    expect(editor.locator("h1")).to_have_text("Hugo Chavez")
+    # Back on his page, a concept of him.
+    editor.goto(_person_url(ds, "Hugo_Chavez"))
+    editor.get_by_label("Concept", exact=True).fill(concept)
+    editor.get_by_role("button", name="Make person concept").click()
+    expect(editor.get_by_role("status")).to_contain_text(f'New concept "{concept}" is Hugo Chavez now')
+    editor.locator("#person-made").get_by_role("link", name=concept).click()
+    expect(editor.locator("h1")).to_have_text(f"Concept {concept}")
+    decided = conn.execute("SELECT keyframe_id FROM mediatag.concept_scores(%s) WHERE decision", (concept,)).fetchall()
+    assert {k for (k,) in decided} == keyframes, decided
+
+
 def test_editor_forgets_a_person_after_confirming(editor, faces_ds, conn):
     ds, koizumi = faces_ds, faces_ds["ids"]["Junichiro_Koizumi"]
     faces = _faces(conn, ds["name"], koizumi)
@@ -195,6 +229,35 @@ def test_asset_page_draws_named_face_boxes(editor, faces_ds, conn):
     expect(names).to_have_text(["Colin Powell", "Serena Williams", "Colin Powell"])
 
 
+def test_dataset_grid_and_search_results_draw_named_face_boxes(editor, faces_ds, conn):
+    ds = faces_ds
+    editor.goto(f"/mediatag/dataset?name={ds['name']}")
+    # Every photo's tile boxes its faces: Colin's three (his video's first keyframe too), named.
+    colin = editor.locator(".mt-tile .mt-facebox", has_text="Colin Powell")
+    expect(colin).to_have_count(4)
+    for i in range(4):
+        tile, box = colin.nth(i).locator("xpath=ancestor::li[1]//img").bounding_box(), colin.nth(i).bounding_box()
+        cx = box["x"] + box["width"] / 2 - tile["x"]
+        assert 0 < cx < tile["width"] and box["width"] < tile["width"], (tile, box)
+    screenshot(editor, "dataset_faces")
+    editor.get_by_label("Show face boxes").uncheck()
+    expect(colin.first).to_be_hidden()
+    # "More like" one of Serena's photos: the results' tiles are boxed and named too.
+    kf = conn.execute(
+        "SELECT keyframe_id FROM mediatag.faces(%s, person => %s) ORDER BY face_id LIMIT 1",
+        (ds["name"], ds["ids"]["Serena_Williams"]),
+    ).fetchone()[0]
+    editor.goto(f"/mediatag/search?dataset={ds['name']}&like={kf}")
+    named = editor.locator("#search-results .mt-tile .mt-facebox .mt-facename")
+    expect(named.filter(has_text="Serena Williams").first).to_be_visible()
+    # Exactly the result tiles whose keyframe has a face are boxed (a forgotten person's photos have none now).
+    shown = {int(k) for k in editor.locator("#search-results .mt-tile").evaluate_all("ts => ts.map(t => t.dataset.kf)")}
+    boxed = editor.locator("#search-results .mt-tile:has(.mt-facebox)").evaluate_all("ts => ts.map(t => t.dataset.kf)")
+    with_faces = {r[0] for r in conn.execute("SELECT keyframe_id FROM mediatag.faces(%s)", (ds["name"],))}
+    assert {int(k) for k in boxed} == shown & with_faces and len(boxed) >= 8, (boxed, shown, with_faces)
+    assert_controls_labeled(editor)
+
+
 def test_viewer_sees_people_read_only_and_is_refused(viewer, faces_ds, conn):
     ds, colin = faces_ds, faces_ds["ids"]["Colin_Powell"]
     viewer.goto(_people_url(ds))
@@ -204,6 +267,10 @@ def test_viewer_sees_people_read_only_and_is_refused(viewer, faces_ds, conn):
     viewer.goto(_person_url(ds, "Colin_Powell"))
     expect(viewer.locator("#person-faces img.mt-crop").first).to_be_visible()
     expect(viewer.locator('input[type="checkbox"], form[action="/mediatag/people"]')).to_have_count(0)
+    expect(viewer.locator("#person-tag-form, #person-concept-form")).to_have_count(0)
+    for path, fields in (("/mediatag/person/tag", {"tag_group": "x"}), ("/mediatag/person/concept", {"concept": "x"})):
+        status, body = post_form(viewer, path, {"dataset": ds["name"], "person": str(colin), **fields})
+        assert status == 403 and "needs the mediatag_editor role" in body, (path, status)
     before = conn.execute("SELECT name, faces FROM mediatag.people(%s) ORDER BY 1", (ds["name"],)).fetchall()
     for action, extra in (("name", {"name": "x"}), ("forget", {"confirm": "yes"}), ("merge", {"into": "1"})):
         status, body = post_form(
