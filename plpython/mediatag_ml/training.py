@@ -15,9 +15,10 @@ balancing only shifts its intercept by log(n_neg / n_pos) (King & Zeng 2001, "pr
 added back. The balancing keeps the optimiser's attention on the rare class; the correction keeps 0.5
 meaning "more likely than not" for the fitted posterior. The stored intercept then moves 0.5 to the
 count-matching cut on the sample, as for prompt-only tags (mediatag_ml.decision); the prior's own shift is
-taken off first, so the labels refine its posterior, not its decision point. (Re-estimating the prevalence
-on the unlabeled sample with the EM of Saerens et al. assumes selection on y instead; measured on stratified
-previews it under-estimated prevalence 3-5x and halved F1 at 0.5.)
+taken off first, so the labels refine its posterior, not its decision point. Labeled sample rows enter that cut
+at their out-of-fold log-odds (the fit is sure of the rows it saw; unseen keyframes score like the held-out fold).
+(Re-estimating the prevalence on the unlabeled sample with the EM of Saerens et al. assumes selection on y
+instead; measured on stratified previews it under-estimated prevalence 3-5x and halved F1 at 0.5.)
 """
 
 from __future__ import annotations
