@@ -7,7 +7,7 @@ import pytest
 
 from mediatag_ml import calibration, decision, training, zero_shot
 from mediatag_ml.calibration import ModelCalibration, fit_model_calibration, shipped_model_calibration
-from mediatag_ml.classifier import sigmoid
+from mediatag_ml.classifier import Classifier, sigmoid
 from mediatag_ml.decision import count_matching_shift
 from mediatag_ml.metrics import threshold_metrics
 from mediatag_ml.synthetic import ConceptWorld
@@ -139,7 +139,13 @@ def test_labeled_sample_rows_count_as_their_labels(world):
     prior = zero_shot(sample.prompts[k : k + 1], None, rows, baseline=sample.generic_prompt)
     clf = training.train_with_labels(rows, y, prior, rows)
     assert clf.summary["expected_positives_in_sample"] == pytest.approx(float(y.sum()))
-    assert int((clf.score(rows) >= 0.5).sum()) == int(y.sum())
+    # The cut is placed on the rows' out-of-fold log-odds (each from the fold fit that did not see it), so exactly
+    # that many of those clear it.
+    assert clf.summary["labels_in_cut"] == "out-of-fold log-odds"
+    posterior = Classifier(w=prior.w, b=prior.b + prior.summary["decision_shift"], summary=prior.summary)
+    oof = training._Setup(rows, y, posterior, rows).out_of_fold_logits(clf.summary["lambda"], 0)
+    tau = clf.summary["decision_shift"] / clf.summary["spread_scale"]
+    assert int((oof >= tau).sum()) == int(y.sum())
     # 50 of the 64 labeled: the labeled positives plus the prior's and the model's guess for the 14 others.
     part = training.train_with_labels(rows[:50], y[:50], prior, rows)
     expected = part.summary["expected_positives_in_sample"]
@@ -168,3 +174,37 @@ def test_labels_of_a_separable_class_keep_scores_spread(world):
     clf = training.train_with_labels(sample.X[:600], sample.Y[:600, k], prior, sample.X, l2_to_prior=1e-6)
     assert np.mean(clf.score(sample.X) >= decision.SPREAD_SCORE) <= decision.SPREAD_TOP_SHARE + 1e-9
     assert 0 < clf.summary["spread_scale"] <= 1.0
+
+
+def test_cut_placed_on_out_of_fold_logits_flags_unseen_keyframes(world):
+    """50 labels of a 64-keyframe dataset (the prior's top 10, then 40 others): the fit is sure of the keyframes
+    it saw, so a cut placed among their fitted log-odds flags too few or too many unseen ones (flagged/true 0.63
+    and 2.03 on two of these classes). Ranked by their out-of-fold log-odds instead, the count on 6,000 unseen
+    keyframes stays within 0.75-1.33x the truth and F1 at 0.5 is at least the prompt's."""
+    w, sample, test = world
+    rows = sample.X[:64]
+    for k in np.argsort(np.abs(w.prevalence - 0.08))[:4]:
+        y = sample.Y[:64, k]
+        prior = zero_shot(sample.prompts[k : k + 1], None, rows, baseline=sample.generic_prompt)
+        order = np.argsort(-prior.score(rows), kind="stable")
+        lab = np.concatenate([order[:10], np.random.default_rng(0).permutation(order[10:])[:40]])
+        clf = training.train_with_labels(rows[lab], y[lab], prior, rows)
+        assert clf.summary["labels_in_cut"] == "out-of-fold log-odds"
+        yt = test.Y[:, k]
+        assert 0.75 <= (clf.score(test.X) >= 0.5).sum() / yt.sum() <= 1.33, k
+        f1 = [threshold_metrics(c.score(test.X), yt, np.array([0.5]))["f1"][0] for c in (prior, clf)]
+        assert f1[1] >= f1[0], k
+
+
+def test_cut_uses_fitted_logits_when_a_class_has_one_label(world):
+    """Out-of-fold log-odds need two labels of each class (one per fold at least); with a single positive the
+    fitted log-odds place the cut, as before, and the count still knows the labels."""
+    w, sample, _ = world
+    k = int(np.argmin(np.abs(w.prevalence - 0.1)))
+    rows = sample.X[:64]
+    y = sample.Y[:64, k]
+    prior = zero_shot(sample.prompts[k : k + 1], None, rows, baseline=sample.generic_prompt)
+    lab = np.concatenate([np.flatnonzero(y)[:1], np.flatnonzero(~y)[:20]])
+    clf = training.train_with_labels(rows[lab], y[lab], prior, rows)
+    assert clf.summary["labels_in_cut"] == "fitted log-odds"
+    assert clf.summary["expected_positives_in_sample"] >= 1.0
