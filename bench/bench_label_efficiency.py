@@ -23,21 +23,19 @@ Embeddings are cached per photo (bench/embedding_cache.py): only the first run p
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from bench_db import bench_database_url
 from embedding_cache import CachedVisualEncoder
+from quality_sources import Source, ingest_photos, label, read_source
 
 from mediatag.cluster import project_root
 from mediatag.db import connect
-from mediatag.ingest import IngestOptions, ingest
 from mediatag.models.registry import default_visual_model, get_visual_encoder
 from mediatag.service.http import serve_in_background
 
@@ -51,39 +49,14 @@ PREVIEW_FIRST = 10  # labels taken from the top of the preview before uncertain_
 BATCH = 5  # labels per retrain after that, for tags and concepts
 COCO_MIN_POSITIVES = 8
 SPREAD = 0.999
-# The clothing classes as a user would type them as tags (as bench_quality.py names them).
-CLOTHING_TAGS = {"t-shirt": "t shirt", "longsleeve": "long sleeve shirt", "outwear": "outerwear"}
 
 
-@dataclass
-class Source:
-    name: str
-    folder: Path
-    files: list[str]  # sorted
-    truth: dict[str, set[str]]
-
-    def classes(self) -> list[str]:
-        counts: dict[str, int] = {}
-        for s in self.truth.values():
-            for c in s:
-                counts[c] = counts.get(c, 0) + 1
-        least = COCO_MIN_POSITIVES if self.name == "coco" else 1
-        return sorted(c for c, n in counts.items() if n >= least)
-
-    def directions(self) -> list[tuple[str, list[str], list[str]]]:
-        """(name, pool files, held-out files): COCO both ways (fold A = photos 65-128, B = 1-64), clothing one."""
-        half = len(self.files) // 2
-        a, b = self.files[half:], self.files[:half]
-        if self.name == "coco":
-            return [("A->B", a, b), ("B->A", b, a)]
-        return [("B->A", b, a)]
-
-
-def read_source(name: str, folder: Path) -> Source:
-    with (folder / "labels.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    truth = {r["file"]: set(filter(None, (r.get("classes") or r.get("class") or "").split(";"))) for r in rows}
-    return Source(name, folder, sorted(truth), truth)
+def directions(src: Source) -> list[tuple[str, list[str], list[str]]]:
+    """(name, pool files, held-out files): COCO both ways (fold A = photos 65-128, B = 1-64), clothing one."""
+    b, a = src.folds()
+    if src.name == "coco":
+        return [("A->B", a, b), ("B->A", b, a)]
+    return [("B->A", b, a)]
 
 
 def dataset(conn, encoder, src: Source, files: list[str], part: str) -> tuple[str, np.ndarray, list[str]]:
@@ -92,15 +65,7 @@ def dataset(conn, encoder, src: Source, files: list[str], part: str) -> tuple[st
     digest = hashlib.sha1("\n".join(files).encode()).hexdigest()[:8]
     slug = "".join(ch if ch.isalnum() else "_" for ch in encoder.name.lower())
     name = f"labeff_{src.name}_{part}_{digest}_{slug}"
-    ingest(
-        conn, name, [src.folder / "images" / f for f in files], IngestOptions(progress=False, visual_encoder=encoder)
-    )
-    rows = conn.execute(
-        "SELECT k.id, k.image_path FROM mediatag.keyframe k WHERE k.dataset_id = mediatag.dataset_id(%s) ORDER BY k.id",
-        (name,),
-    ).fetchall()
-    conn.commit()
-    return name, np.array([r[0] for r in rows]), [Path(r[1]).name for r in rows]
+    return (name, *ingest_photos(conn, name, src, files, encoder))
 
 
 def held_scores(conn, held: str, weights_sql: str, key: object) -> np.ndarray:
@@ -121,18 +86,11 @@ CONCEPT_CLASSIFIER = """SELECT x.weights, x.bias FROM mediatag.concept_classifie
                         ORDER BY x.version DESC LIMIT 1"""
 
 
-def label(conn, group: str, tag: str, ids: list[int], answers: list[bool]) -> None:
-    for value in (True, False):
-        sel = [i for i, a in zip(ids, answers, strict=True) if a == value]
-        if sel:
-            conn.execute("SELECT mediatag.label_keyframes(%s, %s, %s, %s, 'import')", (group, tag, sel, value))
-
-
 def tag_runs(conn, src: Source, pool: tuple, held: tuple, direction: str) -> dict:
     """Per label count: AP, F1 at the tag's threshold and the share of scores >= SPREAD on the held-out photos."""
     pool_name, pool_ids, pool_files = pool
     held_name, _, held_files = held
-    tags = {c: CLOTHING_TAGS.get(c, c) for c in src.classes()}
+    tags = {c: src.tag_names[c] for c in src.classes(COCO_MIN_POSITIVES)}
     group = f"Label efficiency {src.name} {direction}"
     conn.execute(
         "SELECT mediatag.drop_tag_group(%s) "
@@ -203,7 +161,7 @@ def concept_runs(conn, src: Source, pool: tuple, held: tuple, seeds: list[int]) 
     held_name, _, held_files = held
     by_id = {int(i): k for k, i in enumerate(pool_ids)}
     out: dict = {s: {n: [] for n in CONCEPT_COUNTS} for s in ("active", "random")}
-    for cls in src.classes():
+    for cls in src.classes(COCO_MIN_POSITIVES):
         truth = np.array([cls in src.truth[f] for f in pool_files])
         held_truth = np.array([cls in src.truth[f] for f in held_files])
         for seed in seeds:
@@ -270,13 +228,14 @@ def main() -> None:
         try:
             for name in args.sources:
                 src = read_source(name, folders[name])
+                classes = src.classes(COCO_MIN_POSITIVES)
                 started = time.perf_counter()
-                for direction, pool_files, held_files in src.directions():
+                for direction, pool_files, held_files in directions(src):
                     pool = dataset(conn, encoder, src, pool_files, "pool")
                     held = dataset(conn, encoder, src, held_files, "held")
                     print(
                         f"\n== {name} ({model}): pool {len(pool_files)} photos ({pool_files[0]} .. {pool_files[-1]}), "
-                        f"held-out {len(held_files)} ({held_files[0]} .. {held_files[-1]}), {len(src.classes())} "
+                        f"held-out {len(held_files)} ({held_files[0]} .. {held_files[-1]}), {len(classes)} "
                         f"classes; embedding cache {encoder.hits} hits / {encoder.misses} computed",
                         flush=True,
                     )
@@ -288,9 +247,7 @@ def main() -> None:
                         )
                     if name == "clothing" and not args.skip_concepts:
                         out = concept_runs(conn, src, pool, held, seeds)
-                        print(
-                            f"-- concepts (no description), {len(src.classes())} classes x seeds {seeds}, held-out AP"
-                        )
+                        print(f"-- concepts (no description), {len(classes)} classes x seeds {seeds}, held-out AP")
                         for strategy in ("random", "active"):
                             cells = " ".join(f"{n}: {np.mean(out[strategy][n]):.3f}" for n in CONCEPT_COUNTS)
                             print(f"  {strategy:>7} {cells}")

@@ -34,19 +34,16 @@ samples/coco64) and stores it in plpython/mediatag_ml/model_calibration.json wit
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from bench_db import bench_database_url
 from embedding_cache import CachedVisualEncoder
+from quality_sources import Source, ingest_photos, label, read_source
 
 from mediatag.cluster import project_root
 from mediatag.db import connect
-from mediatag.ingest import IngestOptions, ingest
 from mediatag.models.registry import default_visual_model, get_visual_encoder
 from mediatag.sample_data import shared_data_dir
 from mediatag.service.http import serve_in_background
@@ -63,55 +60,6 @@ FIT_MIN_POSITIVES = 3  # a class takes part in the calibration fit with >= 3 pos
 FIRST_POSITIVES = 3  # random label draws put this many positives first, so 25 labels see both classes
 SPREAD = 0.999  # "scores stay spread": the share of scores at or above this
 CALIBRATION_FILE = project_root() / "plpython" / "mediatag_ml" / "model_calibration.json"
-# The clothing classes as a user would type them as tags.
-CLOTHING_TAGS = {
-    "t-shirt": "t shirt",
-    "longsleeve": "long sleeve shirt",
-    "outwear": "outerwear",
-    "pants": "pants",
-    "shirt": "shirt",
-    "dress": "dress",
-    "hat": "hat",
-    "shoes": "shoes",
-    "shorts": "shorts",
-    "skirt": "skirt",
-}
-
-
-@dataclass
-class Source:
-    """A labeled photo folder (images/ and labels.csv with file and class or ';'-joined classes)."""
-
-    name: str
-    folder: Path
-    files: list[str]  # sorted
-    truth: dict[str, set[str]]  # file -> its classes
-    tag_names: dict[str, str]  # class -> tag name
-
-    def positives(self, files: list[str]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for f in files:
-            for c in self.truth[f]:
-                counts[c] = counts.get(c, 0) + 1
-        return counts
-
-    def report_classes(self) -> list[str]:
-        counts = self.positives(self.files)
-        least = COCO_MIN_POSITIVES if self.name == "coco" else 1
-        return sorted(c for c, n in counts.items() if n >= least and c in self.tag_names)
-
-    def folds(self) -> tuple[list[str], list[str]]:
-        half = len(self.files) // 2
-        return self.files[:half], self.files[half:]
-
-
-def read_source(name: str, folder: Path) -> Source:
-    with (folder / "labels.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    truth = {r["file"]: set(filter(None, (r.get("classes") or r.get("class") or "").split(";"))) for r in rows}
-    classes = sorted({c for s in truth.values() for c in s})
-    names = CLOTHING_TAGS if name == "clothing" else {c: c for c in classes}
-    return Source(name, folder, sorted(truth), truth, names)
 
 
 def f1_at(scores: np.ndarray, truth: np.ndarray, thr: float) -> float:
@@ -120,13 +68,6 @@ def f1_at(scores: np.ndarray, truth: np.ndarray, thr: float) -> float:
 
 def best_f1(scores: np.ndarray, truth: np.ndarray) -> float:
     return float(max(metrics.threshold_metrics(scores, truth)["f1"]))
-
-
-def label(conn, group: str, tag: str, ids: list[int], truth: list[bool]) -> None:
-    for value in (True, False):
-        sel = [i for i, t in zip(ids, truth, strict=True) if t == value]
-        if sel:
-            conn.execute("SELECT mediatag.label_keyframes(%s, %s, %s, %s, 'import')", (group, tag, sel, value))
 
 
 def recreate_group(conn, group: str, dataset: str, tags: list[str]) -> None:
@@ -142,20 +83,7 @@ def load_source(conn, src: Source, model: str, encoder) -> tuple[str, np.ndarray
     """All of the source's photos as one dataset (kept between runs); its keyframe ids and file names."""
     slug = "".join(ch if ch.isalnum() else "_" for ch in model.lower())
     dataset = f"quality_{src.name}_{slug}"
-    summary = ingest(
-        conn,
-        dataset,
-        [src.folder / "images" / f for f in src.files],
-        IngestOptions(progress=False, visual_encoder=encoder),
-    )
-    if summary.errors:
-        sys.exit(f"{src.name}: {len(summary.errors)} photos failed to ingest, e.g. {summary.errors[0]}")
-    rows = conn.execute(
-        "SELECT k.id, k.image_path FROM mediatag.keyframe k WHERE k.dataset_id = mediatag.dataset_id(%s) ORDER BY k.id",
-        (dataset,),
-    ).fetchall()
-    conn.commit()
-    return dataset, np.array([r[0] for r in rows]), [Path(r[1]).name for r in rows]
+    return (dataset, *ingest_photos(conn, dataset, src, src.files, encoder))
 
 
 def fit_calibration(conn, src: Source, dataset: str, ids: np.ndarray, files: list[str], only: set[str] | None) -> dict:
@@ -200,7 +128,7 @@ def preview_scores(conn, group: str, tag: str, n: int) -> dict[int, float]:
 
 def zero_shot(conn, src: Source, dataset: str, ids: np.ndarray, files: list[str]) -> list[dict]:
     """Per tag, over all of the source's photos, from the published scores."""
-    classes = src.report_classes()
+    classes = src.classes(COCO_MIN_POSITIVES)
     group = f"Quality {src.name} zero-shot"
     recreate_group(conn, group, dataset, [src.tag_names[c] for c in classes])
     conn.commit()
@@ -229,7 +157,7 @@ def zero_shot(conn, src: Source, dataset: str, ids: np.ndarray, files: list[str]
 
 def labeled_ap(conn, src: Source, dataset: str, ids: np.ndarray, files: list[str], seeds) -> list[dict]:  # noqa: ANN001
     """AP on one fold's photos before and after 25 random labels from the other fold, both directions, per seed."""
-    classes = src.report_classes()
+    classes = src.classes(COCO_MIN_POSITIVES)
     fold_a, fold_b = src.folds()
     out = []
     for seed in seeds:
@@ -401,7 +329,9 @@ def main() -> None:
         encoder = CachedVisualEncoder(encoder)
     print(
         f"== tag quality, visual model {model}; sources: "
-        + ", ".join(f"{s.name} ({len(s.files)} photos, {len(s.report_classes())} tags)" for s in sources.values())
+        + ", ".join(
+            f"{s.name} ({len(s.files)} photos, {len(s.classes(COCO_MIN_POSITIVES))} tags)" for s in sources.values()
+        )
     )
     with connect(bench_database_url(DB)) as conn:
         server, _, _ = serve_in_background(conn, media_roots=[s.folder for s in sources.values()])
