@@ -224,8 +224,10 @@ def test_a_truthful_labeling_loop_makes_the_person_surer_and_keeps_precision(con
     assert precision1 >= min(precision0, 0.95), (precision0, precision1)
 
 
-def test_only_editors_label_a_person_concept(db_url: str, logins: dict[str, str], conn, photos):
+def test_only_editors_label_a_person(db_url: str, logins: dict[str, str], conn, photos):
     concept = Concept(conn, photos["dataset"], photos["examples"])
+    tag = Tag(conn, photos["dataset"], photos["examples"])
+    tag_before = tag.summary(conn)
     kf = photos["mine"][3]
     before = concept.summary(conn)
     with psycopg.connect(logins["viewer"], autocommit=True) as v:
@@ -237,13 +239,14 @@ def test_only_editors_label_a_person_concept(db_url: str, logins: dict[str, str]
             ("SELECT mediatag.label_concept(%s, %s, 'no')", (concept.name, [photos["mine"][0]])),
             ("SELECT mediatag.unlabel_concept(%s, %s)", (concept.name, [kf])),
             ("SELECT mediatag.add_concept_faces(%s, faces => %s)", (concept.name, photos["examples"])),
+            ("SELECT mediatag.label_keyframes(%s, %s, %s, true)", (tag.group, TAG, [kf])),
         ):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 v.execute(sql, args)
     with psycopg.connect(logins["query"], autocommit=True) as q:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             q.execute("SELECT mediatag.label_concept(%s, %s, 'yes')", (concept.name, [kf]))
-    assert concept.summary(conn) == before  # nothing changed
+    assert concept.summary(conn) == before and tag.summary(conn) == tag_before  # nothing changed
     with psycopg.connect(logins["editor"], autocommit=True) as e:
         Concept.label(concept, e, [kf], True)
         assert Concept.summary(concept, e)["from_yes_labels"] == 1
