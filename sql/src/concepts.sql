@@ -555,6 +555,20 @@ BEGIN
     IF n IS NULL OR n < 1 OR n > 200 THEN
         RAISE EXCEPTION 'n must be between 1 and 200, got %', n USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF cc.summary ->> 'kind' = 'face' THEN
+        -- A person concept (person_tags.sql): the keyframes nearest its cut by their face scores, as a person tag's
+        -- uncertain_keyframes; every labeled keyframe (skip too) is left out. Deterministic: seed changes nothing.
+        RETURN QUERY
+        SELECT u.keyframe_id, u.asset_id, CASE WHEN a.kind = 'video' THEN a.id END, u.keyframe_time_ms, u.path, u.score,
+               'uncertain'::text
+        FROM mediatag._face_uncertain(c.dataset_id, mediatag._concept_face_exemplars(cc),
+                                      (cc.summary ->> 'max_distance')::real, (cc.summary ->> 'exemplars')::int,
+                                      ARRAY(SELECT l.keyframe_id FROM mediatag.concept_label l WHERE l.concept_id = c.id),
+                                      n) WITH ORDINALITY AS u(keyframe_id, asset_id, keyframe_time_ms, path, score, ord)
+        JOIN mediatag.asset a ON a.id = u.asset_id
+        ORDER BY u.ord;
+        RETURN;
+    END IF;
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = c.dataset_id;
     SELECT count(*) INTO n_labeled FROM mediatag.concept_label l WHERE l.concept_id = c.id AND l.label <> 'skip';
     hnsw_k := greatest(20 * n, 200);

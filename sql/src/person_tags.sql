@@ -204,54 +204,76 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce((SELECT s.max_distance FROM mediatag.face_setting s WHERE s.dataset_id = $1), 0.6::real)
 $$;
 
--- A new 'face' classifier version for each tag that has face examples (_train_tags calls it after the prompt
--- classifiers, so after every label change too). Its exemplars are the examples, with the tag's keyframe labels
--- applied as a person expects of a tag they label:
+-- A trained version's exemplars, shared by person tags and person concepts so both learn alike from their labels:
+-- the examples of a tag (tag_id) or a concept (concept_id), with its keyframe labels applied as a person expects of
+-- a person they label:
 --   * yes on a keyframe adds its face (the one nearest the examples, when within the same-person distance, or the
 --     keyframe's only face): the uncertain keyframes it is asked about are the person's look-alike shots (profile,
---     low light), and each yes teaches the tag that look;
+--     low light), and each yes teaches that look;
 --   * no on a keyframe drops the examples found on it (a face clustered into the person by mistake). A no does not
 --     make a face a negative: a face classifier scores by distance to the person alone (docs/people.md).
--- Returns the number of tags.
+-- A concept's skip labels change nothing. Writes them as the tag classifier's (classifier_id) or the concept
+-- version's (concept_version) exemplars; returns the counts its summary records.
+CREATE OR REPLACE FUNCTION mediatag._store_face_exemplars(tag_id bigint, concept_id bigint, classifier_id bigint,
+                                                          concept_version int, max_distance real) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE from_examples int; from_labels int; examples int; from_faces int;
+BEGIN
+    SELECT count(*), count(e.face_id) INTO examples, from_faces FROM mediatag.face_example e
+    WHERE e.tag_id = _store_face_exemplars.tag_id OR e.concept_id = _store_face_exemplars.concept_id;
+    WITH lab AS (
+        SELECT l.keyframe_id, l.label FROM mediatag.visual_label l WHERE l.tag_id = _store_face_exemplars.tag_id
+        UNION ALL
+        SELECT l.keyframe_id, l.label = 'yes' FROM mediatag.concept_label l
+        WHERE l.concept_id = _store_face_exemplars.concept_id AND l.label <> 'skip'
+    ), ex AS (
+        SELECT e.id, e.face_id, e.descriptor FROM mediatag.face_example e
+        WHERE e.tag_id = _store_face_exemplars.tag_id OR e.concept_id = _store_face_exemplars.concept_id
+    ), pick AS MATERIALIZED (
+        SELECT false AS from_label, e.id AS ord, e.face_id, e.descriptor FROM ex e
+        WHERE NOT EXISTS (SELECT 1 FROM mediatag.face f JOIN lab ON lab.keyframe_id = f.keyframe_id
+                          WHERE f.id = e.face_id AND NOT lab.label)
+        UNION ALL
+        SELECT true, lab.keyframe_id, b.id, b.descriptor
+        FROM lab
+        CROSS JOIN LATERAL (
+            SELECT f.id, f.descriptor, d.dist, count(*) OVER () AS faces
+            FROM mediatag.face f
+            CROSS JOIN LATERAL (SELECT min(f.descriptor OPERATOR(public.<->) e.descriptor) AS dist FROM ex e) d
+            WHERE f.keyframe_id = lab.keyframe_id ORDER BY d.dist, f.id LIMIT 1) b
+        WHERE lab.label AND (b.dist < max_distance OR b.faces = 1)
+          AND NOT EXISTS (SELECT 1 FROM ex e WHERE e.face_id = b.id)
+    ), ins AS (
+        INSERT INTO mediatag.face_exemplar (classifier_id, concept_id, concept_version, face_id, descriptor)
+        SELECT _store_face_exemplars.classifier_id,
+               CASE WHEN _store_face_exemplars.classifier_id IS NULL THEN _store_face_exemplars.concept_id END,
+               _store_face_exemplars.concept_version, r.face_id, r.descriptor
+        FROM pick r ORDER BY r.from_label, r.ord
+        RETURNING 1
+    )
+    SELECT count(*) FILTER (WHERE NOT r.from_label), count(*) FILTER (WHERE r.from_label)
+      INTO from_examples, from_labels FROM pick r;
+    RETURN jsonb_build_object('kind', 'face', 'exemplars', from_examples + from_labels, 'from_faces', from_faces,
+                              'from_photos', examples - from_faces, 'from_yes_labels', from_labels,
+                              'dropped_by_no_labels', examples - from_examples, 'max_distance', max_distance);
+END $$;
+
+-- A new 'face' classifier version for each tag that has face examples (_train_tags calls it after the prompt
+-- classifiers, so after every label change too), its exemplars by _store_face_exemplars. Returns the number of tags.
 CREATE OR REPLACE FUNCTION mediatag._fit_face_classifiers(tag_ids bigint[]) RETURNS int
 LANGUAGE plpgsql AS $$
-DECLARE r record; cid bigint; n int := 0; maxd real; from_examples int; from_labels int; dropped int;
+DECLARE r record; cid bigint; n int := 0;
 BEGIN
-    FOR r IN SELECT t.id, g.training_dataset_id AS ds, count(*) AS examples, count(e.face_id) AS from_faces
+    FOR r IN SELECT t.id, g.training_dataset_id AS ds
              FROM mediatag.tag t JOIN mediatag.tag_group g ON g.id = t.group_id
-             JOIN mediatag.face_example e ON e.tag_id = t.id
-             WHERE t.id = ANY (tag_ids) GROUP BY t.id, g.training_dataset_id ORDER BY t.id LOOP
-        maxd := mediatag._face_max_distance(r.ds);
+             WHERE t.id = ANY (tag_ids) AND EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.tag_id = t.id)
+             ORDER BY t.id LOOP
         INSERT INTO mediatag.classifier (tag_id, modality, version, weights, bias, summary)
         VALUES (r.id, 'face', coalesce((SELECT max(c.version) FROM mediatag.classifier c
                                         WHERE c.tag_id = r.id AND c.modality = 'face'), 0) + 1, NULL, 0, '{}')
         RETURNING id INTO cid;
-        INSERT INTO mediatag.face_exemplar (classifier_id, face_id, descriptor)
-        SELECT cid, e.face_id, e.descriptor FROM mediatag.face_example e
-        WHERE e.tag_id = r.id
-          AND NOT EXISTS (SELECT 1 FROM mediatag.face f JOIN mediatag.visual_label l ON l.keyframe_id = f.keyframe_id
-                          WHERE f.id = e.face_id AND l.tag_id = r.id AND NOT l.label)
-        ORDER BY e.id;
-        GET DIAGNOSTICS from_examples = ROW_COUNT;
-        INSERT INTO mediatag.face_exemplar (classifier_id, face_id, descriptor)
-        SELECT cid, b.id, b.descriptor
-        FROM mediatag.visual_label l
-        CROSS JOIN LATERAL (
-            SELECT f.id, f.descriptor, d.dist, count(*) OVER () AS faces
-            FROM mediatag.face f
-            CROSS JOIN LATERAL (SELECT min(f.descriptor OPERATOR(public.<->) e.descriptor) AS dist
-                                FROM mediatag.face_example e WHERE e.tag_id = r.id) d
-            WHERE f.keyframe_id = l.keyframe_id ORDER BY d.dist, f.id LIMIT 1) b
-        WHERE l.tag_id = r.id AND l.label AND (b.dist < maxd OR b.faces = 1)
-          AND NOT EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.tag_id = r.id AND e.face_id = b.id)
-        ORDER BY l.keyframe_id;
-        GET DIAGNOSTICS from_labels = ROW_COUNT;
-        dropped := r.examples - from_examples;
         UPDATE mediatag.classifier c
-           SET summary = jsonb_build_object('kind', 'face', 'exemplars', from_examples + from_labels,
-                                            'from_faces', r.from_faces, 'from_photos', r.examples - r.from_faces,
-                                            'from_yes_labels', from_labels, 'dropped_by_no_labels', dropped,
-                                            'max_distance', maxd)
+           SET summary = mediatag._store_face_exemplars(r.id, NULL, cid, NULL, mediatag._face_max_distance(r.ds))
          WHERE c.id = cid;
         n := n + 1;
     END LOOP;
@@ -266,24 +288,34 @@ LANGUAGE sql STABLE AS $$
                 THEN mediatag._latest_classifier($1, 'face') ELSE mediatag._latest_classifier($1, 'visual') END
 $$;
 
--- A concept's new version (just trained) takes the concept's face examples as its exemplars: from then on the
--- version scores keyframes by their faces.
+-- A concept's new version (just trained), while the concept has face examples, takes them as its exemplars with its
+-- labels applied (_store_face_exemplars, as a person tag's): from then on the version scores keyframes by their faces.
 CREATE OR REPLACE FUNCTION mediatag._snapshot_concept_faces(concept_id bigint, version int) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE n int; ds bigint;
+DECLARE ds bigint;
 BEGIN
-    INSERT INTO mediatag.face_exemplar (concept_id, concept_version, face_id, descriptor)
-    SELECT e.concept_id, version, e.face_id, e.descriptor FROM mediatag.face_example e
-    WHERE e.concept_id = _snapshot_concept_faces.concept_id ORDER BY e.id;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n > 0 THEN
-        SELECT c.dataset_id INTO ds FROM mediatag.concept c WHERE c.id = _snapshot_concept_faces.concept_id;
-        UPDATE mediatag.concept_classifier x
-           SET summary = x.summary || jsonb_build_object('kind', 'face', 'face_exemplars', n,
-                                                         'max_distance', mediatag._face_max_distance(ds))
-         WHERE x.concept_id = _snapshot_concept_faces.concept_id AND x.version = _snapshot_concept_faces.version;
+    IF NOT EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.concept_id = _snapshot_concept_faces.concept_id) THEN
+        RETURN;
     END IF;
+    SELECT c.dataset_id INTO ds FROM mediatag.concept c WHERE c.id = _snapshot_concept_faces.concept_id;
+    UPDATE mediatag.concept_classifier x
+       SET summary = x.summary || mediatag._store_face_exemplars(NULL, _snapshot_concept_faces.concept_id, NULL,
+                                                                 _snapshot_concept_faces.version,
+                                                                 mediatag._face_max_distance(ds))
+     WHERE x.concept_id = _snapshot_concept_faces.concept_id AND x.version = _snapshot_concept_faces.version;
 END $$;
+
+-- The conditions on mediatag.face_exemplar fx_ that pick a person tag classifier's or a person concept version's
+-- exemplars (_face_score_sql, _face_pool).
+CREATE OR REPLACE FUNCTION mediatag._tag_face_exemplars(c mediatag.classifier) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('fx_.classifier_id = %s', c.id)
+$$;
+
+CREATE OR REPLACE FUNCTION mediatag._concept_face_exemplars(cc mediatag.concept_classifier) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT format('fx_.concept_id = %s AND fx_.concept_version = %s', cc.concept_id, cc.version)
+$$;
 
 -- The SQL of a concept version's keyframe score: by faces when the version has face exemplars, else its linear
 -- classifier (the same expressions as tags: mediatag._classifier_score_sql).
@@ -293,11 +325,58 @@ CREATE OR REPLACE FUNCTION mediatag._concept_score_sql(cc mediatag.concept_class
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF cc.summary ->> 'kind' = 'face' THEN
-        RETURN mediatag._face_score_sql(format('fx_.concept_id = %s AND fx_.concept_version = %s', cc.concept_id, cc.version),
+        RETURN mediatag._face_score_sql(mediatag._concept_face_exemplars(cc),
                                         coalesce((cc.summary ->> 'max_distance')::real, 0.6), keyframe_id);
     END IF;
     RETURN format('mediatag.sigmoid(%s - (%s <#> %L::halfvec))', cc.bias, embedding, cc.weights::text);
 END $$;
+
+-- ---- labeling: the keyframes to ask about ----------------------------------------------------------------------
+
+-- Candidates for a face classifier's picks and previews (`exemplars`: a condition on mediatag.face_exemplar fx_):
+-- the dataset's sample scored by its faces, and the keyframes of the faces nearest each exemplar (the face table's
+-- HNSW index), where the person's keyframes are. A keyframe may come twice (in the sample and near an exemplar).
+CREATE OR REPLACE FUNCTION mediatag._face_pool(dataset_id bigint, exemplars text, max_distance real, n_exemplars int,
+                                               hnsw_k int)
+RETURNS TABLE (keyframe_id bigint, score real)
+LANGUAGE plpgsql AS $$
+BEGIN
+    max_distance := coalesce(max_distance, 0.6);
+    RETURN QUERY EXECUTE format('SELECT s.keyframe_id, %s FROM mediatag.keyframe_sample s WHERE s.dataset_id = %s',
+                                mediatag._face_score_sql(exemplars, max_distance, 's.keyframe_id'), dataset_id);
+    IF hnsw_k > 0 THEN
+        PERFORM set_config('hnsw.ef_search', least(greatest(hnsw_k, 40), 1000)::text, true);
+        PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);   -- other datasets' faces share the graph
+        RETURN QUERY EXECUTE format(
+            'SELECT n.keyframe_id, %s FROM (SELECT DISTINCT nf.keyframe_id FROM mediatag.face_exemplar fx_
+             CROSS JOIN LATERAL (SELECT f.keyframe_id FROM mediatag.face f WHERE f.dataset_id = %s
+                                 ORDER BY f.descriptor OPERATOR(public.<->) fx_.descriptor LIMIT %s) nf
+             WHERE %s) n',
+            mediatag._face_score_sql(exemplars, max_distance, 'n.keyframe_id'), dataset_id,
+            greatest(10, hnsw_k / greatest(coalesce(n_exemplars, 1), 1)), exemplars);
+    END IF;
+END $$;
+
+-- The k keyframes a person tag or concept is least sure about, by its face scores: nearest 0.5 first, only
+-- keyframes with a face (one without scores 0 for certain), one per shot (not five frames of one close-up), none of
+-- `labeled`. Nothing else: the scores are steep in the face distance, so the few keyframes near the cut are exactly
+-- the look-alikes and the person's hard shots, which spreading picks over whole-frame embeddings (a prompt tag's
+-- and a concept's way) would trade for certain ones. Shared by uncertain_keyframes and continue_labeling.
+CREATE OR REPLACE FUNCTION mediatag._face_uncertain(dataset_id bigint, exemplars text, max_distance real,
+                                                    n_exemplars int, labeled bigint[], k int)
+RETURNS TABLE (keyframe_id bigint, asset_id bigint, keyframe_time_ms int, path text, score real)
+LANGUAGE sql AS $$
+    SELECT u.kid, u.aid, u.tms, u.img, u.sc FROM (
+        SELECT DISTINCT ON (coalesce(k2.shot_id, -k2.id)) k2.id AS kid, k2.asset_id AS aid, k2.time_ms AS tms,
+               k2.image_path AS img, p.sc
+        FROM (SELECT DISTINCT ON (p0.keyframe_id) p0.keyframe_id AS pk, p0.score AS sc
+              FROM mediatag._face_pool($1, $2, $3, $4, 400) p0 ORDER BY p0.keyframe_id, p0.score DESC) p
+        JOIN mediatag.keyframe k2 ON k2.id = p.pk
+        WHERE EXISTS (SELECT 1 FROM mediatag.face f WHERE f.keyframe_id = p.pk)
+          AND p.pk <> ALL (coalesce($5, '{}'))
+        ORDER BY coalesce(k2.shot_id, -k2.id), abs(p.sc - 0.5), k2.id) u
+    ORDER BY abs(u.sc - 0.5), u.kid LIMIT $6
+$$;
 
 -- ---- scoring after a face scan ------------------------------------------------------------------------------
 

@@ -16,20 +16,10 @@ DECLARE c mediatag.classifier := mediatag._keyframe_classifier(t.id); dim int;
 BEGIN
     IF c.modality = 'face' THEN
         -- A person tag (person_tags.sql): the sample scored by its faces, and the keyframes of the faces nearest
-        -- each exemplar (the face table's HNSW index), where the person's keyframes are.
-        RETURN QUERY EXECUTE format('SELECT s.keyframe_id, %s FROM mediatag.keyframe_sample s WHERE s.dataset_id = %s',
-                                    mediatag._classifier_score_sql(c, 's.embedding', 's.keyframe_id'), g.training_dataset_id);
-        IF hnsw_k > 0 THEN
-            PERFORM set_config('hnsw.ef_search', least(greatest(hnsw_k, 40), 1000)::text, true);
-            PERFORM set_config('hnsw.iterative_scan', 'relaxed_order', true);   -- other datasets' faces share the graph
-            RETURN QUERY EXECUTE format(
-                'SELECT n.keyframe_id, %s FROM (SELECT DISTINCT nf.keyframe_id FROM mediatag.face_exemplar e
-                 CROSS JOIN LATERAL (SELECT f.keyframe_id FROM mediatag.face f WHERE f.dataset_id = %s
-                                     ORDER BY f.descriptor OPERATOR(public.<->) e.descriptor LIMIT %s) nf
-                 WHERE e.classifier_id = %s) n',
-                mediatag._classifier_score_sql(c, 'NULL', 'n.keyframe_id'), g.training_dataset_id,
-                greatest(10, hnsw_k / greatest(coalesce((c.summary ->> 'exemplars')::int, 1), 1)), c.id);
-        END IF;
+        -- each exemplar.
+        RETURN QUERY SELECT * FROM mediatag._face_pool(g.training_dataset_id, mediatag._tag_face_exemplars(c),
+                                                       (c.summary ->> 'max_distance')::real,
+                                                       (c.summary ->> 'exemplars')::int, hnsw_k);
         RETURN;
     END IF;
     IF c.weights IS NULL THEN
@@ -182,23 +172,12 @@ DECLARE
 BEGIN
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
     IF (mediatag._keyframe_classifier(t.id)).modality = 'face' THEN
-        -- A person tag (person_tags.sql): uncertain by its face scores (each keyframe's best face against the
-        -- exemplars), over the sample and the faces nearest each exemplar (_preview_pool); only keyframes with a
-        -- face (one without scores 0 for certain), one per shot (not five frames of one close-up). Nearest 0.5
-        -- first and nothing else: the scores are steep in the face distance, so the few keyframes near the cut are
-        -- exactly the look-alikes and the person's hard shots, which spreading picks over whole-frame embeddings
-        -- (the prompt classifier's way, below) would trade for certain ones.
-        RETURN QUERY
-        SELECT u.kid, u.aid, u.tms, u.img, u.sc FROM (
-            SELECT DISTINCT ON (coalesce(k2.shot_id, -k2.id)) k2.id AS kid, k2.asset_id AS aid, k2.time_ms AS tms,
-                   k2.image_path AS img, p.sc
-            FROM (SELECT DISTINCT ON (p0.keyframe_id) p0.keyframe_id AS pk, p0.score AS sc
-                  FROM mediatag._preview_pool(g, t, 400) p0 ORDER BY p0.keyframe_id, p0.score DESC) p
-            JOIN mediatag.keyframe k2 ON k2.id = p.pk
-            WHERE EXISTS (SELECT 1 FROM mediatag.face f WHERE f.keyframe_id = p.pk)
-              AND NOT EXISTS (SELECT 1 FROM mediatag.visual_label l WHERE l.tag_id = t.id AND l.keyframe_id = p.pk)
-            ORDER BY coalesce(k2.shot_id, -k2.id), abs(p.sc - 0.5), k2.id) u
-        ORDER BY abs(u.sc - 0.5), u.kid LIMIT k;
+        -- A person tag (person_tags.sql): uncertain by its face scores, as a person concept's continue_labeling.
+        c := mediatag._keyframe_classifier(t.id);
+        RETURN QUERY SELECT * FROM mediatag._face_uncertain(
+            g.training_dataset_id, mediatag._tag_face_exemplars(c), (c.summary ->> 'max_distance')::real,
+            (c.summary ->> 'exemplars')::int,
+            ARRAY(SELECT l.keyframe_id FROM mediatag.visual_label l WHERE l.tag_id = t.id), k);
         RETURN;
     END IF;
     -- Candidates travel as arrays, never through a session scratch table a caller could plant (see roles.sql).

@@ -181,7 +181,7 @@ CREATE OR REPLACE FUNCTION mediatag._classifier_score_sql(c mediatag.classifier,
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
     IF c.modality = 'face' THEN
-        RETURN mediatag._face_score_sql(format('fx_.classifier_id = %s', c.id),
+        RETURN mediatag._face_score_sql(mediatag._tag_face_exemplars(c),
                                         coalesce((c.summary ->> 'max_distance')::real, 0.6), keyframe_id);
     ELSIF c.weights IS NULL THEN
         RETURN 'NULL::real';
