@@ -22,6 +22,7 @@ import hashlib
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,27 +112,57 @@ def scores(encoder: ClassProbVisualEncoder, reader: ClassRelevance, x: np.ndarra
     return x[:, : encoder.class_dims] @ r.T
 
 
-def main() -> int:
+@dataclass
+class ZeroShotSets:
+    """The two labeled sources as the zero-shot benches read them: files, tags as typed, truth (photos x tags)."""
+
+    coco: Path
+    coco_files: list[str]
+    coco_classes: list[str]
+    coco_truth: np.ndarray
+    clothing: Path
+    cloth_files: list[str]
+    cloth_tags: list[str]
+    cloth_truth: np.ndarray
+
+
+def zero_shot_sets() -> ZeroShotSets | None:
+    """COCO's classes with >= 5 positives (tag = class name) and the clothing classes; None without the photos."""
     shared = shared_data_dir()
     coco, clothing = (shared / "coco128-train2017", shared / "clothing-train") if shared else (None, None)
     if coco is None or not (clothing / "labels.csv").is_file():
         print("no shared photos: set MEDIATAG_SHARED_DATA to the folder holding coco128-train2017 and clothing-train")
-        return 1
-    encoder = get_visual_encoder(STRONG_OFFLINE_VISUAL)
-    assert isinstance(encoder, ClassProbVisualEncoder)
-
+        return None
     coco_files, coco_sets = read_source(coco)
     names = sorted({c for s in coco_sets for c in s})
     coco_truth = np.array([[c in s for c in names] for s in coco_sets])
     keep = coco_truth.sum(0) >= 5
-    coco_classes, coco_truth = [c for c, k in zip(names, keep, strict=True) if k], coco_truth[:, keep]
+    cloth_files, cloth_sets = read_source(clothing)
+    cloth_classes = sorted({c for s in cloth_sets for c in s})
+    return ZeroShotSets(
+        coco,
+        coco_files,
+        [c for c, k in zip(names, keep, strict=True) if k],
+        coco_truth[:, keep],
+        clothing,
+        cloth_files,
+        [CLOTHING_TAGS.get(c, c) for c in cloth_classes],
+        np.array([[c in s for c in cloth_classes] for s in cloth_sets]),
+    )
+
+
+def main() -> int:
+    sets = zero_shot_sets()
+    if sets is None:
+        return 1
+    encoder = get_visual_encoder(STRONG_OFFLINE_VISUAL)
+    assert isinstance(encoder, ClassProbVisualEncoder)
+
+    coco, coco_files, coco_classes, coco_truth = sets.coco, sets.coco_files, sets.coco_classes, sets.coco_truth
     tune = np.array([half_of(c) for c in coco_classes])
     eight = coco_truth.sum(0) >= 8
 
-    cloth_files, cloth_sets = read_source(clothing)
-    cloth_classes = sorted({c for s in cloth_sets for c in s})
-    cloth_truth = np.array([[c in s for c in cloth_classes] for s in cloth_sets])
-    cloth_tags = [CLOTHING_TAGS.get(c, c) for c in cloth_classes]
+    clothing, cloth_files, cloth_tags, cloth_truth = sets.clothing, sets.cloth_files, sets.cloth_tags, sets.cloth_truth
     half_a = np.array([half_of(f) for f in cloth_files])
 
     coco_x = image_vectors(encoder, coco, coco_files)
