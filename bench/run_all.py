@@ -15,6 +15,7 @@ BENCHES = [
     ["bench_backfill.py"],
     ["bench_offline_model.py"],
     ["bench_zero_shot.py"],
+    ["bench_crops.py"],
     ["bench_training.py"],
     ["bench_quality.py"],
     ["bench_label_efficiency.py"],
