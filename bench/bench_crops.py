@@ -175,14 +175,14 @@ def main() -> int:
             return float(np.mean([average_precision(sl[mask, j], cloth_truth[mask, j]) for j in range(sl.shape[1])]))
 
         print(
-            f"{label:52s} {c_ap.mean():8.3f} {c_ap[tune].mean():5.3f} {c_ap[~tune].mean():5.3f} "
+            f"{label:56s} {c_ap.mean():8.3f} {c_ap[tune].mean():5.3f} {c_ap[~tune].mean():5.3f} "
             f"{c_ap[eight].mean():4.3f} | {cloth(np.ones(len(sub), bool)):12.3f} {cloth(half_a):5.3f} "
             f"{cloth(~half_a):5.3f} | {n_views:5d} {n_views * seconds:7.2f}",
             flush=True,
         )
 
     head = "COCO all  tune  held  >=8 | clothing all    A     B | views  s/photo"
-    print(f"{'image vector (rule: mean of unit vectors)':52s} {head}")
+    print(f"{'image vector (rule: mean of unit vectors)':56s} {head}")
     largest = None
     for label, extra in ENSEMBLES:
         if not set(extra) <= set(coco_v):
