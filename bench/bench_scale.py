@@ -72,8 +72,10 @@ KEYFRAMES_PER_HOUR = 1000
 # Keyframes embedded per second by one GPU worker (ViT-B-class image encoder at fp16, batches of 256, JPEG decode
 # in its own processes). ASSUMED: no GPU on this machine; measure with bench_backfill.py on the target GPU.
 GPU_KEYFRAMES_PER_S = 1000
-# Measured (../shared/DESIGN.md, 2026-12-06): the default offline model ingests about 3 photos/s on these 2 cores.
-CPU_KEYFRAMES_PER_S = 3.0
+# Measured by bench_ingest.py (2026-12-06): since the offline model runs on ONNX Runtime, ingest costs 0.25-0.26
+# CPU-seconds per keyframe (decode, model, store; it was 1.7-1.9 on PyTorch, ~3 keyframes/s), so 2 cores give
+# 2 / 0.26 = 7.7 keyframes/s when nothing else runs (wall figures on the shared machine were 1.1-1.4/s).
+CPU_KEYFRAMES_PER_S = 7.7
 
 
 def sha(text: str) -> str:
@@ -511,8 +513,9 @@ def cost_model(results: list[dict], cores: list[int], gpus: list[int]) -> None:
     print(
         f"  embedding (ASSUMED: {KEYFRAMES_PER_HOUR:,} keyframes per hour of video at the ingest defaults of one "
         f"keyframe per shot and one at least every {DEFAULT_EVERY_S:.0f} s, floor {3600 / DEFAULT_EVERY_S:.0f}; "
-        f"ASSUMED: {GPU_KEYFRAMES_PER_S:,} keyframes/s per GPU worker, not measured here; measured: "
-        f"{CPU_KEYFRAMES_PER_S:g} keyframes/s on 2 CPU cores): {gpu_h * 3600:.1f} GPU-seconds per hour of video"
+        f"ASSUMED: {GPU_KEYFRAMES_PER_S:,} keyframes/s per GPU worker, not measured here; from the CPU-seconds "
+        f"measured per keyframe: {CPU_KEYFRAMES_PER_S:g} keyframes/s on 2 CPU cores): {gpu_h * 3600:.1f} "
+        "GPU-seconds per hour of video"
     )
     for m in gpus:
         per_min = m * GPU_KEYFRAMES_PER_S * 60 / KEYFRAMES_PER_HOUR
@@ -521,8 +524,8 @@ def cost_model(results: list[dict], cores: list[int], gpus: list[int]) -> None:
             f"{1e7 / (m * GPU_KEYFRAMES_PER_S) / 60:,.1f} min, 100M in {1e8 / (m * GPU_KEYFRAMES_PER_S) / 3600:,.2f} h"
         )
     print(
-        f"    CPU (2 cores, measured): {CPU_KEYFRAMES_PER_S * 60 / KEYFRAMES_PER_HOUR:.2f} hours of video per "
-        f"minute; 1M keyframes in {1e6 / CPU_KEYFRAMES_PER_S / 3600:,.0f} h"
+        f"    CPU (2 cores, from the measured CPU cost): {CPU_KEYFRAMES_PER_S * 60 / KEYFRAMES_PER_HOUR:.2f} hours of "
+        f"video per minute; 1M keyframes in {1e6 / CPU_KEYFRAMES_PER_S / 3600:,.0f} h"
     )
 
 

@@ -78,26 +78,22 @@ BEGIN
         FOREACH f IN ARRAY faces LOOP
             PERFORM mediatag._face(f);   -- unknown, or of a dataset the caller may not read: an error naming it
         END LOOP;
-        INSERT INTO mediatag.face_example (tag_id, concept_id, face_id, source, descriptor)
-        SELECT _add_face_examples.tag_id, _add_face_examples.concept_id, x.id, format('face %s', x.id), x.descriptor
-        FROM mediatag.face x
-        WHERE x.id = ANY (faces)
-          AND NOT EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.face_id = x.id
-                          AND e.tag_id IS NOT DISTINCT FROM _add_face_examples.tag_id
-                          AND e.concept_id IS NOT DISTINCT FROM _add_face_examples.concept_id);
-        GET DIAGNOSTICS n = ROW_COUNT;
-        RETURN n;
-    END IF;
-    IF person IS NOT NULL THEN
+    ELSIF person IS NOT NULL THEN
         p := mediatag._person(person);
         IF NOT EXISTS (SELECT 1 FROM mediatag.face x WHERE x.person_id = p.id) THEN
             RAISE EXCEPTION 'person % has no faces', p.id USING ERRCODE = 'no_data_found';
         END IF;
+    END IF;
+    IF faces IS NOT NULL OR person IS NOT NULL THEN
+        -- Stored faces (listed, or a person's best max_faces), each added once per tag or concept.
         INSERT INTO mediatag.face_example (tag_id, concept_id, face_id, source, descriptor)
-        SELECT _add_face_examples.tag_id, _add_face_examples.concept_id, x.id,
-               format('person %s%s, face %s', p.id, coalesce(' (' || p.name || ')', ''), x.id), x.descriptor
-        FROM (SELECT y.* FROM mediatag.face y WHERE y.person_id = p.id
-              ORDER BY (y.assigned_by = 'label') DESC, y.quality DESC, y.id LIMIT max_faces) x
+        SELECT _add_face_examples.tag_id, _add_face_examples.concept_id, x.id, x.source, x.descriptor
+        FROM (SELECT y.id, format('face %s', y.id) AS source, y.descriptor
+              FROM mediatag.face y WHERE y.id = ANY (faces)
+              UNION ALL
+              SELECT y.id, format('person %s%s, face %s', p.id, coalesce(' (' || p.name || ')', ''), y.id), y.descriptor
+              FROM (SELECT z.* FROM mediatag.face z WHERE z.person_id = p.id
+                    ORDER BY (z.assigned_by = 'label') DESC, z.quality DESC, z.id LIMIT max_faces) y) x
         WHERE NOT EXISTS (SELECT 1 FROM mediatag.face_example e WHERE e.face_id = x.id
                           AND e.tag_id IS NOT DISTINCT FROM _add_face_examples.tag_id
                           AND e.concept_id IS NOT DISTINCT FROM _add_face_examples.concept_id);
