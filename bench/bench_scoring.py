@@ -19,7 +19,7 @@ import psycopg
 from pgvector import HalfVector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_db import bench_database_url, reset_synthetic_dataset  # noqa: E402
+from bench_db import BENCH_DB, bench_database_url, reset_synthetic_dataset  # noqa: E402
 from synthetic_service import start  # noqa: E402
 
 from mediatag.db import connect  # noqa: E402
@@ -148,6 +148,8 @@ def segments_against_window_definition(url: str, dataset: str, group: str, step:
             "SELECT id, slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (group,)
         ).fetchone()
         did = c.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
+        if c.execute("SELECT to_regproc('mediatag._segments_by_window') IS NULL").fetchone()[0]:
+            return "segments: not compared (a build before mediatag._segments_by_window)"
         reference = c.execute("SELECT mediatag._segments_by_window(%s, %s)", (gid, did)).fetchone()[0]
         c.execute("SET LOCAL work_mem = '256MB'")  # as the job
         c.execute("SET LOCAL jit = off")
@@ -181,9 +183,10 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--tags", type=int, default=20)
     ap.add_argument("--hnsw", action="store_true", help="build the dataset's HNSW index, so previews use it")
+    ap.add_argument("--database", default=BENCH_DB, help="the bench database (another name keeps another build's)")
     args = ap.parse_args()
 
-    url = bench_database_url()
+    url = bench_database_url(args.database)
     print(f"== scoring benchmark: {args.tags} tags x {args.keyframes:,} keyframes, {args.dim}-d halfvec")
     X, basis = synthetic_vectors(args.keyframes, args.dim)
     svc, stop = start({f"synthetic-{args.dim}": args.dim, "synthetic-text-64": 64}, {f"synthetic-{args.dim}": basis})

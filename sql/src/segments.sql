@@ -46,7 +46,7 @@ $$;
 -- below whenever a video's keyframes or shots change (every ingest path, the back-fill, deletes, restores: pg_dump
 -- leaves these rows out, and restoring the keyframes makes them again). Only the owner reads it (no policy).
 CREATE TABLE IF NOT EXISTS mediatag.keyframe_span (
-    keyframe_id     bigint PRIMARY KEY REFERENCES mediatag.keyframe(id) ON DELETE CASCADE,
+    keyframe_id     bigint PRIMARY KEY,   -- no foreign key: its per-row check cost more than the rows (the triggers delete)
     span_start_ms   int NOT NULL,
     span_end_ms     int NOT NULL,
     ord             int NOT NULL
@@ -73,10 +73,14 @@ BEGIN
     RETURN n;
 END $$;
 
--- The triggers' body: the assets whose keyframes (or shots) the statement changed, from its transition table.
+-- The triggers' body: the assets whose keyframes (or shots) the statement changed, from its transition table;
+-- deleted keyframes' own rows go first.
 CREATE OR REPLACE FUNCTION mediatag._keyframe_spans_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_TABLE_NAME = 'keyframe' AND TG_OP = 'DELETE' THEN
+        DELETE FROM mediatag.keyframe_span s USING changed_rows c WHERE s.keyframe_id = c.id;
+    END IF;
     PERFORM mediatag._refresh_keyframe_spans(ARRAY(SELECT DISTINCT c.asset_id FROM changed_rows c));
     RETURN NULL;
 END $$;
@@ -220,18 +224,37 @@ BEGIN
     PERFORM mediatag._comment_bi_view('dt_' || g.slug || '_segment', 'segment');
 END $$;
 
+-- Per tag of a scored version on a dataset, the same parameters as _segment_params as arrays by position (NULL where
+-- a tag is left out), to subscript beside a score array.
+CREATE OR REPLACE FUNCTION mediatag._segment_param_arrays(group_id bigint, version int, dataset_id bigint,
+    tag_id bigint DEFAULT NULL, OUT enter_at real[], OUT exit_at real[], OUT min_ms int[], OUT gap_ms int[])
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    EXECUTE format('SELECT array_agg(o.enter_at ORDER BY p.p), array_agg(o.exit_at ORDER BY p.p),
+                           array_agg(o.min_ms ORDER BY p.p), array_agg(o.gap_ms ORDER BY p.p)
+                    FROM generate_series(1, (SELECT max(vt.position) FROM mediatag.group_version_tag vt
+                                             WHERE vt.group_id = %s AND vt.version = %s)) p(p)
+                    LEFT JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = p.p',
+                   group_id, version, mediatag._segment_params(group_id, version, dataset_id, tag_id))
+        INTO enter_at, exit_at, min_ms, gap_ms;
+END $$;
+
 -- Recompute a group's segments on a dataset from its live score partitions: all of them, or only some assets'
 -- (incremental scoring) or one tag's (a threshold saved). Runs in the caller's transaction. `keyframe_rows`: where
 -- the caller knows them (the incremental job, from its INSERT), the addresses of those assets' rows in the keyframe
 -- score partition, read by address instead of scanning a partition that has no index to find them by.
+-- `points`, `points_floors`: where the full job has them, its table of the (keyframe, tag) scores reaching
+-- points_floors, each with its keyframe's span and place (_score_group_job), read instead of unnesting every score
+-- array again; used only where every tag's exit threshold now is at or above its floor there (else the partition).
 CREATE OR REPLACE FUNCTION mediatag._refresh_segments(group_id bigint, dataset_id bigint, asset_ids bigint[] DEFAULT NULL,
-                                                      tag_id bigint DEFAULT NULL, keyframe_rows tid[] DEFAULT NULL)
+                                                      tag_id bigint DEFAULT NULL, keyframe_rows tid[] DEFAULT NULL,
+                                                      points text DEFAULT NULL, points_floors real[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     g mediatag.tag_group;
     a mediatag.group_application;
-    seg text; vis text; tx text; params text; asset_filter text; vis_filter text; n bigint;
+    seg text; vis text; tx text; params text; asset_filter text; vis_filter text; n bigint; points_sql text;
     o record;
 BEGIN
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _refresh_segments.group_id;
@@ -247,37 +270,43 @@ BEGIN
     END IF;
     seg := mediatag._score_table(g, 'segment');
     params := mediatag._segment_params(g.id, a.scored_version, _refresh_segments.dataset_id, _refresh_segments.tag_id);
-    -- The same parameters as arrays by position (NULL where a tag is left out), to unnest beside the scores.
-    EXECUTE format('SELECT array_agg(o.enter_at ORDER BY p.p) AS enter_at, array_agg(o.exit_at ORDER BY p.p) AS exit_at,
-                           array_agg(o.min_ms ORDER BY p.p) AS min_ms, array_agg(o.gap_ms ORDER BY p.p) AS gap_ms
-                    FROM generate_series(1, (SELECT max(vt.position) FROM mediatag.group_version_tag vt
-                                             WHERE vt.group_id = %s AND vt.version = %s)) p(p)
-                    LEFT JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = p.p',
-                   g.id, a.scored_version, params) INTO o;
+    o := mediatag._segment_param_arrays(g.id, a.scored_version, _refresh_segments.dataset_id, _refresh_segments.tag_id);
     asset_filter := CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND v.asset_id = ANY ($1)' END;
     vis_filter := asset_filter || CASE WHEN keyframe_rows IS NULL THEN '' ELSE ' AND v.ctid = ANY ($2)' END;
     EXECUTE format('DELETE FROM mediatag_data.%I s WHERE s.dataset_id = %s AND ($1 IS NULL OR s.asset_id = ANY ($1))
                     AND ($2 IS NULL OR s.position IN (SELECT vt.position FROM mediatag.group_version_tag vt
                                                       WHERE vt.group_id = %s AND vt.tag_id = $2 AND vt.version = %s))',
                    seg, _refresh_segments.dataset_id, g.id, a.scored_version) USING asset_ids, tag_id;
+    -- The points at or above exit only, each with its keyframe's stored span and place: the only sort left is the
+    -- run numbering's, over these points.
+    IF points IS NOT NULL AND asset_ids IS NULL AND NOT EXISTS (
+            SELECT 1 FROM generate_subscripts(o.exit_at, 1) i
+            WHERE o.exit_at[i] < coalesce(points_floors[i], 'infinity'::real)) THEN
+        points_sql := format('SELECT p.dataset_id, p.asset_id, p.video_id, p.position, p.shot_id, p.keyframe_time_ms AS time_ms,
+                                     p.span_start_ms, p.span_end_ms, p.ord, p.score
+                              FROM mediatag_data.%I p WHERE p.video_id IS NOT NULL AND p.score >= (%L::real[])[p.position]',
+                             points, o.exit_at);
+    ELSE
+        points_sql := format('SELECT v.dataset_id, v.asset_id, v.video_id, v.position, v.shot_id, v.time_ms,
+                                     ks.span_start_ms, ks.span_end_ms, ks.ord, v.score
+                              FROM (%s) v JOIN mediatag.keyframe_span ks ON ks.keyframe_id = v.keyframe_id',
+                             mediatag._scores_reaching(format(
+                                 'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.shot_id,
+                                         v.keyframe_time_ms AS time_ms, v.scores
+                                  FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL%s', vis, vis_filter),
+                                 o.exit_at, parallel => false));   -- INSERT ... SELECT runs serially
+    END IF;
     EXECUTE format('INSERT INTO mediatag_data.%I (dataset_id, asset_id, video_id, position, start_ms, end_ms, peak_score,
                         mean_score, keyframes, sources, enter_threshold, exit_threshold, version)
                     SELECT q.*, o.enter_at, o.exit_at, %s FROM (%s) q
                     JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = q.position',
         seg, a.scored_version, mediatag._segment_query(
-            -- The points at or above exit only, each with its keyframe's stored span and place and its tag's
-            -- parameters by position: the only sort left is the run numbering's, over these points.
+            -- Each point with its tag's parameters by position.
             format('SELECT v.dataset_id, v.asset_id, v.video_id, v.position, v.shot_id, v.time_ms,
-                           ks.span_start_ms AS span_start, ks.span_end_ms AS span_end, ks.ord, v.score,
+                           v.span_start_ms AS span_start, v.span_end_ms AS span_end, v.ord, v.score,
                            (%2$L::real[])[v.position] AS enter_at, (%3$L::real[])[v.position] AS exit_at,
                            (%4$L::int[])[v.position] AS min_ms, (%5$L::int[])[v.position] AS gap_ms
-                    FROM (%1$s) v JOIN mediatag.keyframe_span ks ON ks.keyframe_id = v.keyframe_id',
-                   mediatag._scores_reaching(format(
-                       'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.shot_id,
-                               v.keyframe_time_ms AS time_ms, v.scores
-                        FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL%s', vis, vis_filter),
-                       o.exit_at),
-                   o.enter_at, o.exit_at, o.min_ms, o.gap_ms),
+                    FROM (%1$s) v', points_sql, o.enter_at, o.exit_at, o.min_ms, o.gap_ms),
             mediatag._segment_transcript_ranges(tx, params, asset_filter)),
         params) USING asset_ids, keyframe_rows;
     GET DIAGNOSTICS n = ROW_COUNT;
