@@ -101,6 +101,21 @@ def test_spans_are_stored_at_ingest_and_follow_changes(client, conn, db_url, med
     moved, definition = _spans(conn, ds)
     assert moved == definition and moved != after
 
+    # A keyframe moved in time within its shot: its own and its neighbours' spans follow; an update that moves no
+    # time, shot or video (a model switch rewrites embeddings) leaves them as they are.
+    conn.execute(
+        "UPDATE mediatag.keyframe SET time_ms = time_ms + 100 WHERE id = (SELECT s.keyframe_id FROM "
+        "mediatag.keyframe_span s JOIN mediatag.keyframe k ON k.id = s.keyframe_id "
+        "WHERE k.dataset_id = mediatag.dataset_id(%s) AND s.span_end_ms - s.span_start_ms < 1500 "
+        "ORDER BY k.time_ms LIMIT 1)",
+        (ds,),
+    )
+    shifted, definition = _spans(conn, ds)
+    assert shifted == definition and shifted != moved
+    conn.execute("UPDATE mediatag.keyframe SET width = width WHERE dataset_id = mediatag.dataset_id(%s)", (ds,))
+    assert _spans(conn, ds) == (shifted, shifted)
+    moved = shifted
+
     # A keyframe added to the video (as the Ray back-fill moves pending ones in): spans and places recomputed.
     conn.execute(
         "INSERT INTO mediatag.keyframe (dataset_id, asset_id, shot_id, keyframe_index, time_ms, image_path, embedding) "

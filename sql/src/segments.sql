@@ -73,24 +73,39 @@ BEGIN
     RETURN n;
 END $$;
 
--- The triggers' body: the assets whose keyframes (or shots) the statement changed, from its transition table;
--- deleted keyframes' own rows go first.
+-- The triggers' body: the assets whose keyframes (or shots) the statement changed, from its transition tables;
+-- deleted keyframes' own rows go first. Updates count only where a keyframe's time, shot or video (a shot's bounds)
+-- changed: a model switch rewrites every embedding of a dataset and moves no span.
 CREATE OR REPLACE FUNCTION mediatag._keyframe_spans_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_TABLE_NAME = 'keyframe' AND TG_OP = 'DELETE' THEN
+    IF TG_OP = 'DELETE' THEN
         DELETE FROM mediatag.keyframe_span s USING changed_rows c WHERE s.keyframe_id = c.id;
     END IF;
-    PERFORM mediatag._refresh_keyframe_spans(ARRAY(SELECT DISTINCT c.asset_id FROM changed_rows c));
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'keyframe' THEN
+        PERFORM mediatag._refresh_keyframe_spans(ARRAY(
+            SELECT x.asset_id FROM changed_rows c JOIN old_rows o ON o.id = c.id,
+                   LATERAL (VALUES (c.asset_id), (o.asset_id)) x(asset_id)
+            WHERE (c.asset_id, c.shot_id, c.time_ms) IS DISTINCT FROM (o.asset_id, o.shot_id, o.time_ms)
+            GROUP BY x.asset_id));
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM mediatag._refresh_keyframe_spans(ARRAY(
+            SELECT DISTINCT c.asset_id FROM changed_rows c JOIN old_rows o ON o.id = c.id
+            WHERE (c.asset_id, c.start_ms, c.end_ms) IS DISTINCT FROM (o.asset_id, o.start_ms, o.end_ms)));
+    ELSE
+        PERFORM mediatag._refresh_keyframe_spans(ARRAY(SELECT DISTINCT c.asset_id FROM changed_rows c));
+    END IF;
     RETURN NULL;
 END $$;
 CREATE OR REPLACE TRIGGER keyframe_span_insert AFTER INSERT ON mediatag.keyframe REFERENCING NEW TABLE AS changed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION mediatag._keyframe_spans_changed();
-CREATE OR REPLACE TRIGGER keyframe_span_update AFTER UPDATE ON mediatag.keyframe REFERENCING NEW TABLE AS changed_rows
+CREATE OR REPLACE TRIGGER keyframe_span_update AFTER UPDATE ON mediatag.keyframe
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION mediatag._keyframe_spans_changed();
 CREATE OR REPLACE TRIGGER keyframe_span_delete AFTER DELETE ON mediatag.keyframe REFERENCING OLD TABLE AS changed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION mediatag._keyframe_spans_changed();
-CREATE OR REPLACE TRIGGER keyframe_span_shot_update AFTER UPDATE ON mediatag.shot REFERENCING NEW TABLE AS changed_rows
+CREATE OR REPLACE TRIGGER keyframe_span_shot_update AFTER UPDATE ON mediatag.shot
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION mediatag._keyframe_spans_changed();
 
 -- Upgrades from a release without the table: every keyframe that has no span yet gets one (nothing on a fresh
