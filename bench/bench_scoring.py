@@ -19,7 +19,7 @@ import psycopg
 from pgvector import HalfVector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_db import bench_database_url, reset_synthetic_dataset  # noqa: E402
+from bench_db import BENCH_DB, bench_database_url, reset_synthetic_dataset  # noqa: E402
 from synthetic_service import start  # noqa: E402
 
 from mediatag.db import connect  # noqa: E402
@@ -138,6 +138,38 @@ def pgvector_wide(c: psycopg.Connection, dataset: str, group: str) -> float:
     return secs
 
 
+def segments_against_window_definition(url: str, dataset: str, group: str, step: float) -> str:
+    """The job's segments against the window definition they replace (every keyframe's span and place sorted out
+    of the score partition at each scoring, mediatag._segments_by_window): equal row by row, and the definition's
+    time in this run beside the job's segment step."""
+    cols = "dataset_id, asset_id, video_id, position, start_ms, end_ms, peak_score, mean_score, keyframes, sources"
+    with psycopg.connect(url, prepare_threshold=None) as c:
+        gid, slug = c.execute(
+            "SELECT id, slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (group,)
+        ).fetchone()
+        did = c.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
+        if c.execute("SELECT to_regproc('mediatag._segments_by_window') IS NULL").fetchone()[0]:
+            return "segments: not compared (a build before mediatag._segments_by_window)"
+        reference = c.execute("SELECT mediatag._segments_by_window(%s, %s)", (gid, did)).fetchone()[0]
+        c.execute("SET LOCAL work_mem = '256MB'")  # as the job
+        c.execute("SET LOCAL jit = off")
+        t0 = time.perf_counter()
+        c.execute(f"CREATE TEMP TABLE bench_window_segments AS SELECT {cols} FROM ({reference}) q")
+        secs = time.perf_counter() - t0
+        stored = f"SELECT {cols} FROM mediatag_data.dt_{slug}_segment_scores WHERE dataset_id = {did}"
+        n = c.execute(f"SELECT count(*) FROM ({stored}) s").fetchone()[0]
+        differ = c.execute(
+            f"SELECT (SELECT count(*) FROM (({stored}) EXCEPT ALL TABLE bench_window_segments) a) + "
+            f"(SELECT count(*) FROM (TABLE bench_window_segments EXCEPT ALL ({stored})) b)"
+        ).fetchone()[0]
+        c.rollback()
+    assert differ == 0, f"{differ} segment rows differ from the window definition"
+    return (
+        f"segments: {n:,} rows, equal row by row to the window definition over every keyframe; "
+        f"that definition alone {secs:.2f}s in this run vs the job's segment step {step:.2f}s"
+    )
+
+
 def explain(c: psycopg.Connection, query: str) -> tuple[float, str]:
     plan = [r[0] for r in c.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + query)]
     t0 = time.perf_counter()
@@ -151,9 +183,10 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--tags", type=int, default=20)
     ap.add_argument("--hnsw", action="store_true", help="build the dataset's HNSW index, so previews use it")
+    ap.add_argument("--database", default=BENCH_DB, help="the bench database (another name keeps another build's)")
     args = ap.parse_args()
 
-    url = bench_database_url()
+    url = bench_database_url(args.database)
     print(f"== scoring benchmark: {args.tags} tags x {args.keyframes:,} keyframes, {args.dim}-d halfvec")
     X, basis = synthetic_vectors(args.keyframes, args.dim)
     svc, stop = start({f"synthetic-{args.dim}": args.dim, "synthetic-text-64": 64}, {f"synthetic-{args.dim}": basis})
@@ -237,6 +270,8 @@ def main() -> None:
         f"{res['seconds']:.2f}s = {res['seconds'] / base:.2f}x (target 2.5x), keyframe step "
         f"{steps['visual']:.2f}s = {steps['visual'] / base:.2f}x (target 1.5x)"
     )
+
+    print("  " + segments_against_window_definition(url, dataset, group, steps["segments"]))
 
     # ---- 1,000 new keyframes: ingested, then scored alone (appended to the live partitions) ----------------
     new_n = 1000

@@ -86,13 +86,15 @@ REVOKE EXECUTE ON FUNCTION pg_catalog.lo_create(oid), pg_catalog.lo_creat(int), 
 GRANT EXECUTE ON FUNCTION mediatag._readable_datasets(), mediatag._can_read_dataset(bigint) TO mediatag_query;
 
 -- pg_dump carries extension members' definitions through CREATE EXTENSION, but their rows only when the tables
--- (and the sequences behind their ids) are registered here.
+-- (and the sequences behind their ids) are registered here. keyframe_span's rows are left out: restoring the
+-- keyframes makes them again (its triggers, segments.sql), and restored ones would collide with those.
 DO $$
 DECLARE r record;
 BEGIN
     FOR r IN SELECT c.oid::regclass AS obj FROM pg_catalog.pg_class c
              WHERE c.relnamespace = 'mediatag'::regnamespace AND c.relkind IN ('r', 'S') LOOP
         PERFORM pg_catalog.pg_extension_config_dump(r.obj,
-                    CASE WHEN r.obj = 'mediatag.named_lock'::regclass THEN 'WHERE false' ELSE '' END);
+                    CASE WHEN r.obj IN ('mediatag.named_lock'::regclass, 'mediatag.keyframe_span'::regclass) THEN 'WHERE false'
+                         ELSE '' END);
     END LOOP;
 END $$;

@@ -269,6 +269,8 @@ DECLARE
     sum_expr text;
     hit_expr_row text;
     floors real[];
+    points_floors real[];
+    exits real[];
     n_hits bigint;
     n_tags int;
     n_kf bigint;
@@ -315,13 +317,24 @@ BEGIN
 
     steps := steps || jsonb_build_object('visual', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
+    -- Hits and the segments' points from one parallel unnest of the new keyframe scores: every (keyframe, tag) score
+    -- reaching the lower of the tag's hits floor and its segment exit threshold, with the keyframe's span and place
+    -- (segments.sql), in a table of the job's own; the hits partition is the part reaching the floors, and the
+    -- segment refresh after the swap reads the rest instead of unnesting every score array again.
+    exits := (mediatag._segment_param_arrays(g.id, v, a.dataset_id)).exit_at;
+    points_floors := ARRAY(SELECT least(floors[i], exits[i]) FROM generate_subscripts(floors, 1) i ORDER BY i);
+    PERFORM mediatag._build_partition(mediatag._score_table(g, 'points'), a.dataset_id, format(
+        'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.shot_id, v.keyframe_time_ms, v.position, v.score,
+                v.version, ks.span_start_ms, ks.span_end_ms, ks.ord
+         FROM (%s) v LEFT JOIN mediatag.keyframe_span ks ON ks.keyframe_id = v.keyframe_id',
+        mediatag._scores_reaching(format(
+            'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.shot_id, v.keyframe_time_ms, v.version, v.scores
+             FROM mediatag_data.%I v', mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new'),
+            points_floors)), ARRAY[]::text[]);
     n_hits := mediatag._build_partition(mediatag._score_table(g, 'hits'), a.dataset_id, format(
         'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, v.position, v.score, v.version
-         FROM (%s) v',
-        mediatag._scores_reaching(format(
-            'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, v.version, v.scores
-             FROM mediatag_data.%I v', mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new'),
-            floors)), ARRAY[]::text[]);
+         FROM mediatag_data.%I v WHERE v.score >= (%L::real[])[v.position]',
+        mediatag._score_table(g, 'points') || '_ds' || a.dataset_id || '_new', floors), ARRAY[]::text[]);
     EXECUTE format('CREATE INDEX ON mediatag_data.%I (position, score DESC)',
                    mediatag._score_table(g, 'hits') || '_ds' || a.dataset_id || '_new');
     steps := steps || jsonb_build_object('hits', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
@@ -375,7 +388,9 @@ BEGIN
            score_seconds = extract(epoch FROM clock_timestamp() - started), hits_floors = floors
     WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
     mark := clock_timestamp();
-    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id);   -- segments.sql
+    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id, points => mediatag._score_table(g, 'points') || '_ds'
+                                       || a.dataset_id || '_new', points_floors => points_floors);   -- segments.sql
+    EXECUTE format('DROP TABLE mediatag_data.%I', mediatag._score_table(g, 'points') || '_ds' || a.dataset_id || '_new');
     steps := steps || jsonb_build_object('segments', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', v, 'tags', n_tags,
                               'keyframes', n_kf, 'shots', n_shot, 'assets', n_video, 'transcript_segments', n_tx,

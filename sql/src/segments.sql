@@ -29,8 +29,9 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT least(enter_at, coalesce(exit_at, greatest(e
 
 -- Each keyframe's time span inside its shot (from halfway to the previous keyframe of its shot, or the shot's start,
 -- to halfway to the next, or the shot's end) and its place in its video (ord: how many of the video's keyframes come
--- at or before it in time and shot order). Neither depends on the tag, so they are computed once per keyframe, not once
--- per keyframe and tag. `keyframes_sql` yields at least asset_id, shot_id and time_ms; its columns are kept.
+-- at or before it in time and shot order). Neither depends on the tag or the scores: this is their one definition,
+-- evaluated where keyframes are made (keyframe_span below), not at every scoring. `keyframes_sql` yields at least
+-- asset_id, shot_id and time_ms; its columns are kept.
 CREATE OR REPLACE FUNCTION mediatag._segment_keyframes(keyframes_sql text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
 SELECT format($q$SELECT k.*, coalesce((k.time_ms + lag(k.time_ms) OVER w) / 2, sh.start_ms, k.time_ms) AS span_start,
@@ -40,8 +41,81 @@ FROM (%s) k LEFT JOIN mediatag.shot sh ON sh.id = k.shot_id
 WINDOW w AS (PARTITION BY k.asset_id, k.shot_id ORDER BY k.time_ms)$q$, keyframes_sql)
 $$;
 
+-- Every keyframe's span and place, stored once: computing them at each scoring meant sorting every keyframe of the
+-- dataset with its score array (13 of the 21.7 s of the 1M-keyframe job). Kept right by the statement triggers
+-- below whenever a video's keyframes or shots change (every ingest path, the back-fill, deletes, restores: pg_dump
+-- leaves these rows out, and restoring the keyframes makes them again). Only the owner reads it (no policy).
+CREATE TABLE IF NOT EXISTS mediatag.keyframe_span (
+    keyframe_id     bigint PRIMARY KEY,   -- no foreign key: its per-row check cost more than the rows (the triggers delete)
+    span_start_ms   int NOT NULL,
+    span_end_ms     int NOT NULL,
+    ord             int NOT NULL
+);
+
+-- Recompute the spans of some assets' keyframes (all of each asset: a new or removed keyframe moves its
+-- neighbours' spans and every later keyframe's place). Rows that come out the same are left as they are.
+CREATE OR REPLACE FUNCTION mediatag._refresh_keyframe_spans(asset_ids bigint[]) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+    IF coalesce(cardinality(asset_ids), 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    EXECUTE format('INSERT INTO mediatag.keyframe_span AS s (keyframe_id, span_start_ms, span_end_ms, ord)
+                    SELECT x.id, x.span_start, x.span_end, x.ord FROM (%s) x
+                    ON CONFLICT (keyframe_id) DO UPDATE SET span_start_ms = excluded.span_start_ms,
+                        span_end_ms = excluded.span_end_ms, ord = excluded.ord
+                    WHERE (s.span_start_ms, s.span_end_ms, s.ord) IS DISTINCT FROM
+                          (excluded.span_start_ms, excluded.span_end_ms, excluded.ord)',
+                   mediatag._segment_keyframes('SELECT k.id, k.asset_id, k.shot_id, k.time_ms FROM mediatag.keyframe k
+                                                WHERE k.asset_id = ANY ($1)')) USING asset_ids;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+-- The triggers' body: the assets whose keyframes (or shots) the statement changed, from its transition tables;
+-- deleted keyframes' own rows go first. Updates count only where a keyframe's time, shot or video (a shot's bounds)
+-- changed: a model switch rewrites every embedding of a dataset and moves no span.
+CREATE OR REPLACE FUNCTION mediatag._keyframe_spans_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM mediatag.keyframe_span s USING changed_rows c WHERE s.keyframe_id = c.id;
+    END IF;
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'keyframe' THEN
+        PERFORM mediatag._refresh_keyframe_spans(ARRAY(
+            SELECT x.asset_id FROM changed_rows c JOIN old_rows o ON o.id = c.id,
+                   LATERAL (VALUES (c.asset_id), (o.asset_id)) x(asset_id)
+            WHERE (c.asset_id, c.shot_id, c.time_ms) IS DISTINCT FROM (o.asset_id, o.shot_id, o.time_ms)
+            GROUP BY x.asset_id));
+    ELSIF TG_OP = 'UPDATE' THEN
+        PERFORM mediatag._refresh_keyframe_spans(ARRAY(
+            SELECT DISTINCT c.asset_id FROM changed_rows c JOIN old_rows o ON o.id = c.id
+            WHERE (c.asset_id, c.start_ms, c.end_ms) IS DISTINCT FROM (o.asset_id, o.start_ms, o.end_ms)));
+    ELSE
+        PERFORM mediatag._refresh_keyframe_spans(ARRAY(SELECT DISTINCT c.asset_id FROM changed_rows c));
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER keyframe_span_insert AFTER INSERT ON mediatag.keyframe REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mediatag._keyframe_spans_changed();
+CREATE OR REPLACE TRIGGER keyframe_span_update AFTER UPDATE ON mediatag.keyframe
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mediatag._keyframe_spans_changed();
+CREATE OR REPLACE TRIGGER keyframe_span_delete AFTER DELETE ON mediatag.keyframe REFERENCING OLD TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mediatag._keyframe_spans_changed();
+CREATE OR REPLACE TRIGGER keyframe_span_shot_update AFTER UPDATE ON mediatag.shot
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mediatag._keyframe_spans_changed();
+
+-- Upgrades from a release without the table: every keyframe that has no span yet gets one (nothing on a fresh
+-- install or a re-run).
+SELECT mediatag._refresh_keyframe_spans(ARRAY(
+    SELECT DISTINCT k.asset_id FROM mediatag.keyframe k
+    WHERE NOT EXISTS (SELECT 1 FROM mediatag.keyframe_span s WHERE s.keyframe_id = k.id)));
+
 -- The one segmentation query, shared by stored tag segments and on-the-fly concept segments. `points_sql` yields
--- keyframe scores with each keyframe's span and place from _segment_keyframes (dataset_id, asset_id, video_id,
+-- keyframe scores with each keyframe's span and place (keyframe_span) (dataset_id, asset_id, video_id,
 -- position, shot_id, time_ms, span_start, span_end, ord, score, enter_at, exit_at, min_ms, gap_ms); only the points
 -- at or above their exit threshold are used, so a caller may leave out any below it. `tx_sql` the transcript
 -- segments that reach their enter threshold (dataset_id, asset_id, video_id, position, start_ms, end_ms, score,
@@ -105,6 +179,42 @@ LANGUAGE sql STABLE AS $$
       AND (_segment_params.tag_id IS NULL OR vt.tag_id = _segment_params.tag_id)
 $$;
 
+-- The transcript ranges of a group's transcript score partition `tx` that reach their tag's enter threshold, in the
+-- shape _segment_query expects of tx_sql. `params`: _segment_params; `asset_filter`: a further condition on v.
+CREATE OR REPLACE FUNCTION mediatag._segment_transcript_ranges(tx text, params text, asset_filter text DEFAULT '')
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN to_regclass(format('mediatag_data.%I', tx)) IS NULL
+                THEN mediatag._no_transcript_ranges()
+                ELSE format('SELECT v.dataset_id, v.asset_id, v.video_id, o.position, v.start_ms, v.end_ms, v.scores[o.position] AS score,
+                                    o.min_ms, o.gap_ms
+                             FROM mediatag_data.%I v CROSS JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms)
+                             WHERE v.video_id IS NOT NULL AND v.scores[o.position] >= o.enter_at%s', tx, params, asset_filter) END
+$$;
+
+-- The reference for a group's segments on a dataset: every keyframe's span and place computed by the window
+-- definition (_segment_keyframes) over its live keyframe score partition, as the job did before keyframe_span
+-- stored them. The stored segments must equal its rows (tests/test_segment_spans.py; bench/bench_scoring.py at 1M).
+CREATE OR REPLACE FUNCTION mediatag._segments_by_window(group_id bigint, dataset_id bigint) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE g mediatag.tag_group; a mediatag.group_application; params text;
+BEGIN
+    SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _segments_by_window.group_id;
+    SELECT * INTO a FROM mediatag.group_application x
+    WHERE x.group_id = _segments_by_window.group_id AND x.dataset_id = _segments_by_window.dataset_id;
+    params := mediatag._segment_params(g.id, a.scored_version, a.dataset_id);
+    RETURN mediatag._segment_query(format(
+        'SELECT v.dataset_id, v.asset_id, v.video_id, u.position::int AS position, v.shot_id, v.time_ms, v.span_start,
+                v.span_end, v.ord, u.score, o.enter_at, o.exit_at, o.min_ms, o.gap_ms
+         FROM (%s) v CROSS JOIN LATERAL unnest(v.scores) WITH ORDINALITY AS u(score, position)
+         JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = u.position',
+        mediatag._segment_keyframes(format(
+            'SELECT v.dataset_id, v.asset_id, v.video_id, v.shot_id, v.keyframe_time_ms AS time_ms, v.scores
+             FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL',
+            mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id)), params),
+        mediatag._segment_transcript_ranges(mediatag._score_table(g, 'transcript') || '_ds' || a.dataset_id, params));
+END $$;
+
 -- The segment table and its views, once per group (like _ensure_score_tables: only when missing).
 CREATE OR REPLACE FUNCTION mediatag._ensure_segment_table(g mediatag.tag_group) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -129,18 +239,37 @@ BEGIN
     PERFORM mediatag._comment_bi_view('dt_' || g.slug || '_segment', 'segment');
 END $$;
 
+-- Per tag of a scored version on a dataset, the same parameters as _segment_params as arrays by position (NULL where
+-- a tag is left out), to subscript beside a score array.
+CREATE OR REPLACE FUNCTION mediatag._segment_param_arrays(group_id bigint, version int, dataset_id bigint,
+    tag_id bigint DEFAULT NULL, OUT enter_at real[], OUT exit_at real[], OUT min_ms int[], OUT gap_ms int[])
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    EXECUTE format('SELECT array_agg(o.enter_at ORDER BY p.p), array_agg(o.exit_at ORDER BY p.p),
+                           array_agg(o.min_ms ORDER BY p.p), array_agg(o.gap_ms ORDER BY p.p)
+                    FROM generate_series(1, (SELECT max(vt.position) FROM mediatag.group_version_tag vt
+                                             WHERE vt.group_id = %s AND vt.version = %s)) p(p)
+                    LEFT JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = p.p',
+                   group_id, version, mediatag._segment_params(group_id, version, dataset_id, tag_id))
+        INTO enter_at, exit_at, min_ms, gap_ms;
+END $$;
+
 -- Recompute a group's segments on a dataset from its live score partitions: all of them, or only some assets'
 -- (incremental scoring) or one tag's (a threshold saved). Runs in the caller's transaction. `keyframe_rows`: where
 -- the caller knows them (the incremental job, from its INSERT), the addresses of those assets' rows in the keyframe
 -- score partition, read by address instead of scanning a partition that has no index to find them by.
+-- `points`, `points_floors`: where the full job has them, its table of the (keyframe, tag) scores reaching
+-- points_floors, each with its keyframe's span and place (_score_group_job), read instead of unnesting every score
+-- array again; used only where every tag's exit threshold now is at or above its floor there (else the partition).
 CREATE OR REPLACE FUNCTION mediatag._refresh_segments(group_id bigint, dataset_id bigint, asset_ids bigint[] DEFAULT NULL,
-                                                      tag_id bigint DEFAULT NULL, keyframe_rows tid[] DEFAULT NULL)
+                                                      tag_id bigint DEFAULT NULL, keyframe_rows tid[] DEFAULT NULL,
+                                                      points text DEFAULT NULL, points_floors real[] DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     g mediatag.tag_group;
     a mediatag.group_application;
-    seg text; vis text; tx text; params text; asset_filter text; vis_filter text; n bigint;
+    seg text; vis text; tx text; params text; asset_filter text; vis_filter text; n bigint; points_sql text;
     o record;
 BEGIN
     SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _refresh_segments.group_id;
@@ -156,41 +285,44 @@ BEGIN
     END IF;
     seg := mediatag._score_table(g, 'segment');
     params := mediatag._segment_params(g.id, a.scored_version, _refresh_segments.dataset_id, _refresh_segments.tag_id);
-    -- The same parameters as arrays by position (NULL where a tag is left out), to unnest beside the scores.
-    EXECUTE format('SELECT array_agg(o.enter_at ORDER BY p.p) AS enter_at, array_agg(o.exit_at ORDER BY p.p) AS exit_at,
-                           array_agg(o.min_ms ORDER BY p.p) AS min_ms, array_agg(o.gap_ms ORDER BY p.p) AS gap_ms
-                    FROM generate_series(1, (SELECT max(vt.position) FROM mediatag.group_version_tag vt
-                                             WHERE vt.group_id = %s AND vt.version = %s)) p(p)
-                    LEFT JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = p.p',
-                   g.id, a.scored_version, params) INTO o;
+    o := mediatag._segment_param_arrays(g.id, a.scored_version, _refresh_segments.dataset_id, _refresh_segments.tag_id);
     asset_filter := CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND v.asset_id = ANY ($1)' END;
     vis_filter := asset_filter || CASE WHEN keyframe_rows IS NULL THEN '' ELSE ' AND v.ctid = ANY ($2)' END;
     EXECUTE format('DELETE FROM mediatag_data.%I s WHERE s.dataset_id = %s AND ($1 IS NULL OR s.asset_id = ANY ($1))
                     AND ($2 IS NULL OR s.position IN (SELECT vt.position FROM mediatag.group_version_tag vt
                                                       WHERE vt.group_id = %s AND vt.tag_id = $2 AND vt.version = %s))',
                    seg, _refresh_segments.dataset_id, g.id, a.scored_version) USING asset_ids, tag_id;
+    -- The points at or above exit only, each with its keyframe's stored span and place: the only sort left is the
+    -- run numbering's, over these points.
+    IF points IS NOT NULL AND asset_ids IS NULL AND NOT EXISTS (
+            SELECT 1 FROM generate_subscripts(o.exit_at, 1) i
+            WHERE o.exit_at[i] < coalesce(points_floors[i], 'infinity'::real)) THEN
+        points_sql := format('SELECT p.dataset_id, p.asset_id, p.video_id, p.position, p.shot_id, p.keyframe_time_ms AS time_ms,
+                                     p.span_start_ms, p.span_end_ms, p.ord, p.score
+                              FROM mediatag_data.%I p WHERE p.video_id IS NOT NULL AND p.score >= (%L::real[])[p.position]',
+                             points, o.exit_at);
+    ELSE
+        points_sql := format('SELECT v.dataset_id, v.asset_id, v.video_id, v.position, v.shot_id, v.time_ms,
+                                     ks.span_start_ms, ks.span_end_ms, ks.ord, v.score
+                              FROM (%s) v JOIN mediatag.keyframe_span ks ON ks.keyframe_id = v.keyframe_id',
+                             mediatag._scores_reaching(format(
+                                 'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.shot_id,
+                                         v.keyframe_time_ms AS time_ms, v.scores
+                                  FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL%s', vis, vis_filter),
+                                 o.exit_at, parallel => false));   -- INSERT ... SELECT runs serially
+    END IF;
     EXECUTE format('INSERT INTO mediatag_data.%I (dataset_id, asset_id, video_id, position, start_ms, end_ms, peak_score,
                         mean_score, keyframes, sources, enter_threshold, exit_threshold, version)
                     SELECT q.*, o.enter_at, o.exit_at, %s FROM (%s) q
                     JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = q.position',
         seg, a.scored_version, mediatag._segment_query(
-            -- The points at or above exit only, each with its tag's parameters by position.
-            format('SELECT v.dataset_id, v.asset_id, v.video_id, v.position, v.shot_id, v.time_ms, v.span_start,
-                           v.span_end, v.ord, v.score, (%2$L::real[])[v.position] AS enter_at,
-                           (%3$L::real[])[v.position] AS exit_at, (%4$L::int[])[v.position] AS min_ms,
-                           (%5$L::int[])[v.position] AS gap_ms
-                    FROM (%1$s) v',
-                   mediatag._scores_reaching(mediatag._segment_keyframes(format(
-                       'SELECT v.dataset_id, v.asset_id, v.video_id, v.shot_id, v.keyframe_time_ms AS time_ms, v.scores
-                        FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL%s', vis, vis_filter)),
-                       o.exit_at, parallel => false),
-                   o.enter_at, o.exit_at, o.min_ms, o.gap_ms),
-            CASE WHEN to_regclass(format('mediatag_data.%I', tx)) IS NULL
-                 THEN mediatag._no_transcript_ranges()
-                 ELSE format('SELECT v.dataset_id, v.asset_id, v.video_id, o.position, v.start_ms, v.end_ms, v.scores[o.position] AS score,
-                                     o.min_ms, o.gap_ms
-                              FROM mediatag_data.%I v CROSS JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms)
-                              WHERE v.video_id IS NOT NULL AND v.scores[o.position] >= o.enter_at%s', tx, params, asset_filter) END),
+            -- Each point with its tag's parameters by position.
+            format('SELECT v.dataset_id, v.asset_id, v.video_id, v.position, v.shot_id, v.time_ms,
+                           v.span_start_ms AS span_start, v.span_end_ms AS span_end, v.ord, v.score,
+                           (%2$L::real[])[v.position] AS enter_at, (%3$L::real[])[v.position] AS exit_at,
+                           (%4$L::int[])[v.position] AS min_ms, (%5$L::int[])[v.position] AS gap_ms
+                    FROM (%1$s) v', points_sql, o.enter_at, o.exit_at, o.min_ms, o.gap_ms),
+            mediatag._segment_transcript_ranges(tx, params, asset_filter)),
         params) USING asset_ids, keyframe_rows;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
@@ -256,14 +388,16 @@ BEGIN
         'SELECT q.asset_id, x.path, (x.tech ->> %L)::real, x.duration_ms, q.start_ms, q.end_ms, q.peak_score,
                 q.mean_score, q.keyframes, q.sources
          FROM (%s) q JOIN mediatag.asset x ON x.id = q.asset_id ORDER BY x.path, q.start_ms', 'fps',
-        mediatag._segment_query(mediatag._segment_keyframes(format(
+        mediatag._segment_query(format(
             'SELECT k.dataset_id, k.asset_id, k.asset_id AS video_id, 1 AS position, k.shot_id, k.time_ms,
+                    ks.span_start_ms AS span_start, ks.span_end_ms AS span_end, ks.ord,
                     (%s)::real AS score, %s::real AS enter_at,
                     %s::real AS exit_at, %s AS min_ms, %s AS gap_ms
              FROM mediatag.keyframe k JOIN mediatag.asset a ON a.id = k.asset_id
+             JOIN mediatag.keyframe_span ks ON ks.keyframe_id = k.id
              WHERE k.dataset_id = %s AND a.kind = %L', mediatag._concept_score_sql(cc), c.threshold,
             mediatag._segment_exit(c.threshold, exit_threshold), coalesce(min_length_ms, 1000),
-            coalesce(max_gap_ms, 2000), c.dataset_id, 'video')),
+            coalesce(max_gap_ms, 2000), c.dataset_id, 'video'),
             mediatag._no_transcript_ranges()));
 END $$;
 
