@@ -53,6 +53,12 @@ def _scores(conn: psycopg.Connection, slug: str) -> list[tuple]:
     ).fetchall()
 
 
+def _spans(conn: psycopg.Connection) -> list[tuple]:
+    """Every keyframe's stored span and place: pg_dump leaves keyframe_span's rows out and the restore's keyframe
+    COPY makes them again (its triggers), after the shots (pg_dump orders extension tables' rows by foreign key)."""
+    return conn.execute("SELECT * FROM mediatag.keyframe_span ORDER BY keyframe_id").fetchall()
+
+
 def _sequences(conn: psycopg.Connection) -> dict[str, int]:
     return dict(
         conn.execute(
@@ -83,7 +89,7 @@ def test_dump_and_restore_keep_every_row(db_url, service, service_token, coco_fi
             (e, e),
         )
         slug = c.execute("SELECT slug FROM mediatag.tag_group WHERE name = 'Pets'").fetchone()[0]
-        before, scores, seqs = _table_counts(c), _scores(c, slug), _sequences(c)
+        before, scores, seqs, spans = _table_counts(c), _scores(c, slug), _sequences(c), _spans(c)
     assert before["mediatag.keyframe"] >= 8 and before["mediatag.classifier"] > 0 and len(scores) > 0
 
     pg_bin = default_cluster().pg_bin
@@ -97,6 +103,7 @@ def test_dump_and_restore_keep_every_row(db_url, service, service_token, coco_fi
         assert _table_counts(c) == before
         assert _scores(c, slug) == scores
         assert _sequences(c) == seqs
+        assert _spans(c) == spans
         status = dict(c.execute("SELECT dataset, status FROM mediatag.tag_group_status('Pets')").fetchall())
         assert status == {"photos": "scored", "clips": "scored"}
         # The restored database is alive: new ids do not collide, tags retrain, publish and score.
