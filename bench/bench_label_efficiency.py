@@ -8,8 +8,9 @@ simulated user answers every proposal from the ground truth.
    the top of mediatag.preview(), then mediatag.uncertain_keyframes(k => 5) after each retrain. Printed per
    label count 0/10/25/50, mean over the classes: held-out AP, its gain over 0 labels, F1 at the tag's own
    threshold, the share of held-out scores >= 0.999. COCO (coco128-train2017, classes with >= 8 positives) runs
-   both ways (pool = photos 65-128 / held-out 1-64, and back); the clothing photos (clothing-train, 10 classes)
-   one way (pool = first half).
+   both ways on the name halves (pool = photos 65-128 / held-out 1-64, and back) and on --splits - 1 random halves,
+   then prints the mean over runs with 95 % intervals (bench/resample_stats.py) overall and per tag; the clothing
+   photos (clothing-train, 10 classes) one way (pool = first half).
 2. Concepts (labels only: a meaningless name, no description) on the clothing pool: mediatag.continue_labeling(n
    => 5) + mediatag.label_concept against 5 random labels at a time (seeded), 10 classes x SEEDS; held-out AP
    after 10/25/50 labels, and how many active labels reach random's AP at 50.
@@ -17,7 +18,7 @@ Held-out scores are the latest classifier's sigmoid(x·w + b) over the held-out 
 Embeddings are cached per photo (bench/embedding_cache.py): only the first run pays for the model.
 
     MEDIATAG_SHARED_DATA=../shared/data python bench/bench_label_efficiency.py [--sources coco clothing]
-        [--seeds 5] [--skip-tags] [--skip-concepts]
+        [--seeds 5] [--splits 5] [--skip-tags] [--skip-concepts] [--json runs.json]
 """
 
 from __future__ import annotations
