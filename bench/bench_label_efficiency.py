@@ -8,8 +8,9 @@ simulated user answers every proposal from the ground truth.
    the top of mediatag.preview(), then mediatag.uncertain_keyframes(k => 5) after each retrain. Printed per
    label count 0/10/25/50, mean over the classes: held-out AP, its gain over 0 labels, F1 at the tag's own
    threshold, the share of held-out scores >= 0.999. COCO (coco128-train2017, classes with >= 8 positives) runs
-   both ways (pool = photos 65-128 / held-out 1-64, and back); the clothing photos (clothing-train, 10 classes)
-   one way (pool = first half).
+   both ways on the name halves (pool = photos 65-128 / held-out 1-64, and back) and on --splits - 1 random halves,
+   then prints the mean over runs with 95 % intervals (bench/resample_stats.py) overall and per tag; the clothing
+   photos (clothing-train, 10 classes) one way (pool = first half).
 2. Concepts (labels only: a meaningless name, no description) on the clothing pool: mediatag.continue_labeling(n
    => 5) + mediatag.label_concept against 5 random labels at a time (seeded), 10 classes x SEEDS; held-out AP
    after 10/25/50 labels, and how many active labels reach random's AP at 50.
@@ -17,13 +18,14 @@ Held-out scores are the latest classifier's sigmoid(x·w + b) over the held-out 
 Embeddings are cached per photo (bench/embedding_cache.py): only the first run pays for the model.
 
     MEDIATAG_SHARED_DATA=../shared/data python bench/bench_label_efficiency.py [--sources coco clothing]
-        [--seeds 5] [--skip-tags] [--skip-concepts]
+        [--seeds 5] [--splits 5] [--skip-tags] [--skip-concepts] [--json runs.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import sys
 import time
@@ -33,6 +35,7 @@ import numpy as np
 from bench_db import bench_database_url
 from embedding_cache import CachedVisualEncoder
 from quality_sources import Source, ingest_photos, label, read_source
+from resample_stats import spread
 
 from mediatag.cluster import project_root
 from mediatag.db import connect
@@ -48,15 +51,34 @@ CONCEPT_COUNTS = (10, 25, 50)
 PREVIEW_FIRST = 10  # labels taken from the top of the preview before uncertain_keyframes
 BATCH = 5  # labels per retrain after that, for tags and concepts
 COCO_MIN_POSITIVES = 8
+MIN_HALF_POSITIVES = 2  # random COCO halves are redrawn until each reported class has this many on each side
 SPREAD = 0.999
 
 
-def directions(src: Source) -> list[tuple[str, list[str], list[str]]]:
-    """(name, pool files, held-out files): COCO both ways (fold A = photos 65-128, B = 1-64), clothing one."""
+def random_halves(src: Source, seed: int, classes: list[str]) -> tuple[list[str], list[str]]:
+    """Two halves of the source's photos drawn at random (seeded), redrawn until every reported class has at least
+    MIN_HALF_POSITIVES photos in each half (the name halves hold 2-9): AP needs positives on both sides."""
+    rng = np.random.default_rng(seed)
+    half = len(src.files) // 2
+    while True:
+        order = rng.permutation(len(src.files))
+        one, two = sorted(src.files[i] for i in order[:half]), sorted(src.files[i] for i in order[half:])
+        counts = (src.positives(one), src.positives(two))
+        if all(c.get(cls, 0) >= MIN_HALF_POSITIVES for c in counts for cls in classes):
+            return one, two
+
+
+def directions(src: Source, splits: int) -> list[tuple[str, int, list[str], list[str]]]:
+    """(name, split, pool files, held-out files). COCO: split 0 = the name halves (fold A = photos 65-128, B = 1-64),
+    splits 1.. = random halves (seed = split), each both ways. Clothing: the name halves, one way."""
     b, a = src.folds()
-    if src.name == "coco":
-        return [("A->B", a, b), ("B->A", b, a)]
-    return [("B->A", b, a)]
+    if src.name != "coco":
+        return [("B->A", 0, b, a)]
+    out = [("A->B", 0, a, b), ("B->A", 0, b, a)]
+    for split in range(1, splits):
+        one, two = random_halves(src, split, src.classes(COCO_MIN_POSITIVES))
+        out += [(f"s{split} 1->2", split, one, two), (f"s{split} 2->1", split, two, one)]
+    return out
 
 
 def dataset(conn, encoder, src: Source, files: list[str], part: str) -> tuple[str, np.ndarray, list[str]]:
@@ -103,7 +125,7 @@ def tag_runs(conn, src: Source, pool: tuple, held: tuple, direction: str) -> dic
     )
     conn.commit()
     by_id = {int(i): k for k, i in enumerate(pool_ids)}
-    out = {n: {"ap": [], "f1": [], "spread": [], "pos": []} for n in LABEL_COUNTS}
+    out = {n: {"ap": [], "f1": [], "spread": [], "pos": [], "flagged": [], "held_pos": []} for n in LABEL_COUNTS}
     for cls, tag in tags.items():
         truth = np.array([cls in src.truth[f] for f in pool_files])
         held_truth = np.array([cls in src.truth[f] for f in held_files])
@@ -137,6 +159,8 @@ def tag_runs(conn, src: Source, pool: tuple, held: tuple, direction: str) -> dic
             out[n]["f1"].append(float(metrics.threshold_metrics(s, held_truth, np.array([thr]))["f1"][0]))
             out[n]["spread"].append(float(np.mean(s >= SPREAD)))
             out[n]["pos"].append(int(sum(truth[by_id[i]] for i in done)))
+            out[n]["flagged"].append(int(np.sum(s >= thr)))
+            out[n]["held_pos"].append(int(held_truth.sum()))
         conn.commit()
     return out
 
@@ -153,6 +177,61 @@ def print_tags(title: str, out: dict) -> None:
             f"{kept:>8.0%} {max(r['spread']):>8.1%} {np.mean(r['pos']):>9.1f}"
         )
     print("  (F1 >= 0: share of tags whose F1 at their threshold is at least their zero-shot F1; >=0.999: worst tag)")
+
+
+def print_spread(source: str, tags: list[str], runs: list[tuple[int, dict]]) -> None:
+    """Tags over every run of a source: the mean over runs of the class-mean gain and F1, with the two 95 % intervals
+    of resample_stats (over splits, corrected), the share of (tag, run) pairs keeping their zero-shot F1, and per
+    tag its mean gain and F1 change at each label count with the interval over splits."""
+    splits = [k for k, _ in runs]
+    n_splits = len(set(splits))
+    print(
+        f"-- {source} tags over {len(runs)} runs ({n_splits} splits x directions): mean, 95 % interval over splits "
+        "[corrected, Nadeau-Bengio]"
+    )
+    print(f"  {'labels':>6} {'AP gain':>26} {'F1@thr':>7} {'F1 change':>26} {'F1 kept':>8} {'flagged/true':>12}")
+
+    def cell(values: list[float]) -> str:
+        mean, over_splits, corrected = spread(values, splits)
+        return f"{mean:+.3f} ±{over_splits:.3f} [±{corrected:.3f}]"
+
+    ap = {n: np.array([out[n]["ap"] for _, out in runs], dtype=np.float64) for n in LABEL_COUNTS}
+    f1 = {n: np.array([out[n]["f1"] for _, out in runs], dtype=np.float64) for n in LABEL_COUNTS}
+    ratio = {
+        n: np.median([np.array(out[n]["flagged"]) / np.array(out[n]["held_pos"]) for _, out in runs])
+        for n in LABEL_COUNTS
+    }
+    for n in LABEL_COUNTS[1:]:
+        gain, change = ap[n] - ap[0], f1[n] - f1[0]
+        kept = float(np.mean(change >= -1e-9))
+        print(
+            f"  {n:>6} {cell(gain.mean(axis=1).tolist()):>26} {f1[n].mean():>7.3f} "
+            f"{cell(change.mean(axis=1).tolist()):>26} {kept:>8.0%} {ratio[n]:>12.2f}"
+        )
+    print(
+        f"  zero-shot: AP {ap[0].mean():.3f}, F1 at the threshold {f1[0].mean():.3f}, flagged/true {ratio[0]:.2f} "
+        "(median over tags and runs); F1 kept: share of (tag, run) pairs"
+    )
+    counts = LABEL_COUNTS[1:]
+    width = max(len(t) for t in tags)
+    print("  per tag: mean over runs ± 95 % interval over splits; kept: share of runs keeping the zero-shot F1")
+    print(
+        f"  {'tag':>{width}} {'zero-shot AP':>12} "
+        + " ".join(f"{f'gain {n}':>14}" for n in counts)
+        + f" {'F1 0':>6} "
+        + " ".join(f"{f'F1 change {n}':>14}" for n in counts)
+        + f" {'kept ' + str(counts[1]):>8}"
+    )
+    for j, tag in enumerate(tags):
+
+        def tag_cell(values: np.ndarray) -> str:
+            mean, over_splits, _ = spread(values.tolist(), splits)
+            return f"{mean:+.3f} ±{over_splits:.3f}"
+
+        gains = " ".join(f"{tag_cell(ap[n][:, j] - ap[0][:, j]):>14}" for n in counts)
+        changes = " ".join(f"{tag_cell(f1[n][:, j] - f1[0][:, j]):>14}" for n in counts)
+        kept = float(np.mean(f1[counts[1]][:, j] >= f1[0][:, j] - 1e-9))
+        print(f"  {tag:>45} {ap[0][:, j].mean():>12.3f} {gains} {f1[0][:, j].mean():>6.3f} {changes} {kept:>8.0%}")
 
 
 def concept_runs(conn, src: Source, pool: tuple, held: tuple, seeds: list[int]) -> dict:
@@ -212,7 +291,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sources", nargs="+", choices=("coco", "clothing"), default=["coco", "clothing"])
     ap.add_argument("--seeds", type=int, default=5, help="concept seeds 0..N-1")
+    ap.add_argument("--splits", type=int, default=5, help="COCO: the name halves and N-1 random halves, each both ways")
     ap.add_argument("--skip-tags", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write every tag run's per-class figures here")
     ap.add_argument("--skip-concepts", action="store_true")
     args = ap.parse_args()
     shared = Path(os.environ.get("MEDIATAG_SHARED_DATA", project_root() / ".." / "shared" / "data"))
@@ -223,6 +304,7 @@ def main() -> None:
     model = default_visual_model()
     encoder = CachedVisualEncoder(get_visual_encoder(model))
     seeds = list(range(args.seeds))
+    dump: dict = {}
     with connect(bench_database_url(DB)) as conn:
         server, _, _ = serve_in_background(conn, media_roots=[folders[s] for s in args.sources])
         try:
@@ -230,20 +312,23 @@ def main() -> None:
                 src = read_source(name, folders[name])
                 classes = src.classes(COCO_MIN_POSITIVES)
                 started = time.perf_counter()
-                for direction, pool_files, held_files in directions(src):
+                runs: list[tuple[int, dict]] = []
+                for direction, split, pool_files, held_files in directions(src, args.splits):
                     pool = dataset(conn, encoder, src, pool_files, "pool")
                     held = dataset(conn, encoder, src, held_files, "held")
                     print(
-                        f"\n== {name} ({model}): pool {len(pool_files)} photos ({pool_files[0]} .. {pool_files[-1]}), "
-                        f"held-out {len(held_files)} ({held_files[0]} .. {held_files[-1]}), {len(classes)} "
-                        f"classes; embedding cache {encoder.hits} hits / {encoder.misses} computed",
+                        f"\n== {name} ({model}) {direction}: pool {len(pool_files)} photos ({pool_files[0]} .. "
+                        f"{pool_files[-1]}), held-out {len(held_files)}, {len(classes)} classes; embedding cache "
+                        f"{encoder.hits} hits / {encoder.misses} computed",
                         flush=True,
                     )
                     if not args.skip_tags:
+                        out = tag_runs(conn, src, pool, held, direction)
+                        runs.append((split, out))
                         print_tags(
                             f"-- tags {direction}: labels as proposed (preview top {PREVIEW_FIRST}, then "
                             f"uncertain_keyframes {BATCH} at a time), mean over classes",
-                            tag_runs(conn, src, pool, held, direction),
+                            out,
                         )
                     if name == "clothing" and not args.skip_concepts:
                         out = concept_runs(conn, src, pool, held, seeds)
@@ -254,6 +339,11 @@ def main() -> None:
                         target = float(np.mean(out["random"][max(CONCEPT_COUNTS)]))
                         reach = labels_to_reach(out["active"], target)
                         print(f"  active labels to reach random's AP at 50 ({target:.3f}): {reach}")
+                if len(runs) > 1:
+                    print_spread(name, [src.tag_names[c] for c in classes], runs)
+                if args.json:
+                    dump[name] = {"tags": [src.tag_names[c] for c in classes], "runs": runs}
+                    args.json.write_text(json.dumps(dump))
                 print(f"  ({time.perf_counter() - started:.0f} s)", flush=True)
         finally:
             server.shutdown()
