@@ -64,7 +64,8 @@ def _segments_equal_reference(conn: psycopg.Connection, group: str, dataset: str
     return len(got)
 
 
-def test_spans_are_stored_at_ingest_and_follow_changes(client, conn, db_url, media_dir, tmp_path: Path):
+def _ingest_clip(db_url: str, media_dir: Path, tmp_path: Path) -> str:
+    """A new dataset holding one 15-s video of five 3-s shots, a keyframe every second."""
     ds = unique("span")
     with connect(db_url) as c:
         ingest(
@@ -73,6 +74,11 @@ def test_spans_are_stored_at_ingest_and_follow_changes(client, conn, db_url, med
             [video_with_cuts(tmp_path / "a.mp4", CLIPS, seconds=3)],
             IngestOptions(media_dir=media_dir, **OPTIONS),
         )
+    return ds
+
+
+def test_spans_are_stored_at_ingest_and_follow_changes(client, conn, db_url, media_dir, tmp_path: Path):
+    ds = _ingest_clip(db_url, media_dir, tmp_path)
     stored, definition = _spans(conn, ds)
     assert len(stored) >= 12 and stored == definition
     # Several keyframes in a shot: inner spans end halfway to the next keyframe, not at the shot's bounds.
@@ -129,14 +135,7 @@ def test_spans_are_stored_at_ingest_and_follow_changes(client, conn, db_url, med
 
 
 def test_segments_equal_the_window_definition(client, conn, db_url, media_dir, tmp_path: Path):
-    ds = unique("span")
-    with connect(db_url) as c:
-        ingest(
-            c,
-            ds,
-            [video_with_cuts(tmp_path / "a.mp4", CLIPS, seconds=3)],
-            IngestOptions(media_dir=media_dir, **OPTIONS),
-        )
+    ds = _ingest_clip(db_url, media_dir, tmp_path)
     group = unique("Span")
     client.create_tag_group(ds, group, ["red", "pattern"])
     rows = conn.execute(
