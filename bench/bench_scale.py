@@ -72,10 +72,11 @@ KEYFRAMES_PER_HOUR = 1000
 # Keyframes embedded per second by one GPU worker (ViT-B-class image encoder at fp16, batches of 256, JPEG decode
 # in its own processes). ASSUMED: no GPU on this machine; measure with bench_backfill.py on the target GPU.
 GPU_KEYFRAMES_PER_S = 1000
-# Measured by bench_ingest.py (2026-12-06): since the offline model runs on ONNX Runtime, ingest costs 0.25-0.26
-# CPU-seconds per keyframe (decode, model, store; it was 1.7-1.9 on PyTorch, ~3 keyframes/s), so 2 cores give
-# 2 / 0.26 = 7.7 keyframes/s when nothing else runs (wall figures on the shared machine were 1.1-1.4/s).
-CPU_KEYFRAMES_PER_S = 7.7
+# Measured by bench_ingest.py on the 2 cores with nothing else running (2026-12-06, ONNX Runtime): photos 6.96
+# keyframes/s (0.20 CPU-s a keyframe; ~3/s on PyTorch before); a 60-s 720p video with cuts 1.2 s of video per second
+# (decoding every frame to find the shots costs more than embedding its 12 keyframes).
+CPU_KEYFRAMES_PER_S = 6.96
+CPU_VIDEO_S_PER_S = 1.2
 
 
 def sha(text: str) -> str:
@@ -513,8 +514,8 @@ def cost_model(results: list[dict], cores: list[int], gpus: list[int]) -> None:
     print(
         f"  embedding (ASSUMED: {KEYFRAMES_PER_HOUR:,} keyframes per hour of video at the ingest defaults of one "
         f"keyframe per shot and one at least every {DEFAULT_EVERY_S:.0f} s, floor {3600 / DEFAULT_EVERY_S:.0f}; "
-        f"ASSUMED: {GPU_KEYFRAMES_PER_S:,} keyframes/s per GPU worker, not measured here; from the CPU-seconds "
-        f"measured per keyframe: {CPU_KEYFRAMES_PER_S:g} keyframes/s on 2 CPU cores): {gpu_h * 3600:.1f} "
+        f"ASSUMED: {GPU_KEYFRAMES_PER_S:,} keyframes/s per GPU worker, not measured here; measured: "
+        f"{CPU_KEYFRAMES_PER_S:g} keyframes/s on 2 CPU cores): {gpu_h * 3600:.1f} "
         "GPU-seconds per hour of video"
     )
     for m in gpus:
@@ -524,8 +525,16 @@ def cost_model(results: list[dict], cores: list[int], gpus: list[int]) -> None:
             f"{1e7 / (m * GPU_KEYFRAMES_PER_S) / 60:,.1f} min, 100M in {1e8 / (m * GPU_KEYFRAMES_PER_S) / 3600:,.2f} h"
         )
     print(
-        f"    CPU (2 cores, from the measured CPU cost): {CPU_KEYFRAMES_PER_S * 60 / KEYFRAMES_PER_HOUR:.2f} hours of "
-        f"video per minute; 1M keyframes in {1e6 / CPU_KEYFRAMES_PER_S / 3600:,.0f} h"
+        f"    CPU (2 cores, measured): embedding {CPU_KEYFRAMES_PER_S * 60 / KEYFRAMES_PER_HOUR:.2f} hours of video "
+        f"per minute (1M keyframes in {1e6 / CPU_KEYFRAMES_PER_S / 3600:,.0f} h); a whole 720p video ingest "
+        f"{CPU_VIDEO_S_PER_S * 60 / 3600:.2f} hours of video per minute: decoding, not the model, is the CPU's wall "
+        "for video"
+    )
+    cores_per_gpu = GPU_KEYFRAMES_PER_S / KEYFRAMES_PER_HOUR * 3600 / (CPU_VIDEO_S_PER_S / 2)
+    print(
+        f"    so a GPU worker's {GPU_KEYFRAMES_PER_S * 60 / KEYFRAMES_PER_HOUR:,.0f} hours of video per minute also "
+        f"needs that video decoded: ~{cores_per_gpu:,.0f} CPU cores at this decode path's measured rate (every frame "
+        "at full size, for the shots), or the GPU's video decoder; the GPU figures above assume decoding keeps up"
     )
 
 
