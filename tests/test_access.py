@@ -48,12 +48,14 @@ def test_no_role_writes_base_tables(logins, role, coco_dataset):
         _denied(logins[role], statement)
 
 
-@pytest.mark.parametrize("role", ["viewer", "editor", "admin"])
+@pytest.mark.parametrize("role", ["viewer", "editor", "admin", "query"])
 def test_internal_functions_and_the_token_are_out_of_reach(logins, role):
     _denied(logins[role], "SELECT mediatag._service_token()")
     _denied(logins[role], "SELECT mediatag._enqueue_job('score_group', '{}')")
     _denied(logins[role], "SELECT mediatag._build_partition('x', 1, 'SELECT 1', '{}')")
     _denied(logins[role], "SELECT * FROM mediatag.setting")
+    # Every keyframe's span (segments.sql) has no policy: read only by definer code, never by a login.
+    _denied(logins[role], "SELECT * FROM mediatag.keyframe_span")
 
 
 def test_viewer_reads_but_cannot_change(logins, client, coco_dataset):

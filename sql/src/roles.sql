@@ -69,6 +69,9 @@ END $$;
 -- _run_claimed_job runs only the attempt this very backend claimed).
 GRANT EXECUTE ON FUNCTION mediatag._claim_job(text), mediatag._run_claimed_job(bigint, int) TO mediatag_editor;
 REVOKE SELECT ON mediatag.named_lock FROM mediatag_viewer;
+-- Keyframes' spans and places (segments.sql) carry no policy: only definer code reads them, so no reader sees the
+-- keyframe ids and times of datasets it may not read.
+REVOKE SELECT ON mediatag.keyframe_span FROM mediatag_viewer;
 -- The Query role's "read-only" is more than a session default it may switch off: nothing is left to write.
 -- Temporary tables need TEMP on the database and large objects their creating functions, both PUBLIC's by
 -- default; this database takes both from PUBLIC (the operator, a superuser, keeps them; mediatag's own code
