@@ -4,6 +4,9 @@ keyframes asked for (loading 1M keyframes takes minutes)."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import psycopg
 
 from mediatag.cluster import default_cluster
@@ -18,6 +21,20 @@ def bench_database_url(name: str = BENCH_DB) -> str:
     cluster.start()
     cluster.ensure_database(name)
     return cluster.url(name)
+
+
+def run_jobs(c: psycopg.Connection) -> tuple[int, float]:
+    """The queued jobs run in this session, as the worker runs them: (how many ran, wall seconds)."""
+    t0 = time.perf_counter()
+    ran = c.execute("CALL mediatag.run_jobs(10, 'bench', NULL)").fetchone()[0]
+    return ran, time.perf_counter() - t0
+
+
+def last_job_result(c: psycopg.Connection, kind: str) -> dict[str, Any]:
+    """The result (its own timing and counts) of the newest job of `kind` that finished."""
+    return c.execute(
+        "SELECT result FROM mediatag.job WHERE kind = %s AND state = 'done' ORDER BY id DESC LIMIT 1", (kind,)
+    ).fetchone()[0]
 
 
 def reset_synthetic_dataset(conn: psycopg.Connection, dataset: str, dim: int, keyframes: int) -> int | None:

@@ -46,7 +46,7 @@ from pgvector import HalfVector
 from psycopg.types.json import Jsonb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_db import bench_database_url, reset_synthetic_dataset  # noqa: E402
+from bench_db import bench_database_url, last_job_result, reset_synthetic_dataset, run_jobs  # noqa: E402
 from bench_search import DIM, SERIES, draw_sample, exact_top, image_rows, structure, vectors  # noqa: E402
 from synthetic_service import start  # noqa: E402
 
@@ -258,12 +258,8 @@ def score(url: str, dataset: str, basis: np.ndarray) -> dict:
             conn.execute("SELECT mediatag.publish_tag_group(%s)", (group,))
             conn.commit()
         with psycopg.connect(url, autocommit=True) as c:
-            t0 = time.perf_counter()
-            c.execute("CALL mediatag.run_jobs(10, 'bench', NULL)")
-            wall = time.perf_counter() - t0
-            res = c.execute(
-                "SELECT result FROM mediatag.job WHERE kind = 'score_group' AND state = 'done' ORDER BY id DESC LIMIT 1"
-            ).fetchone()[0]
+            _, wall = run_jobs(c)
+            res = last_job_result(c, "score_group")
             slug = c.execute("SELECT slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (group,)).fetchone()[
                 0
             ]

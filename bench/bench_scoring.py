@@ -19,7 +19,7 @@ import psycopg
 from pgvector import HalfVector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_db import BENCH_DB, bench_database_url, reset_synthetic_dataset  # noqa: E402
+from bench_db import BENCH_DB, bench_database_url, last_job_result, reset_synthetic_dataset, run_jobs  # noqa: E402
 from synthetic_service import start  # noqa: E402
 
 from mediatag.db import connect  # noqa: E402
@@ -225,13 +225,9 @@ def main() -> None:
 
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
         wide = [pgvector_wide(c, dataset, group)]
-        t0 = time.perf_counter()
-        ran = c.execute("CALL mediatag.run_jobs(10, 'bench', NULL)").fetchone()[0]
-        wall = time.perf_counter() - t0
+        ran, wall = run_jobs(c)
         wide.append(pgvector_wide(c, dataset, group))
-        res = c.execute(
-            "SELECT result FROM mediatag.job WHERE kind = 'score_group' ORDER BY id DESC LIMIT 1"
-        ).fetchone()[0]
+        res = last_job_result(c, "score_group")
         c.execute("VACUUM ANALYZE")  # as autovacuum would, before the queries below
         W = np.vstack(
             [
@@ -284,12 +280,8 @@ def main() -> None:
         post = time.perf_counter() - t0
     with psycopg.connect(url, autocommit=True) as c:
         kinds = c.execute("SELECT kind FROM mediatag.job WHERE state = 'queued' ORDER BY id").fetchall()
-        t0 = time.perf_counter()
-        c.execute("CALL mediatag.run_jobs(10, 'bench', NULL)")
-        inc_wall = time.perf_counter() - t0
-        inc = c.execute(
-            "SELECT result FROM mediatag.job WHERE kind = 'score_assets' ORDER BY id DESC LIMIT 1"
-        ).fetchone()[0]
+        _, inc_wall = run_jobs(c)
+        inc = last_job_result(c, "score_assets")
     print(
         f"  {new_n:,} new keyframes: after_ingest {post * 1000:.0f} ms "
         f"(queued {queued} group, jobs {[k[0] for k in kinds]}); "
