@@ -270,6 +270,7 @@ DECLARE
     hit_expr_row text;
     floors real[];
     points_floors real[];
+    points_new text;   -- the job's own table of hits and segment points, dropped at its end
     exits real[];
     n_hits bigint;
     n_tags int;
@@ -323,6 +324,7 @@ BEGIN
     -- segment refresh after the swap reads the rest instead of unnesting every score array again.
     exits := (mediatag._segment_param_arrays(g.id, v, a.dataset_id)).exit_at;
     points_floors := ARRAY(SELECT least(floors[i], exits[i]) FROM generate_subscripts(floors, 1) i ORDER BY i);
+    points_new := mediatag._score_table(g, 'points') || '_ds' || a.dataset_id || '_new';
     PERFORM mediatag._build_partition(mediatag._score_table(g, 'points'), a.dataset_id, format(
         'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.shot_id, v.keyframe_time_ms, v.position, v.score,
                 v.version, ks.span_start_ms, ks.span_end_ms, ks.ord
@@ -333,8 +335,7 @@ BEGIN
             points_floors)), ARRAY[]::text[]);
     n_hits := mediatag._build_partition(mediatag._score_table(g, 'hits'), a.dataset_id, format(
         'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.keyframe_time_ms, v.position, v.score, v.version
-         FROM mediatag_data.%I v WHERE v.score >= (%L::real[])[v.position]',
-        mediatag._score_table(g, 'points') || '_ds' || a.dataset_id || '_new', floors), ARRAY[]::text[]);
+         FROM mediatag_data.%I v WHERE v.score >= (%L::real[])[v.position]', points_new, floors), ARRAY[]::text[]);
     EXECUTE format('CREATE INDEX ON mediatag_data.%I (position, score DESC)',
                    mediatag._score_table(g, 'hits') || '_ds' || a.dataset_id || '_new');
     steps := steps || jsonb_build_object('hits', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
@@ -388,9 +389,9 @@ BEGIN
            score_seconds = extract(epoch FROM clock_timestamp() - started), hits_floors = floors
     WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
     mark := clock_timestamp();
-    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id, points => mediatag._score_table(g, 'points') || '_ds'
-                                       || a.dataset_id || '_new', points_floors => points_floors);   -- segments.sql
-    EXECUTE format('DROP TABLE mediatag_data.%I', mediatag._score_table(g, 'points') || '_ds' || a.dataset_id || '_new');
+    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id, points => points_new,
+                                       points_floors => points_floors);   -- segments.sql
+    EXECUTE format('DROP TABLE mediatag_data.%I', points_new);
     steps := steps || jsonb_build_object('segments', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', v, 'tags', n_tags,
                               'keyframes', n_kf, 'shots', n_shot, 'assets', n_video, 'transcript_segments', n_tx,
