@@ -164,6 +164,7 @@ DECLARE
     g mediatag.tag_group := mediatag._group(tag_group);
     t mediatag.tag := mediatag._tag(g, tag);
     c mediatag.classifier := mediatag._latest_classifier(t.id, 'visual');
+    kc mediatag.classifier := mediatag._keyframe_classifier(t.id);   -- the face classifier of a person tag
     dim int;
     ids bigint[];
     cand_ids bigint[];
@@ -171,12 +172,11 @@ DECLARE
     cand_blob bytea;
 BEGIN
     SELECT x_.visual_dim INTO dim FROM mediatag.dataset x_ WHERE x_.id = g.training_dataset_id;
-    IF (mediatag._keyframe_classifier(t.id)).modality = 'face' THEN
+    IF kc.modality = 'face' THEN
         -- A person tag (person_tags.sql): uncertain by its face scores, as a person concept's continue_labeling.
-        c := mediatag._keyframe_classifier(t.id);
         RETURN QUERY SELECT * FROM mediatag._face_uncertain(
-            g.training_dataset_id, mediatag._tag_face_exemplars(c), (c.summary ->> 'max_distance')::real,
-            (c.summary ->> 'exemplars')::int,
+            g.training_dataset_id, mediatag._tag_face_exemplars(kc), (kc.summary ->> 'max_distance')::real,
+            (kc.summary ->> 'exemplars')::int,
             ARRAY(SELECT l.keyframe_id FROM mediatag.visual_label l WHERE l.tag_id = t.id), k);
         RETURN;
     END IF;
