@@ -72,11 +72,13 @@ KEYFRAMES_PER_HOUR = 1000
 # Keyframes embedded per second by one GPU worker (ViT-B-class image encoder at fp16, batches of 256, JPEG decode
 # in its own processes). ASSUMED: no GPU on this machine; measure with bench_backfill.py on the target GPU.
 GPU_KEYFRAMES_PER_S = 1000
-# Measured by bench_ingest.py on the 2 cores with nothing else running (2026-12-06, ONNX Runtime): photos 6.96
-# keyframes/s (0.20 CPU-s a keyframe; ~3/s on PyTorch before); a 60-s 720p video with cuts 1.2 s of video per second
-# (decoding every frame to find the shots costs more than embedding its 12 keyframes).
+# Measured by bench_ingest.py on the 2 cores with nothing else running (2026-12-06/07, ONNX Runtime): photos 6.96
+# keyframes/s (0.20 CPU-s a keyframe; ~3/s on PyTorch before); a 60-s 720p H.264 video with cuts at 11.8 Mbit/s (a
+# hard clip: fractals and cellular automata) 5.5 s of video per second end to end, against 7.0 s/s for decoding it
+# alone: the decode of every frame (for the shots) is ~80 % of a video's ingest, embedding its 12 keyframes the rest.
+# (Until 2026-12-07 the bench timed the encoding of its test clip too and printed 1.2 s/s.)
 CPU_KEYFRAMES_PER_S = 6.96
-CPU_VIDEO_S_PER_S = 1.2
+CPU_VIDEO_S_PER_S = 5.5
 
 
 def sha(text: str) -> str:
