@@ -184,3 +184,52 @@ def test_export_segments_in_sql(red_group, client, conn, logins):
             if fmt == "otio":
                 assert [c.media_reference.target_url.rsplit("/", 1)[-1] for c in clips] == ["reds.mp4"] * 3
         assert export("otio") == render(rows, "otio", "red")  # the server writes what the client would
+
+
+def _relkind(conn, table: str) -> str | None:
+    row = conn.execute("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(%s)", (table,)).fetchone()
+    return row[0] if row else None
+
+
+def test_a_segment_table_from_before_partitioning_is_converted(red_group, client, conn):
+    """What the upgrade does to a group's segment table from before segments were partitioned by dataset: one
+    partition per dataset with the same rows, the views read it in place (a user's view over them stays and works),
+    and a dataset that lost its partition gets one back from the next refresh."""
+    ds, group, slug, _ = red_group
+    parent, did = f"dt_{slug}_segment_scores", conn.execute("SELECT mediatag.dataset_id(%s)", (ds,)).fetchone()[0]
+    before = _segments(conn, slug, ds)
+    assert before and _relkind(conn, f"mediatag_data.{parent}") == "p"
+    # The old layout: one plain table with the rows, both views reading it.
+    conn.execute(f"ALTER TABLE mediatag_data.{parent} RENAME TO {parent}_p")
+    conn.execute(f"CREATE TABLE mediatag_data.{parent} AS SELECT * FROM mediatag_data.{parent}_p")
+    conn.execute(f"ALTER TABLE mediatag_data.{parent} OWNER TO mediatag_owner")
+    for schema in ("mediatag_data", "mediatag_bi"):
+        view = f"{schema}.dt_{slug}_segment"
+        definition = conn.execute("SELECT pg_get_viewdef(%s::regclass)", (view,)).fetchone()[0]
+        conn.execute(f"CREATE OR REPLACE VIEW {view} AS {definition.replace(f'{parent}_p', parent)}")
+    conn.execute(f"DROP TABLE mediatag_data.{parent}_p")
+    conn.execute(f"CREATE VIEW public.seg_user_{slug} AS SELECT tag, start_ms FROM mediatag_data.dt_{slug}_segment")
+    user_view = conn.execute("SELECT %s::regclass::oid", (f"public.seg_user_{slug}",)).fetchone()[0]
+    assert _relkind(conn, f"mediatag_data.{parent}") == "r"
+
+    conn.execute("SET ROLE mediatag_owner")  # as the upgrade's postlude leaves what it makes: the owner role's
+    conn.execute("SELECT mediatag._ensure_segment_table(g) FROM mediatag.tag_group g WHERE g.slug = %s", (slug,))
+    conn.execute("RESET ROLE")
+    assert _relkind(conn, f"mediatag_data.{parent}") == "p"
+    partitions = conn.execute(
+        "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = %s::regclass",
+        (f"mediatag_data.{parent}",),
+    ).fetchall()
+    assert partitions == [(f"mediatag_data.{parent}_ds{did}",)]
+    assert _segments(conn, slug, ds) == before
+    assert conn.execute("SELECT %s::regclass::oid", (f"public.seg_user_{slug}",)).fetchone()[0] == user_view
+    assert sorted(conn.execute(f"SELECT tag, start_ms FROM public.seg_user_{slug}").fetchall()) == sorted(
+        (s[0], s[1]) for s in before
+    )
+
+    # No partition for the dataset (it had no segments when its table was converted): a saved option makes one.
+    conn.execute(f"DROP TABLE mediatag_data.{parent}_ds{did}")
+    assert _segments(conn, slug, ds) == []
+    client.call("set_segment_options", tag_group=group, tag="red")
+    assert _segments(conn, slug, ds) == [s for s in before if s[0] == "red"]
+    conn.execute(f"DROP VIEW public.seg_user_{slug}")

@@ -116,10 +116,10 @@ CREATE OR REPLACE FUNCTION mediatag._drop_score_partitions(g mediatag.tag_group,
 LANGUAGE plpgsql AS $$
 DECLARE s text;
 BEGIN
-    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits'] LOOP
+    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits', 'segment'] LOOP
         EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I', mediatag._score_table(g, s) || '_ds' || dataset_id);
     END LOOP;
-    IF to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'segment'))) IS NOT NULL THEN   -- segments.sql
+    IF mediatag._segment_table_kind(g) = 'r' THEN   -- a segment table from before it was partitioned (segments.sql)
         EXECUTE format('DELETE FROM mediatag_data.%I WHERE dataset_id = $1', mediatag._score_table(g, 'segment')) USING dataset_id;
     END IF;
 END $$;
@@ -278,6 +278,7 @@ DECLARE
     n_shot bigint;
     n_video bigint;
     n_tx bigint;
+    n_seg bigint;
     started timestamptz := clock_timestamp();
     delay text := current_setting('mediatag.fault_delay_before_swap', true);
     steps jsonb := '{}';
@@ -292,6 +293,9 @@ BEGIN
     -- Only when missing: CREATE OR REPLACE VIEW would lock the views readers use for the whole job.
     IF to_regclass(format('mediatag_data.%I', 'dt_' || g.slug || '_hits')) IS NULL THEN
         PERFORM mediatag._ensure_score_tables(g);
+    END IF;
+    IF mediatag._segment_table_kind(g) IS DISTINCT FROM 'p' THEN
+        PERFORM mediatag._ensure_segment_table(g);   -- segments.sql
     END IF;
 
     SELECT * INTO n_tags, vis_expr, tx_expr, max_expr, sum_expr, hit_expr_row, floors FROM mediatag._score_exprs(g.id, v);
@@ -378,24 +382,27 @@ BEGIN
 
     steps := steps || jsonb_build_object('transcript', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     mark := clock_timestamp();
+    -- Segments from the points and the new transcript scores, in a partition of their own swapped in with the scores.
+    n_seg := mediatag._build_partition(mediatag._score_table(g, 'segment'), a.dataset_id, mediatag._segments_sql(
+        g, a.dataset_id, v, mediatag._score_table(g, 'visual') || '_ds' || a.dataset_id || '_new',
+        mediatag._score_table(g, 'transcript') || '_ds' || a.dataset_id || '_new',
+        points => points_new, points_floors => points_floors), ARRAY['asset_id']);   -- segments.sql
+    EXECUTE format('DROP TABLE mediatag_data.%I', points_new);
+    steps := steps || jsonb_build_object('segments', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
+    mark := clock_timestamp();
     -- Fault injection for the crash-safety test: a pause between building and swapping, where a real job spends
     -- its time; a worker killed here must leave the live tables as they were.
     IF coalesce(delay, '') <> '' THEN PERFORM pg_sleep(delay::double precision); END IF;
     PERFORM mediatag._swap_partition(mediatag._score_table(g, lvl), a.dataset_id)
-    FROM unnest(ARRAY['visual', 'shot', 'video', 'transcript', 'hits']) AS lvl;
+    FROM unnest(ARRAY['visual', 'shot', 'video', 'transcript', 'hits', 'segment']) AS lvl;
     steps := steps || jsonb_build_object('swap', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
 
     UPDATE mediatag.group_application x SET status = 'scored', error = NULL, scored_version = v, scored_at = now(),
            score_seconds = extract(epoch FROM clock_timestamp() - started), hits_floors = floors
     WHERE x.group_id = a.group_id AND x.dataset_id = a.dataset_id;
-    mark := clock_timestamp();
-    PERFORM mediatag._refresh_segments(a.group_id, a.dataset_id, points => points_new,
-                                       points_floors => points_floors);   -- segments.sql
-    EXECUTE format('DROP TABLE mediatag_data.%I', points_new);
-    steps := steps || jsonb_build_object('segments', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
     RETURN jsonb_build_object('group', g.name, 'dataset_id', a.dataset_id, 'version', v, 'tags', n_tags,
                               'keyframes', n_kf, 'shots', n_shot, 'assets', n_video, 'transcript_segments', n_tx,
-                              'hits', n_hits,
+                              'hits', n_hits, 'segments', n_seg,
                               'seconds', round(extract(epoch FROM clock_timestamp() - started)::numeric, 3),
                               'step_seconds', steps);
 END $$;

@@ -10,9 +10,10 @@
 -- transcript or both.
 -- Defaults, per tag (mediatag.set_segment_options changes them): exit threshold = enter - 0.1 (floored at 0),
 -- min_length_ms = 1000, max_gap_ms = 2000. The same defaults are concept_segments' argument defaults.
--- Storage: mediatag_data.dt_<group>_segment_scores, read through the view dt_<group>_segment (tag names and the
--- caller's datasets, like the other dt_* views). Refreshed by the full scoring job (per dataset), the incremental
--- one (per new asset), and when a threshold or segment option is saved (per tag).
+-- Storage: mediatag_data.dt_<group>_segment_scores, partitioned by dataset like the score tables, read through the
+-- view dt_<group>_segment (tag names and the caller's datasets, like the other dt_* views). The full scoring job
+-- builds a dataset's partition with its scores and swaps them in together; the incremental job (per new asset) and
+-- a saved threshold or segment option (per tag) refresh rows in place.
 
 CREATE TABLE IF NOT EXISTS mediatag.tag_segment_option (
     tag_id          bigint PRIMARY KEY REFERENCES mediatag.tag(id) ON DELETE CASCADE,
@@ -215,28 +216,61 @@ BEGIN
         mediatag._segment_transcript_ranges(mediatag._score_table(g, 'transcript') || '_ds' || a.dataset_id, params));
 END $$;
 
--- The segment table and its views, once per group (like _ensure_score_tables: only when missing).
+-- The segment table and its views, once per group (like _ensure_score_tables: only when missing). Partitioned by
+-- dataset like the score tables: the full job builds a dataset's segments beside the live ones and swaps them in with
+-- the scores (no DELETE of the old rows, no dead rows left behind), and dropping a dataset or unapplying a group drops
+-- a partition. A table from before segments were partitioned (a plain table) is converted here, its rows kept, and
+-- the views repointed in place (a user's view over them stays as it is).
 CREATE OR REPLACE FUNCTION mediatag._ensure_segment_table(g mediatag.tag_group) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE cols text := $c$s.dataset_id, s.asset_id, s.video_id, vt.tag_name AS tag, s.start_ms, s.end_ms,
         s.end_ms - s.start_ms AS duration_ms, s.peak_score, s.mean_score, s.keyframes, s.sources,
         s.enter_threshold, s.exit_threshold, s.version$c$;
+        parent text := mediatag._score_table(g, 'segment');
+        kind "char";
+        d bigint;
 BEGIN
-    IF to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'segment'))) IS NULL THEN
-        EXECUTE format('CREATE TABLE mediatag_data.%I (dataset_id bigint NOT NULL, asset_id bigint NOT NULL,
-            video_id bigint, position int NOT NULL, start_ms int NOT NULL, end_ms int NOT NULL, peak_score real,
-            mean_score real, keyframes int NOT NULL, sources text NOT NULL, enter_threshold real, exit_threshold real,
-            version int NOT NULL)', mediatag._score_table(g, 'segment'));
-        EXECUTE format('CREATE INDEX ON mediatag_data.%I (dataset_id, position, asset_id)', mediatag._score_table(g, 'segment'));
+    kind := mediatag._segment_table_kind(g);
+    IF kind = 'r' THEN
+        EXECUTE format('ALTER TABLE mediatag_data.%I RENAME TO %I', parent, parent || '_unpartitioned');
+    END IF;
+    IF kind IS DISTINCT FROM 'p' THEN
+        -- Nullable columns, as the score tables' parents: partitions come from CREATE TABLE AS (_build_partition).
+        EXECUTE format('CREATE TABLE mediatag_data.%I (dataset_id bigint, asset_id bigint, video_id bigint, position int,
+            start_ms int, end_ms int, peak_score real, mean_score real, keyframes int, sources text, enter_threshold real,
+            exit_threshold real, version int) PARTITION BY LIST (dataset_id)', parent);
     END IF;
     PERFORM mediatag._replace_view('dt_' || g.slug || '_segment', format('SELECT %s %s', cols,
-        mediatag._score_view_from(mediatag._score_table(g, 'segment'), g.id, 'vt.position = s.position')));
+        mediatag._score_view_from(parent, g.id, 'vt.position = s.position')));
     PERFORM mediatag._replace_view('dt_' || g.slug || '_segment', format('SELECT d.name AS dataset, g.name AS tag_group, %s, a.scored_at %s',
-        cols, mediatag._score_view_from(mediatag._score_table(g, 'segment'), g.id, 'vt.position = s.position',
-                                        curated => true)), 'mediatag_bi');
+        cols, mediatag._score_view_from(parent, g.id, 'vt.position = s.position', curated => true)), 'mediatag_bi');
     EXECUTE format('GRANT SELECT ON mediatag_data.%1$I, mediatag_bi.%1$I TO mediatag_viewer, mediatag_query',
                    'dt_' || g.slug || '_segment');
     PERFORM mediatag._comment_bi_view('dt_' || g.slug || '_segment', 'segment');
+    IF kind = 'r' THEN   -- the views read the new table now: move the rows, one partition per dataset
+        FOR d IN EXECUTE format('SELECT DISTINCT dataset_id FROM mediatag_data.%I', parent || '_unpartitioned') LOOP
+            PERFORM mediatag._build_partition(parent, d, format(
+                'SELECT dataset_id, asset_id, video_id, position, start_ms, end_ms, peak_score, mean_score, keyframes,
+                        sources, enter_threshold, exit_threshold, version FROM mediatag_data.%I WHERE dataset_id = %s',
+                parent || '_unpartitioned', d), ARRAY['asset_id']);
+            PERFORM mediatag._swap_partition(parent, d);
+        END LOOP;
+        EXECUTE format('DROP TABLE mediatag_data.%I', parent || '_unpartitioned');
+    END IF;
+END $$;
+
+-- A dataset's live segment partition, made empty where there is none (a dataset that had no segments when its
+-- table was converted): the partial refreshes below write into it. Returns its name.
+CREATE OR REPLACE FUNCTION mediatag._ensure_segment_partition(g mediatag.tag_group, dataset_id bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE part text := mediatag._score_table(g, 'segment') || '_ds' || dataset_id;
+BEGIN
+    IF to_regclass(format('mediatag_data.%I', part)) IS NULL THEN
+        EXECUTE format('CREATE TABLE mediatag_data.%I PARTITION OF mediatag_data.%I FOR VALUES IN (%s)', part,
+                       mediatag._score_table(g, 'segment'), dataset_id);
+        EXECUTE format('CREATE INDEX ON mediatag_data.%I (asset_id)', part);
+    END IF;
+    RETURN part;
 END $$;
 
 -- Per tag of a scored version on a dataset, the same parameters as _segment_params as arrays by position (NULL where
@@ -254,47 +288,28 @@ BEGIN
         INTO enter_at, exit_at, min_ms, gap_ms;
 END $$;
 
--- Recompute a group's segments on a dataset from its live score partitions: all of them, or only some assets'
--- (incremental scoring) or one tag's (a threshold saved). Runs in the caller's transaction. `keyframe_rows`: where
--- the caller knows them (the incremental job, from its INSERT), the addresses of those assets' rows in the keyframe
--- score partition, read by address instead of scanning a partition that has no index to find them by.
--- `points`, `points_floors`: where the full job has them, its table of the (keyframe, tag) scores reaching
--- points_floors, each with its keyframe's span and place (_score_group_job), read instead of unnesting every score
--- array again; used only where every tag's exit threshold now is at or above its floor there (else the partition).
-CREATE OR REPLACE FUNCTION mediatag._refresh_segments(group_id bigint, dataset_id bigint, asset_ids bigint[] DEFAULT NULL,
-                                                      tag_id bigint DEFAULT NULL, keyframe_rows tid[] DEFAULT NULL,
-                                                      points text DEFAULT NULL, points_floors real[] DEFAULT NULL)
-RETURNS bigint
-LANGUAGE plpgsql AS $$
+-- The SELECT of a group's segment rows on a dataset, in the segment table's columns: `version` is the scored version
+-- whose keyframe scores `vis` and transcript scores `tx` (partition names) hold. `asset_filtered`: only the assets in
+-- $1; `by_rows`: only the rows of `vis` whose addresses are in $2 (where the caller knows them: the incremental job,
+-- from its INSERT; the partition has no index to find them by); `tag_id`: one tag's segments. `points`,
+-- `points_floors`: where the full job has them, its table of the (keyframe, tag) scores reaching points_floors, each
+-- with its keyframe's span and place, read instead of unnesting every score array again; used only where every
+-- tag's exit threshold now is at or above its floor there (else `vis`).
+CREATE OR REPLACE FUNCTION mediatag._segments_sql(g mediatag.tag_group, dataset_id bigint, version int, vis text, tx text,
+                                                  asset_filtered boolean DEFAULT false, by_rows boolean DEFAULT false,
+                                                  tag_id bigint DEFAULT NULL, points text DEFAULT NULL,
+                                                  points_floors real[] DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    g mediatag.tag_group;
-    a mediatag.group_application;
-    seg text; vis text; tx text; params text; asset_filter text; vis_filter text; n bigint; points_sql text;
-    o record;
+    params text := mediatag._segment_params(g.id, version, dataset_id, tag_id);
+    o record := mediatag._segment_param_arrays(g.id, version, dataset_id, tag_id);
+    asset_filter text := CASE WHEN asset_filtered THEN ' AND v.asset_id = ANY ($1)' ELSE '' END;
+    points_sql text;
 BEGIN
-    SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _refresh_segments.group_id;
-    SELECT * INTO a FROM mediatag.group_application x
-    WHERE x.group_id = _refresh_segments.group_id AND x.dataset_id = _refresh_segments.dataset_id;
-    vis := mediatag._score_table(g, 'visual') || '_ds' || _refresh_segments.dataset_id;
-    tx := mediatag._score_table(g, 'transcript') || '_ds' || _refresh_segments.dataset_id;
-    IF g.id IS NULL OR a.scored_version IS NULL OR to_regclass(format('mediatag_data.%I', vis)) IS NULL THEN
-        RETURN 0;
-    END IF;
-    IF to_regclass(format('mediatag_data.%I', 'dt_' || g.slug || '_segment')) IS NULL THEN
-        PERFORM mediatag._ensure_segment_table(g);
-    END IF;
-    seg := mediatag._score_table(g, 'segment');
-    params := mediatag._segment_params(g.id, a.scored_version, _refresh_segments.dataset_id, _refresh_segments.tag_id);
-    o := mediatag._segment_param_arrays(g.id, a.scored_version, _refresh_segments.dataset_id, _refresh_segments.tag_id);
-    asset_filter := CASE WHEN asset_ids IS NULL THEN '' ELSE ' AND v.asset_id = ANY ($1)' END;
-    vis_filter := asset_filter || CASE WHEN keyframe_rows IS NULL THEN '' ELSE ' AND v.ctid = ANY ($2)' END;
-    EXECUTE format('DELETE FROM mediatag_data.%I s WHERE s.dataset_id = %s AND ($1 IS NULL OR s.asset_id = ANY ($1))
-                    AND ($2 IS NULL OR s.position IN (SELECT vt.position FROM mediatag.group_version_tag vt
-                                                      WHERE vt.group_id = %s AND vt.tag_id = $2 AND vt.version = %s))',
-                   seg, _refresh_segments.dataset_id, g.id, a.scored_version) USING asset_ids, tag_id;
     -- The points at or above exit only, each with its keyframe's stored span and place: the only sort left is the
     -- run numbering's, over these points.
-    IF points IS NOT NULL AND asset_ids IS NULL AND NOT EXISTS (
+    IF points IS NOT NULL AND NOT asset_filtered AND NOT EXISTS (
             SELECT 1 FROM generate_subscripts(o.exit_at, 1) i
             WHERE o.exit_at[i] < coalesce(points_floors[i], 'infinity'::real)) THEN
         points_sql := format('SELECT p.dataset_id, p.asset_id, p.video_id, p.position, p.shot_id, p.keyframe_time_ms AS time_ms,
@@ -308,14 +323,14 @@ BEGIN
                              mediatag._scores_reaching(format(
                                  'SELECT v.dataset_id, v.keyframe_id, v.asset_id, v.video_id, v.shot_id,
                                          v.keyframe_time_ms AS time_ms, v.scores
-                                  FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL%s', vis, vis_filter),
+                                  FROM mediatag_data.%I v WHERE v.video_id IS NOT NULL%s%s', vis, asset_filter,
+                                 CASE WHEN by_rows THEN ' AND v.ctid = ANY ($2)' ELSE '' END),
                                  o.exit_at, parallel => false));   -- INSERT ... SELECT runs serially
     END IF;
-    EXECUTE format('INSERT INTO mediatag_data.%I (dataset_id, asset_id, video_id, position, start_ms, end_ms, peak_score,
-                        mean_score, keyframes, sources, enter_threshold, exit_threshold, version)
-                    SELECT q.*, o.enter_at, o.exit_at, %s FROM (%s) q
-                    JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = q.position',
-        seg, a.scored_version, mediatag._segment_query(
+    RETURN format('SELECT q.dataset_id, q.asset_id, q.video_id, q.position, q.start_ms, q.end_ms, q.peak_score, q.mean_score,
+                          q.keyframes, q.sources, o.enter_at AS enter_threshold, o.exit_at AS exit_threshold, %s AS version
+                   FROM (%s) q JOIN (VALUES %s) o(position, enter_at, exit_at, min_ms, gap_ms) ON o.position = q.position',
+        version, mediatag._segment_query(
             -- Each point with its tag's parameters by position.
             format('SELECT v.dataset_id, v.asset_id, v.video_id, v.position, v.shot_id, v.time_ms,
                            v.span_start_ms AS span_start, v.span_end_ms AS span_end, v.ord, v.score,
@@ -323,10 +338,52 @@ BEGIN
                            (%4$L::int[])[v.position] AS min_ms, (%5$L::int[])[v.position] AS gap_ms
                     FROM (%1$s) v', points_sql, o.enter_at, o.exit_at, o.min_ms, o.gap_ms),
             mediatag._segment_transcript_ranges(tx, params, asset_filter)),
-        params) USING asset_ids, keyframe_rows;
+        params);
+END $$;
+
+-- Recompute some of a group's segments on a dataset from its live score partitions, in place: some assets'
+-- (incremental scoring, `keyframe_rows` as in _segments_sql) or one tag's (a threshold or segment option saved), or
+-- all of them. Runs in the caller's transaction. The full job builds a new partition instead (_score_group_job).
+CREATE OR REPLACE FUNCTION mediatag._refresh_segments(group_id bigint, dataset_id bigint, asset_ids bigint[] DEFAULT NULL,
+                                                      tag_id bigint DEFAULT NULL, keyframe_rows tid[] DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    g mediatag.tag_group;
+    a mediatag.group_application;
+    vis text; part text; n bigint;
+BEGIN
+    SELECT * INTO g FROM mediatag.tag_group x WHERE x.id = _refresh_segments.group_id;
+    SELECT * INTO a FROM mediatag.group_application x
+    WHERE x.group_id = _refresh_segments.group_id AND x.dataset_id = _refresh_segments.dataset_id;
+    vis := mediatag._score_table(g, 'visual') || '_ds' || _refresh_segments.dataset_id;
+    IF g.id IS NULL OR a.scored_version IS NULL OR to_regclass(format('mediatag_data.%I', vis)) IS NULL THEN
+        RETURN 0;
+    END IF;
+    IF mediatag._segment_table_kind(g) IS DISTINCT FROM 'p' THEN
+        PERFORM mediatag._ensure_segment_table(g);
+    END IF;
+    part := mediatag._ensure_segment_partition(g, _refresh_segments.dataset_id);
+    EXECUTE format('DELETE FROM mediatag_data.%I s WHERE ($1 IS NULL OR s.asset_id = ANY ($1))
+                    AND ($2 IS NULL OR s.position IN (SELECT vt.position FROM mediatag.group_version_tag vt
+                                                      WHERE vt.group_id = %s AND vt.tag_id = $2 AND vt.version = %s))',
+                   part, g.id, a.scored_version) USING asset_ids, tag_id;
+    EXECUTE format('INSERT INTO mediatag_data.%I (dataset_id, asset_id, video_id, position, start_ms, end_ms, peak_score,
+                        mean_score, keyframes, sources, enter_threshold, exit_threshold, version) %s',
+        part, mediatag._segments_sql(g, _refresh_segments.dataset_id, a.scored_version, vis,
+                                     mediatag._score_table(g, 'transcript') || '_ds' || _refresh_segments.dataset_id,
+                                     asset_filtered => asset_ids IS NOT NULL, by_rows => keyframe_rows IS NOT NULL,
+                                     tag_id => _refresh_segments.tag_id)) USING asset_ids, keyframe_rows;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
+
+-- What a group's segment table is (pg_class.relkind: 'p' partitioned, 'r' a plain table from before; NULL: none yet).
+CREATE OR REPLACE FUNCTION mediatag._segment_table_kind(g mediatag.tag_group) RETURNS "char"
+LANGUAGE sql STABLE AS $$
+    SELECT c.relkind FROM pg_catalog.pg_class c
+    WHERE c.oid = to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'segment')))
+$$;
 
 -- A saved threshold moves a tag's segments on every dataset whose scores its group holds.
 CREATE OR REPLACE FUNCTION mediatag._refresh_tag_segments(tag_id bigint) RETURNS void

@@ -13,6 +13,13 @@ DECLARE
                            WHERE dep.classid = 'pg_catalog.pg_class'::regclass AND dep.deptype = 'e'
                              AND c.relnamespace = 'mediatag_bi'::regnamespace);
 BEGIN
+    -- A group's segment table from before segments were partitioned becomes partitioned (segments.sql) ahead of the
+    -- ownership pass below, so that what the conversion creates belongs to the owner role too.
+    FOR g IN SELECT * FROM mediatag.tag_group LOOP
+        IF mediatag._segment_table_kind(g) = 'r' THEN
+            PERFORM mediatag._ensure_segment_table(g);
+        END IF;
+    END LOOP;
     FOR r IN SELECT c.oid::regclass AS obj, c.relkind,
                     EXISTS (SELECT 1 FROM pg_catalog.pg_depend dep
                             WHERE dep.classid = 'pg_catalog.pg_class'::regclass AND dep.objid = c.oid
@@ -32,6 +39,9 @@ BEGIN
     FOR g IN SELECT * FROM mediatag.tag_group LOOP
         IF to_regclass(format('mediatag_data.%I', mediatag._score_table(g, 'visual'))) IS NOT NULL THEN
             PERFORM mediatag._ensure_score_tables(g);
+        END IF;
+        IF mediatag._segment_table_kind(g) IS NOT NULL THEN   -- its views again
+            PERFORM mediatag._ensure_segment_table(g);
         END IF;
     END LOOP;
     FOR d IN SELECT name FROM mediatag.dataset LOOP
