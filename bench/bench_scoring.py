@@ -1,8 +1,8 @@
 """Scoring benchmark: one group of 20 tags over N keyframes (default 1,000,000 synthetic 512-d unit vectors with
-low-rank structure), against a numpy matrix-multiply lower bound over the same vectors in the same run; then
-1,000 new keyframes ingested and scored incrementally (printed beside the full job's time); per-tag queries with
-their EXPLAIN ANALYZE plans (the full score table vs the hits table); and the retrain + re-preview latency after
-one more label.
+low-rank structure), against a numpy matrix-multiply lower bound over the same vectors in the same run; then the
+same job again over its own results (a rescoring); 1,000 new keyframes ingested and scored incrementally (printed
+beside the full job's time); per-tag queries with their EXPLAIN ANALYZE plans (the full score table vs the hits
+table); and the retrain + re-preview latency after one more label.
 
     python bench/bench_scoring.py [--keyframes 1000000] [--dim 512] [--tags 20]
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -170,6 +171,34 @@ def segments_against_window_definition(url: str, dataset: str, group: str, step:
     )
 
 
+class ReadStalls:
+    """A reader running `query` every 20 ms on its own connection while the block runs: how many reads it made and
+    the longest one (a scoring job's exclusive locks make readers wait)."""
+
+    def __init__(self, url: str, query: str) -> None:
+        self.url, self.query = url, query
+        self.reads, self.longest = 0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as r:
+            while not self._stop.is_set():
+                t0 = time.perf_counter()
+                r.execute(self.query)
+                self.longest = max(self.longest, time.perf_counter() - t0)
+                self.reads += 1
+                self._stop.wait(0.02)
+
+    def __enter__(self) -> ReadStalls:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def explain(c: psycopg.Connection, query: str) -> tuple[float, str]:
     plan = [r[0] for r in c.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + query)]
     t0 = time.perf_counter()
@@ -268,6 +297,17 @@ def main() -> None:
     )
 
     print("  " + segments_against_window_definition(url, dataset, group, steps["segments"]))
+    # The same job again over what it left (what a rescoring costs: a new version, a model switch, a re-apply),
+    # with a reader of the group's video scores beside it, as a UI or BI tool would be.
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
+        slug = c.execute("SELECT slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (group,)).fetchone()[0]
+        with ReadStalls(url, f"SELECT count(*) FROM (SELECT 1 FROM mediatag_data.dt_{slug}_video LIMIT 10) x") as r:
+            again = c.execute("SELECT mediatag.score_tag_group(%s, %s)", (group, dataset)).fetchone()[0]
+    print(
+        f"  the job again over its own scores and segments (a rescoring): {again['seconds']:.2f}s; steps: "
+        + ", ".join(f"{k} {v}s" for k, v in again["step_seconds"].items())
+    )
+    print(f"  a reader of dt_*_video beside it: {r.reads} reads, the longest {r.longest * 1000:.0f} ms")
 
     # ---- 1,000 new keyframes: ingested, then scored alone (appended to the live partitions) ----------------
     new_n = 1000
