@@ -116,6 +116,7 @@ def main() -> None:
             ids = dict(c.execute("SELECT name, id FROM mediatag.dataset WHERE name = ANY(%s)", ([*small, big],)))
             slug = c.execute("SELECT slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (GROUP,)).fetchone()
             parent = f"dt_{slug[0]}_visual_scores"
+            segment_parent = f"dt_{slug[0]}_segment_scores"
             rescore = "SELECT mediatag.score_tag_group(%s, %s)"
 
             one = timed(c, rescore, (GROUP, small[0]), repeat=3)
@@ -138,6 +139,9 @@ def main() -> None:
             assert len(parts) == len(ids), f"{len(parts)} partitions for {len(ids)} datasets"
             assert all(parts[d] == kf[d] for d in ids.values()), "a partition does not hold its dataset's keyframes"
             print(f"  {parent}: {len(parts)} partitions, one per dataset, each holding its dataset's keyframes")
+            segs = partitions(c, segment_parent)
+            assert set(segs) == set(ids.values()), f"{len(segs)} segment partitions for {len(ids)} datasets"
+            print(f"  {segment_parent}: {len(segs)} partitions, one per dataset ({sum(segs.values()):,} segments)")
             plan = "\n".join(
                 r[0]
                 for r in c.execute(
@@ -165,7 +169,7 @@ def main() -> None:
             segments = steps.pop("segments")
             each = ", ".join(f"{k} {v}s" for k, v in steps.items())
             print(
-                f"    big job: score tables {sum(steps.values()):.2f}s ({each}), segments refresh {segments:.2f}s,"
+                f"    big job: score tables {sum(steps.values()):.2f}s ({each}), segments {segments:.2f}s,"
                 f" the rest {res['seconds'] - sum(steps.values()) - segments:.2f}s"
             )
 
@@ -177,6 +181,7 @@ def main() -> None:
             gone = {ids[small[1]], ids[big]}
             assert set(after) == set(before) - gone, "unapply dropped other partitions"
             assert all(after[d] == before[d] for d in after), "unapply changed another dataset's scores"
+            assert set(partitions(c, segment_parent)) == set(after), "unapply left segments or dropped others"
             print(
                 f"  unapply (drops its partitions): small {drop_small * 1000:.0f} ms, big {drop_big * 1000:.0f} ms; "
                 f"the other {len(after)} partitions untouched"
@@ -184,6 +189,7 @@ def main() -> None:
             drop_ds = timed(c, "SELECT mediatag.drop_dataset(%s)", (small[2],))
             left = partitions(c, parent)
             assert set(left) == set(after) - {ids[small[2]]} and all(left[d] == after[d] for d in left)
+            assert set(partitions(c, segment_parent)) == set(left), "drop_dataset left segments or dropped others"
             print(f"  drop_dataset of one small dataset: {drop_ds * 1000:.0f} ms; {len(left)} partitions left intact")
     finally:
         stop()
