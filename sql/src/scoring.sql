@@ -116,12 +116,10 @@ CREATE OR REPLACE FUNCTION mediatag._drop_score_partitions(g mediatag.tag_group,
 LANGUAGE plpgsql AS $$
 DECLARE s text;
 BEGIN
+    -- Segments too: the upgrade made every group's segment table partitioned (segments.sql, upgrade/postlude.sql).
     FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits', 'segment'] LOOP
         EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I', mediatag._score_table(g, s) || '_ds' || dataset_id);
     END LOOP;
-    IF mediatag._segment_table_kind(g) = 'r' THEN   -- a segment table from before it was partitioned (segments.sql)
-        EXECUTE format('DELETE FROM mediatag_data.%I WHERE dataset_id = $1', mediatag._score_table(g, 'segment')) USING dataset_id;
-    END IF;
 END $$;
 
 -- Build one level's new partition beside the live one (no lock on the live one is taken here).
