@@ -335,7 +335,6 @@ def main() -> None:
 
     # ---- per-tag queries: the long-form view over every keyframe vs the hits table ------------------------------
     with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
-        slug = c.execute("SELECT slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (group,)).fetchone()[0]
         ds_slug = c.execute("SELECT slug FROM mediatag.dataset WHERE name = %s", (dataset,)).fetchone()[0]
         c.execute(f"ANALYZE mediatag_data.dt_{slug}_hits_scores")
         n_hits = c.execute(f"SELECT count(*) FROM mediatag_data.dt_{slug}_hits_scores").fetchone()[0]
