@@ -139,6 +139,48 @@ def pgvector_wide(c: psycopg.Connection, dataset: str, group: str) -> float:
     return secs
 
 
+def least_sql(c: psycopg.Connection, dataset: str, group: str) -> dict[str, float]:
+    """Seconds of the least SQL each further output of the scoring job needs, over the live keyframe score partition
+    with the job's settings: how far below the job a SQL formulation could go at all. `shots`: one max per tag per
+    shot, nothing joined; `points`: the scores reaching the job's point floors, unnested (hits are a subset); `runs`:
+    the points numbered into runs, the one window the segments need (no grouping, no gap merging after it). Each is
+    a plain CREATE TABLE AS, rolled back."""
+    gid, slug = c.execute("SELECT id, slug FROM mediatag.tag_group WHERE lower(name) = lower(%s)", (group,)).fetchone()
+    did = c.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
+    part = f"mediatag_data.dt_{slug}_visual_scores_ds{did}"
+    max_expr, points = c.execute(
+        "SELECT e.max_expr, mediatag._scores_reaching(%s, ARRAY(SELECT least(e.floors[i], s.exit_at[i]) "
+        "FROM generate_subscripts(e.floors, 1) i ORDER BY i)) "
+        "FROM mediatag.group_application a, mediatag._score_exprs(a.group_id, a.scored_version) e, "
+        "mediatag._segment_param_arrays(a.group_id, a.scored_version, a.dataset_id) s "
+        "WHERE a.group_id = %s AND a.dataset_id = %s",
+        (f"SELECT v.keyframe_id, v.asset_id, v.scores FROM {part} v", gid, did),
+    ).fetchone()
+    statements = {
+        "shots": f"SELECT v.shot_id, {max_expr} AS scores FROM {part} v GROUP BY v.shot_id",
+        "points": points,
+        "runs": "SELECT p.asset_id, p.position, ks.ord - count(*) OVER (PARTITION BY p.asset_id, p.position "
+        "ORDER BY ks.ord) AS run FROM public.bench_least_points p JOIN mediatag.keyframe_span ks "
+        "ON ks.keyframe_id = p.keyframe_id",
+    }
+    secs = {}
+    with c.transaction() as tx:
+        for setting, value in (
+            ("parallel_setup_cost", "0"),
+            ("parallel_tuple_cost", "0"),
+            ("min_parallel_table_scan_size", "0"),
+            ("work_mem", "'256MB'"),
+            ("jit", "off"),
+        ):
+            c.execute(f"SET LOCAL {setting} = {value}")
+        for name, sql in statements.items():
+            t0 = time.perf_counter()
+            c.execute(f"CREATE TABLE public.bench_least_{name} AS {sql}")
+            secs[name] = time.perf_counter() - t0
+        raise psycopg.Rollback(tx)
+    return secs
+
+
 def segments_against_window_definition(url: str, dataset: str, group: str, step: float) -> str:
     """The job's segments against the window definition they replace (every keyframe's span and place sorted out
     of the score partition at each scoring, mediatag._segments_by_window): equal row by row, and the definition's
@@ -296,6 +338,15 @@ def main() -> None:
         f"{steps['visual']:.2f}s = {steps['visual'] / base:.2f}x (target 1.5x)"
     )
 
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as c:
+        least = least_sql(c, dataset, group)
+    floor = base + sum(least.values())
+    print(
+        "  the least SQL of each further output, after the wide CREATE TABLE AS (the keyframe table): "
+        + ", ".join(f"{k} {v:.2f}s" for k, v in least.items())
+        + f"; with the wide CREATE TABLE AS {floor:.2f}s = {floor / base:.2f}x, before the segments' grouping, "
+        "the hits table, shot facts, the video table and indexes"
+    )
     print("  " + segments_against_window_definition(url, dataset, group, steps["segments"]))
     # The same job again over what it left (what a rescoring costs: a new version, a model switch, a re-apply),
     # with a reader of the group's video scores beside it, as a UI or BI tool would be.
