@@ -1,9 +1,9 @@
 """Scoring benchmark: one group of 20 tags over N keyframes (default 1,000,000 synthetic 512-d unit vectors with
 low-rank structure), against a numpy matrix-multiply lower bound and pgvector's own wide CREATE TABLE AS over the
 same vectors in the same run, and the least SQL each further output of the job needs (the floor of any SQL form of
-the job); then the same job again over its own results (a rescoring); 1,000 new keyframes ingested and scored incrementally (printed
-beside the full job's time); per-tag queries with their EXPLAIN ANALYZE plans (the full score table vs the hits
-table); and the retrain + re-preview latency after one more label.
+the job); then the same job again over its own results (a rescoring); 1,000 new keyframes ingested and scored
+incrementally (printed beside the full job's time); per-tag queries with their EXPLAIN ANALYZE plans (the full score
+table vs the hits table); and the retrain + re-preview latency after one more label.
 
     python bench/bench_scoring.py [--keyframes 1000000] [--dim 512] [--tags 20]
 """
