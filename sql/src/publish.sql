@@ -184,7 +184,7 @@ CREATE OR REPLACE FUNCTION mediatag.drop_tag_group(tag_group text, dataset text 
 LANGUAGE plpgsql AS $$
 DECLARE g mediatag.tag_group := mediatag._editable_group(tag_group, dataset); s text;
 BEGIN
-    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits', 'segment'] LOOP
+    FOREACH s IN ARRAY mediatag._score_levels() LOOP   -- scoring.sql
         -- The views without CASCADE (a user's view over one stops the drop), the curated one too: its table's
         -- CASCADE below would take along what users built on it.
         EXECUTE format('DROP VIEW IF EXISTS mediatag_bi.%1$I, mediatag_data.%1$I', 'dt_' || g.slug || '_' || s);

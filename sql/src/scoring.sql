@@ -20,6 +20,11 @@ ALTER TABLE mediatag.group_application ADD COLUMN IF NOT EXISTS hits_floors real
 CREATE OR REPLACE FUNCTION mediatag._score_table(g mediatag.tag_group, level text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$ SELECT 'dt_' || g.slug || '_' || level || '_scores' $$;
 
+-- Every level of a group's scores, each a table partitioned by dataset (segments: segments.sql): what the full job
+-- swaps in, and what unapplying a group or dropping it removes.
+CREATE OR REPLACE FUNCTION mediatag._score_levels() RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$ SELECT ARRAY['visual', 'shot', 'video', 'transcript', 'hits', 'segment'] $$;
+
 -- What a group's score views share after their column lists: each row's tag, classifier and live threshold by its
 -- version and position, and the filter to the caller's readable datasets (the views run as their owner, so this
 -- filter is their access control). `also`: a further condition. `curated`: also the dataset (d), the group (g) and
@@ -117,7 +122,7 @@ LANGUAGE plpgsql AS $$
 DECLARE s text;
 BEGIN
     -- Segments too: the upgrade made every group's segment table partitioned (segments.sql, upgrade/postlude.sql).
-    FOREACH s IN ARRAY ARRAY['visual', 'shot', 'video', 'transcript', 'hits', 'segment'] LOOP
+    FOREACH s IN ARRAY mediatag._score_levels() LOOP
         EXECUTE format('DROP TABLE IF EXISTS mediatag_data.%I', mediatag._score_table(g, s) || '_ds' || dataset_id);
     END LOOP;
 END $$;
@@ -407,7 +412,7 @@ BEGIN
     -- its time; a worker killed here must leave the live tables as they were.
     IF coalesce(delay, '') <> '' THEN PERFORM pg_sleep(delay::double precision); END IF;
     PERFORM mediatag._swap_partition(mediatag._score_table(g, lvl), a.dataset_id)
-    FROM unnest(ARRAY['visual', 'shot', 'video', 'transcript', 'hits', 'segment']) AS lvl;
+    FROM unnest(mediatag._score_levels()) AS lvl;
     steps := steps || jsonb_build_object('swap', round(extract(epoch FROM clock_timestamp() - mark)::numeric, 3));
 
     UPDATE mediatag.group_application x SET status = 'scored', error = NULL, scored_version = v, scored_at = now(),
