@@ -28,6 +28,14 @@ from mediatag.db import connect  # noqa: E402
 
 KF_PER_VIDEO = 1000
 KF_PER_SHOT = 10
+# The scoring job's settings (_score_group_job): parallel plans at any size, and its sorts in memory without JIT.
+PARALLEL = (("parallel_setup_cost", "0"), ("parallel_tuple_cost", "0"), ("min_parallel_table_scan_size", "0"))
+SORTS = (("work_mem", "'256MB'"), ("jit", "off"))
+
+
+def set_local(c: psycopg.Connection, *settings: tuple[str, str]) -> None:
+    for name, value in settings:
+        c.execute(f"SET LOCAL {name} = {value}")
 
 
 def synthetic_vectors(n: int, dim: int, rank: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -127,8 +135,7 @@ def pgvector_wide(c: psycopg.Connection, dataset: str, group: str) -> float:
     ]
     did = c.execute("SELECT mediatag.dataset_id(%s)", (dataset,)).fetchone()[0]
     with c.transaction():
-        for setting in ("parallel_setup_cost", "parallel_tuple_cost", "min_parallel_table_scan_size"):
-            c.execute(f"SET LOCAL {setting} = 0")
+        set_local(c, *PARALLEL)
         c.execute("DROP TABLE IF EXISTS public.bench_pgvector_wide")
         t0 = time.perf_counter()
         c.execute(
@@ -166,14 +173,7 @@ def least_sql(c: psycopg.Connection, dataset: str, group: str) -> dict[str, floa
     }
     secs = {}
     with c.transaction() as tx:
-        for setting, value in (
-            ("parallel_setup_cost", "0"),
-            ("parallel_tuple_cost", "0"),
-            ("min_parallel_table_scan_size", "0"),
-            ("work_mem", "'256MB'"),
-            ("jit", "off"),
-        ):
-            c.execute(f"SET LOCAL {setting} = {value}")
+        set_local(c, *PARALLEL, *SORTS)
         for name, sql in statements.items():
             t0 = time.perf_counter()
             c.execute(f"CREATE TABLE public.bench_least_{name} AS {sql}")
@@ -195,8 +195,7 @@ def segments_against_window_definition(url: str, dataset: str, group: str, step:
         if c.execute("SELECT to_regproc('mediatag._segments_by_window') IS NULL").fetchone()[0]:
             return "segments: not compared (a build before mediatag._segments_by_window)"
         reference = c.execute("SELECT mediatag._segments_by_window(%s, %s)", (gid, did)).fetchone()[0]
-        c.execute("SET LOCAL work_mem = '256MB'")  # as the job
-        c.execute("SET LOCAL jit = off")
+        set_local(c, *SORTS)  # as the job
         t0 = time.perf_counter()
         c.execute(f"CREATE TEMP TABLE bench_window_segments AS SELECT {cols} FROM ({reference}) q")
         secs = time.perf_counter() - t0
